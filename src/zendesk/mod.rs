@@ -1,0 +1,8 @@
+//! Everything that knows Zendesk's wire format: the JSON models ([`models`]) and webhook
+//! signing ([`signature`]).
+//!
+//! Architecture invariant: only this module (and the simulator, through it) knows Zendesk's
+//! JSON field names, envelopes and headers. Nothing here touches the store or the rules.
+
+pub mod models;
+pub mod signature;
