@@ -1,2 +1,15 @@
+//! sharebridge: share support tickets between Zendesk accounts.
+//!
+//! Layout (see ARCHITECTURE.md for the map and its invariants):
+//! - [`cli`]: the command line, the binary's edge.
+//! - [`config`]: DESIGN §3 loaded, merged and checked before anything starts.
+//! - [`agreement`]: agreement states, a pure function of configuration and history.
+//! - [`zendesk`]: Zendesk's wire format (models, webhook signing).
+//! - [`telemetry`]: logging setup.
 #![forbid(unsafe_code)]
+
+pub mod agreement;
+pub mod cli;
+pub mod config;
+pub mod telemetry;
 pub mod zendesk;

@@ -1,0 +1,772 @@
+//! From the raw shapes to a checked [`Config`]: defaults applied, names resolved, secrets
+//! read, every problem collected (never only the first).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::load::{Provenance, error, warning};
+use super::raw::{RawAccount, RawAgreement, RawDaemon};
+use super::secrets::{SecretContext, SecretSpec};
+use super::{
+    AccountAuth, AccountConfig, AgreementConfig, AttachmentRules, CommentRules, Config,
+    DaemonConfig, FieldMap, LogFormat, Problem, StatusRules, TagRules, Target,
+};
+use crate::zendesk::models::Status;
+
+pub(super) struct Input<'a> {
+    pub main: &'a Path,
+    pub files: &'a [PathBuf],
+    pub env: &'a BTreeMap<String, String>,
+    pub daemon: RawDaemon,
+    /// name → (raw, file that declared it)
+    pub accounts: BTreeMap<String, (RawAccount, String)>,
+    /// Every account name declared, including those whose section did not deserialise
+    /// (so a typo inside an account does not also make its name "undeclared").
+    pub declared: BTreeSet<String>,
+    /// (raw, file, index within that file)
+    pub agreements: Vec<(RawAgreement, String, usize)>,
+    pub prov: &'a Provenance,
+}
+
+pub(super) const DEFAULT_STATE_DIR: &str = "/var/lib/sharebridge";
+pub(super) const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
+const DEFAULT_REQUESTS_PER_MINUTE: u32 = 200;
+
+pub(super) fn validate(input: Input<'_>, problems: &mut Vec<Problem>) -> Option<Config> {
+    let base_dir = input
+        .main
+        .parent()
+        .map(Path::to_owned)
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."));
+    let secrets = SecretContext {
+        credentials_dir: input.env.get("CREDENTIALS_DIRECTORY").map(PathBuf::from),
+        base_dir: base_dir.clone(),
+    };
+    let daemon = daemon(&input, &secrets, problems);
+    let accounts: BTreeMap<String, AccountConfig> = input
+        .accounts
+        .iter()
+        .filter_map(|(name, (raw, file))| {
+            account(name, raw, file, input.main, &base_dir, &secrets, problems)
+                .map(|a| (name.clone(), a))
+        })
+        .collect();
+    if input.declared.is_empty() {
+        problems.push(error(
+            &file_name(input.main),
+            "accounts",
+            "no account is configured; add an [accounts.NAME] section",
+        ));
+    }
+    consent_lists(&input, problems);
+    let agreements = agreements(&input, &base_dir, problems);
+
+    let daemon = daemon?;
+    if problems
+        .iter()
+        .any(|p| p.severity == super::Severity::Error)
+    {
+        return None;
+    }
+    Some(Config {
+        path: input.main.to_owned(),
+        files: input.files.to_vec(),
+        daemon,
+        accounts,
+        agreements,
+    })
+}
+
+fn file_name(main: &Path) -> String {
+    main.file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn duration(
+    value: Option<&str>,
+    default: &str,
+    key: &str,
+    prov: &Provenance,
+    problems: &mut Vec<Problem>,
+) -> Option<Duration> {
+    let text = value.unwrap_or(default);
+    match parse_duration(text) {
+        Ok(d) => Some(d),
+        Err(reason) => {
+            problems.push(error(&prov.file_of(key), key, reason));
+            None
+        }
+    }
+}
+
+/// `"30s"`, `"5m"`, `"1h 30m"`, `"250ms"` (and ISO 8601 `"PT30S"`); positive only.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let parsed: jiff::SignedDuration = text.trim().parse().map_err(|_| {
+        format!("{text:?} is not a duration; write it like \"30s\", \"5m\" or \"1h\"")
+    })?;
+    if parsed.is_negative() || parsed.is_zero() {
+        return Err(format!("{text:?} must be longer than zero"));
+    }
+    Duration::try_from(parsed).map_err(|_| format!("{text:?} is out of range"))
+}
+
+fn daemon(
+    input: &Input<'_>,
+    secrets: &SecretContext,
+    problems: &mut Vec<Problem>,
+) -> Option<DaemonConfig> {
+    let raw = &input.daemon;
+    let prov = input.prov;
+    let before = problems.len();
+    let state_dir = raw
+        .state_dir
+        .clone()
+        .or_else(|| input.env.get("STATE_DIRECTORY").cloned())
+        .unwrap_or_else(|| DEFAULT_STATE_DIR.to_owned());
+    if state_dir.trim().is_empty() {
+        problems.push(error(
+            &prov.file_of("daemon.state_dir"),
+            "daemon.state_dir",
+            "is empty",
+        ));
+    }
+    let listen_text = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+    let listen = match listen_text.parse::<SocketAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            problems.push(error(
+                &prov.file_of("daemon.listen"),
+                "daemon.listen",
+                format!("{listen_text:?} is not an address; write it like \"127.0.0.1:9464\""),
+            ));
+            None
+        }
+    };
+    let poll = duration(
+        raw.poll_interval.as_deref(),
+        "30s",
+        "daemon.poll_interval",
+        prov,
+        problems,
+    );
+    let reconcile = duration(
+        raw.reconcile_interval.as_deref(),
+        "1h",
+        "daemon.reconcile_interval",
+        prov,
+        problems,
+    );
+    let grace = duration(
+        raw.shutdown_grace.as_deref(),
+        "10s",
+        "daemon.shutdown_grace",
+        prov,
+        problems,
+    );
+    let coalesce = duration(
+        raw.coalesce_window.as_deref(),
+        "200ms",
+        "daemon.coalesce_window",
+        prov,
+        problems,
+    );
+    let log_level = raw.log_level.clone().unwrap_or_else(|| "info".to_owned());
+    if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+        problems.push(error(
+            &prov.file_of("daemon.log_level"),
+            "daemon.log_level",
+            format!("{log_level:?} is not a log filter; use error, warn, info, debug or trace"),
+        ));
+    }
+    let log_format = match raw.log_format.as_deref() {
+        None | Some("text") => LogFormat::Text,
+        Some("json") => LogFormat::Json,
+        Some(other) => {
+            problems.push(error(
+                &prov.file_of("daemon.log_format"),
+                "daemon.log_format",
+                format!("{other:?} is not a log format; use \"text\" or \"json\""),
+            ));
+            LogFormat::Text
+        }
+    };
+    let admin_file = prov.file_of("daemon.admin_token");
+    let admin_token = secrets.resolve(
+        &SecretSpec {
+            file: &admin_file,
+            key: "daemon.admin_token",
+            inline: raw.admin_token.as_deref(),
+            path: raw.admin_token_file.as_deref(),
+            credential: "admin_token",
+        },
+        problems,
+    );
+    if admin_token.is_none() && raw.admin_token.is_none() && raw.admin_token_file.is_none() {
+        problems.push(error(
+            &admin_file,
+            "daemon.admin_token",
+            "missing: set admin_token_file (or admin_token) to protect the admin API and status page",
+        ));
+    }
+    if problems.len() > before
+        && problems[before..]
+            .iter()
+            .any(|p| p.severity == super::Severity::Error)
+    {
+        return None;
+    }
+    Some(DaemonConfig {
+        state_dir: PathBuf::from(state_dir),
+        listen: listen?,
+        admin_token: admin_token?,
+        poll_interval: poll?,
+        reconcile_interval: reconcile?,
+        log_level,
+        log_format,
+        shutdown_grace: grace?,
+        coalesce_window: coalesce?,
+    })
+}
+
+fn account(
+    name: &str,
+    raw: &RawAccount,
+    file: &str,
+    main: &Path,
+    base_dir: &Path,
+    secrets: &SecretContext,
+    problems: &mut Vec<Problem>,
+) -> Option<AccountConfig> {
+    let key = |k: &str| format!("accounts.{name}.{k}");
+    let before = problems.len();
+    if !valid_name(name) {
+        problems.push(error(
+            file,
+            &format!("accounts.{name}"),
+            "account names may use letters, digits, '-' and '_' only",
+        ));
+    }
+    let subdomain = match raw.subdomain.as_deref().map(str::trim) {
+        Some(s) if valid_subdomain(s) => s.to_owned(),
+        Some(s) => {
+            problems.push(error(
+                file,
+                &key("subdomain"),
+                format!("{s:?} is not a Zendesk subdomain (letters, digits and '-')"),
+            ));
+            String::new()
+        }
+        None => {
+            problems.push(error(
+                file,
+                &key("subdomain"),
+                "missing: the Zendesk subdomain",
+            ));
+            String::new()
+        }
+    };
+    let base_url = match raw.base_url.as_deref() {
+        Some(u) => match reqwest::Url::parse(u) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                u.trim_end_matches('/').to_owned()
+            }
+            _ => {
+                problems.push(error(
+                    file,
+                    &key("base_url"),
+                    format!("{u:?} is not an http(s) URL"),
+                ));
+                String::new()
+            }
+        },
+        None => format!("https://{subdomain}.zendesk.com"),
+    };
+    let rpm = raw
+        .requests_per_minute
+        .unwrap_or(DEFAULT_REQUESTS_PER_MINUTE);
+    if rpm == 0 {
+        problems.push(error(
+            file,
+            &key("requests_per_minute"),
+            "must be at least 1 (it is this daemon's share of the account's API limit)",
+        ));
+    }
+    let token_key = key("token");
+    let token = secrets.resolve(
+        &SecretSpec {
+            file,
+            key: &token_key,
+            inline: raw.token.as_deref(),
+            path: raw.token_file.as_deref(),
+            credential: &format!("{name}.token"),
+        },
+        problems,
+    );
+    let token_given = raw.token.is_some() || raw.token_file.is_some() || token.is_some();
+    let auth = match (&raw.oauth, token_given) {
+        (Some(_), true) => {
+            problems.push(error(
+                file,
+                &key("oauth"),
+                "both an API token and OAuth are configured; keep one",
+            ));
+            None
+        }
+        (Some(oauth), false) => {
+            let okey = |k: &str| format!("accounts.{name}.oauth.{k}");
+            let client_id = oauth.client_id.clone().filter(|s| !s.trim().is_empty());
+            if client_id.is_none() {
+                problems.push(error(
+                    file,
+                    &okey("client_id"),
+                    "missing: the OAuth client id",
+                ));
+            }
+            let mut secret =
+                |k: &str, inline: &Option<String>, path: &Option<String>, cred: &str| {
+                    let k = okey(k);
+                    let v = secrets.resolve(
+                        &SecretSpec {
+                            file,
+                            key: &k,
+                            inline: inline.as_deref(),
+                            path: path.as_deref(),
+                            credential: &format!("{name}.{cred}"),
+                        },
+                        problems,
+                    );
+                    if v.is_none() && inline.is_none() && path.is_none() {
+                        problems.push(error(
+                            file,
+                            &k,
+                            format!("missing: set {} or {}_file", leaf(&k), leaf(&k)),
+                        ));
+                    }
+                    v
+                };
+            let client_secret = secret(
+                "client_secret",
+                &oauth.client_secret,
+                &oauth.client_secret_file,
+                "oauth_client_secret",
+            );
+            let refresh_token = secret(
+                "refresh_token",
+                &oauth.refresh_token,
+                &oauth.refresh_token_file,
+                "oauth_refresh_token",
+            );
+            match (client_id, client_secret, refresh_token) {
+                (Some(client_id), Some(client_secret), Some(refresh_token)) => {
+                    Some(AccountAuth::OAuth {
+                        email: raw.email.clone(),
+                        client_id,
+                        client_secret,
+                        refresh_token,
+                    })
+                }
+                _ => None,
+            }
+        }
+        (None, _) => {
+            let email = raw.email.clone().filter(|e| e.contains('@'));
+            if email.is_none() {
+                problems.push(error(
+                    file,
+                    &key("email"),
+                    match &raw.email {
+                        Some(e) => format!("{e:?} is not an email address"),
+                        None => "missing: the API user's email (API token auth is {email}/token:{token})".to_owned(),
+                    },
+                ));
+            }
+            if !token_given {
+                problems.push(error(
+                    file,
+                    &token_key,
+                    format!(
+                        "missing credentials: set token_file (or token, or an oauth table), or provide credential {name}.token"
+                    ),
+                ));
+            }
+            match (email, token) {
+                (Some(email), Some(token)) => Some(AccountAuth::ApiToken { email, token }),
+                _ => None,
+            }
+        }
+    };
+    let webhook_key = key("webhook_secret");
+    let webhook_secret = secrets.resolve(
+        &SecretSpec {
+            file,
+            key: &webhook_key,
+            inline: raw.webhook_secret.as_deref(),
+            path: raw.webhook_secret_file.as_deref(),
+            credential: &format!("{name}.webhook_secret"),
+        },
+        problems,
+    );
+    let _ = (main, base_dir);
+    if problems[before..]
+        .iter()
+        .any(|p| p.severity == super::Severity::Error)
+    {
+        return None;
+    }
+    Some(AccountConfig {
+        name: name.to_owned(),
+        subdomain,
+        base_url,
+        auth: auth?,
+        requests_per_minute: rpm,
+        webhook_secret,
+        accept_from: raw
+            .accept_from
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        decline_from: raw
+            .decline_from
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        file: PathBuf::from(file),
+    })
+}
+
+fn leaf(key: &str) -> &str {
+    key.rsplit('.').next().unwrap_or(key)
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn valid_subdomain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// `accept_from` / `decline_from`: known accounts, not both, not oneself.
+fn consent_lists(input: &Input<'_>, problems: &mut Vec<Problem>) {
+    for (name, (raw, file)) in &input.accounts {
+        let accept: BTreeSet<&String> = raw.accept_from.iter().flatten().collect();
+        let decline: BTreeSet<&String> = raw.decline_from.iter().flatten().collect();
+        for (list, names) in [("accept_from", &accept), ("decline_from", &decline)] {
+            for other in names {
+                let key = format!("accounts.{name}.{list}");
+                if !input.declared.contains(other.as_str()) {
+                    problems.push(error(
+                        &input.prov.file_of(&key),
+                        &key,
+                        format!("names account {other:?}, which is not declared in [accounts]"),
+                    ));
+                } else if *other == name {
+                    problems.push(error(
+                        &input.prov.file_of(&key),
+                        &key,
+                        "names the account itself",
+                    ));
+                }
+            }
+        }
+        for both in accept.intersection(&decline) {
+            let key = format!("accounts.{name}.decline_from");
+            let _ = file;
+            problems.push(error(
+                &input.prov.file_of(&key),
+                &key,
+                format!("account {both:?} is in both accept_from and decline_from; keep it in one"),
+            ));
+        }
+    }
+}
+
+fn agreements(
+    input: &Input<'_>,
+    _base: &Path,
+    problems: &mut Vec<Problem>,
+) -> Vec<AgreementConfig> {
+    let mut out = Vec::new();
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    let mut pairs: BTreeMap<(String, String), String> = BTreeMap::new();
+    for (raw, file, idx) in &input.agreements {
+        let label = match &raw.name {
+            Some(n) if !n.trim().is_empty() => format!("agreements.{n}"),
+            _ => format!("agreements[{idx}]"),
+        };
+        let key = |k: &str| format!("{label}.{k}");
+        let before = problems.len();
+        let name = match raw.name.as_deref().map(str::trim) {
+            Some(n) if valid_name(n) => Some(n.to_owned()),
+            Some(n) => {
+                problems.push(error(
+                    file,
+                    &key("name"),
+                    format!("{n:?}: use letters, digits, '-' and '_' only"),
+                ));
+                None
+            }
+            None => {
+                problems.push(error(
+                    file,
+                    &key("name"),
+                    "missing: every agreement needs a unique name",
+                ));
+                None
+            }
+        };
+        if let Some(n) = &name {
+            if let Some(first) = names.get(n) {
+                problems.push(error(
+                    file,
+                    &key("name"),
+                    format!(
+                        "duplicate agreement name {n:?} (first in {first}); names must be unique"
+                    ),
+                ));
+            } else {
+                names.insert(n.clone(), file.clone());
+            }
+        }
+        let mut end = |k: &str, v: &Option<String>| -> Option<String> {
+            match v.as_deref() {
+                None => {
+                    problems.push(error(file, &key(k), "missing: the account handle"));
+                    None
+                }
+                Some(a) if !input.declared.contains(a) => {
+                    problems.push(error(
+                        file,
+                        &key(k),
+                        format!("names account {a:?}, which is not declared in [accounts]"),
+                    ));
+                    None
+                }
+                Some(a) => Some(a.to_owned()),
+            }
+        };
+        let from = end("from", &raw.from);
+        let to = end("to", &raw.to);
+        if let (Some(f), Some(t)) = (&from, &to) {
+            if f == t {
+                problems.push(error(
+                    file,
+                    &key("to"),
+                    format!("from and to are both {f:?}; an agreement shares between two accounts"),
+                ));
+            } else if let Some(first) = pairs.get(&(f.clone(), t.clone())) {
+                problems.push(error(
+                    file,
+                    &key("to"),
+                    format!("agreement {first} already shares from {f:?} to {t:?}; keep one agreement per direction"),
+                ));
+            } else if let Some(n) = &name {
+                pairs.insert((f.clone(), t.clone()), n.clone());
+            }
+        }
+        for tag in raw.auto_share_tags.iter().flatten() {
+            if tag.trim().is_empty() || tag.contains(char::is_whitespace) {
+                problems.push(error(
+                    file,
+                    &key("auto_share_tags"),
+                    format!("{tag:?} is not a Zendesk tag (no spaces)"),
+                ));
+            }
+        }
+        let status_map = status_map(raw, file, &key, problems);
+        let exclude = raw
+            .tags
+            .as_ref()
+            .and_then(|t| t.exclude.clone())
+            .unwrap_or_default();
+        for pattern in &exclude {
+            if let Err(e) = globset::Glob::new(pattern) {
+                problems.push(error(
+                    file,
+                    &key("tags.exclude"),
+                    format!("{pattern:?} is not a glob pattern: {e}"),
+                ));
+            }
+        }
+        let fields = field_maps(raw, file, &key, problems);
+        let max_bytes = raw
+            .attachments
+            .as_ref()
+            .and_then(|a| a.max_bytes)
+            .unwrap_or(20_000_000);
+        if max_bytes == 0 {
+            problems.push(error(
+                file,
+                &key("attachments.max_bytes"),
+                "must be above 0 (set attachments.sync = false to stop attachments)",
+            ));
+        }
+        if problems[before..]
+            .iter()
+            .any(|p| p.severity == super::Severity::Error)
+        {
+            continue;
+        }
+        let (Some(name), Some(from), Some(to)) = (name, from, to) else {
+            continue;
+        };
+        let comments = raw.comments.as_ref();
+        let target = raw.target.as_ref();
+        out.push(AgreementConfig {
+            name,
+            from,
+            to,
+            enabled: raw.enabled.unwrap_or(true),
+            auto_share_tags: raw.auto_share_tags.clone().unwrap_or_default(),
+            unshare_on_tag_removal: raw.unshare_on_tag_removal.unwrap_or(false),
+            brands: raw.brands.clone().unwrap_or_default(),
+            target: Target {
+                brand_id: target.and_then(|t| t.brand_id).filter(|&id| id != 0),
+                group_id: target.and_then(|t| t.group_id).filter(|&id| id != 0),
+            },
+            comments: CommentRules {
+                public: comments.and_then(|c| c.public).unwrap_or(true),
+                private: comments.and_then(|c| c.private).unwrap_or(false),
+                attribution: comments.and_then(|c| c.attribution).unwrap_or(true),
+            },
+            status: StatusRules {
+                sync: raw.status.as_ref().and_then(|s| s.sync).unwrap_or(true),
+                map: status_map,
+            },
+            tags: TagRules {
+                sync: raw.tags.as_ref().and_then(|t| t.sync).unwrap_or(true),
+                exclude,
+            },
+            fields,
+            attachments: AttachmentRules {
+                sync: raw
+                    .attachments
+                    .as_ref()
+                    .and_then(|a| a.sync)
+                    .unwrap_or(true),
+                max_bytes,
+            },
+            file: PathBuf::from(file),
+        });
+    }
+    if input.agreements.is_empty() && !input.accounts.is_empty() {
+        problems.push(warning(
+            &file_name(input.main),
+            "agreements",
+            "no agreement is configured; nothing will be shared",
+        ));
+    }
+    out
+}
+
+fn status_map(
+    raw: &RawAgreement,
+    file: &str,
+    key: &dyn Fn(&str) -> String,
+    problems: &mut Vec<Problem>,
+) -> BTreeMap<Status, Status> {
+    let mut map = BTreeMap::new();
+    let Some(raw_map) = raw.status.as_ref().and_then(|s| s.map.as_ref()) else {
+        return map;
+    };
+    for (from, to) in raw_map {
+        let k = key(&format!("status.map.{from}"));
+        let settable = |s: &str| Status::parse(s).filter(|s| *s != Status::Deleted);
+        match (settable(from), settable(to)) {
+            (Some(f), Some(t)) => {
+                map.insert(f, t);
+            }
+            (None, _) => problems.push(error(
+                file,
+                &k,
+                format!(
+                    "{from:?} is not a Zendesk status (new, open, pending, hold, solved, closed)"
+                ),
+            )),
+            (_, None) => problems.push(error(
+                file,
+                &k,
+                format!(
+                    "{to:?} is not a Zendesk status (new, open, pending, hold, solved, closed)"
+                ),
+            )),
+        }
+    }
+    map
+}
+
+fn field_maps(
+    raw: &RawAgreement,
+    file: &str,
+    key: &dyn Fn(&str) -> String,
+    problems: &mut Vec<Problem>,
+) -> Vec<FieldMap> {
+    let mut out = Vec::new();
+    let mut seen_from = BTreeSet::new();
+    let mut seen_to = BTreeSet::new();
+    for (i, f) in raw.fields.iter().flatten().enumerate() {
+        let k = key(&format!("fields[{i}]"));
+        let (Some(from), Some(to)) = (f.from, f.to) else {
+            problems.push(error(file, &k, "needs both from and to (custom field ids)"));
+            continue;
+        };
+        if from == 0 || to == 0 {
+            problems.push(error(file, &k, "field ids must be above 0"));
+            continue;
+        }
+        if !seen_from.insert(from) {
+            problems.push(error(
+                file,
+                &format!("{k}.from"),
+                format!("field {from} is mapped twice; map each field once"),
+            ));
+            continue;
+        }
+        if !seen_to.insert(to) {
+            problems.push(error(
+                file,
+                &format!("{k}.to"),
+                format!("two fields are mapped onto field {to}; map each field once"),
+            ));
+            continue;
+        }
+        out.push(FieldMap {
+            from,
+            to,
+            values: f.values.clone().unwrap_or_default(),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("30").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("-5s").is_err());
+    }
+}

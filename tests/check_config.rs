@@ -1,0 +1,367 @@
+//! `sharebridge check-config` from the outside: valid configurations pass with a summary,
+//! each kind of broken one exits 2 naming its file and key, and nothing is ever written.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+const GOOD: &str = r#"
+[daemon]
+state_dir = "STATE"
+listen = "127.0.0.1:9464"
+admin_token = "admin"
+
+[accounts.acme]
+subdomain = "acme"
+base_url = "http://127.0.0.1:18081"
+email = "bridge@acme.example"
+token = "t1"
+accept_from = ["vendor"]
+
+[accounts.vendor]
+subdomain = "vendor"
+email = "bridge@vendor.example"
+token = "t2"
+accept_from = ["acme"]
+
+[[agreements]]
+name = "acme-to-vendor"
+from = "acme"
+to = "vendor"
+auto_share_tags = ["vendor_escalation"]
+"#;
+
+struct Dir {
+    dir: tempfile::TempDir,
+}
+
+impl Dir {
+    fn new(main: &str) -> Dir {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        std::fs::write(
+            dir.path().join("sharebridge.toml"),
+            main.replace("STATE", state.to_str().unwrap()),
+        )
+        .unwrap();
+        Dir { dir }
+    }
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    fn main(&self) -> PathBuf {
+        self.path().join("sharebridge.toml")
+    }
+    fn add(&self, rel: &str, text: &str) -> &Dir {
+        let p = self.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+        self
+    }
+    fn check(&self) -> assert_cmd::assert::Assert {
+        self.check_env(&[])
+    }
+    fn check_env(&self, env: &[(&str, &str)]) -> assert_cmd::assert::Assert {
+        let mut cmd = Command::cargo_bin("sharebridge").unwrap();
+        cmd.arg("check-config")
+            .arg("--config")
+            .arg(self.main())
+            .env_remove("SHAREBRIDGE_CONFIG");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.assert();
+        assert!(
+            !self.path().join("state").exists(),
+            "check-config must not create the state_dir"
+        );
+        out
+    }
+}
+
+fn stderr(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
+}
+
+fn stdout(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stdout).into_owned()
+}
+
+/// Refused with exit 2, and every `needle` appears in what it printed.
+fn refused(dir: &Dir, needles: &[&str]) {
+    let a = dir.check().code(2);
+    let err = stderr(&a);
+    for n in needles {
+        assert!(err.contains(n), "expected {n:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn valid_configuration_prints_a_summary() {
+    let dir = Dir::new(GOOD);
+    dir.add(
+        "conf.d/vendor.toml",
+        r#"
+[[agreements]]
+name = "vendor-to-acme"
+from = "vendor"
+to = "acme"
+"#,
+    );
+    let a = dir.check().code(0);
+    let out = stdout(&a);
+    assert!(out.contains("acme-to-vendor"), "{out}");
+    assert!(out.contains("accepted"), "{out}");
+    assert!(out.contains("two-way pairs: acme <-> vendor"), "{out}");
+    assert!(
+        !out.contains("t1") && !out.contains("admin\""),
+        "no secret printed:\n{out}"
+    );
+}
+
+#[test]
+fn pending_until_receiver_accepts() {
+    let dir = Dir::new(&GOOD.replace("accept_from = [\"acme\"]", ""));
+    let out = stdout(&dir.check().code(0));
+    assert!(out.contains("pending"), "{out}");
+    assert!(out.contains("two-way pairs: none"), "{out}");
+}
+
+#[test]
+fn the_shipped_demo_configuration_is_valid() {
+    Command::cargo_bin("sharebridge")
+        .unwrap()
+        .args(["check-config", "--config", "config/demo.toml"])
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn unknown_keys_are_all_reported_with_file_and_key() {
+    let dir = Dir::new(
+        &GOOD
+            .replace("[accounts.vendor]", "[accounts.vendor]\ntokn = \"x\"")
+            .replace("listen = ", "lisen = \"x\"\nlisten = "),
+    );
+    dir.add("conf.d/extra.toml", "[agreements_]\nx = 1\n");
+    refused(
+        &dir,
+        &[
+            "accounts.vendor.tokn",
+            "daemon.lisen",
+            "conf.d/extra.toml",
+            "agreements_",
+            "sharebridge.toml",
+        ],
+    );
+}
+
+#[test]
+fn toml_syntax_error_names_the_line() {
+    let dir = Dir::new(GOOD);
+    dir.add("conf.d/broken.toml", "[daemon\nlisten = 1\n");
+    refused(&dir, &["conf.d/broken.toml", "line 1"]);
+}
+
+#[test]
+fn agreement_naming_an_undeclared_account() {
+    let dir = Dir::new(&GOOD.replace("to = \"vendor\"", "to = \"vendr\""));
+    refused(&dir, &["agreements.acme-to-vendor.to", "vendr"]);
+}
+
+#[test]
+fn from_equals_to() {
+    let dir = Dir::new(&GOOD.replace("to = \"vendor\"", "to = \"acme\""));
+    refused(&dir, &["agreements.acme-to-vendor.to", "both \"acme\""]);
+}
+
+#[test]
+fn duplicate_agreement_names_across_files() {
+    let dir = Dir::new(GOOD);
+    dir.add(
+        "conf.d/vendor.toml",
+        "[[agreements]]\nname = \"acme-to-vendor\"\nfrom = \"vendor\"\nto = \"acme\"\n",
+    );
+    refused(&dir, &["conf.d/vendor.toml", "duplicate agreement name"]);
+}
+
+#[test]
+fn account_in_both_accept_and_decline() {
+    let dir = Dir::new(&GOOD.replace(
+        "accept_from = [\"acme\"]",
+        "accept_from = [\"acme\"]\ndecline_from = [\"acme\"]",
+    ));
+    refused(
+        &dir,
+        &["accounts.vendor", "both accept_from and decline_from"],
+    );
+}
+
+#[test]
+fn unparseable_durations() {
+    let dir = Dir::new(&GOOD.replace(
+        "listen = ",
+        "poll_interval = \"soon\"\nreconcile_interval = \"30\"\nlisten = ",
+    ));
+    refused(
+        &dir,
+        &[
+            "daemon.poll_interval",
+            "daemon.reconcile_interval",
+            "\"soon\"",
+        ],
+    );
+}
+
+#[test]
+fn bad_listen_address() {
+    let dir = Dir::new(&GOOD.replace("127.0.0.1:9464", "localhost:99999"));
+    refused(&dir, &["daemon.listen", "localhost:99999"]);
+}
+
+#[test]
+fn missing_credentials() {
+    let dir = Dir::new(&GOOD.replace("token = \"t2\"\n", ""));
+    refused(&dir, &["accounts.vendor.token", "missing credentials"]);
+}
+
+#[test]
+fn unreadable_secret_file() {
+    let dir = Dir::new(&GOOD.replace("token = \"t2\"", "token_file = \"nowhere/vendor.token\""));
+    refused(
+        &dir,
+        &["accounts.vendor.token_file", "cannot read secret file"],
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn world_readable_secret_file_is_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = Dir::new(&GOOD.replace("token = \"t2\"", "token_file = \"vendor.token\""));
+    dir.add("vendor.token", "s3cr3t-value\n");
+    let p = dir.path().join("vendor.token");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let a = dir.check().code(0);
+    let err = stderr(&a);
+    assert!(
+        err.contains("warning") && err.contains("readable by other users"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cr3t-value") && !stdout(&a).contains("s3cr3t-value"));
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let a = dir.check().code(0);
+    assert!(!stderr(&a).contains("readable by other users"));
+}
+
+#[test]
+fn secret_from_credentials_directory() {
+    let dir = Dir::new(&GOOD.replace("token = \"t2\"\n", ""));
+    dir.add("creds/vendor.token", "from-systemd\n");
+    let creds = dir.path().join("creds");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            creds.join("vendor.token"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+    }
+    dir.check_env(&[("CREDENTIALS_DIRECTORY", creds.to_str().unwrap())])
+        .code(0);
+}
+
+#[test]
+fn requests_per_minute_zero() {
+    let dir = Dir::new(&GOOD.replace("token = \"t1\"", "token = \"t1\"\nrequests_per_minute = 0"));
+    refused(&dir, &["accounts.acme.requests_per_minute", "at least 1"]);
+}
+
+#[test]
+fn one_field_mapped_twice() {
+    let dir = Dir::new(&format!(
+        "{GOOD}\n[[agreements.fields]]\nfrom = 1\nto = 2\n[[agreements.fields]]\nfrom = 1\nto = 3\n"
+    ));
+    refused(
+        &dir,
+        &["agreements.acme-to-vendor.fields[1].from", "mapped twice"],
+    );
+}
+
+#[test]
+fn every_problem_is_reported_not_just_the_first() {
+    let broken = GOOD
+        .replace("127.0.0.1:9464", "nope")
+        .replace("to = \"vendor\"", "to = \"ghost\"")
+        .replace(
+            "token = \"t1\"",
+            "token = \"t1\"\nrequests_per_minute = 0\ncolour = \"red\"",
+        );
+    let dir = Dir::new(&broken);
+    refused(
+        &dir,
+        &[
+            "daemon.listen",
+            "agreements.acme-to-vendor.to",
+            "requests_per_minute",
+            "accounts.acme.colour",
+        ],
+    );
+}
+
+#[test]
+fn wrong_types_name_the_key() {
+    let dir = Dir::new(&GOOD.replace(
+        "token = \"t1\"",
+        "token = \"t1\"\nrequests_per_minute = \"lots\"",
+    ));
+    refused(
+        &dir,
+        &["accounts.acme.requests_per_minute", "sharebridge.toml"],
+    );
+}
+
+#[test]
+fn the_same_key_in_two_files_is_a_conflict() {
+    let dir = Dir::new(GOOD);
+    dir.add("conf.d/other.toml", "[daemon]\nlisten = \"127.0.0.1:1\"\n");
+    refused(
+        &dir,
+        &[
+            "conf.d/other.toml",
+            "daemon.listen",
+            "already set in sharebridge.toml",
+        ],
+    );
+}
+
+#[test]
+fn environment_overrides_apply_and_are_checked() {
+    let dir = Dir::new(GOOD);
+    let a = dir
+        .check_env(&[("SHAREBRIDGE_DAEMON__LISTEN", "127.0.0.1:9999")])
+        .code(0);
+    assert!(stdout(&a).contains("127.0.0.1:9999"));
+    let a = dir
+        .check_env(&[("SHAREBRIDGE_DAEMON__LISTEN", "bogus")])
+        .code(2);
+    let err = stderr(&a);
+    assert!(
+        err.contains("SHAREBRIDGE_DAEMON__LISTEN") && err.contains("daemon.listen"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_main_file() {
+    let dir = Dir::new(GOOD);
+    std::fs::remove_file(dir.main()).unwrap();
+    refused(&dir, &["sharebridge.toml", "cannot read the file"]);
+}
+
+#[test]
+fn missing_admin_token() {
+    let dir = Dir::new(&GOOD.replace("admin_token = \"admin\"\n", ""));
+    refused(&dir, &["daemon.admin_token", "missing"]);
+}
