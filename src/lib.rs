@@ -4,12 +4,18 @@
 //! - [`cli`]: the command line, the binary's edge.
 //! - [`config`]: DESIGN §3 loaded, merged and checked before anything starts.
 //! - [`agreement`]: agreement states, a pure function of configuration and history.
+//! - [`link`], [`rules`], [`coalesce`], [`orphan`]: the other pure decisions (direction
+//!   and flow, what a rule lets through, how comments are packed, why a link ended).
 //! - [`zendesk`]: Zendesk's wire format (models, webhook signing).
 //! - [`telemetry`]: logging setup.
 #![forbid(unsafe_code)]
 
 pub mod agreement;
 pub mod cli;
+pub mod coalesce;
 pub mod config;
+pub mod link;
+pub mod orphan;
+pub mod rules;
 pub mod telemetry;
 pub mod zendesk;
