@@ -1,0 +1,165 @@
+//! Prometheus metrics (prometheus-client), rendered in the text format at `/metrics`.
+//! Names and labels are documented in the README; changing one is a breaking change.
+//!
+//! Architecture invariant: metrics only count and observe; nothing reads them to decide.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AccountLabels {
+    pub account: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AgreementLabels {
+    pub agreement: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LinkStateLabels {
+    pub agreement: String,
+    pub state: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OrphanLabels {
+    pub agreement: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookLabels {
+    pub account: String,
+    pub outcome: String,
+}
+
+/// Every metric the daemon exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<AccountLabels, Counter>,
+    pub throttled: Family<AccountLabels, Counter>,
+    pub retries: Family<AccountLabels, Counter>,
+    pub budget_remaining: Family<AccountLabels, Gauge>,
+    pub shares: Family<AgreementLabels, Counter>,
+    pub mirrored_comments: Family<AgreementLabels, Counter>,
+    pub held_back_comments: Family<AgreementLabels, Counter>,
+    pub lag_seconds: Family<AgreementLabels, Gauge<f64, AtomicU64>>,
+    pub links: Family<LinkStateLabels, Gauge>,
+    pub orphans: Family<OrphanLabels, Gauge>,
+    pub webhooks: Family<WebhookLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("sharebridge");
+        let m = Metrics {
+            requests: Family::default(),
+            throttled: Family::default(),
+            retries: Family::default(),
+            budget_remaining: Family::default(),
+            shares: Family::default(),
+            mirrored_comments: Family::default(),
+            held_back_comments: Family::default(),
+            lag_seconds: Family::default(),
+            links: Family::default(),
+            orphans: Family::default(),
+            webhooks: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "zendesk_requests",
+            "Zendesk API requests sent",
+            m.requests.clone(),
+        );
+        registry.register(
+            "zendesk_throttled",
+            "Zendesk answers 429 Too Many Requests",
+            m.throttled.clone(),
+        );
+        registry.register(
+            "zendesk_retries",
+            "Zendesk requests retried",
+            m.retries.clone(),
+        );
+        registry.register(
+            "zendesk_budget_remaining",
+            "Requests left in this minute's budget",
+            m.budget_remaining.clone(),
+        );
+        registry.register("shares", "Tickets shared", m.shares.clone());
+        registry.register(
+            "mirrored_comments",
+            "Source comments mirrored",
+            m.mirrored_comments.clone(),
+        );
+        registry.register(
+            "held_back_comments",
+            "Private comments held back by the agreement",
+            m.held_back_comments.clone(),
+        );
+        registry.register(
+            "lag_seconds",
+            "Oldest unsynced change per agreement",
+            m.lag_seconds.clone(),
+        );
+        registry.register("links", "Links by state", m.links.clone());
+        registry.register("orphans", "Orphaned mirrors by reason", m.orphans.clone());
+        registry.register(
+            "webhooks",
+            "Webhook deliveries by outcome (accepted, bad_signature, stale, unknown_account, too_large, bad_body)",
+            m.webhooks.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_names_with_prefix() {
+        let m = Metrics::new();
+        m.webhooks
+            .get_or_create(&WebhookLabels {
+                account: "acme".into(),
+                outcome: "accepted".into(),
+            })
+            .inc();
+        m.orphans
+            .get_or_create(&OrphanLabels {
+                agreement: "a".into(),
+                reason: "unshared".into(),
+            })
+            .set(2);
+        let text = m.render();
+        assert!(
+            text.contains("sharebridge_webhooks_total{account=\"acme\",outcome=\"accepted\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sharebridge_orphans{agreement=\"a\",reason=\"unshared\"} 2"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,79 @@
+//! The HTTP server on `daemon.listen` (DESIGN §4): webhooks, health, metrics, and (as the
+//! engine lands) the admin API and status page.
+//!
+//! Architecture invariant: handlers only verify, enqueue hints and read state; they never
+//! write to Zendesk and never wait on it, so every answer is immediate. `serve` takes its
+//! listener and a shutdown future, so tests run it on port 0.
+
+mod health;
+pub mod webhook;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::engine::hints::Hints;
+use crate::metrics::Metrics;
+
+/// What `/readyz` reports: ready once nothing blocks it.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    blocker: Mutex<Option<String>>,
+}
+
+impl Readiness {
+    /// Starts not ready, for `why`.
+    pub fn blocked(why: &str) -> Readiness {
+        Readiness {
+            blocker: Mutex::new(Some(why.to_owned())),
+        }
+    }
+
+    pub fn set_blocker(&self, why: Option<&str>) {
+        *self.blocker.lock().unwrap_or_else(|e| e.into_inner()) = why.map(str::to_owned);
+    }
+
+    pub fn blocker(&self) -> Option<String> {
+        self.blocker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// Everything the handlers share.
+pub struct ServerState {
+    /// The current configuration; replaced on SIGHUP.
+    pub config: watch::Receiver<Arc<Config>>,
+    /// Where webhooks put their hints for the engine.
+    pub hints: Arc<Hints>,
+    pub metrics: Arc<Metrics>,
+    pub readiness: Arc<Readiness>,
+}
+
+pub fn router(state: Arc<ServerState>) -> Router {
+    Router::new()
+        .route("/webhooks/{account}", post(webhook::receive))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .layer(DefaultBodyLimit::max(webhook::MAX_BODY))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` completes, then lets in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<ServerState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,228 @@
+//! `POST /webhooks/{account}`: Zendesk's signed hint that a ticket changed (DESIGN §4).
+//!
+//! Verified (HMAC-SHA256 over timestamp + raw body, constant-time compare), timestamp
+//! within five minutes, body at most 1 MiB, then the ticket id is pushed onto the engine's
+//! hint set and 202 is answered at once. Nothing is enqueued for a rejected delivery.
+//! A duplicate delivery is harmless: hints are a set and the engine's work is idempotent.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use jiff::{SignedDuration, Timestamp};
+use secrecy::ExposeSecret;
+
+use super::ServerState;
+use crate::metrics::WebhookLabels;
+use crate::zendesk::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+
+/// Largest accepted body.
+pub const MAX_BODY: usize = 1024 * 1024;
+/// How far a signature timestamp may be from now, either way.
+pub const MAX_SKEW: SignedDuration = SignedDuration::from_secs(5 * 60);
+
+/// Why a delivery was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    UnknownAccount,
+    MissingSignature,
+    BadSignature,
+    StaleTimestamp,
+    BadBody,
+}
+
+impl Rejection {
+    pub fn status(self) -> StatusCode {
+        match self {
+            Rejection::UnknownAccount => StatusCode::NOT_FOUND,
+            Rejection::MissingSignature | Rejection::BadSignature | Rejection::StaleTimestamp => {
+                StatusCode::UNAUTHORIZED
+            }
+            Rejection::BadBody => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The metric `outcome` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Rejection::UnknownAccount => "unknown_account",
+            Rejection::MissingSignature | Rejection::BadSignature => "bad_signature",
+            Rejection::StaleTimestamp => "stale",
+            Rejection::BadBody => "bad_body",
+        }
+    }
+}
+
+/// Checks signature and freshness of one delivery. Pure.
+pub fn verify(
+    secret: &[u8],
+    timestamp: Option<&str>,
+    signature_b64: Option<&str>,
+    body: &[u8],
+    now: Timestamp,
+) -> Result<(), Rejection> {
+    let (Some(ts), Some(sig)) = (timestamp, signature_b64) else {
+        return Err(Rejection::MissingSignature);
+    };
+    if !signature::verify(secret, ts, body, sig) {
+        return Err(Rejection::BadSignature);
+    }
+    let at: Timestamp = ts.trim().parse().map_err(|_| Rejection::StaleTimestamp)?;
+    if now.duration_since(at).abs() > MAX_SKEW {
+        return Err(Rejection::StaleTimestamp);
+    }
+    Ok(())
+}
+
+/// The ticket id in a trigger body (`{"ticket_id": 12}` or `"12"`) or an event webhook
+/// (`{"detail": {"id": "12"}}`). Pure.
+pub fn ticket_id(body: &[u8]) -> Option<u64> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let as_id = |v: &serde_json::Value| match v {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    };
+    value
+        .get("ticket_id")
+        .and_then(as_id)
+        .or_else(|| {
+            value
+                .get("detail")
+                .and_then(|d| d.get("id"))
+                .and_then(as_id)
+        })
+        .or_else(|| {
+            value
+                .get("ticket")
+                .and_then(|t| t.get("id"))
+                .and_then(as_id)
+        })
+        .filter(|&id| id > 0)
+}
+
+pub async fn receive(
+    State(state): State<Arc<ServerState>>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let outcome = accept(&state, &account, &headers, &body);
+    let label = match outcome {
+        Ok(_) => "accepted",
+        Err(r) => r.label(),
+    };
+    // Count only configured accounts: unknown names must not grow the label set.
+    if !matches!(outcome, Err(Rejection::UnknownAccount)) {
+        state
+            .metrics
+            .webhooks
+            .get_or_create(&WebhookLabels {
+                account: account.clone(),
+                outcome: label.to_owned(),
+            })
+            .inc();
+    }
+    match outcome {
+        Ok(ticket) => {
+            tracing::debug!(account, ticket, "webhook hint");
+            StatusCode::ACCEPTED
+        }
+        Err(r) => {
+            tracing::warn!(account, reason = r.label(), "webhook refused");
+            r.status()
+        }
+    }
+}
+
+fn accept(
+    state: &ServerState,
+    account: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<u64, Rejection> {
+    let config = state.config.borrow().clone();
+    let secret = config
+        .accounts
+        .get(account)
+        .and_then(|a| a.webhook_secret.clone())
+        .ok_or(Rejection::UnknownAccount)?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    verify(
+        secret.expose_secret().as_bytes(),
+        header(TIMESTAMP_HEADER),
+        header(SIGNATURE_HEADER),
+        body,
+        Timestamp::now(),
+    )?;
+    let ticket = ticket_id(body).ok_or(Rejection::BadBody)?;
+    state.hints.push(account, ticket);
+    Ok(ticket)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Timestamp {
+        "2026-11-23T05:30:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn verification_table() {
+        let body = br#"{"ticket_id": 5}"#;
+        let ts = "2026-11-23T05:29:05Z";
+        let sig = signature::sign(b"k", ts, body);
+        assert_eq!(verify(b"k", Some(ts), Some(&sig), body, now()), Ok(()));
+        assert_eq!(
+            verify(b"x", Some(ts), Some(&sig), body, now()),
+            Err(Rejection::BadSignature)
+        );
+        assert_eq!(
+            verify(b"k", None, Some(&sig), body, now()),
+            Err(Rejection::MissingSignature)
+        );
+        assert_eq!(
+            verify(b"k", Some(ts), None, body, now()),
+            Err(Rejection::MissingSignature)
+        );
+        assert_eq!(
+            verify(b"k", Some(ts), Some(&sig), b"{}", now()),
+            Err(Rejection::BadSignature)
+        );
+        let old = "2026-11-23T05:20:00Z";
+        let old_sig = signature::sign(b"k", old, body);
+        assert_eq!(
+            verify(b"k", Some(old), Some(&old_sig), body, now()),
+            Err(Rejection::StaleTimestamp)
+        );
+        let future = "2026-11-23T05:40:00Z";
+        let future_sig = signature::sign(b"k", future, body);
+        assert_eq!(
+            verify(b"k", Some(future), Some(&future_sig), body, now()),
+            Err(Rejection::StaleTimestamp)
+        );
+        let junk = "yesterday";
+        let junk_sig = signature::sign(b"k", junk, body);
+        assert_eq!(
+            verify(b"k", Some(junk), Some(&junk_sig), body, now()),
+            Err(Rejection::StaleTimestamp)
+        );
+    }
+
+    #[test]
+    fn ticket_ids_from_trigger_and_event_bodies() {
+        assert_eq!(ticket_id(br#"{"ticket_id": 12}"#), Some(12));
+        assert_eq!(ticket_id(br#"{"ticket_id": "12"}"#), Some(12));
+        assert_eq!(
+            ticket_id(br#"{"type":"zen:event-type:ticket.comment_added","detail":{"id":"34"}}"#),
+            Some(34)
+        );
+        assert_eq!(ticket_id(br#"{"ticket": {"id": 7}}"#), Some(7));
+        assert_eq!(ticket_id(br#"{"ticket_id": 0}"#), None);
+        assert_eq!(ticket_id(br#"{"ticket_id": -1}"#), None);
+        assert_eq!(ticket_id(b"not json"), None);
+        assert_eq!(ticket_id(br#"{"other": 1}"#), None);
+    }
+}
