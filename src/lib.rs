@@ -1,2 +1,3 @@
 #![forbid(unsafe_code)]
+pub mod store;
 pub mod zendesk;
