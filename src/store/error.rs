@@ -34,8 +34,8 @@ pub enum StoreError {
     /// The file is damaged, truncated or not a sharebridge store. Never recovered by
     /// starting empty.
     #[error(
-        "store {path} is corrupted or truncated ({op}: {detail}); stop sharebridge and restore the latest backup \
-         (made with `sharebridge backup`) in its place; the damaged file is left untouched"
+        "store {path} is corrupted or truncated ({op}: {detail}); stop sharebridge, move the damaged file aside \
+         (keep it for diagnosis) and restore the latest backup (made with `sharebridge backup`) in its place"
     )]
     Corrupt {
         path: PathBuf,

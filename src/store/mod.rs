@@ -247,6 +247,16 @@ impl Store {
             op: "backup: rename into place",
             source,
         })?;
+        // Make the rename itself durable.
+        if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|source| StoreError::Io {
+                    path: dir.to_path_buf(),
+                    op: "backup: sync the directory",
+                    source,
+                })?;
+        }
         Ok(())
     }
 }
