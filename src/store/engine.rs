@@ -33,6 +33,8 @@ const CACHE_BYTES: usize = 64 * 1024 * 1024;
 pub(super) enum EngineError {
     Corrupt(String),
     Locked,
+    /// Not closed cleanly; a read-write open recovers it.
+    NeedsRecovery,
     Io(io::Error),
     ReadOnly,
     Other(String, Option<Cause>),
@@ -44,6 +46,7 @@ impl EngineError {
         match self {
             EngineError::Corrupt(detail) => StoreError::Corrupt { path, op, detail },
             EngineError::Locked => StoreError::Locked { path, op },
+            EngineError::NeedsRecovery => StoreError::NeedsRecovery { path, op },
             EngineError::Io(source) => StoreError::Io { path, op, source },
             EngineError::ReadOnly => StoreError::ReadOnly { path, op },
             EngineError::Other(detail, source) => StoreError::Engine {
@@ -80,10 +83,8 @@ impl From<DatabaseError> for EngineError {
             DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => {
                 EngineError::Locked
             }
-            DatabaseError::RepairAborted => EngineError::Corrupt(
-                "the file needs a repair (it was not closed cleanly) and none was possible here"
-                    .into(),
-            ),
+            // Only read-only opens refuse to repair (read-write opens always try).
+            DatabaseError::RepairAborted => EngineError::NeedsRecovery,
             DatabaseError::Storage(e) => e.into(),
             other => EngineError::Other(other.to_string(), Some(Box::new(other))),
         }
@@ -250,8 +251,11 @@ fn collect<T: ReadableTable<&'static [u8], &'static [u8]>>(
     reverse: bool,
     limit: usize,
 ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let range = table.range::<&[u8]>((lo, hi))?;
     let mut out = Vec::new();
+    if limit == 0 {
+        return Ok(out);
+    }
+    let range = table.range::<&[u8]>((lo, hi))?;
     let mut push = |entry: Result<_, StorageError>| -> Result<bool> {
         let (k, v): (redb::AccessGuard<&[u8]>, redb::AccessGuard<&[u8]>) = entry?;
         out.push((k.value().to_vec(), v.value().to_vec()));

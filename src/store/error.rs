@@ -31,6 +31,14 @@ pub enum StoreError {
     )]
     Locked { path: PathBuf, op: &'static str },
 
+    /// A read-only open of a file that was not closed cleanly (a crash): redb recovers
+    /// it on the next read-write open, which a read-only open may not do.
+    #[error(
+        "store {path} was not closed cleanly ({op}); start sharebridge (or open it read-write) once to recover it, \
+         then inspect it read-only"
+    )]
+    NeedsRecovery { path: PathBuf, op: &'static str },
+
     /// The file is damaged, truncated or not a sharebridge store. Never recovered by
     /// starting empty.
     #[error(

@@ -12,13 +12,36 @@ use jiff::Timestamp;
 use super::Store;
 use super::error::StoreError;
 use super::keys;
-use super::records::{Direction, Link, LinkAllocation, LinkState, NewLink, Orphan};
+use super::records::{Direction, Link, LinkAllocation, LinkCounts, LinkState, NewLink, Orphan};
 use super::txn::{ReadView, WriteTxn};
 
 /// Whether a link holds its (source account, ticket, agreement) slot: an orphaned link
 /// frees it, so the ticket can be shared again under the same agreement.
 fn holds_source_slot(link: &Link) -> bool {
     link.state != LinkState::Orphaned
+}
+
+/// A new link record. The idempotency key is unique per link (the id is never reused)
+/// and names what it is for, for whoever finds it in Zendesk's logs.
+fn link_record(id: u64, new: NewLink, target_ticket: Option<u64>, state: LinkState) -> Link {
+    Link {
+        id,
+        idempotency_key: format!(
+            "sharebridge:{}:{}:{}:{id}",
+            new.agreement, new.source_account, new.source_ticket
+        ),
+        agreement: new.agreement,
+        source_account: new.source_account,
+        source_ticket: new.source_ticket,
+        target_account: new.target_account,
+        target_ticket,
+        direction: new.direction,
+        state,
+        error: None,
+        created_at: new.created_at,
+        updated_at: new.created_at,
+        last_synced_at: None,
+    }
 }
 
 impl ReadView<'_> {
@@ -110,6 +133,24 @@ impl ReadView<'_> {
         Ok(out)
     }
 
+    /// How many links are in each state, from the state index (no link is decoded).
+    pub fn link_counts(&self) -> Result<LinkCounts, StoreError> {
+        let count = |state| -> Result<u64, StoreError> {
+            let n = self
+                .scan_prefix::<serde_json::Value>(
+                    keys::LINKS_BY_STATE,
+                    &keys::link_state_prefix(state),
+                )?
+                .len();
+            Ok(u64::try_from(n).unwrap_or(u64::MAX))
+        };
+        Ok(LinkCounts {
+            active: count(LinkState::Active)?,
+            orphaned: count(LinkState::Orphaned)?,
+            error: count(LinkState::Error)?,
+        })
+    }
+
     fn links_of(
         &self,
         table: &'static str,
@@ -153,24 +194,7 @@ impl WriteTxn<'_> {
             });
         }
         let id = self.next_seq(keys::SEQ_LINK)?;
-        let link = Link {
-            id,
-            idempotency_key: format!(
-                "sharebridge:{}:{}:{}:{id}",
-                new.agreement, new.source_account, new.source_ticket
-            ),
-            agreement: new.agreement,
-            source_account: new.source_account,
-            source_ticket: new.source_ticket,
-            target_account: new.target_account,
-            target_ticket: None,
-            direction: new.direction,
-            state: LinkState::Active,
-            error: None,
-            created_at: new.created_at,
-            updated_at: new.created_at,
-            last_synced_at: None,
-        };
+        let link = link_record(id, new, None, LinkState::Active);
         self.write_link(None, &link)?;
         Ok(LinkAllocation {
             link,
@@ -255,8 +279,43 @@ impl WriteTxn<'_> {
             return Ok(existing);
         }
         let link = self.update_link(id, |l| l.state = LinkState::Orphaned)?;
+        self.write_orphan(link, reason, detail, since)
+    }
+
+    /// Records a mirror ticket found without a live link (e.g. by the reconciliation
+    /// sweep) as an orphan: a new link is allocated directly in state `orphaned`, with
+    /// its mirror ticket, without taking the source slot (a live link of the same source
+    /// ticket is left alone). If the mirror ticket already belongs to a link, that link
+    /// is orphaned instead (or its existing orphan record returned).
+    pub fn adopt_orphan(
+        &self,
+        new: NewLink,
+        target_ticket: u64,
+        reason: &str,
+        detail: &str,
+        since: Timestamp,
+    ) -> Result<Orphan, StoreError> {
+        if let Some(existing) = self
+            .view()
+            .link_by_target(&new.target_account, target_ticket)?
+        {
+            return self.orphan_link(existing.id, reason, detail, since);
+        }
+        let id = self.next_seq(keys::SEQ_LINK)?;
+        let link = link_record(id, new, Some(target_ticket), LinkState::Orphaned);
+        self.write_link(None, &link)?;
+        self.write_orphan(link, reason, detail, since)
+    }
+
+    fn write_orphan(
+        &self,
+        link: Link,
+        reason: &str,
+        detail: &str,
+        since: Timestamp,
+    ) -> Result<Orphan, StoreError> {
         let orphan = Orphan {
-            link: id,
+            link: link.id,
             source_account: link.source_account,
             source_ticket: link.source_ticket,
             target_account: link.target_account,
@@ -265,7 +324,7 @@ impl WriteTxn<'_> {
             since,
             detail: detail.to_owned(),
         };
-        self.put(keys::ORPHANS, &keys::id(id), &orphan)?;
+        self.put(keys::ORPHANS, &keys::id(orphan.link), &orphan)?;
         Ok(orphan)
     }
 
@@ -360,6 +419,25 @@ impl Store {
         self.transaction_op("orphan link", |tx| {
             tx.orphan_link(id, reason, detail, since)
         })
+    }
+
+    /// See [`WriteTxn::adopt_orphan`].
+    pub fn adopt_orphan(
+        &self,
+        new: NewLink,
+        target_ticket: u64,
+        reason: &str,
+        detail: &str,
+        since: Timestamp,
+    ) -> Result<Orphan, StoreError> {
+        self.transaction_op("adopt orphan", |tx| {
+            tx.adopt_orphan(new, target_ticket, reason, detail, since)
+        })
+    }
+
+    /// See [`ReadView::link_counts`].
+    pub fn link_counts(&self) -> Result<LinkCounts, StoreError> {
+        self.view_op("count links", |v| v.link_counts())
     }
 
     /// See [`ReadView::link`].

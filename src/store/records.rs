@@ -117,6 +117,14 @@ pub struct LinkAllocation {
     pub created: bool,
 }
 
+/// How many links are in each state (for metrics and the status page).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkCounts {
+    pub active: u64,
+    pub orphaned: u64,
+    pub error: u64,
+}
+
 /// Recorded for each mirrored source comment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommentMapping {

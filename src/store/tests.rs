@@ -822,6 +822,152 @@ fn readers_run_while_one_writes() {
 }
 
 #[test]
+fn orphans_found_without_a_link_are_adopted() {
+    let (_dir, path) = temp();
+    let store = Store::open(&path).unwrap();
+    let live = store.create_link(new_link("acme", 7, "a2v")).unwrap().link;
+    store.set_mirror_ticket(live.id, 500).unwrap();
+    // A stray mirror of the same source ticket: a new orphaned link, the live one kept.
+    let stray = store
+        .adopt_orphan(
+            new_link("acme", 7, "a2v"),
+            600,
+            "sweep",
+            "no live link",
+            ts(1),
+        )
+        .unwrap();
+    assert_ne!(stray.link, live.id);
+    assert_eq!(stray.target_ticket, Some(600));
+    assert_eq!(
+        store.link_by_source("acme", 7, "a2v").unwrap().unwrap().id,
+        live.id
+    );
+    assert_eq!(
+        store.link_by_target("vendor", 600).unwrap().unwrap().id,
+        stray.link
+    );
+    // Found again: the same record, no new link.
+    let again = store
+        .adopt_orphan(new_link("acme", 7, "a2v"), 600, "sweep", "again", ts(2))
+        .unwrap();
+    assert_eq!(again, stray);
+    // A mirror that belongs to a live link: that link is orphaned.
+    let o = store
+        .adopt_orphan(new_link("acme", 7, "a2v"), 500, "mirror closed", "", ts(3))
+        .unwrap();
+    assert_eq!(o.link, live.id);
+    assert_eq!(
+        store.link_counts().unwrap(),
+        LinkCounts {
+            active: 0,
+            orphaned: 2,
+            error: 0
+        }
+    );
+    assert_eq!(store.orphans().unwrap().len(), 2);
+    check_link_indexes(&store);
+}
+
+const CRASH_CHILD_ENV: &str = "SHAREBRIDGE_STORE_CRASH_CHILD";
+const CRASH_AFTER: u64 = 25;
+
+/// Run by `a_crash_loses_no_acknowledged_write` in a child process: mirrors comments,
+/// printing each acknowledged commit, then dies without closing the store.
+#[test]
+#[ignore = "child process of a_crash_loses_no_acknowledged_write"]
+fn crash_child() {
+    use std::io::Write;
+    let Ok(path) = std::env::var(CRASH_CHILD_ENV) else {
+        return;
+    };
+    let store = Store::open(&path).unwrap();
+    let link = store
+        .create_link(new_link("acme", 1, "a2v"))
+        .unwrap()
+        .link
+        .id;
+    let mut out = std::io::stdout().lock();
+    for i in 1..=CRASH_AFTER {
+        let write = PendingWrite {
+            link,
+            flow: Flow::SourceToTarget,
+            source_comments: vec![i],
+            marker: format!("m{i}"),
+            created_at: ts(0),
+        };
+        store.record_pending_write(&write).unwrap();
+        store
+            .commit_mirrored(link, Flow::SourceToTarget, &[i], 10_000 + i)
+            .unwrap();
+        writeln!(out, "acked {i}").unwrap();
+    }
+    let last = PendingWrite {
+        link,
+        flow: Flow::SourceToTarget,
+        source_comments: vec![CRASH_AFTER + 1],
+        marker: "in flight".into(),
+        created_at: ts(0),
+    };
+    store.record_pending_write(&last).unwrap();
+    writeln!(out, "pending {}", CRASH_AFTER + 1).unwrap();
+    out.flush().unwrap();
+    // No destructor runs: the store is not closed, as in a crash.
+    std::process::exit(86);
+}
+
+#[test]
+fn a_crash_loses_no_acknowledged_write() {
+    let (_dir, path) = temp();
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "store::tests::crash_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CRASH_CHILD_ENV, &path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(86), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let acked: Vec<u64> = stdout
+        .lines()
+        // The first line also carries libtest's "test … ... " prefix.
+        .filter_map(|l| l.rsplit_once("acked ")?.1.parse().ok())
+        .collect();
+    assert_eq!(
+        acked.len(),
+        usize::try_from(CRASH_AFTER).unwrap(),
+        "{stdout}"
+    );
+
+    // A read-only look cannot recover the file and says so.
+    let err = Store::open_read_only(&path).unwrap_err();
+    assert!(matches!(err, StoreError::NeedsRecovery { .. }), "{err}");
+
+    let store = Store::open(&path).unwrap();
+    let link = store.link_by_source("acme", 1, "a2v").unwrap().unwrap().id;
+    for i in acked {
+        let m = store
+            .mirrored_comment(link, Flow::SourceToTarget, i)
+            .unwrap();
+        assert_eq!(m.map(|m| m.mirror_comment), Some(10_000 + i), "comment {i}");
+    }
+    let pending = store.pending_writes().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].source_comments, vec![CRASH_AFTER + 1]);
+    assert_eq!(
+        store
+            .watermark(link, Flow::SourceToTarget)
+            .unwrap()
+            .last_source_comment,
+        Some(CRASH_AFTER)
+    );
+}
+
+#[test]
 fn store_is_shareable_across_threads() {
     fn assert_traits<T: Clone + Send + Sync + 'static>() {}
     assert_traits::<Store>();
@@ -829,6 +975,11 @@ fn store_is_shareable_across_threads() {
 
 #[derive(Clone, Debug)]
 enum Op {
+    Adopt {
+        account: u8,
+        ticket: u8,
+        mirror: u8,
+    },
     Create {
         account: u8,
         ticket: u8,
@@ -852,6 +1003,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..12u8, 0..6u8).prop_map(|(link, ticket)| Op::Mirror { link, ticket }),
         1 => (0..12u8).prop_map(|link| Op::Error { link }),
         1 => (0..12u8).prop_map(|link| Op::Orphan { link }),
+        1 => (0..2u8, 0..4u8, 0..6u8).prop_map(|(account, ticket, mirror)| Op::Adopt { account, ticket, mirror }),
     ]
 }
 
@@ -872,6 +1024,9 @@ proptest! {
                 Op::Mirror { link, ticket } => store.set_mirror_ticket(u64::from(link), u64::from(ticket)).map(drop),
                 Op::Error { link } => store.set_link_state(u64::from(link), LinkState::Error, Some("e".into())).map(drop),
                 Op::Orphan { link } => store.orphan_link(u64::from(link), "test", "", ts(0)).map(drop),
+                Op::Adopt { account, ticket, mirror } => store
+                    .adopt_orphan(new_link(&format!("acc{account}"), u64::from(ticket), "ag0"), u64::from(mirror), "sweep", "", ts(0))
+                    .map(drop),
             };
         }
         check_link_indexes(&store);
