@@ -122,7 +122,8 @@ impl WriteTxn<'_> {
     /// Records that `source_comments` (in order) were mirrored as `mirror_comment`, in
     /// one transaction: each source → mirror mapping, the mirror comment as the bridge's
     /// own (in the account the flow writes to), the watermark advanced to the highest
-    /// source id, and the pending write of this link and flow cleared. Repeating the same
+    /// source id, and the pending write of this link and flow cleared (or, if it carried
+    /// more source comments than these, narrowed to the rest). Repeating the same
     /// call is harmless; mapping a source comment to a second mirror comment is a
     /// [`StoreError::Conflict`] (it would be a duplicate).
     pub fn commit_mirrored(
@@ -189,7 +190,19 @@ impl WriteTxn<'_> {
             mark.updated_at = Some(now);
             self.put(keys::WATERMARKS, &keys::link_flow(link, flow), &mark)?;
         }
-        self.clear_pending_write(link, flow)?;
+        // The pending write is done once every source comment it carried is recorded;
+        // a write split over several mirror comments stays pending for the rest.
+        let intent_key = keys::link_flow(link, flow);
+        if let Some(mut pending) = view.get::<PendingWrite>(keys::INTENTS, &intent_key)? {
+            pending
+                .source_comments
+                .retain(|c| !source_comments.contains(c));
+            if pending.source_comments.is_empty() {
+                self.remove(keys::INTENTS, &intent_key)?;
+            } else {
+                self.put(keys::INTENTS, &intent_key, &pending)?;
+            }
+        }
         Ok(())
     }
 

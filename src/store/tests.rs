@@ -353,6 +353,27 @@ fn comment_map_coalesces_and_suppresses_echoes() {
         store.commit_mirrored(link.id, Flow::SourceToTarget, &[102], 9002),
         Err(StoreError::Conflict { .. })
     ));
+    // A pending write split over two mirror comments stays pending until both are in.
+    let split = PendingWrite {
+        source_comments: vec![104, 105],
+        ..write.clone()
+    };
+    store.record_pending_write(&split).unwrap();
+    store
+        .commit_mirrored(link.id, Flow::SourceToTarget, &[104], 9003)
+        .unwrap();
+    assert_eq!(
+        store
+            .pending_write(link.id, Flow::SourceToTarget)
+            .unwrap()
+            .unwrap()
+            .source_comments,
+        vec![105]
+    );
+    store
+        .commit_mirrored(link.id, Flow::SourceToTarget, &[105], 9004)
+        .unwrap();
+    assert!(store.pending_writes().unwrap().is_empty());
     // The reverse flow writes into the source account.
     store
         .commit_mirrored(link.id, Flow::TargetToSource, &[7001], 8001)
