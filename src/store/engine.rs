@@ -215,6 +215,14 @@ impl Db {
         Ok(ReadTx(tx))
     }
 
+    /// Closes the file, releasing its lock, and reports what dropping would ignore.
+    pub(super) fn close(self) -> Result<()> {
+        match self {
+            Db::ReadWrite(db) => Ok(db.close()?),
+            Db::ReadOnly(db) => Ok(db.close()?),
+        }
+    }
+
     /// Begins the write transaction (waiting for another one to end). Commits are
     /// durable (`Durability::Immediate`, redb's default) when [`WriteTx::commit`] returns.
     pub(super) fn write(&self) -> Result<WriteTx> {

@@ -152,6 +152,24 @@ impl Store {
         Ok(store)
     }
 
+    /// Closes the store (at shutdown, after the last write): every commit is already
+    /// durable, so this only releases the file and reports an error that dropping the
+    /// last handle would ignore. Fails with [`StoreError::Conflict`], closing nothing,
+    /// while other clones of this handle are alive.
+    pub fn close(self) -> Result<(), StoreError> {
+        match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner.db.close().map_err(|e| e.at(&inner.path, "close")),
+            Err(inner) => Err(StoreError::Conflict {
+                path: inner.path.clone(),
+                op: "close",
+                detail: format!(
+                    "{} other handles are still in use; drop them first",
+                    Arc::strong_count(&inner) - 1
+                ),
+            }),
+        }
+    }
+
     /// The file this store lives in.
     pub fn path(&self) -> &Path {
         &self.inner.path

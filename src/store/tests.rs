@@ -688,6 +688,21 @@ fn read_only_inspection() {
 }
 
 #[test]
+fn close_releases_the_file_once_no_clone_is_left() {
+    let (_dir, path) = temp();
+    let store = Store::open(&path).unwrap();
+    let clone = store.clone();
+    assert!(matches!(clone.close(), Err(StoreError::Conflict { .. })));
+    store.set_cursor("acme", "tickets", "c").unwrap();
+    store.close().unwrap();
+    let reopened = Store::open(&path).unwrap();
+    assert_eq!(
+        reopened.cursor("acme", "tickets").unwrap().as_deref(),
+        Some("c")
+    );
+}
+
+#[test]
 fn a_second_writer_is_locked_out() {
     let (_dir, path) = temp();
     let _store = Store::open(&path).unwrap();
