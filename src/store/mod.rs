@@ -72,9 +72,18 @@ impl fmt::Debug for Store {
     }
 }
 
+/// Where the copy taken before migrating a file from schema `version` goes:
+/// `sharebridge.redb` → `sharebridge.redb.schema-v1.bak`.
+fn pre_migration_copy(path: &Path, version: u32) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".schema-v{version}.bak"));
+    PathBuf::from(name)
+}
+
 impl Store {
     /// Opens the store at `path`, creating the file if it is absent (its directory must
-    /// exist: nothing else is created). Migrates an older file; refuses a file written
+    /// exist: nothing else is created). Migrates an older file, after copying it to
+    /// `<path>.schema-v<old>.bak` (a [`Store::backup`]); refuses a file written
     /// by a newer sharebridge ([`StoreError::NewerSchema`]) and a damaged one
     /// ([`StoreError::Corrupt`]). Reads the whole file once to verify its checksums.
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
@@ -147,6 +156,23 @@ impl Store {
                 }
             }
         } else {
+            // Before migrating, keep a copy of the file as it was, beside it, so a
+            // faulty migration can be undone by putting the copy back.
+            if let Some(found) = store.view_op(OP, schema::stored_version)?
+                && found < schema.version
+            {
+                let copy = pre_migration_copy(path, found);
+                if !copy.exists() {
+                    store.backup(&copy)?;
+                }
+                tracing::info!(
+                    store = %path.display(),
+                    copy = %copy.display(),
+                    from = found,
+                    to = schema.version,
+                    "store copied before migration"
+                );
+            }
             store.transaction_op(OP, |tx| schema::prepare(tx, schema))?;
         }
         Ok(store)

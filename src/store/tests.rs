@@ -555,6 +555,11 @@ fn older_schema_is_migrated_once() {
             Some("ran")
         );
         assert!(store.link(id).unwrap().is_some(), "data kept");
+        // The file as it was before the migration is kept beside it.
+        let copy = Store::open_existing(super::pre_migration_copy(&path, 1)).unwrap();
+        assert_eq!(copy.schema_version(), 1);
+        assert!(copy.link(id).unwrap().is_some());
+        assert_eq!(copy.cursor("migration", "v1-to-v2").unwrap(), None);
         store.set_cursor("migration", "v1-to-v2", "seen").unwrap();
     }
     {
