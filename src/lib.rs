@@ -6,6 +6,9 @@
 //! - [`agreement`]: agreement states, a pure function of configuration and history.
 //! - [`link`], [`rules`], [`coalesce`], [`orphan`]: the other pure decisions (direction
 //!   and flow, what a rule lets through, how comments are packed, why a link ended).
+//! - [`store`]: the redb store, the one place that knows the key layout.
+//! - [`server`]: webhooks, health, metrics, admin API.
+//! - [`engine`]: the sync workers.
 //! - [`zendesk`]: Zendesk's wire format (models, webhook signing).
 //! - [`telemetry`]: logging setup.
 #![forbid(unsafe_code)]
@@ -20,5 +23,6 @@ pub mod metrics;
 pub mod orphan;
 pub mod rules;
 pub mod server;
+pub mod store;
 pub mod telemetry;
 pub mod zendesk;

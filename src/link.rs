@@ -31,19 +31,19 @@ impl Direction {
 
 /// One way across a link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Flow {
     /// Source ticket → mirror, under the link's own agreement.
-    Forward,
-    /// Mirror → source ticket, under the reverse agreement.
-    Backward,
+    SourceToTarget,
+    /// Mirror → source ticket, under the reverse agreement (two-way links only).
+    TargetToSource,
 }
 
 impl Flow {
     pub fn as_str(self) -> &'static str {
         match self {
-            Flow::Forward => "forward",
-            Flow::Backward => "backward",
+            Flow::SourceToTarget => "source-to-target",
+            Flow::TargetToSource => "target-to-source",
         }
     }
 }
@@ -63,8 +63,8 @@ pub fn direction(agreement: State, reverse: Option<State>) -> Direction {
 /// backward flow also needs the reverse agreement accepted.
 pub fn may_flow(agreement: State, reverse: Option<State>, flow: Flow) -> bool {
     match flow {
-        Flow::Forward => agreement == State::Accepted,
-        Flow::Backward => direction(agreement, reverse) == Direction::TwoWay,
+        Flow::SourceToTarget => agreement == State::Accepted,
+        Flow::TargetToSource => direction(agreement, reverse) == Direction::TwoWay,
     }
 }
 
@@ -86,13 +86,13 @@ mod tests {
                 let two_way = a == State::Accepted && r == Some(State::Accepted);
                 assert_eq!(direction(a, r) == Direction::TwoWay, two_way, "{a:?} {r:?}");
                 assert_eq!(
-                    may_flow(a, r, Flow::Forward),
+                    may_flow(a, r, Flow::SourceToTarget),
                     a == State::Accepted,
                     "{a:?} {r:?}"
                 );
-                assert_eq!(may_flow(a, r, Flow::Backward), two_way, "{a:?} {r:?}");
+                assert_eq!(may_flow(a, r, Flow::TargetToSource), two_way, "{a:?} {r:?}");
                 // Backward never flows where forward does not.
-                assert!(!may_flow(a, r, Flow::Backward) || may_flow(a, r, Flow::Forward));
+                assert!(!may_flow(a, r, Flow::TargetToSource) || may_flow(a, r, Flow::SourceToTarget));
             }
         }
     }
