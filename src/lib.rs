@@ -21,6 +21,7 @@ pub mod engine;
 pub mod link;
 pub mod metrics;
 pub mod orphan;
+pub mod plan;
 pub mod rules;
 pub mod server;
 pub mod store;

@@ -1,7 +1,278 @@
-//! The sync engine: detect → decide → write → record. Workers move data between Zendesk,
-//! the store and the pure core (`agreement`, `link`, `rules`, `coalesce`, `orphan`).
+//! The sync engine: detect → decide → write → record (DESIGN §5).
 //!
-//! Architecture invariant: decisions live in the pure modules; this module sequences I/O
-//! and records every Zendesk write in the store before the next one.
+//! Webhooks and the per-account pollers put "ticket T of account A changed" into
+//! [`hints::Hints`]; the [`scheduler`] waits `coalesce_window` and runs one task per
+//! ticket; the task ([`process`]) reads the ticket once, auto-shares or unshares it under
+//! each agreement, and syncs every link it belongs to ([`sync`]): the pure core
+//! (`plan`, `rules`, `coalesce`) decides, this module writes to Zendesk and records each
+//! write in the store before the next one. The protocol that makes that exactly-once is
+//! written down in ARCHITECTURE.md.
+//!
+//! Architecture invariant: decisions live in the pure modules; this module sequences I/O.
+//! It never logs a comment body or a token: only ids, accounts and counts.
 
+mod accounts;
+mod agreements;
+mod error;
 pub mod hints;
+mod orphaning;
+mod poll;
+mod process;
+mod scheduler;
+mod share;
+mod sync;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{OwnedMutexGuard, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::agreement::{Derived, State};
+use crate::config::{AgreementConfig, Config};
+use crate::link::{self, Direction};
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+pub use accounts::{Account, StoreTokens};
+pub use error::EngineError;
+use hints::{Hint, Hints};
+use scheduler::Scheduler;
+
+/// How many tickets are processed at once (across accounts; each account's client keeps
+/// its own request budget).
+const CONCURRENCY: usize = 16;
+/// Delay before a ticket whose processing failed transiently is tried again.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// The running engine; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    config: watch::Receiver<Arc<Config>>,
+    store: Store,
+    accounts: RwLock<BTreeMap<String, Arc<Account>>>,
+    hints: Arc<Hints>,
+    metrics: Arc<Metrics>,
+    /// Agreement states as last derived.
+    states: RwLock<BTreeMap<String, Derived>>,
+    /// One writer per Zendesk ticket at a time: at most one write in doubt per ticket.
+    ticket_locks: Mutex<HashMap<(String, u64), Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Engine {
+    /// Builds the accounts, derives agreement states (auditing transitions, orphaning links
+    /// of agreements no longer accepted) and reconciles writes left in doubt by a crash.
+    pub async fn start(
+        config: watch::Receiver<Arc<Config>>,
+        store: Store,
+        hints: Arc<Hints>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Engine, EngineError> {
+        let engine = Engine {
+            shared: Arc::new(Shared {
+                config,
+                store,
+                accounts: RwLock::new(BTreeMap::new()),
+                hints,
+                metrics,
+                states: RwLock::new(BTreeMap::new()),
+                ticket_locks: Mutex::new(HashMap::new()),
+            }),
+        };
+        engine.rebuild_accounts()?;
+        engine.apply_agreements().await?;
+        engine.reconcile_pending().await;
+        engine.refresh_gauges();
+        Ok(engine)
+    }
+
+    /// Re-reads the configuration after SIGHUP: accounts rebuilt where they changed,
+    /// agreement states derived again (transitions audited, links orphaned or re-directed).
+    pub async fn reload(&self) -> Result<(), EngineError> {
+        self.rebuild_accounts()?;
+        self.apply_agreements().await?;
+        self.refresh_gauges();
+        Ok(())
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.shared.metrics
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        self.shared.config.borrow().clone()
+    }
+
+    /// Agreement states as last derived, by name.
+    pub fn agreement_states(&self) -> Vec<Derived> {
+        self.shared.states.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+
+    /// Runs the engine until `shutdown`: the scheduler loop and one poller per account.
+    /// On shutdown, stops taking work and waits up to `daemon.shutdown_grace` for tasks in
+    /// flight (each ends between two recorded writes).
+    pub async fn run(&self, shutdown: CancellationToken) {
+        let mut pollers = JoinSet::new();
+        for account in self.accounts() {
+            pollers.spawn(poll::run(self.clone(), account, shutdown.clone()));
+        }
+        let mut sched = Scheduler::default();
+        let mut tasks: JoinSet<(Hint, Result<(), EngineError>)> = JoinSet::new();
+        let hints = self.shared.hints.clone();
+        loop {
+            let window = self.config().daemon.coalesce_window;
+            let now = tokio::time::Instant::now();
+            for h in hints.drain() {
+                sched.hint(h, now, window);
+            }
+            while tasks.len() < CONCURRENCY {
+                let Some(key) = sched.take_due(now).into_iter().next() else { break };
+                let engine = self.clone();
+                tasks.spawn(async move {
+                    let result = engine.process(&key.account, key.ticket).await;
+                    (key, result)
+                });
+            }
+            let sleep_until = sched.next_due().unwrap_or(now + Duration::from_secs(3600));
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = hints.wait() => {}
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                    if let Ok((key, result)) = done {
+                        let now = tokio::time::Instant::now();
+                        match result {
+                            Ok(()) => sched.finished(&key, now, window),
+                            Err(e) if e.is_transient() => {
+                                tracing::warn!(account = %key.account, ticket = key.ticket, error = %e, "will retry");
+                                sched.retry(key, now + RETRY_AFTER);
+                            }
+                            Err(e) => {
+                                tracing::error!(account = %key.account, ticket = key.ticket, error = %e, "ticket not synced");
+                                sched.finished(&key, now, window);
+                            }
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(sleep_until) => {}
+            }
+        }
+        let grace = self.config().daemon.shutdown_grace;
+        let drained = tokio::time::timeout(grace, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(left = tasks.len(), "shutdown grace ran out; unfinished writes are reconciled at the next start");
+            tasks.abort_all();
+        }
+        pollers.abort_all();
+    }
+
+    /// Waits until no ticket is waiting or being processed (tests and the demo use it).
+    pub async fn settle(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
+            if self.shared.hints.is_empty() && self.idle() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
+    fn idle(&self) -> bool {
+        self.shared.ticket_locks.lock().unwrap_or_else(|e| e.into_inner()).values().all(|m| m.try_lock().is_ok())
+    }
+
+    // ---- shared helpers for the submodules ----
+
+    pub(crate) fn accounts(&self) -> Vec<Arc<Account>> {
+        self.shared.accounts.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+
+    pub(crate) fn account(&self, name: &str) -> Result<Arc<Account>, EngineError> {
+        self.shared
+            .accounts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+            .ok_or_else(|| EngineError::UnknownAccount(name.to_owned()))
+    }
+
+    fn rebuild_accounts(&self) -> Result<(), EngineError> {
+        let config = self.config();
+        let mut accounts = self.shared.accounts.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = BTreeMap::new();
+        for (name, ac) in &config.accounts {
+            let fresh = Account::new(ac, &self.shared.store)?;
+            let keep = accounts.get(name).filter(|old| old.fingerprint == fresh.fingerprint).cloned();
+            next.insert(name.clone(), keep.unwrap_or_else(|| Arc::new(fresh)));
+        }
+        *accounts = next;
+        Ok(())
+    }
+
+    /// The state of an agreement by name (`None` when unknown).
+    pub(crate) fn state_of(&self, name: &str) -> Option<State> {
+        self.shared.states.read().unwrap_or_else(|e| e.into_inner()).get(name).map(|d| d.state)
+    }
+
+    /// The agreement sharing `from → to` in the current configuration.
+    pub(crate) fn agreement_between(&self, from: &str, to: &str) -> Option<AgreementConfig> {
+        self.config().agreements.iter().find(|a| a.from == from && a.to == to).cloned()
+    }
+
+    /// The direction a link under `agreement` (from → to) has now.
+    pub(crate) fn direction_for(&self, agreement: &AgreementConfig) -> Direction {
+        let own = self.state_of(&agreement.name).unwrap_or(State::Pending);
+        let reverse = self
+            .agreement_between(&agreement.to, &agreement.from)
+            .and_then(|r| self.state_of(&r.name));
+        link::direction(own, reverse)
+    }
+
+    pub(crate) async fn lock_ticket(&self, account: &str, ticket: u64) -> OwnedMutexGuard<()> {
+        let lock = self
+            .shared
+            .ticket_locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((account.to_owned(), ticket))
+            .or_default()
+            .clone();
+        lock.lock_owned().await
+    }
+
+    /// Sets the link and orphan gauges from the store.
+    pub(crate) fn refresh_gauges(&self) {
+        let m = &self.shared.metrics;
+        let Ok(links) = self.shared.store.links() else { return };
+        m.links.clear();
+        m.orphans.clear();
+        for l in &links {
+            let state = serde_json::to_value(l.state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            m.links
+                .get_or_create(&crate::metrics::LinkStateLabels { agreement: l.agreement.clone(), state })
+                .inc();
+        }
+        if let Ok(orphans) = self.shared.store.orphans() {
+            for o in orphans {
+                let agreement = links.iter().find(|l| l.id == o.link).map(|l| l.agreement.clone()).unwrap_or_default();
+                m.orphans
+                    .get_or_create(&crate::metrics::OrphanLabels { agreement, reason: o.reason.clone() })
+                    .inc();
+            }
+        }
+    }
+}

@@ -24,6 +24,15 @@ pub struct AgreementRecord {
     pub since: Timestamp,
     /// Why, in words an operator reads: "as per config conf.d/vendor.toml".
     pub cause: String,
+    /// The sending account (kept so a removed agreement can still be derived).
+    #[serde(default)]
+    pub from: String,
+    /// The receiving account.
+    #[serde(default)]
+    pub to: String,
+    /// Who made it inactive, when it is.
+    #[serde(default)]
+    pub inactive_by: Option<crate::agreement::InactiveBy>,
 }
 
 /// One recorded transition of an agreement; the history is append-only.

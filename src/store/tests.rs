@@ -97,11 +97,17 @@ fn every_record_kind_round_trips() {
         state: AgreementState::Pending,
         since: ts(1),
         cause: "offered in sharebridge.toml".into(),
+        from: "acme".into(),
+        to: "vendor".into(),
+        inactive_by: None,
     };
     let accepted = AgreementRecord {
         state: AgreementState::Accepted,
         since: ts(2),
         cause: "as per config conf.d/vendor.toml".into(),
+        from: "acme".into(),
+        to: "vendor".into(),
+        inactive_by: None,
     };
     let t1 = store
         .set_agreement_state("acme-to-vendor", &pending)

@@ -1,0 +1,112 @@
+//! One Zendesk account as the engine uses it: its client (built from the configuration),
+//! the bridge's own user id there (for echo suppression), and a cache of agent names for
+//! attribution. OAuth pairs are persisted through the store ([`StoreTokens`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use jiff::Timestamp;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::OnceCell;
+
+use crate::config::{AccountAuth, AccountConfig};
+use crate::store::{OAuthTokens, Store};
+use crate::zendesk::client::{
+    Auth, ClientSettings, TokenPair, TokenStore, TokenStoreError, ZendeskClient, ZendeskError,
+};
+
+/// The engine's view of one configured account.
+pub struct Account {
+    /// The local handle (`[accounts.NAME]`).
+    pub name: String,
+    /// The Zendesk subdomain, used in attributions and external ids.
+    pub subdomain: String,
+    pub client: ZendeskClient,
+    /// The bridge's API user in this account, learnt once from `users/me`.
+    me: OnceCell<u64>,
+    /// Agent display names by user id.
+    names: Mutex<HashMap<u64, String>>,
+    /// The configuration this account was built from (rebuilt when it changes).
+    pub fingerprint: String,
+}
+
+impl Account {
+    pub fn new(config: &AccountConfig, store: &Store) -> Result<Account, ZendeskError> {
+        let auth = match &config.auth {
+            AccountAuth::ApiToken { email, token } => Auth::ApiToken { email: email.clone(), token: token.clone() },
+            AccountAuth::OAuth { client_id, client_secret, refresh_token, .. } => Auth::OAuth {
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+                refresh_token: refresh_token.clone(),
+            },
+        };
+        let mut settings = ClientSettings::new(config.name.clone(), config.base_url.clone(), auth);
+        settings.requests_per_minute = config.requests_per_minute;
+        let client = ZendeskClient::new(settings, Arc::new(StoreTokens(store.clone())))?;
+        Ok(Account {
+            name: config.name.clone(),
+            subdomain: config.subdomain.clone(),
+            client,
+            me: OnceCell::new(),
+            names: Mutex::new(HashMap::new()),
+            fingerprint: fingerprint(config),
+        })
+    }
+
+    /// The bridge's own user id in this account.
+    pub async fn bridge_user(&self) -> Result<u64, ZendeskError> {
+        self.me.get_or_try_init(|| async { self.client.me().await.map(|u| u.id) }).await.copied()
+    }
+
+    /// An agent's display name, looked up once; "user N" when it cannot be read.
+    pub async fn user_name(&self, id: u64) -> String {
+        if let Some(n) = self.names.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+            return n.clone();
+        }
+        let name = match self.client.show_user(id).await {
+            Ok(u) if !u.name.is_empty() => u.name,
+            _ => format!("user {id}"),
+        };
+        self.names.lock().unwrap_or_else(|e| e.into_inner()).insert(id, name.clone());
+        name
+    }
+}
+
+/// What decides whether an account's client must be rebuilt on reload. Secrets enter only
+/// as a SHA-256 digest, so the fingerprint itself reveals nothing.
+fn fingerprint(config: &AccountConfig) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = |s: &SecretString| {
+        Sha256::digest(s.expose_secret().as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    let auth = match &config.auth {
+        AccountAuth::ApiToken { email, token } => format!("token:{email}:{}", digest(token)),
+        AccountAuth::OAuth { client_id, client_secret, refresh_token, .. } => {
+            format!("oauth:{client_id}:{}:{}", digest(client_secret), digest(refresh_token))
+        }
+    };
+    format!("{}|{}|{}|{auth}", config.subdomain, config.base_url, config.requests_per_minute)
+}
+
+/// Rotated OAuth pairs, saved in the store before they are used.
+pub struct StoreTokens(pub Store);
+
+impl TokenStore for StoreTokens {
+    fn load(&self, account: &str) -> Result<Option<TokenPair>, TokenStoreError> {
+        Ok(self.0.oauth_tokens(account)?.map(|t| TokenPair {
+            access_token: SecretString::from(t.access_token),
+            refresh_token: SecretString::from(t.refresh_token),
+            access_expires_at: Some(t.expires_at),
+            refresh_expires_at: None,
+        }))
+    }
+
+    fn save(&self, account: &str, pair: &TokenPair) -> Result<(), TokenStoreError> {
+        let tokens = OAuthTokens {
+            access_token: pair.access_token.expose_secret().to_owned(),
+            refresh_token: pair.refresh_token.expose_secret().to_owned(),
+            expires_at: pair.access_expires_at.unwrap_or_else(Timestamp::now),
+        };
+        Ok(self.0.set_oauth_tokens(account, &tokens)?)
+    }
+}

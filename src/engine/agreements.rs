@@ -1,0 +1,102 @@
+//! Agreement states at start and on reload: derived by the pure `agreement::derive` from
+//! the configuration and the stored history; each transition stored and audited; links of
+//! agreements no longer accepted orphaned; link directions upgraded or downgraded.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+
+use crate::agreement::{self, State, Stored};
+use crate::link::{Direction, Flow};
+use crate::orphan::Reason;
+use crate::store::{AgreementRecord, AuditKind, LinkState, NewAudit};
+
+use super::{Engine, EngineError};
+
+impl Engine {
+    pub(crate) async fn apply_agreements(&self) -> Result<(), EngineError> {
+        let config = self.config();
+        let stored: BTreeMap<String, Stored> = self
+            .store()
+            .agreements()?
+            .into_iter()
+            .map(|(name, r)| {
+                let s = Stored {
+                    name: name.clone(),
+                    from: r.from,
+                    to: r.to,
+                    state: r.state,
+                    since: r.since,
+                    inactive_by: r.inactive_by,
+                };
+                (name, s)
+            })
+            .collect();
+        let now = Timestamp::now();
+        let derived = agreement::derive(&config.offers(), &stored, now);
+        self.store().transaction(|tx| {
+            for d in derived.iter().filter(|d| !d.transitions.is_empty()) {
+                for t in &d.transitions {
+                    tx.append_audit(NewAudit {
+                        at: now,
+                        kind: AuditKind::Agreement,
+                        subject: d.name.clone(),
+                        detail: format!("agreement {} {} {}: {}", d.name, t.to, now.strftime("%Y-%m-%d"), t.cause),
+                    })?;
+                    tx.set_agreement_state(
+                        &d.name,
+                        &AgreementRecord {
+                            state: t.to,
+                            since: now,
+                            cause: t.cause.clone(),
+                            from: d.from.clone(),
+                            to: d.to.clone(),
+                            inactive_by: if t.to == State::Inactive { d.inactive_by } else { None },
+                        },
+                    )?;
+                }
+            }
+            Ok(())
+        })?;
+        for d in derived.iter().flat_map(|d| d.transitions.iter().map(move |t| (d, t))) {
+            tracing::info!(agreement = %d.0.name, state = %d.1.to, cause = %d.1.cause, "agreement transition");
+        }
+        *self.shared.states.write().unwrap_or_else(|e| e.into_inner()) =
+            derived.iter().map(|d| (d.name.clone(), d.clone())).collect();
+
+        // Links follow their agreements.
+        let links = self.store().links()?;
+        for link in links.iter().filter(|l| l.state != LinkState::Orphaned) {
+            let state = self.state_of(&link.agreement).unwrap_or(State::Inactive);
+            if let Some(reason) = Reason::for_agreement(state) {
+                let detail = derived
+                    .iter()
+                    .find(|d| d.name == link.agreement)
+                    .and_then(|d| d.transitions.last().map(|t| t.cause.clone()))
+                    .unwrap_or_default();
+                self.orphan(link, reason, &detail).await?;
+                continue;
+            }
+            let Some(agreement) = config.agreement(&link.agreement) else { continue };
+            let direction = self.direction_for(agreement);
+            if direction != link.direction {
+                self.store().transaction(|tx| {
+                    tx.set_link_direction(link.id, direction)?;
+                    if direction == Direction::TwoWay {
+                        // Not retroactive: the reverse flow starts now, from the mirror as
+                        // it is now.
+                        let mut m = tx.view().watermark(link.id, Flow::TargetToSource)?;
+                        let mut b = Self::baseline(&m);
+                        b.not_before = Some(now);
+                        b.rebase = true;
+                        m.snapshot = serde_json::to_value(&b).ok();
+                        tx.set_watermark(link.id, Flow::TargetToSource, &m)?;
+                    }
+                    Ok(())
+                })?;
+                tracing::info!(link = link.id, direction = direction.as_str(), "link direction changed");
+            }
+        }
+        Ok(())
+    }
+}

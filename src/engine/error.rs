@@ -1,0 +1,65 @@
+//! The engine's errors: what failed, where (account, ticket, link, agreement) and what to do.
+
+use crate::agreement::State;
+use crate::store::StoreError;
+use crate::zendesk::client::ZendeskError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Zendesk(#[from] ZendeskError),
+    #[error("account {0:?} is not configured; see `sharebridge check-config`")]
+    UnknownAccount(String),
+    #[error("no agreement shares from {from} to {to}; add one to the configuration")]
+    NoAgreement { from: String, to: String },
+    #[error(
+        "agreement {name} is {state}, not accepted: tickets flow only under an accepted agreement (the receiver lists the sender in accept_from)"
+    )]
+    NotAccepted { name: String, state: State },
+    #[error("{account} ticket {ticket} is closed: Zendesk does not let closed tickets be shared or updated")]
+    Closed { account: String, ticket: u64 },
+    #[error("{account} ticket {ticket} does not exist or was deleted")]
+    TicketNotFound { account: String, ticket: u64 },
+    #[error("link {0} does not exist; see `sharebridge links list`")]
+    UnknownLink(u64),
+    #[error("{account} ticket {ticket} is not shared with {to}; see `sharebridge links list`")]
+    NotShared { account: String, ticket: u64, to: String },
+    #[error(
+        "mirror {account} ticket {ticket} belongs to orphaned link {link}; run `sharebridge resync {link} --relink` to re-attach it"
+    )]
+    MirrorOfOrphan { account: String, ticket: u64, link: u64 },
+    #[error("the engine is shutting down")]
+    ShuttingDown,
+    #[error("a write to {account} ticket {ticket} lost its answer and did not land; it is sent again")]
+    NotApplied { account: String, ticket: u64 },
+}
+
+impl EngineError {
+    /// Worth trying again later (the network, Zendesk's limits, a write in doubt).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            EngineError::Zendesk(e) => !e.is_permanent(),
+            EngineError::NotApplied { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The HTTP status the admin API answers with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            EngineError::UnknownAccount(_)
+            | EngineError::UnknownLink(_)
+            | EngineError::TicketNotFound { .. }
+            | EngineError::NotShared { .. } => 404,
+            EngineError::NoAgreement { .. }
+            | EngineError::NotAccepted { .. }
+            | EngineError::Closed { .. }
+            | EngineError::MirrorOfOrphan { .. } => 409,
+            EngineError::ShuttingDown | EngineError::NotApplied { .. } => 503,
+            EngineError::Zendesk(_) => 502,
+            EngineError::Store(_) => 500,
+        }
+    }
+}

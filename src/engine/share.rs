@@ -1,0 +1,259 @@
+//! Sharing: a link allocated once in the store, then its mirror created exactly once
+//! (Idempotency-Key, and a look-up by `external_id` first, so a crash between Zendesk's
+//! answer and the store commit adopts the mirror instead of creating a second one).
+
+use jiff::Timestamp;
+
+use crate::agreement::State;
+use crate::config::AgreementConfig;
+use crate::coalesce::{self, Part};
+use crate::link::Flow;
+use crate::plan::{Baseline, SideNow};
+use crate::rules::{self, SHARED_TAG, TagFilter};
+use crate::store::{AuditKind, Link, LinkState, NewAudit, NewLink, Watermark};
+use crate::zendesk::models::{Comment, NewComment, Status, Ticket, TicketWrite};
+
+use super::{Engine, EngineError};
+
+/// `sharebridge:{from_subdomain}:{ticket}`: how a mirror names its source.
+pub fn external_id(from_subdomain: &str, ticket: u64) -> String {
+    format!("sharebridge:{from_subdomain}:{ticket}")
+}
+
+impl Engine {
+    /// `share ACCOUNT TICKET --to ACCOUNT`: shares now, under the accepted agreement.
+    pub async fn share(&self, account: &str, ticket: u64, to: &str, actor: &str) -> Result<Link, EngineError> {
+        let agreement = self
+            .agreement_between(account, to)
+            .ok_or_else(|| EngineError::NoAgreement { from: account.to_owned(), to: to.to_owned() })?;
+        let acct = self.account(account)?;
+        let source = match acct.client.show_ticket(ticket).await {
+            Ok(t) if t.status != Status::Deleted => t,
+            Ok(_) | Err(crate::zendesk::client::ZendeskError::NotFound { .. }) => {
+                return Err(EngineError::TicketNotFound { account: account.to_owned(), ticket });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let link = self.share_ticket(&agreement, &source, &format!("shared by {actor}")).await?;
+        self.sync(&link, Flow::SourceToTarget, &source).await?;
+        Ok(self.store().link(link.id)?.unwrap_or(link))
+    }
+
+    /// Allocates the link (once) and makes sure its mirror exists.
+    pub(crate) async fn share_ticket(
+        &self,
+        agreement: &AgreementConfig,
+        source: &Ticket,
+        cause: &str,
+    ) -> Result<Link, EngineError> {
+        let state = self.state_of(&agreement.name).unwrap_or(State::Pending);
+        if state != State::Accepted {
+            return Err(EngineError::NotAccepted { name: agreement.name.clone(), state });
+        }
+        if source.status == Status::Closed {
+            return Err(EngineError::Closed { account: agreement.from.clone(), ticket: source.id });
+        }
+        let now = Timestamp::now();
+        let new = NewLink {
+            agreement: agreement.name.clone(),
+            source_account: agreement.from.clone(),
+            source_ticket: source.id,
+            target_account: agreement.to.clone(),
+            direction: self.direction_for(agreement),
+            created_at: now,
+        };
+        let detail = format!(
+            "{}#{} shared to {} under {}: {cause}",
+            agreement.from, source.id, agreement.to, agreement.name
+        );
+        let alloc = self.store().transaction(|tx| {
+            let alloc = tx.create_link(new)?;
+            if alloc.created {
+                tx.append_audit(NewAudit {
+                    at: now,
+                    kind: AuditKind::Share,
+                    subject: format!("link {}", alloc.link.id),
+                    detail: detail.clone(),
+                })?;
+            }
+            Ok(alloc)
+        })?;
+        if alloc.created {
+            tracing::info!(link = alloc.link.id, account = %agreement.from, ticket = source.id, agreement = %agreement.name, "shared");
+            self.metrics()
+                .shares
+                .get_or_create(&crate::metrics::AgreementLabels { agreement: agreement.name.clone() })
+                .inc();
+        }
+        let link = self.ensure_mirror(&alloc.link, agreement, source).await?;
+        self.refresh_gauges();
+        Ok(link)
+    }
+
+    /// Creates (or adopts) the mirror of a link that has none recorded yet.
+    pub(crate) async fn ensure_mirror(
+        &self,
+        link: &Link,
+        agreement: &AgreementConfig,
+        source: &Ticket,
+    ) -> Result<Link, EngineError> {
+        if link.target_ticket.is_some() {
+            return Ok(link.clone());
+        }
+        let from = self.account(&link.source_account)?;
+        let to = self.account(&link.target_account)?;
+        let ext = external_id(&from.subdomain, source.id);
+        let existing = to
+            .client
+            .tickets_by_external_id(&ext)
+            .await?
+            .into_iter()
+            .filter(|t| t.status != Status::Deleted)
+            .min_by_key(|t| t.id);
+        let source_comments = from.client.list_comments(source.id).await?;
+        let first = source_comments.first();
+        let bridge_to = to.bridge_user().await?;
+
+        let mirror = match existing {
+            Some(t) => {
+                if let Some(other) = self.store().link_by_target(&link.target_account, t.id)?
+                    && other.id != link.id
+                {
+                    return Err(EngineError::MirrorOfOrphan {
+                        account: link.target_account.clone(),
+                        ticket: t.id,
+                        link: other.id,
+                    });
+                }
+                tracing::info!(link = link.id, account = %link.target_account, ticket = t.id, "adopting an existing mirror");
+                t
+            }
+            None => {
+                let write = self.mirror_create(agreement, &from, source, first, bridge_to).await;
+                let created = to.client.create_ticket(&write, Some(&link.idempotency_key)).await?;
+                created.ticket
+            }
+        };
+
+        // The mirror's first comment is the bridge's: record it, and map the source's
+        // first comment onto it when it crossed.
+        let mirror_comments = to.client.list_comments(mirror.id).await?;
+        let intro = mirror_comments.iter().find(|c| c.author_id == bridge_to).map(|c| c.id);
+        let first_crossed = first.filter(|c| c.public || agreement.comments.private).map(|c| c.id);
+        let source_now = SideNow {
+            status: source.status,
+            tags: source.tags.clone(),
+            custom_fields: source.custom_fields.clone(),
+        };
+        let mirror_now = SideNow {
+            status: mirror.status,
+            tags: mirror.tags.clone(),
+            custom_fields: mirror.custom_fields.clone(),
+        };
+        let last_mirror_comment = mirror_comments.iter().map(|c| c.id).max();
+        let created_at = mirror.created_at;
+        let updated = self.store().transaction(|tx| {
+            let l = tx.set_mirror_ticket(link.id, mirror.id)?;
+            if let Some(intro) = intro {
+                match first_crossed {
+                    Some(src) => tx.commit_mirrored(link.id, Flow::SourceToTarget, &[src], intro)?,
+                    None => tx.record_bridge_comment(&link.target_account, intro, link.id, Flow::SourceToTarget)?,
+                }
+            }
+            tx.set_watermark(
+                link.id,
+                Flow::SourceToTarget,
+                &Watermark {
+                    last_source_comment: first.map(|c| c.id),
+                    snapshot: serde_json::to_value(source_now.to_baseline(None)).ok(),
+                    updated_at: Some(Timestamp::now()),
+                },
+            )?;
+            tx.set_watermark(
+                link.id,
+                Flow::TargetToSource,
+                &Watermark {
+                    last_source_comment: last_mirror_comment,
+                    snapshot: serde_json::to_value(mirror_now.to_baseline(Some(created_at))).ok(),
+                    updated_at: Some(Timestamp::now()),
+                },
+            )?;
+            Ok(l)
+        })?;
+        tracing::info!(link = link.id, account = %link.target_account, ticket = mirror.id, "mirror ready");
+        Ok(updated)
+    }
+
+    async fn mirror_create(
+        &self,
+        agreement: &AgreementConfig,
+        from: &super::Account,
+        source: &Ticket,
+        first: Option<&Comment>,
+        bridge_to: u64,
+    ) -> TicketWrite {
+        let requester = match source.requester_id {
+            Some(id) => from.user_name(id).await,
+            None => "unknown".to_owned(),
+        };
+        let mut body = format!(
+            "Shared from {} ticket #{} by sharebridge. Requester: {requester}.",
+            from.subdomain, source.id
+        );
+        let mut public = true;
+        match first {
+            Some(c) if c.public || agreement.comments.private => {
+                let part = Part {
+                    source_comment_id: c.id,
+                    author: from.user_name(c.author_id).await,
+                    account: from.subdomain.clone(),
+                    public: c.public,
+                    body: c.body.clone(),
+                };
+                body.push_str("\n\n");
+                body.push_str(&coalesce::render(&part, agreement.comments.attribution));
+                public = c.public;
+            }
+            Some(_) => body.push_str("\n\n(The first comment is private and was held back.)"),
+            None => {}
+        }
+        let filter = TagFilter::new(agreement);
+        let mut tags: Vec<String> = filter.filter(source.tags.iter()).into_iter().collect();
+        tags.push(SHARED_TAG.to_owned());
+        let status = rules::map_status(&agreement.status, source.status).filter(|s| *s != Status::Closed);
+        TicketWrite {
+            subject: Some(source.subject.clone().unwrap_or_else(|| format!("Shared ticket #{}", source.id))),
+            comment: Some(NewComment { body: Some(body), public: Some(public), ..Default::default() }),
+            external_id: Some(external_id(&from.subdomain, source.id)),
+            status,
+            requester_id: Some(bridge_to),
+            brand_id: agreement.target.brand_id,
+            group_id: agreement.target.group_id,
+            tags: Some(tags),
+            custom_fields: Some(rules::map_fields(&agreement.fields, &source.custom_fields)).filter(|f| !f.is_empty()),
+            ..Default::default()
+        }
+    }
+
+    /// `unshare ACCOUNT TICKET --to ACCOUNT`: ends the link; the mirror becomes an orphan.
+    pub async fn unshare(
+        &self,
+        account: &str,
+        ticket: u64,
+        to: &str,
+        actor: &str,
+    ) -> Result<crate::store::Orphan, EngineError> {
+        let link = self
+            .store()
+            .links_by_source_ticket(account, ticket)?
+            .into_iter()
+            .find(|l| l.target_account == to && l.state != LinkState::Orphaned)
+            .ok_or_else(|| EngineError::NotShared { account: account.to_owned(), ticket, to: to.to_owned() })?;
+        self.orphan(&link, crate::orphan::Reason::Unshared, &format!("unshared by {actor}")).await
+    }
+
+    /// A baseline read back from a stored watermark (empty when none).
+    pub(crate) fn baseline(mark: &Watermark) -> Baseline {
+        mark.snapshot.clone().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default()
+    }
+}

@@ -1,0 +1,341 @@
+//! One flow of one link: read the sending side's new comments, let the pure planner decide,
+//! write each planned update to the receiving side and record it before the next.
+//!
+//! The exactly-once protocol for a write carrying comments (see ARCHITECTURE.md):
+//! 1. under the receiving ticket's lock, record a `PendingWrite` (link, flow, source ids);
+//! 2. send the update (the client never replays an update that carries a comment);
+//! 3. find the comment it created (the newest comment by the bridge's user on that ticket
+//!    that the store does not know yet) and `commit_mirrored` — mappings, bridge-comment
+//!    mark, watermark and pending write cleared, in one transaction.
+//!
+//! If the answer is lost (`InDoubt`) or the process dies between 1 and 3, the pending
+//! write is reconciled by the same look-up before anything else is sent: found → commit,
+//! not found → clear and plan again.
+
+use jiff::Timestamp;
+
+use crate::config::AgreementConfig;
+use crate::link::Flow;
+use crate::metrics::AgreementLabels;
+use crate::orphan::Reason;
+use crate::plan::{self, CommentNow, SideNow, Write};
+use crate::store::{Link, LinkState, PendingWrite, Watermark};
+use crate::zendesk::client::ZendeskError;
+use crate::zendesk::models::{NewComment, Ticket, TicketWrite};
+
+use super::{Engine, EngineError};
+
+/// Clock skew allowed between this host and Zendesk when matching a comment in doubt.
+const SKEW: jiff::SignedDuration = jiff::SignedDuration::from_secs(120);
+
+/// Who sends and who receives in one flow.
+pub(crate) struct Ends {
+    pub sender_account: String,
+    pub sender_ticket: u64,
+    pub receiver_account: String,
+    pub receiver_ticket: u64,
+}
+
+pub(crate) fn ends(link: &Link, flow: Flow) -> Option<Ends> {
+    let target = link.target_ticket?;
+    Some(match flow {
+        Flow::SourceToTarget => Ends {
+            sender_account: link.source_account.clone(),
+            sender_ticket: link.source_ticket,
+            receiver_account: link.target_account.clone(),
+            receiver_ticket: target,
+        },
+        Flow::TargetToSource => Ends {
+            sender_account: link.target_account.clone(),
+            sender_ticket: target,
+            receiver_account: link.source_account.clone(),
+            receiver_ticket: link.source_ticket,
+        },
+    })
+}
+
+fn reverse(flow: Flow) -> Flow {
+    match flow {
+        Flow::SourceToTarget => Flow::TargetToSource,
+        Flow::TargetToSource => Flow::SourceToTarget,
+    }
+}
+
+impl Engine {
+    /// The agreement whose rules govern `flow` on `link`.
+    pub(crate) fn rules_for(&self, link: &Link, flow: Flow) -> Option<AgreementConfig> {
+        let config = self.config();
+        match flow {
+            Flow::SourceToTarget => config.agreement(&link.agreement).cloned(),
+            Flow::TargetToSource => self.agreement_between(&link.target_account, &link.source_account),
+        }
+    }
+
+    /// Syncs one flow of a link from the sending ticket as just read.
+    pub(crate) async fn sync(&self, link: &Link, flow: Flow, sender: &Ticket) -> Result<(), EngineError> {
+        let mut link = link.clone();
+        if link.target_ticket.is_none() {
+            let Some(agreement) = self.config().agreement(&link.agreement).cloned() else { return Ok(()) };
+            link = self.ensure_mirror(&link, &agreement, sender).await?;
+        }
+        let (Some(ends), Some(rules)) = (ends(&link, flow), self.rules_for(&link, flow)) else {
+            return Ok(());
+        };
+        // A write left in doubt is settled before anything new is planned.
+        if let Some(pending) = self.store().pending_write(link.id, flow)? {
+            self.settle_pending(&link, &pending).await?;
+        }
+        let sender_acct = self.account(&ends.sender_account)?;
+        let receiver_acct = self.account(&ends.receiver_account)?;
+        let mark = self.store().watermark(link.id, flow)?;
+        let baseline = Self::baseline(&mark);
+        let after = mark.last_source_comment.unwrap_or(0);
+        let sender_bridge = sender_acct.bridge_user().await?;
+        let all = sender_acct.client.list_comments(ends.sender_ticket).await?;
+        let mut comments = Vec::new();
+        for c in all.into_iter().filter(|c| c.id > after) {
+            let written_by_bridge = self.store().is_bridge_comment(&ends.sender_account, c.id)?;
+            let author_is_bridge = c.author_id == sender_bridge;
+            let author = if written_by_bridge || author_is_bridge {
+                String::new()
+            } else {
+                sender_acct.user_name(c.author_id).await
+            };
+            comments.push(CommentNow {
+                id: c.id,
+                public: c.public,
+                author,
+                author_is_bridge,
+                written_by_bridge,
+                created_at: c.created_at,
+                body: c.body,
+            });
+        }
+        let now = SideNow {
+            status: sender.status,
+            tags: sender.tags.clone(),
+            custom_fields: sender.custom_fields.clone(),
+        };
+        let plan = plan::plan(&rules, &sender_acct.subdomain, &baseline, &now, &comments);
+        let labels = AgreementLabels { agreement: rules.name.clone() };
+        if !plan.held_back.is_empty() {
+            self.metrics().held_back_comments.get_or_create(&labels).inc_by(plan.held_back.len() as u64);
+        }
+        let mut receiver_baseline = Self::baseline(&self.store().watermark(link.id, reverse(flow))?);
+        for write in &plan.writes {
+            match self.write_one(&link, flow, &ends, &receiver_acct, write).await {
+                Ok(()) => {}
+                Err(WriteFailure::Ended(reason)) => {
+                    self.orphan(&link, reason, "").await?;
+                    return Ok(());
+                }
+                Err(WriteFailure::Broken(why)) => {
+                    tracing::warn!(link = link.id, flow = flow.as_str(), reason = %why, "link in error");
+                    self.store().set_link_state(link.id, LinkState::Error, Some(why))?;
+                    self.refresh_gauges();
+                    return Ok(());
+                }
+                Err(WriteFailure::Engine(e)) => return Err(e),
+            }
+            if let Some(batch) = &write.comment {
+                self.metrics()
+                    .mirrored_comments
+                    .get_or_create(&labels)
+                    .inc_by(batch.source_comment_ids.len() as u64);
+            }
+            receiver_baseline = plan::receiver_after(receiver_baseline, write);
+        }
+        // Everything decided is done: advance the watermark past held-back and skipped
+        // comments too, and keep both baselines.
+        let last = match (mark.last_source_comment, plan.last_comment) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        let new_baseline = now.to_baseline(baseline.not_before);
+        let changed = !plan.writes.is_empty() || last != mark.last_source_comment || new_baseline != baseline;
+        if changed {
+            let at = Timestamp::now();
+            self.store().transaction(|tx| {
+                let mut m = tx.view().watermark(link.id, flow)?;
+                m.last_source_comment = match (m.last_source_comment, last) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+                m.snapshot = serde_json::to_value(&new_baseline).ok();
+                m.updated_at = Some(at);
+                tx.set_watermark(link.id, flow, &m)?;
+                if !plan.writes.is_empty() {
+                    let mut r: Watermark = tx.view().watermark(link.id, reverse(flow))?;
+                    r.snapshot = serde_json::to_value(&receiver_baseline).ok();
+                    tx.set_watermark(link.id, reverse(flow), &r)?;
+                    tx.mark_link_synced(link.id, at)?;
+                }
+                Ok(())
+            })?;
+        }
+        if !plan.writes.is_empty() {
+            tracing::info!(link = link.id, flow = flow.as_str(), writes = plan.writes.len(), "synced");
+        }
+        Ok(())
+    }
+
+    /// One update to the receiving ticket, recorded exactly once.
+    async fn write_one(
+        &self,
+        link: &Link,
+        flow: Flow,
+        ends: &Ends,
+        receiver: &super::Account,
+        write: &Write,
+    ) -> Result<(), WriteFailure> {
+        let _guard = self.lock_ticket(&ends.receiver_account, ends.receiver_ticket).await;
+        // The link may have ended while we waited for the lock.
+        match self.store().link(link.id).map_err(EngineError::from)? {
+            Some(l) if l.state == LinkState::Active => {}
+            _ => return Ok(()),
+        }
+        let started = Timestamp::now();
+        let pending = write.comment.as_ref().map(|b| PendingWrite {
+            link: link.id,
+            flow,
+            source_comments: b.source_comment_ids.clone(),
+            marker: format!("{}:{}", ends.receiver_account, ends.receiver_ticket),
+            created_at: started,
+        });
+        if let Some(p) = &pending {
+            self.store().transaction(|tx| tx.record_pending_write(p)).map_err(EngineError::from)?;
+        }
+        let ticket_write = TicketWrite {
+            comment: write.comment.as_ref().map(|b| NewComment {
+                body: Some(b.body.clone()),
+                public: Some(b.public),
+                ..Default::default()
+            }),
+            status: write.status,
+            additional_tags: (!write.tags.add.is_empty()).then(|| write.tags.add.iter().cloned().collect()),
+            remove_tags: (!write.tags.remove.is_empty()).then(|| write.tags.remove.iter().cloned().collect()),
+            custom_fields: (!write.fields.is_empty()).then(|| write.fields.clone()),
+            ..Default::default()
+        };
+        let result = receiver.client.update_ticket(ends.receiver_ticket, &ticket_write, None).await;
+        match (result, pending) {
+            (Ok(_), None) => Ok(()),
+            (Ok(_), Some(p)) | (Err(ZendeskError::InDoubt { .. }), Some(p)) => {
+                if self.settle_locked(link, &p).await.map_err(WriteFailure::Engine)? {
+                    Ok(())
+                } else {
+                    // In doubt and not found: not applied. Plan again later.
+                    Err(WriteFailure::Engine(EngineError::NotApplied {
+                        account: ends.receiver_account.clone(),
+                        ticket: ends.receiver_ticket,
+                    }))
+                }
+            }
+            (Err(e), pending) => {
+                if pending.is_some() {
+                    let _ = self.store().clear_pending_write(link.id, flow);
+                }
+                Err(classify(e, flow))
+            }
+        }
+    }
+
+    /// Settles a pending write after a restart or a lost answer (takes the ticket lock).
+    pub(crate) async fn settle_pending(&self, link: &Link, pending: &PendingWrite) -> Result<bool, EngineError> {
+        let Some(ends) = ends(link, pending.flow) else {
+            self.store().clear_pending_write(link.id, pending.flow)?;
+            return Ok(false);
+        };
+        let _guard = self.lock_ticket(&ends.receiver_account, ends.receiver_ticket).await;
+        self.settle_locked(link, pending).await
+    }
+
+    /// Looks for the comment a pending write created: the newest comment by the bridge's
+    /// user on the receiving ticket, created after the write started, not yet recorded.
+    /// Found → committed; not found → the pending write is cleared. Caller holds the lock.
+    async fn settle_locked(&self, link: &Link, pending: &PendingWrite) -> Result<bool, EngineError> {
+        let Some(ends) = ends(link, pending.flow) else { return Ok(false) };
+        let receiver = self.account(&ends.receiver_account)?;
+        let bridge = receiver.bridge_user().await?;
+        let comments = match receiver.client.list_comments(ends.receiver_ticket).await {
+            Ok(c) => c,
+            Err(ZendeskError::NotFound { .. }) => {
+                self.store().clear_pending_write(link.id, pending.flow)?;
+                return Ok(false);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let since = pending.created_at - SKEW;
+        let mut found = None;
+        for c in comments.iter().rev() {
+            if c.author_id != bridge || c.created_at < since {
+                continue;
+            }
+            if !self.store().is_bridge_comment(&ends.receiver_account, c.id)? {
+                found = Some(c.id);
+                break;
+            }
+        }
+        match found {
+            Some(id) => {
+                if pending.source_comments.is_empty() {
+                    self.store().transaction(|tx| {
+                        tx.record_bridge_comment(&ends.receiver_account, id, link.id, pending.flow)?;
+                        tx.clear_pending_write(link.id, pending.flow)?;
+                        Ok(())
+                    })?;
+                } else {
+                    self.store().commit_mirrored(link.id, pending.flow, &pending.source_comments, id)?;
+                }
+                Ok(true)
+            }
+            None => {
+                self.store().clear_pending_write(link.id, pending.flow)?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// At start: every write a crash left in doubt is settled before new work.
+    pub(crate) async fn reconcile_pending(&self) {
+        let Ok(pending) = self.store().pending_writes() else { return };
+        for p in pending {
+            let Ok(Some(link)) = self.store().link(p.link) else {
+                let _ = self.store().clear_pending_write(p.link, p.flow);
+                continue;
+            };
+            match self.settle_pending(&link, &p).await {
+                Ok(found) => tracing::info!(link = link.id, flow = p.flow.as_str(), applied = found, "write in doubt settled"),
+                Err(e) => tracing::warn!(link = link.id, error = %e, "write in doubt not settled yet; retried when the link syncs"),
+            }
+        }
+    }
+}
+
+/// Why a write did not land.
+enum WriteFailure {
+    /// The receiving ticket is gone: the link ends with this reason.
+    Ended(Reason),
+    /// Retrying will not help (closed, 5000 comments, a 4xx): the link goes to `error`.
+    Broken(String),
+    Engine(EngineError),
+}
+
+impl From<EngineError> for WriteFailure {
+    fn from(e: EngineError) -> Self {
+        WriteFailure::Engine(e)
+    }
+}
+
+fn classify(e: ZendeskError, flow: Flow) -> WriteFailure {
+    match e {
+        ZendeskError::NotFound { .. } => WriteFailure::Ended(match flow {
+            Flow::SourceToTarget => Reason::MirrorDeleted,
+            Flow::TargetToSource => Reason::SourceDeleted,
+        }),
+        e @ (ZendeskError::Closed { .. } | ZendeskError::CommentLimit { .. } | ZendeskError::Invalid { .. }) => {
+            WriteFailure::Broken(e.to_string())
+        }
+        e => WriteFailure::Engine(e.into()),
+    }
+}
