@@ -255,7 +255,9 @@ impl ZendeskClient {
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.request_timeout)
             .user_agent(concat!("sharebridge/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
+            // Attachment URLs may redirect to a file host; reqwest drops Authorization
+            // when a redirect leaves the origin.
+            .redirect(reqwest::redirect::Policy::limited(5))
             .build()
             .map_err(|e| settings_err(format!("HTTP client: {}", describe_reqwest(&e))))?;
         let creds = Credentials::new(&account, &base, &settings.auth, store)?;
@@ -293,9 +295,12 @@ impl ZendeskClient {
     }
 
     fn context(&self, call: &Call) -> RequestContext {
-        let path = match reqwest::Url::parse(&call.path) {
-            Ok(u) => u.path().to_owned(),
-            Err(_) => call.path.clone(),
+        // An absolute URL is an attachment's content_url, whose path holds an access
+        // token: name it, never print it.
+        let path = if reqwest::Url::parse(&call.path).is_ok() {
+            "(attachment content_url)".to_owned()
+        } else {
+            call.path.clone()
         };
         RequestContext {
             account: self.inner.account.clone(),
