@@ -24,6 +24,7 @@ pub mod orphan;
 pub mod plan;
 pub mod rules;
 pub mod server;
+pub mod sim;
 pub mod store;
 pub mod telemetry;
 pub mod zendesk;

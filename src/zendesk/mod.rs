@@ -4,5 +4,6 @@
 //! Architecture invariant: only this module (and the simulator, through it) knows Zendesk's
 //! JSON field names, envelopes and headers. Nothing here touches the store or the rules.
 
+pub mod client;
 pub mod models;
 pub mod signature;

@@ -1,0 +1,121 @@
+//! Ticket comments: built only through ticket create/update (Zendesk has no comment-create
+//! endpoint), listed oldest first (`sort_order=desc` reverses) with cursor or offset
+//! pagination, and made private with `make_private` (there is no "make public").
+
+use axum::http::StatusCode;
+use jiff::Timestamp;
+use serde_json::json;
+
+use crate::sim::error::ApiError;
+use crate::sim::http::{Req, Resp};
+use crate::sim::pagination;
+use crate::sim::state::{Account, Audit, Event, EventKind, html_of, text_of, via};
+use crate::zendesk::models::{Comment, NewComment, Status};
+
+/// Whether a comment write carries anything (body, HTML or uploads).
+pub(crate) fn has_content(c: &NewComment) -> bool {
+    c.body.as_deref().is_some_and(|b| !b.trim().is_empty())
+        || c.html_body.as_deref().is_some_and(|b| !b.trim().is_empty())
+        || !c.uploads.is_empty()
+}
+
+/// Checks a comment write against the account.
+pub(crate) fn validate(a: &Account, c: &NewComment) -> Result<(), ApiError> {
+    if let Some(author) = c.author_id
+        && !a.users.contains_key(&author)
+    {
+        return Err(ApiError::invalid("author_id", "Author: is invalid"));
+    }
+    Ok(())
+}
+
+/// Builds a comment, attaching (and consuming) its upload tokens.
+pub(crate) fn build(
+    a: &mut Account,
+    c: &NewComment,
+    author: u64,
+    channel: &str,
+    now: Timestamp,
+) -> Comment {
+    let (body, html) = match (&c.body, &c.html_body) {
+        (_, Some(h)) if !h.trim().is_empty() => (text_of(h), h.clone()),
+        (Some(b), _) => (b.clone(), html_of(b)),
+        _ => (String::new(), html_of("")),
+    };
+    let mut attachments = Vec::new();
+    for token in &c.uploads {
+        if let Some(up) = a.uploads.remove(token) {
+            for att in up.attachments {
+                if let Some(blob) = a.blobs.get(&att) {
+                    attachments.push(blob.attachment.clone());
+                }
+            }
+        }
+    }
+    Comment {
+        id: a.ids.object(),
+        comment_type: "Comment".to_owned(),
+        author_id: author,
+        plain_body: body.clone(),
+        body,
+        html_body: html,
+        public: c.public.unwrap_or(true),
+        attachments,
+        via: via(channel),
+        created_at: now,
+        metadata: json!({"system": {"client": "sharebridge-sim", "ip_address": "127.0.0.1"}, "custom": {}}),
+    }
+}
+
+/// `GET /api/v2/tickets/{id}/comments` (`sort_order=asc|desc`, cursor or offset pages).
+pub(crate) fn list(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
+    let rec = a.live(req.ids[0])?;
+    let desc = req.param("sort_order") == Some("desc");
+    let mut keys: Vec<u64> = rec.comments.iter().map(|c| c.id).collect();
+    if desc {
+        keys.reverse();
+    }
+    let n = rec.comments.len();
+    let url = format!(
+        "{}?{}",
+        a.url(&format!("tickets/{}/comments.json", req.ids[0])),
+        if desc { "sort_order=desc&" } else { "" }
+    );
+    pagination::list(&req.query, "comments", &keys, !desc, &url, |i| {
+        let ix = if desc { n - 1 - i } else { i };
+        &rec.comments[ix]
+    })
+}
+
+/// `PUT /api/v2/tickets/{id}/comments/{cid}/make_private` → 200.
+pub(crate) fn make_private(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
+    let (tid, cid) = (req.ids[0], req.ids[1]);
+    let rec = a.live(tid)?;
+    if rec.ticket.status == Status::Closed {
+        return Err(crate::sim::tickets::closed_error());
+    }
+    let Some(ix) = rec.comments.iter().position(|c| c.id == cid) else {
+        return Err(ApiError::not_found());
+    };
+    if rec.comments[ix].public {
+        let ev = Event {
+            id: a.ids.object(),
+            kind: EventKind::PrivacyChange { comment_id: cid },
+        };
+        if let Some(rec) = a.tickets.get_mut(&tid) {
+            rec.comments[ix].public = false;
+            rec.ticket.updated_at = req.now;
+            rec.ticket.is_public = rec.comments.iter().any(|c| c.public);
+        }
+        a.touch(tid, req.now_ms);
+        a.audits.push(Audit {
+            id: a.ids.object(),
+            ticket_id: tid,
+            created_at: req.now,
+            author_id: req.caller.id,
+            via: via(req.channel),
+            events: vec![ev],
+        });
+    }
+    Ok(Resp::json(StatusCode::OK, &json!({})))
+}

@@ -1,0 +1,62 @@
+//! The Zendesk Support API simulator (`sharebridge sim`, and in-process for tests).
+//!
+//! Owns: one in-memory Zendesk account per `--account NAME=ADDR`, each on its own listener,
+//! speaking the documented Support API (paths, envelopes, pagination, errors, headers,
+//! limits), plus control endpoints under `/sim/*` (stats, OAuth provisioning, knobs).
+//!
+//! Layout:
+//! - [`config`]: `SimArgs` (CLI), `SimConfig` and its pure parsing; runtime knobs.
+//! - `server`: listeners, the per-request pipeline (route → fault → auth → limits →
+//!   handler → headers) and the `/sim/*` control endpoints; [`Simulator`] is the handle.
+//! - `state`: one account's data (tickets, comments, users, catalog, audits) and rendering.
+//! - `tickets`, `comments`, `export`, `users`, `catalog`, `uploads`, `oauth`: handlers by
+//!   resource, synchronous functions over `&mut Account` (testable without HTTP).
+//! - `limits`, `faults`, `pagination`, `clock`: pure arithmetic and seeded decisions.
+//! - `stats`, `webhooks`: request counters; signed webhook delivery.
+//!
+//! Architecture invariants: the simulator shares only `crate::zendesk` (wire types and
+//! webhook signing) with the bridge and must never import anything else from the crate;
+//! it keeps no state on disk; it logs no comment bodies, tokens or secrets; a request's
+//! fault is decided before the request has any effect (except the documented
+//! `drop-after-commit` kind); `/sim/*` control endpoints never see faults or limits.
+
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod faults;
+pub mod limits;
+pub mod pagination;
+pub mod stats;
+
+mod catalog;
+mod comments;
+mod export;
+mod http;
+mod oauth;
+mod server;
+mod state;
+mod tickets;
+mod uploads;
+mod users;
+mod webhooks;
+
+pub use config::{AccountSpec, FaultKind, FaultSettings, Limits, SimArgs, SimConfig, WebhookSpec};
+pub use error::{SimApiError, SimError};
+pub use oauth::OAuthGrant;
+pub use server::{KnobsPatch, Simulator};
+pub use stats::StatsSnapshot;
+
+use std::future::Future;
+
+/// Runs the simulator for the CLI: binds every account, prints one line per account
+/// (`account acme listening on http://127.0.0.1:18081`) and serves until `shutdown`.
+pub async fn run(args: SimArgs, shutdown: impl Future<Output = ()>) -> Result<(), SimError> {
+    let config = SimConfig::from_args(&args)?;
+    let sim = Simulator::start(config).await?;
+    for name in sim.account_names() {
+        println!("account {name} listening on {}", sim.base_url(&name));
+    }
+    shutdown.await;
+    sim.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,741 @@
+//! Tickets: create (with the first comment and `Idempotency-Key`), show, show_many, list
+//! (cursor or offset, `external_id` filter), update (one comment, fields, tags, safe
+//! update, closed-ticket refusal, update limits), soft delete, and the tags endpoints.
+
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::sim::comments;
+use crate::sim::error::ApiError;
+use crate::sim::http::{Req, Resp, envelope, explicit_null, id_list, json_value, percent_encode};
+use crate::sim::limits::{self, Admit};
+use crate::sim::pagination;
+use crate::sim::state::{Account, Audit, Event, EventKind, TicketRec, normalize_tags, via};
+use crate::zendesk::models::{CustomField, NewComment, Status, Ticket, TicketWrite};
+
+/// How long Zendesk remembers an `Idempotency-Key` (two hours).
+pub const IDEMPOTENCY_TTL_MS: i64 = 2 * 60 * 60 * 1000;
+/// At most this many comments per ticket.
+pub const MAX_COMMENTS: usize = 5000;
+
+/// Ticket write fields the shared model does not carry.
+#[derive(Debug, Default, Deserialize)]
+struct Extra {
+    #[serde(default)]
+    requester: Option<RequesterSpec>,
+    #[serde(default)]
+    submitter_id: Option<u64>,
+    #[serde(default)]
+    collaborator_ids: Option<Vec<u64>>,
+    #[serde(default)]
+    organization_id: Option<u64>,
+    /// Zendesk accepts `fields` as an alias of `custom_fields`.
+    #[serde(default)]
+    fields: Option<Vec<CustomField>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RequesterSpec {
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// A parsed ticket write: typed fields plus the raw object (for explicit nulls).
+struct Write {
+    w: TicketWrite,
+    extra: Extra,
+    raw: Value,
+}
+
+fn parse_write(body: &[u8]) -> Result<(Write, Value), ApiError> {
+    let whole = json_value(body)?;
+    let (w, raw): (TicketWrite, Value) = envelope(whole.clone(), "ticket")?;
+    let extra: Extra = serde_json::from_value(raw.clone())
+        .map_err(|e| ApiError::invalid("ticket", &format!("ticket is invalid: {e}")))?;
+    Ok((Write { w, extra, raw }, whole))
+}
+
+const PRIORITIES: [&str; 4] = ["urgent", "high", "normal", "low"];
+const TYPES: [&str; 4] = ["problem", "incident", "question", "task"];
+
+/// Checks a write against the account before anything changes.
+fn validate(a: &Account, wr: &Write) -> Result<(), ApiError> {
+    let w = &wr.w;
+    if w.status == Some(Status::Deleted) {
+        return Err(ApiError::invalid("status", "Status: is invalid"));
+    }
+    if let Some(p) = &w.priority
+        && !p.is_empty()
+        && !PRIORITIES.contains(&p.as_str())
+    {
+        return Err(ApiError::invalid("priority", "Priority: is invalid"));
+    }
+    if let Some(t) = &w.ticket_type
+        && !t.is_empty()
+        && !TYPES.contains(&t.as_str())
+    {
+        return Err(ApiError::invalid("type", "Type: is invalid"));
+    }
+    if let Some(b) = w.brand_id
+        && !a.brands.iter().any(|x| x.id == b)
+    {
+        return Err(ApiError::invalid("brand_id", "Brand: is invalid"));
+    }
+    if let Some(g) = w.group_id
+        && !a.groups.iter().any(|x| x.id == g)
+    {
+        return Err(ApiError::invalid("group_id", "Group: is invalid"));
+    }
+    if let Some(u) = w.assignee_id
+        && a.users.get(&u).is_none_or(|u| u.role == "end-user")
+    {
+        return Err(ApiError::invalid("assignee_id", "Assignee: is invalid"));
+    }
+    if let Some(u) = w.requester_id
+        && !a.users.contains_key(&u)
+    {
+        return Err(ApiError::invalid("requester_id", "Requester: is invalid"));
+    }
+    if let Some(u) = wr.extra.submitter_id
+        && !a.users.contains_key(&u)
+    {
+        return Err(ApiError::invalid("submitter_id", "Submitter: is invalid"));
+    }
+    if let Some(c) = &w.comment {
+        comments::validate(a, c)?;
+    }
+    Ok(())
+}
+
+/// Records `field` going from `prev` to `new` (a Create event on create).
+fn record(changes: &mut Vec<(String, Value, Value)>, field: &str, prev: Value, new: Value) {
+    if prev != new {
+        changes.push((field.to_owned(), prev, new));
+    }
+}
+
+fn opt_str(s: &Option<String>) -> Value {
+    s.as_ref().map_or(Value::Null, |s| Value::String(s.clone()))
+}
+
+fn opt_id(i: Option<u64>) -> Value {
+    i.map_or(Value::Null, Value::from)
+}
+
+/// Applies the field part of a write to `rec` (no comment), returning the changes.
+fn apply_fields(a: &Account, rec: &mut TicketRec, wr: &Write) -> Vec<(String, Value, Value)> {
+    let w = &wr.w;
+    let raw = &wr.raw;
+    let t = &mut rec.ticket;
+    let mut ch = Vec::new();
+    if let Some(s) = w.status {
+        record(&mut ch, "status", json!(t.status), json!(s));
+        t.status = s;
+    }
+    if let Some(s) = &w.subject {
+        record(&mut ch, "subject", opt_str(&t.subject), json!(s));
+        t.subject = Some(s.clone());
+        t.raw_subject = Some(s.clone());
+    }
+    let clearable = |v: &Option<String>, key: &str| -> Option<Option<String>> {
+        match v {
+            Some(s) if s.is_empty() => Some(None),
+            Some(s) => Some(Some(s.clone())),
+            None if explicit_null(raw, key) => Some(None),
+            None => None,
+        }
+    };
+    if let Some(p) = clearable(&w.priority, "priority") {
+        record(&mut ch, "priority", opt_str(&t.priority), opt_str(&p));
+        t.priority = p;
+    }
+    if let Some(p) = clearable(&w.ticket_type, "type") {
+        record(&mut ch, "type", opt_str(&t.ticket_type), opt_str(&p));
+        t.ticket_type = p;
+    }
+    if let Some(e) = clearable(&w.external_id, "external_id") {
+        t.external_id = e;
+    }
+    let ids = [
+        ("requester_id", w.requester_id),
+        ("assignee_id", w.assignee_id),
+        ("group_id", w.group_id),
+        ("brand_id", w.brand_id),
+        ("organization_id", wr.extra.organization_id),
+    ];
+    for (key, v) in ids {
+        let new = match v {
+            Some(v) => Some(v),
+            None if explicit_null(raw, key) && key != "requester_id" && key != "brand_id" => None,
+            None => continue,
+        };
+        let slot = match key {
+            "requester_id" => &mut t.requester_id,
+            "assignee_id" => &mut t.assignee_id,
+            "group_id" => &mut t.group_id,
+            "brand_id" => &mut t.brand_id,
+            _ => &mut t.organization_id,
+        };
+        record(&mut ch, key, opt_id(*slot), opt_id(new));
+        *slot = new;
+    }
+    if let Some(c) = &wr.extra.collaborator_ids {
+        t.collaborator_ids = c.clone();
+    }
+    // Tags: replace, then add, then remove.
+    let before_tags = t.tags.clone();
+    if let Some(tags) = &w.tags {
+        t.tags = normalize_tags(tags);
+    }
+    if let Some(add) = &w.additional_tags {
+        let mut all = t.tags.clone();
+        all.extend(normalize_tags(add));
+        t.tags = normalize_tags(&all);
+    }
+    if let Some(rm) = &w.remove_tags {
+        let rm = normalize_tags(rm);
+        t.tags.retain(|x| !rm.contains(x));
+    }
+    // Custom fields; drop-downs and multi-selects also set their option tags.
+    let fields = w
+        .custom_fields
+        .iter()
+        .chain(wr.extra.fields.iter())
+        .flatten();
+    for cf in fields {
+        let Some(def) = a.fields.get(&cf.id).filter(|f| f.removable) else {
+            continue; // Zendesk ignores unknown field ids.
+        };
+        let prev = rec.values.get(&cf.id).cloned().unwrap_or(Value::Null);
+        if prev != cf.value {
+            ch.push((cf.id.to_string(), prev, cf.value.clone()));
+        }
+        let opts = &def.field.custom_field_options;
+        if !opts.is_empty() {
+            t.tags.retain(|tag| !opts.iter().any(|o| &o.value == tag));
+            let chosen: Vec<String> = match &cf.value {
+                Value::String(s) => vec![s.clone()],
+                Value::Array(xs) => xs
+                    .iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for c in chosen {
+                if opts.iter().any(|o| o.value == c) && !t.tags.contains(&c) {
+                    t.tags.push(c);
+                }
+            }
+        }
+        if cf.value.is_null() {
+            rec.values.remove(&cf.id);
+        } else {
+            rec.values.insert(cf.id, cf.value.clone());
+        }
+    }
+    if t.tags != before_tags {
+        ch.push(("tags".to_owned(), json!(before_tags), json!(t.tags)));
+    }
+    ch
+}
+
+/// Turns field changes into audit events.
+fn events(a: &mut Account, changes: Vec<(String, Value, Value)>, creating: bool) -> Vec<Event> {
+    changes
+        .into_iter()
+        .map(|(field, previous, value)| Event {
+            id: a.ids.object(),
+            kind: if creating {
+                EventKind::Create { field, value }
+            } else {
+                EventKind::Change {
+                    field,
+                    previous,
+                    value,
+                }
+            },
+        })
+        .collect()
+}
+
+/// Creates a ticket from a parsed write; returns (ticket id, audit index).
+fn create_ticket(a: &mut Account, req: &Req, wr: &Write) -> Result<(u64, usize), ApiError> {
+    let comment = wr.w.comment.clone().unwrap_or_default();
+    if !comments::has_content(&comment) {
+        return Err(ApiError::invalid_with(
+            "description",
+            "Description: cannot be blank",
+            "BlankValue",
+        ));
+    }
+    validate(a, wr)?;
+    let now = req.now;
+    let requester = match (wr.w.requester_id, &wr.extra.requester) {
+        (Some(id), _) => id,
+        (
+            None,
+            Some(RequesterSpec {
+                email: Some(email),
+                name,
+            }),
+        ) if email.contains('@') => {
+            let id = a.ensure_user(email, "end-user", now);
+            if let (Some(n), Some(u)) = (name, a.users.get_mut(&id)) {
+                u.name = n.clone();
+            }
+            id
+        }
+        _ => req.caller.id,
+    };
+    let submitter = wr
+        .extra
+        .submitter_id
+        .or(comment.author_id)
+        .unwrap_or(req.caller.id);
+    let id = a.ids.ticket();
+    let mut rec = TicketRec {
+        ticket: Ticket {
+            id,
+            url: a.url(&format!("tickets/{id}.json")),
+            external_id: None,
+            subject: None,
+            raw_subject: None,
+            description: None,
+            status: Status::New,
+            priority: None,
+            ticket_type: None,
+            requester_id: Some(requester),
+            submitter_id: Some(submitter),
+            assignee_id: None,
+            group_id: None,
+            organization_id: None,
+            brand_id: a.default_brand(),
+            collaborator_ids: Vec::new(),
+            follower_ids: Vec::new(),
+            tags: Vec::new(),
+            custom_fields: Vec::new(),
+            via: via(req.channel),
+            sharing_agreement_ids: Vec::new(),
+            is_public: comment.public.unwrap_or(true),
+            has_incidents: false,
+            created_at: now,
+            updated_at: now,
+        },
+        values: Default::default(),
+        deleted: false,
+        comments: Vec::new(),
+        seq: 0,
+        changed_ms: req.now_ms,
+    };
+    let mut changes = apply_fields(a, &mut rec, wr);
+    if wr.w.status.is_none() && rec.ticket.assignee_id.is_some() {
+        rec.ticket.status = Status::Open;
+    }
+    if !changes.iter().any(|(f, _, _)| f == "status") {
+        changes.insert(
+            0,
+            ("status".to_owned(), Value::Null, json!(rec.ticket.status)),
+        );
+    }
+    let first = comments::build(a, &comment, submitter, req.channel, now);
+    rec.ticket.description = Some(first.body.clone());
+    let comment_id = first.id;
+    rec.comments.push(first);
+    let mut evs = vec![Event {
+        id: a.ids.object(),
+        kind: EventKind::Comment { comment_id },
+    }];
+    evs.extend(events(a, changes, true));
+    a.tickets.insert(id, rec);
+    a.touch(id, req.now_ms);
+    let audit = Audit {
+        id: a.ids.object(),
+        ticket_id: id,
+        created_at: now,
+        author_id: submitter,
+        via: via(req.channel),
+        events: evs,
+    };
+    a.audits.push(audit);
+    Ok((id, a.audits.len() - 1))
+}
+
+/// `POST /api/v2/tickets` → 201 `{"ticket": …, "audit": …}`, honouring `Idempotency-Key`.
+pub(crate) fn create(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
+    let (wr, whole) = parse_write(&req.body)?;
+    if let Some(key) = &req.idempotency_key {
+        a.idempotency
+            .retain(|_, r| req.now_ms - r.at_ms < IDEMPOTENCY_TTL_MS);
+        if let Some(prev) = a.idempotency.get(key) {
+            if prev.request != whole {
+                return Err(ApiError::bad_param(
+                    "IdempotentRequestError",
+                    "Request parameters are different from the original request for this idempotency key",
+                ));
+            }
+            let mut r = Resp::json(
+                StatusCode::from_u16(prev.status).unwrap_or(StatusCode::CREATED),
+                &Value::Null,
+            );
+            r.body = prev.response.clone();
+            r.headers.push(("x-idempotency-lookup", "hit".to_owned()));
+            return Ok(r);
+        }
+    }
+    let (id, audit_ix) = create_ticket(a, req, &wr)?;
+    let rec = a.live(id)?;
+    let body = json!({"ticket": a.wire(rec), "audit": a.audit_json(&a.audits[audit_ix])});
+    let mut r = Resp::json(StatusCode::CREATED, &body);
+    if let Some(key) = &req.idempotency_key {
+        a.idempotency.insert(
+            key.clone(),
+            crate::sim::state::IdemRec {
+                request: whole,
+                status: StatusCode::CREATED.as_u16(),
+                response: r.body.clone(),
+                at_ms: req.now_ms,
+            },
+        );
+        r.headers.push(("x-idempotency-lookup", "miss".to_owned()));
+    }
+    Ok(r)
+}
+
+/// `GET /api/v2/tickets/{id}`.
+pub(crate) fn show(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
+    let rec = a.live(req.ids[0])?;
+    Ok(Resp::ok(&json!({"ticket": a.wire(rec)})))
+}
+
+/// `GET /api/v2/tickets/show_many?ids=1,2` (up to 100 ids; unknown ones left out).
+pub(crate) fn show_many(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
+    let ids = id_list(req.param("ids").unwrap_or(""));
+    if ids.len() > 100 {
+        return Err(ApiError::bad_param(
+            "InvalidParameter",
+            "ids: at most 100 ids may be requested",
+        ));
+    }
+    let tickets: Vec<_> = ids
+        .iter()
+        .filter_map(|id| a.live(*id).ok())
+        .map(|r| a.wire(r))
+        .collect();
+    Ok(Resp::ok(&json!({"tickets": tickets})))
+}
+
+/// `GET /api/v2/tickets` (by id ascending; `external_id=` filters).
+pub(crate) fn list(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
+    let ext = req.param("external_id");
+    let keys: Vec<u64> = a
+        .tickets
+        .values()
+        .filter(|r| !r.deleted)
+        .filter(|r| ext.is_none() || r.ticket.external_id.as_deref() == ext)
+        .map(|r| r.ticket.id)
+        .collect();
+    let url = match ext {
+        Some(e) => format!(
+            "{}?external_id={}&",
+            a.url("tickets.json"),
+            percent_encode(e)
+        ),
+        None => format!("{}?", a.url("tickets.json")),
+    };
+    pagination::list(&req.query, "tickets", &keys, true, &url, |i| {
+        a.wire(&a.tickets[&keys[i]])
+    })
+}
+
+/// Zendesk's answer to a write on a closed ticket.
+pub(crate) fn closed_error() -> ApiError {
+    ApiError::invalid_with(
+        "status",
+        "Status: closed prevents ticket update",
+        "ClosedTicket",
+    )
+}
+
+/// 409 for a stale `updated_stamp`.
+pub(crate) fn check_safe_update(
+    t: &Ticket,
+    safe: Option<bool>,
+    stamp: Option<jiff::Timestamp>,
+) -> Result<(), ApiError> {
+    if safe == Some(true) {
+        match stamp {
+            Some(s) if s == t.updated_at => {}
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    json!({"error": "UpdateConflict", "description": "Safe Update prevented the update due to outdated ticket data. Please fetch the latest ticket data and try again."}),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Applies Update Ticket's limits for this caller and ticket (recording the request).
+fn check_update_limits(a: &mut Account, req: &Req, ticket_id: u64) -> Result<(), ApiError> {
+    let lim = a.knobs.limits;
+    if let Admit::Throttled { retry_after } = limits::peek(
+        &mut a.limits.ticket_updates,
+        req.now_ms,
+        lim.ticket_updates_per_minute,
+        limits::MINUTE_MS,
+    ) {
+        return Err(ApiError::throttled(
+            retry_after,
+            "Number of allowed ticket updates per minute exceeded",
+        ));
+    }
+    let hist = a
+        .limits
+        .per_user_ticket
+        .entry((req.caller.id, ticket_id))
+        .or_default();
+    if let Admit::Throttled { retry_after } = limits::admit(
+        hist,
+        req.now_ms,
+        lim.ticket_updates_per_10min,
+        limits::TEN_MINUTES_MS,
+    ) {
+        return Err(ApiError::throttled(
+            retry_after,
+            "Rate limit for ticket updates exceeded, please wait before updating this ticket again",
+        ));
+    }
+    limits::admit(
+        &mut a.limits.ticket_updates,
+        req.now_ms,
+        lim.ticket_updates_per_minute,
+        limits::MINUTE_MS,
+    );
+    Ok(())
+}
+
+/// Updates a ticket from a parsed write; `Some(audit index)` when anything changed.
+fn update_ticket(
+    a: &mut Account,
+    req: &Req,
+    id: u64,
+    wr: &Write,
+) -> Result<Option<usize>, ApiError> {
+    let rec = a.live(id)?;
+    if rec.ticket.status == Status::Closed {
+        return Err(closed_error());
+    }
+    check_safe_update(&rec.ticket, wr.w.safe_update, wr.w.updated_stamp)?;
+    let comment = wr.w.comment.as_ref().filter(|c| comments::has_content(c));
+    if comment.is_some() && rec.comments.len() >= MAX_COMMENTS {
+        return Err(ApiError::invalid_with(
+            "base",
+            "Ticket has reached the maximum number of comments (5000)",
+            "TooManyComments",
+        ));
+    }
+    validate(a, wr)?;
+    let Some(mut rec) = a.tickets.remove(&id) else {
+        return Err(ApiError::not_found());
+    };
+    let changes = apply_fields(a, &mut rec, wr);
+    let mut evs = Vec::new();
+    let author = comment.and_then(|c| c.author_id).unwrap_or(req.caller.id);
+    if let Some(c) = comment {
+        let built = comments::build(a, c, author, req.channel, req.now);
+        evs.push(Event {
+            id: a.ids.object(),
+            kind: EventKind::Comment {
+                comment_id: built.id,
+            },
+        });
+        rec.comments.push(built);
+    }
+    let mut changes = changes;
+    if rec.ticket.status == Status::New
+        && wr.w.status.is_none()
+        && (!changes.is_empty() || comment.is_some())
+    {
+        rec.ticket.status = Status::Open;
+        changes.push(("status".to_owned(), json!("new"), json!("open")));
+    }
+    evs.extend(events(a, changes, false));
+    if evs.is_empty() {
+        a.tickets.insert(id, rec);
+        return Ok(None);
+    }
+    rec.ticket.updated_at = req.now;
+    a.tickets.insert(id, rec);
+    a.touch(id, req.now_ms);
+    a.audits.push(Audit {
+        id: a.ids.object(),
+        ticket_id: id,
+        created_at: req.now,
+        author_id: author,
+        via: via(req.channel),
+        events: evs,
+    });
+    Ok(Some(a.audits.len() - 1))
+}
+
+/// `PUT /api/v2/tickets/{id}` → 200 `{"ticket": …, "audit": …}`.
+pub(crate) fn update(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
+    let id = req.ids[0];
+    a.live(id)?;
+    check_update_limits(a, req, id)?;
+    let (wr, _) = parse_write(&req.body)?;
+    let audit = update_ticket(a, req, id, &wr)?;
+    let rec = a.live(id)?;
+    let mut body = json!({"ticket": a.wire(rec)});
+    if let Some(ix) = audit {
+        body["audit"] = a.audit_json(&a.audits[ix]);
+    }
+    Ok(Resp::ok(&body))
+}
+
+/// `DELETE /api/v2/tickets/{id}` → 204; the ticket then answers 404 and shows in the
+/// incremental export as `deleted`.
+pub(crate) fn delete(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
+    let id = req.ids[0];
+    a.live(id)?;
+    if let Some(rec) = a.tickets.get_mut(&id) {
+        rec.deleted = true;
+        rec.ticket.updated_at = req.now;
+    }
+    a.touch(id, req.now_ms);
+    Ok(Resp::no_content())
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct TagsBody {
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    safe_update: Option<bool>,
+    #[serde(default)]
+    updated_stamp: Option<jiff::Timestamp>,
+}
+
+/// `GET /api/v2/tickets/{id}/tags`.
+pub(crate) fn tags(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
+    let rec = a.live(req.ids[0])?;
+    Ok(Resp::ok(&json!({"tags": rec.ticket.tags})))
+}
+
+/// How a tags request changes the set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TagOp {
+    Set,
+    Add,
+    Remove,
+}
+
+/// `POST` (set, 201), `PUT` (add, 200), `DELETE` (remove, 200) on a ticket's tags.
+pub(crate) fn change_tags(a: &mut Account, req: &Req, op: TagOp) -> Result<Resp, ApiError> {
+    let id = req.ids[0];
+    let rec = a.live(id)?;
+    let body: TagsBody = match json_value(&req.body) {
+        Ok(v) => serde_json::from_value(v)
+            .map_err(|e| ApiError::invalid("tags", &format!("tags is invalid: {e}")))?,
+        Err(e) if op == TagOp::Remove && req.body.is_empty() => {
+            let _ = e;
+            TagsBody::default()
+        }
+        Err(e) => return Err(e),
+    };
+    if rec.ticket.status == Status::Closed {
+        return Err(closed_error());
+    }
+    check_safe_update(&rec.ticket, body.safe_update, body.updated_stamp)?;
+    let before = rec.ticket.tags.clone();
+    let given = normalize_tags(&body.tags);
+    let after = match op {
+        TagOp::Set => given,
+        TagOp::Add => {
+            let mut all = before.clone();
+            all.extend(given);
+            normalize_tags(&all)
+        }
+        TagOp::Remove => before
+            .iter()
+            .filter(|t| !given.contains(t))
+            .cloned()
+            .collect(),
+    };
+    if after != before {
+        let ev = Event {
+            id: a.ids.object(),
+            kind: EventKind::Change {
+                field: "tags".to_owned(),
+                previous: json!(before),
+                value: json!(after),
+            },
+        };
+        if let Some(rec) = a.tickets.get_mut(&id) {
+            rec.ticket.tags = after.clone();
+            rec.ticket.updated_at = req.now;
+        }
+        a.touch(id, req.now_ms);
+        a.audits.push(Audit {
+            id: a.ids.object(),
+            ticket_id: id,
+            created_at: req.now,
+            author_id: req.caller.id,
+            via: via(req.channel),
+            events: vec![ev],
+        });
+    }
+    let status = if op == TagOp::Set {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(Resp::json(status, &json!({"tags": after})))
+}
+
+/// Creates a ticket as `req.caller` (used by the [`crate::sim::Simulator`] helpers).
+pub(crate) fn create_direct(
+    a: &mut Account,
+    req: &Req,
+    write: &TicketWrite,
+) -> Result<u64, ApiError> {
+    let raw = serde_json::to_value(write).unwrap_or(Value::Null);
+    let wr = Write {
+        w: write.clone(),
+        extra: Extra::default(),
+        raw,
+    };
+    create_ticket(a, req, &wr).map(|(id, _)| id)
+}
+
+/// Updates a ticket as `req.caller` (helpers; no rate limits).
+pub(crate) fn update_direct(
+    a: &mut Account,
+    req: &Req,
+    id: u64,
+    write: &TicketWrite,
+) -> Result<(), ApiError> {
+    let raw = serde_json::to_value(write).unwrap_or(Value::Null);
+    let wr = Write {
+        w: write.clone(),
+        extra: Extra::default(),
+        raw,
+    };
+    update_ticket(a, req, id, &wr).map(|_| ())
+}
+
+/// The comment a helper adds (author defaults to the caller).
+pub(crate) fn comment_write(body: &str, public: bool) -> TicketWrite {
+    TicketWrite {
+        comment: Some(NewComment {
+            body: Some(body.to_owned()),
+            public: Some(public),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}

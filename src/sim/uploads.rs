@@ -1,0 +1,119 @@
+//! Uploads: `POST /api/v2/uploads?filename=X` with the raw bytes → 201 `{"upload":
+//! {token, attachment, attachments}}`; `uploads: [token]` in a comment attaches them; the
+//! attachment's `content_url` (`/attachments/token/{t}/?name=X`) serves the bytes.
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use crate::sim::error::ApiError;
+use crate::sim::http::{Req, Resp, percent_encode};
+use crate::sim::state::{Account, Blob, UploadRec};
+use crate::zendesk::models::Attachment;
+
+/// Zendesk refuses files over 50 MB.
+pub const MAX_UPLOAD_BYTES: usize = 50 * 1024 * 1024;
+
+fn random_token() -> String {
+    std::iter::repeat_with(fastrand::alphanumeric)
+        .take(25)
+        .collect()
+}
+
+/// `POST /api/v2/uploads?filename=X[&token=T]`.
+pub(crate) fn create(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
+    let name = req
+        .param("filename")
+        .filter(|f| !f.trim().is_empty())
+        .ok_or_else(|| ApiError::bad_param("InvalidValue", "filename is required"))?
+        .to_owned();
+    if req.body.len() > MAX_UPLOAD_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            json!({"error": "FileTooLarge", "description": "File size exceeds the 50 MB limit"}),
+        ));
+    }
+    let content_type = req
+        .content_type
+        .clone()
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "application/octet-stream".to_owned());
+    let id = a.ids.object();
+    let blob_token = random_token();
+    let attachment = Attachment {
+        id,
+        file_name: name.clone(),
+        content_url: format!(
+            "{}/attachments/token/{blob_token}/?name={}",
+            a.base_url,
+            percent_encode(&name)
+        ),
+        content_type,
+        size: req.body.len() as u64,
+        inline: false,
+    };
+    a.blobs.insert(
+        id,
+        Blob {
+            attachment: attachment.clone(),
+            bytes: req.body.clone(),
+        },
+    );
+    a.blob_tokens.insert(blob_token, id);
+    let expires_at = req
+        .now
+        .checked_add(jiff::SignedDuration::from_secs(3 * 24 * 3600))
+        .unwrap_or(req.now);
+    let token = match req.param("token").filter(|t| a.uploads.contains_key(*t)) {
+        Some(t) => t.to_owned(),
+        None => {
+            let t = random_token();
+            a.uploads.insert(
+                t.clone(),
+                UploadRec {
+                    attachments: Vec::new(),
+                    expires_at,
+                },
+            );
+            t
+        }
+    };
+    let up = a.uploads.get_mut(&token).ok_or_else(ApiError::not_found)?;
+    up.attachments.push(id);
+    let ids = up.attachments.clone();
+    let expires_at = up.expires_at;
+    let attachments: Vec<&Attachment> = ids
+        .iter()
+        .filter_map(|i| a.blobs.get(i).map(|b| &b.attachment))
+        .collect();
+    let body = json!({"upload": {
+        "token": token,
+        "expires_at": expires_at,
+        "attachment": attachment,
+        "attachments": attachments,
+    }});
+    Ok(Resp::json(StatusCode::CREATED, &body))
+}
+
+/// `DELETE /api/v2/uploads/{token}` → 204.
+pub(crate) fn delete(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
+    let token = req.token.as_deref().unwrap_or("");
+    let up = a.uploads.remove(token).ok_or_else(ApiError::not_found)?;
+    for id in up.attachments {
+        a.blobs.remove(&id);
+    }
+    a.blob_tokens.retain(|_, id| a.blobs.contains_key(id));
+    Ok(Resp::no_content())
+}
+
+/// `GET /attachments/token/{t}/` → the bytes.
+pub(crate) fn content(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
+    let token = req.token.as_deref().unwrap_or("");
+    let id = a.blob_tokens.get(token).ok_or_else(ApiError::not_found)?;
+    let blob = a.blobs.get(id).ok_or_else(ApiError::not_found)?;
+    Ok(Resp {
+        status: StatusCode::OK,
+        body: blob.bytes.clone(),
+        content_type: blob.attachment.content_type.clone(),
+        headers: Vec::new(),
+    })
+}

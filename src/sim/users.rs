@@ -1,0 +1,136 @@
+//! Users: `me`, show, `show_many`, list, create and `create_or_update` (by email or
+//! external_id). Every email that authenticates is an agent of the account.
+
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::sim::error::ApiError;
+use crate::sim::http::{Req, Resp, envelope, id_list, json_value};
+use crate::sim::pagination;
+use crate::sim::state::Account;
+
+/// `GET /api/v2/users/me`.
+pub(crate) fn me(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
+    let u = a
+        .users
+        .get(&req.caller.id)
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Resp::ok(&json!({"user": u})))
+}
+
+/// `GET /api/v2/users/{id}`.
+pub(crate) fn show(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
+    let u = a.users.get(&req.ids[0]).ok_or_else(ApiError::not_found)?;
+    Ok(Resp::ok(&json!({"user": u})))
+}
+
+/// `GET /api/v2/users/show_many?ids=…`.
+pub(crate) fn show_many(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
+    let users: Vec<_> = id_list(req.param("ids").unwrap_or(""))
+        .iter()
+        .filter_map(|id| a.users.get(id))
+        .collect();
+    Ok(Resp::ok(&json!({"users": users})))
+}
+
+/// `GET /api/v2/users`.
+pub(crate) fn list(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
+    let keys: Vec<u64> = a.users.keys().copied().collect();
+    let url = format!("{}?", a.url("users.json"));
+    pagination::list(&req.query, "users", &keys, true, &url, |i| {
+        &a.users[&keys[i]]
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct UserWrite {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    external_id: Option<String>,
+}
+
+/// `POST /api/v2/users` (create) and `POST /api/v2/users/create_or_update` (201 when
+/// created, 200 when an existing user matched by email or external_id was updated).
+pub(crate) fn create_or_update(a: &mut Account, req: &Req, upsert: bool) -> Result<Resp, ApiError> {
+    let (w, _): (UserWrite, _) = envelope(json_value(&req.body)?, "user")?;
+    let name = w.name.clone().unwrap_or_default();
+    if name.trim().is_empty() && w.email.is_none() {
+        return Err(ApiError::invalid_with(
+            "name",
+            "Name: is too short (minimum one character)",
+            "ValueTooShort",
+        ));
+    }
+    let role = w.role.clone().unwrap_or_else(|| "end-user".to_owned());
+    if !["end-user", "agent", "admin"].contains(&role.as_str()) {
+        return Err(ApiError::invalid("role", "Role: is invalid"));
+    }
+    if let Some(e) = &w.email
+        && !e.contains('@')
+    {
+        return Err(ApiError::invalid("email", "Email: is invalid"));
+    }
+    let existing = w
+        .email
+        .as_ref()
+        .and_then(|e| a.users_by_email.get(&e.to_lowercase()).copied())
+        .or_else(|| {
+            w.external_id.as_ref().and_then(|x| {
+                a.users
+                    .values()
+                    .find(|u| u.external_id.as_deref() == Some(x.as_str()))
+                    .map(|u| u.id)
+            })
+        });
+    if let Some(id) = existing {
+        if !upsert {
+            return Err(ApiError::invalid_with(
+                "email",
+                "Email: is already being used by another user",
+                "DuplicateValue",
+            ));
+        }
+        if let Some(u) = a.users.get_mut(&id) {
+            if let Some(n) = w.name.filter(|n| !n.trim().is_empty()) {
+                u.name = n;
+            }
+            if let Some(r) = w.role {
+                u.role = r;
+            }
+            if w.external_id.is_some() {
+                u.external_id = w.external_id;
+            }
+            u.updated_at = req.now;
+        }
+        let u = &a.users[&id];
+        return Ok(Resp::ok(&json!({"user": u})));
+    }
+    let id = match &w.email {
+        Some(e) => a.ensure_user(e, &role, req.now),
+        None => {
+            let placeholder = format!("user-{}@users.sim.invalid", a.users.len() + 1);
+            let id = a.ensure_user(&placeholder, &role, req.now);
+            a.users_by_email.remove(&placeholder);
+            if let Some(u) = a.users.get_mut(&id) {
+                u.email = None;
+            }
+            id
+        }
+    };
+    if let Some(u) = a.users.get_mut(&id) {
+        if !name.trim().is_empty() {
+            u.name = name;
+        }
+        u.external_id = w.external_id;
+    }
+    Ok(Resp::json(
+        StatusCode::CREATED,
+        &json!({"user": a.users[&id]}),
+    ))
+}

@@ -1,0 +1,120 @@
+//! Webhook delivery: after every ticket change in an account, each URL configured for it
+//! receives `POST {"ticket_id": <id>, "account": "<name>"}` (a trigger-style body), signed
+//! as Zendesk signs (`X-Zendesk-Webhook-Signature` = base64 HMAC-SHA256 over timestamp +
+//! body, `X-Zendesk-Webhook-Signature-Timestamp`). Sent from a background task, never from
+//! the request; best effort: 3 attempts, 10 s timeout each, then dropped (logged).
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::sim::clock::Clock;
+use crate::sim::config::WebhookSpec;
+use crate::sim::error::SimError;
+use crate::zendesk::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
+
+/// One change to announce.
+#[derive(Debug, Clone)]
+pub(crate) struct Change {
+    pub account: Arc<str>,
+    pub ticket_id: u64,
+}
+
+/// The webhook body for a change (exact bytes that get signed).
+pub(crate) fn body(account: &str, ticket_id: u64) -> Vec<u8> {
+    let name = serde_json::to_string(account).unwrap_or_else(|_| "\"\"".to_owned());
+    format!("{{\"ticket_id\":{ticket_id},\"account\":{name}}}").into_bytes()
+}
+
+/// Starts the delivery task; returns the queue to feed it.
+pub(crate) fn spawn(
+    targets: Arc<RwLock<Vec<WebhookSpec>>>,
+    secret: String,
+    clock: Arc<Clock>,
+    cancel: CancellationToken,
+) -> Result<(mpsc::UnboundedSender<Change>, tokio::task::JoinHandle<()>), SimError> {
+    // reqwest is built without a TLS provider; install ring's so https targets work too.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| SimError::HttpClient(e.to_string()))?;
+    let (tx, mut rx) = mpsc::unbounded_channel::<Change>();
+    let secret: Arc<[u8]> = Arc::from(secret.into_bytes());
+    let task = tokio::spawn(async move {
+        loop {
+            let change = tokio::select! {
+                _ = cancel.cancelled() => break,
+                c = rx.recv() => match c { Some(c) => c, None => break },
+            };
+            let urls: Vec<String> = match targets.read() {
+                Ok(t) => t
+                    .iter()
+                    .filter(|w| *w.account == *change.account)
+                    .map(|w| w.url.clone())
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+            for url in urls {
+                let client = client.clone();
+                let secret = secret.clone();
+                let clock = clock.clone();
+                let change = change.clone();
+                let cancel = cancel.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = cancel.cancelled() => {}
+                        _ = deliver(&client, &url, &secret, &clock, &change) => {}
+                    }
+                });
+            }
+        }
+    });
+    Ok((tx, task))
+}
+
+async fn deliver(client: &reqwest::Client, url: &str, secret: &[u8], clock: &Clock, c: &Change) {
+    let payload = body(&c.account, c.ticket_id);
+    for attempt in 0..3u32 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(200 * 5u64.pow(attempt - 1))).await;
+        }
+        let ts = clock.now().to_string();
+        let sig = sign(secret, &ts, &payload);
+        let sent = client
+            .post(url)
+            .header("content-type", "application/json")
+            .header(SIGNATURE_HEADER, sig)
+            .header(TIMESTAMP_HEADER, ts)
+            .body(payload.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => return,
+            Ok(r) => tracing::debug!(
+                url,
+                status = r.status().as_u16(),
+                attempt,
+                "webhook refused"
+            ),
+            Err(e) => tracing::debug!(url, error = %e, attempt, "webhook failed"),
+        }
+    }
+    tracing::warn!(url, account = %c.account, ticket_id = c.ticket_id, "webhook dropped after 3 attempts");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zendesk::signature::verify;
+
+    #[test]
+    fn body_is_trigger_style_and_verifiable() {
+        let b = body("acme", 7);
+        assert_eq!(b, br#"{"ticket_id":7,"account":"acme"}"#);
+        let sig = sign(b"s", "2026-11-23T05:29:05Z", &b);
+        assert!(verify(b"s", "2026-11-23T05:29:05Z", &b, &sig));
+    }
+}

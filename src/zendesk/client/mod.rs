@@ -1,0 +1,606 @@
+//! The Zendesk API client of one account: `ZendeskClient`.
+//!
+//! Layout: this file owns the settings, the HTTP client (reqwest over rustls, explicit
+//! timeouts) and the one request path every call takes: gate → credentials → send →
+//! classify → retry. The typed methods live beside it by resource: `tickets`, `users`,
+//! `account` (fields, brands, groups, roles, sharing agreements), `incremental`, `uploads`,
+//! `pagination`; `gate`, `retry`, `auth` and `error` are the parts they share.
+//!
+//! Invariants: every request passes the account's [`gate::Gate`] (budget, per-endpoint
+//! limits, 429 pause); a request that may have reached Zendesk is repeated only when it is
+//! idempotent ([`retry::Replay`]); tracing carries `account`, `ticket`, method, path and
+//! status, never a body, a token or a comment.
+//!
+//! Must not: know the store, the sync rules or the engine; decide what to mirror.
+
+pub mod account;
+pub mod auth;
+pub mod error;
+pub mod gate;
+pub mod incremental;
+pub mod pagination;
+pub mod requests;
+pub mod retry;
+pub mod tickets;
+pub mod uploads;
+pub mod users;
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use backon::Retryable as _;
+use reqwest::Method;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+use tracing::Instrument as _;
+
+pub use auth::{Auth, MemoryTokenStore, TokenPair, TokenStore, TokenStoreError};
+pub use error::{RequestContext, ZendeskError};
+pub use gate::{EndpointClass, EndpointLimits, GateStatus};
+pub use incremental::{ExportPage, ExportStart};
+pub use pagination::Page;
+pub use requests::{TicketFieldWrite, UserWrite};
+pub use retry::{Replay, RetrySettings};
+pub use tickets::CreatedTicket;
+
+use auth::Credentials;
+use error::{classify, parse_retry_after};
+use gate::Gate;
+
+/// Everything needed to build the client of one account. The config layer maps
+/// `[accounts.NAME]` onto it; defaults follow Zendesk's documented limits.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    /// Local account handle, used in logs and errors.
+    pub account: String,
+    /// `https://{subdomain}.zendesk.com`, or the simulator's `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    pub auth: Auth,
+    /// This daemon's request budget against the account.
+    pub requests_per_minute: u32,
+    /// Zendesk's per-endpoint limits.
+    pub limits: EndpointLimits,
+    /// TCP + TLS connect timeout.
+    pub connect_timeout: Duration,
+    /// Whole-request timeout (send to last body byte) of one attempt.
+    pub request_timeout: Duration,
+    /// Retry bounds of one call.
+    pub retry: RetrySettings,
+}
+
+impl ClientSettings {
+    /// Settings with defaults: 400 requests/min (Growth/Professional plans), Zendesk's
+    /// endpoint limits, 10 s connect, 30 s request timeout, 2 minutes of retries.
+    pub fn new(account: impl Into<String>, base_url: impl Into<String>, auth: Auth) -> Self {
+        ClientSettings {
+            account: account.into(),
+            base_url: base_url.into(),
+            auth,
+            requests_per_minute: 400,
+            limits: EndpointLimits::default(),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            retry: RetrySettings::default(),
+        }
+    }
+}
+
+/// A Zendesk API client for one account. Cheap to clone; clones share the gate and the
+/// OAuth session.
+#[derive(Clone)]
+pub struct ZendeskClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    account: String,
+    /// Base URL without a trailing slash.
+    base: String,
+    /// Scheme, host and port of `base`: credentials go only there.
+    origin: String,
+    http: reqwest::Client,
+    creds: Credentials,
+    gate: Gate,
+    retry: RetrySettings,
+}
+
+impl fmt::Debug for ZendeskClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ZendeskClient")
+            .field("account", &self.inner.account)
+            .field("base_url", &self.inner.base)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request body.
+#[derive(Clone)]
+pub(crate) enum Body {
+    Json(Vec<u8>),
+    Raw {
+        bytes: Vec<u8>,
+        content_type: String,
+    },
+}
+
+/// One API call, as the typed methods describe it.
+#[derive(Clone)]
+pub(crate) struct Call {
+    pub method: Method,
+    /// Path under the base URL (`/api/v2/...`), or an absolute URL for downloads.
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub body: Option<Body>,
+    pub class: EndpointClass,
+    pub replay: Replay,
+    pub ticket: Option<u64>,
+    pub idempotency_key: Option<String>,
+}
+
+impl Call {
+    pub fn new(method: Method, path: impl Into<String>) -> Self {
+        let replay = if method == Method::POST || method == Method::PATCH {
+            Replay::Unsafe
+        } else {
+            Replay::Safe
+        };
+        Call {
+            method,
+            path: path.into(),
+            query: Vec::new(),
+            body: None,
+            class: EndpointClass::General,
+            replay,
+            ticket: None,
+            idempotency_key: None,
+        }
+    }
+
+    pub fn get(path: impl Into<String>) -> Self {
+        Call::new(Method::GET, path)
+    }
+
+    pub fn query(mut self, k: &str, v: impl Into<String>) -> Self {
+        self.query.push((k.to_owned(), v.into()));
+        self
+    }
+
+    pub fn json<T: Serialize + ?Sized>(mut self, body: &T) -> Self {
+        // Serialising our own request types cannot fail (no maps with non-string keys).
+        let bytes = serde_json::to_vec(body).expect("request body serialises");
+        self.body = Some(Body::Json(bytes));
+        self
+    }
+
+    pub fn ticket(mut self, id: u64) -> Self {
+        self.ticket = Some(id);
+        self
+    }
+
+    pub fn class(mut self, class: EndpointClass) -> Self {
+        self.class = class;
+        self
+    }
+
+    pub fn replay(mut self, replay: Replay) -> Self {
+        self.replay = replay;
+        self
+    }
+}
+
+/// A successful answer.
+pub(crate) struct Answer {
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// A secret-free description of a reqwest error (its URL may carry query parameters).
+pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "body interrupted"
+    } else if e.is_request() {
+        "request failed (connection dropped?)"
+    } else {
+        "HTTP error"
+    };
+    let mut source = std::error::Error::source(e);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}: {detail}")
+    }
+}
+
+fn origin_of(url: &str) -> Option<String> {
+    let u = reqwest::Url::parse(url).ok()?;
+    let host = u.host_str()?;
+    Some(format!(
+        "{}://{}:{}",
+        u.scheme(),
+        host,
+        u.port_or_known_default().unwrap_or(0)
+    ))
+}
+
+impl ZendeskClient {
+    /// Builds the client. For OAuth, a pair found in `store` wins over the configured
+    /// refresh token, and every rotated pair is saved there before use.
+    pub fn new(settings: ClientSettings, store: Arc<dyn TokenStore>) -> Result<Self, ZendeskError> {
+        let account = settings.account.clone();
+        let settings_err = |reason: String| ZendeskError::Settings {
+            account: account.clone(),
+            reason,
+        };
+        let base = settings.base_url.trim_end_matches('/').to_owned();
+        let origin = origin_of(&base).ok_or_else(|| {
+            settings_err(format!("base_url {base:?} is not an absolute http(s) URL"))
+        })?;
+        // reqwest is built without a crypto provider: install ring once per process.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .tls_backend_rustls()
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.request_timeout)
+            .user_agent(concat!("sharebridge/", env!("CARGO_PKG_VERSION")))
+            // Attachment URLs may redirect to a file host; reqwest drops Authorization
+            // when a redirect leaves the origin.
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .build()
+            .map_err(|e| settings_err(format!("HTTP client: {}", describe_reqwest(&e))))?;
+        let creds = Credentials::new(&account, &base, &settings.auth, store)?;
+        Ok(ZendeskClient {
+            inner: Arc::new(Inner {
+                account,
+                base,
+                origin,
+                http,
+                creds,
+                gate: Gate::new(settings.requests_per_minute, settings.limits),
+                retry: settings.retry,
+            }),
+        })
+    }
+
+    /// The local account handle.
+    pub fn account(&self) -> &str {
+        &self.inner.account
+    }
+
+    /// The base URL requests go to.
+    pub fn base_url(&self) -> &str {
+        &self.inner.base
+    }
+
+    /// Requests left in this minute's budget.
+    pub fn remaining(&self) -> u32 {
+        self.inner.gate.remaining()
+    }
+
+    /// Gate snapshot for metrics: budget left, pause, 429 count, Zendesk's own remaining.
+    pub fn gate_status(&self) -> GateStatus {
+        self.inner.gate.status()
+    }
+
+    fn context(&self, call: &Call) -> RequestContext {
+        // An absolute URL is an attachment's content_url, whose path holds an access
+        // token: name it, never print it.
+        let path = if reqwest::Url::parse(&call.path).is_ok() {
+            "(attachment content_url)".to_owned()
+        } else {
+            call.path.clone()
+        };
+        RequestContext {
+            account: self.inner.account.clone(),
+            method: call.method.to_string(),
+            path,
+            ticket: call.ticket,
+        }
+    }
+
+    /// Runs `call` with gate, auth and retries; returns the 2xx answer.
+    pub(crate) async fn execute(&self, call: Call) -> Result<Answer, ZendeskError> {
+        let ctx = self.context(&call);
+        let span = tracing::info_span!(
+            "zendesk",
+            account = %ctx.account,
+            method = %ctx.method,
+            path = %ctx.path,
+            ticket = ctx.ticket,
+            status = tracing::field::Empty,
+            attempts = tracing::field::Empty,
+        );
+        let start = Instant::now();
+        let attempts = AtomicU32::new(0);
+        let max_total = self.inner.retry.max_total;
+        let result = (|| async {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            self.attempt(&call, &ctx).await
+        })
+        .retry(self.inner.retry.backoff())
+        .when(retry::is_retryable)
+        .adjust(|e, d| retry::next_delay(e, d, start.elapsed(), max_total))
+        .notify(|e, d| {
+            tracing::debug!(error = %e, delay_ms = d.as_millis() as u64, "retrying");
+        })
+        .instrument(span.clone())
+        .await;
+        let n = attempts.load(Ordering::Relaxed);
+        span.record("attempts", n);
+        result.map_err(|e| match e {
+            ZendeskError::Transient { ctx, reason, .. } => ZendeskError::Transient {
+                ctx,
+                reason: format!("{reason}; {n} attempts in {:?}", start.elapsed()),
+            },
+            other => other,
+        })
+    }
+
+    /// One attempt: wait for the gate, authenticate, send, classify. A 401 under OAuth
+    /// refreshes once and resends (a 401 means the request was not processed).
+    async fn attempt(&self, call: &Call, ctx: &RequestContext) -> Result<Answer, ZendeskError> {
+        let inner = &self.inner;
+        let mut refreshed = false;
+        loop {
+            let waited = inner.gate.acquire(call.class).await;
+            if waited > Duration::from_millis(500) {
+                tracing::debug!(waited_ms = waited.as_millis() as u64, "gate held request");
+            }
+            let absolute = call.path.starts_with("http://") || call.path.starts_with("https://");
+            let url = if absolute {
+                call.path.clone()
+            } else {
+                format!("{}{}", inner.base, call.path)
+            };
+            let mut req = inner.http.request(call.method.clone(), &url);
+            if !call.query.is_empty() {
+                req = req.query(&call.query);
+            }
+            // Credentials go only to the account's own origin (attachment URLs may not).
+            let send_auth = !absolute || origin_of(&url).as_deref() == Some(&inner.origin);
+            let mut generation = 0;
+            if send_auth {
+                let cred = inner.creds.current(&inner.http).await?;
+                generation = cred.generation;
+                req = req.header(AUTHORIZATION, cred.header);
+            }
+            if let Some(key) = &call.idempotency_key {
+                req = req.header("Idempotency-Key", key.as_str());
+            }
+            match &call.body {
+                Some(Body::Json(b)) => {
+                    req = req
+                        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                        .body(b.clone());
+                }
+                Some(Body::Raw {
+                    bytes,
+                    content_type,
+                }) => {
+                    req = req
+                        .header(CONTENT_TYPE, content_type.as_str())
+                        .body(bytes.clone());
+                }
+                None => {}
+            }
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) if e.is_connect() => {
+                    // Never reached Zendesk: safe to retry whatever the request.
+                    return Err(ZendeskError::Transient {
+                        ctx: ctx.clone(),
+                        reason: describe_reqwest(&e),
+                    });
+                }
+                Err(e) => {
+                    tracing::debug!(error = %describe_reqwest(&e), "request failed after send");
+                    return Err(retry::after_send_failure(
+                        call.replay,
+                        ctx.clone(),
+                        describe_reqwest(&e),
+                    ));
+                }
+            };
+            let status = resp.status().as_u16();
+            tracing::Span::current().record("status", status);
+            let headers = resp.headers().clone();
+            let server_remaining = headers
+                .get("X-Rate-Limit-Remaining")
+                .or_else(|| headers.get("ratelimit-remaining"))
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok());
+            if status == 429 {
+                let retry_after = headers
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_retry_after);
+                let pause = inner.gate.on_throttled(retry_after);
+                tracing::warn!(
+                    status,
+                    pause_ms = pause.as_millis() as u64,
+                    retry_after_header = retry_after.is_some(),
+                    "rate limited: pausing the whole account"
+                );
+                return Err(ZendeskError::RateLimited {
+                    ctx: ctx.clone(),
+                    retry_after: Some(pause),
+                });
+            }
+            inner.gate.on_response(server_remaining);
+            if status == 401 && !refreshed && send_auth {
+                drop(resp);
+                if inner
+                    .creds
+                    .refresh_after_401(&inner.http, generation)
+                    .await?
+                {
+                    refreshed = true;
+                    tracing::info!("401 with OAuth token: refreshed, sending again");
+                    continue;
+                }
+                return Err(ZendeskError::Auth {
+                    ctx: ctx.clone(),
+                    status,
+                });
+            }
+            let body = match resp.bytes().await {
+                Ok(b) => b.to_vec(),
+                Err(e) => {
+                    return Err(if (200..300).contains(&status) {
+                        retry::after_send_failure(call.replay, ctx.clone(), describe_reqwest(&e))
+                    } else {
+                        // An error status means Zendesk refused it: classify by status alone.
+                        Self::status_error(call, ctx, status, &headers, &[])
+                    });
+                }
+            };
+            if (200..300).contains(&status) {
+                tracing::trace!(status, "ok");
+                return Ok(Answer { headers, body });
+            }
+            tracing::debug!(status, "error status");
+            return Err(Self::status_error(call, ctx, status, &headers, &body));
+        }
+    }
+
+    fn status_error(
+        call: &Call,
+        ctx: &RequestContext,
+        status: u16,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> ZendeskError {
+        if (500..600).contains(&status) {
+            return retry::after_send_failure(call.replay, ctx.clone(), format!("HTTP {status}"));
+        }
+        let parsed = serde_json::from_slice(body).ok();
+        let retry_after = headers
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        classify(status, parsed.as_ref(), retry_after).into_error(ctx.clone(), status)
+    }
+
+    /// Runs `call` and decodes the value under `key` of the JSON answer.
+    pub(crate) async fn fetch<T: DeserializeOwned>(
+        &self,
+        call: Call,
+        key: &str,
+    ) -> Result<T, ZendeskError> {
+        let ctx = self.context(&call);
+        let answer = self.execute(call).await?;
+        decode_key(&ctx, &answer.body, key)
+    }
+}
+
+/// Decodes `{key: T, …}`; the error names the key and serde's position, never the body.
+pub(crate) fn decode_key<T: DeserializeOwned>(
+    ctx: &RequestContext,
+    body: &[u8],
+    key: &str,
+) -> Result<T, ZendeskError> {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| ZendeskError::Decode {
+            ctx: ctx.clone(),
+            reason: format!(
+                "not JSON ({:?} at line {} column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            ),
+        })?;
+    let item = value
+        .get_mut(key)
+        .map(serde_json::Value::take)
+        .ok_or_else(|| ZendeskError::Decode {
+            ctx: ctx.clone(),
+            reason: format!("no `{key}` in the answer"),
+        })?;
+    serde_json::from_value(item).map_err(|e| ZendeskError::Decode {
+        ctx: ctx.clone(),
+        reason: format!("`{key}` has an unexpected shape: {}", redact_serde(&e)),
+    })
+}
+
+/// serde messages quote offending string values, which could be comment text: keep only
+/// the part before the first quote.
+fn redact_serde(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    match msg.find(['"', '`']) {
+        Some(i) => format!("{}…", &msg[..i]),
+        None => msg,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> RequestContext {
+        RequestContext {
+            account: "acme".into(),
+            method: "GET".into(),
+            path: "/api/v2/tickets/1".into(),
+            ticket: Some(1),
+        }
+    }
+
+    #[test]
+    fn decode_errors_do_not_echo_values() {
+        let body = br#"{"ticket": {"id": "secret comment text"}}"#;
+        let err = decode_key::<crate::zendesk::models::Ticket>(&ctx(), body, "ticket").unwrap_err();
+        let msg = err.to_string();
+        assert!(!msg.contains("secret comment text"), "{msg}");
+        assert!(matches!(err, ZendeskError::Decode { .. }));
+        let err = decode_key::<u64>(&ctx(), b"{}", "ticket").unwrap_err();
+        assert!(err.to_string().contains("no `ticket`"));
+    }
+
+    #[test]
+    fn default_replay_follows_method() {
+        assert_eq!(Call::new(Method::GET, "/x").replay, Replay::Safe);
+        assert_eq!(Call::new(Method::PUT, "/x").replay, Replay::Safe);
+        assert_eq!(Call::new(Method::DELETE, "/x").replay, Replay::Safe);
+        assert_eq!(Call::new(Method::POST, "/x").replay, Replay::Unsafe);
+    }
+
+    #[test]
+    fn origin_includes_default_port() {
+        assert_eq!(
+            origin_of("https://acme.zendesk.com").as_deref(),
+            Some("https://acme.zendesk.com:443")
+        );
+        assert_eq!(
+            origin_of("http://127.0.0.1:18081/x").as_deref(),
+            Some("http://127.0.0.1:18081")
+        );
+        assert_eq!(origin_of("not a url"), None);
+    }
+
+    #[test]
+    fn client_debug_has_no_secret() {
+        let s = ClientSettings::new(
+            "acme",
+            "http://127.0.0.1:1",
+            Auth::ApiToken {
+                email: "a@b.c".into(),
+                token: "s3cret".into(),
+            },
+        );
+        assert!(!format!("{s:?}").contains("s3cret"));
+        let c = ZendeskClient::new(s, Arc::new(MemoryTokenStore::new())).unwrap();
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+}

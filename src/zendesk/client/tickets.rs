@@ -1,0 +1,234 @@
+//! Tickets, comments and tags: create (with `Idempotency-Key`), show, show_many, list by
+//! external id, update (optionally a safe update), delete, list comments, tag reads and
+//! writes.
+//!
+//! Must not: retry a write that adds a comment once it may have reached Zendesk (a replay
+//! adds the comment twice): `update_ticket` with a comment reports `InDoubt` instead, and
+//! the caller reconciles by reading the ticket's comments.
+
+use jiff::Timestamp;
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+
+use super::gate::EndpointClass;
+use super::retry::Replay;
+use super::{Call, ZendeskClient, ZendeskError, decode_key};
+use crate::zendesk::models::{Comment, Ticket, TicketEnvelope, TicketWrite};
+
+/// Most ids `show_many` takes per request.
+const SHOW_MANY_CHUNK: usize = 100;
+
+/// Zendesk's limit on an `Idempotency-Key`.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+/// The answer of a ticket create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreatedTicket {
+    pub ticket: Ticket,
+    /// True when Zendesk answered from its idempotency cache (`x-idempotency-lookup: hit`):
+    /// the ticket was created by an earlier request with the same key.
+    pub replayed: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Tags {
+    tags: Vec<String>,
+}
+
+/// The replay policy of a ticket update: a comment makes it non-idempotent.
+pub fn update_replay(write: &TicketWrite) -> Replay {
+    if write.comment.is_some() {
+        Replay::Unsafe
+    } else {
+        Replay::Safe
+    }
+}
+
+impl ZendeskClient {
+    /// `POST /api/v2/tickets`. With `idempotency_key` (at most 255 chars) the create is
+    /// retried on 429/5xx/timeouts and Zendesk never creates it twice; without one, a lost
+    /// answer is `InDoubt` (look the ticket up by `external_id`).
+    pub async fn create_ticket(
+        &self,
+        write: &TicketWrite,
+        idempotency_key: Option<&str>,
+    ) -> Result<CreatedTicket, ZendeskError> {
+        let mut call =
+            Call::new(Method::POST, "/api/v2/tickets").json(&TicketEnvelope { ticket: write });
+        if let Some(key) = idempotency_key {
+            if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN {
+                return Err(ZendeskError::Invalid {
+                    ctx: self.context(&call),
+                    status: 0,
+                    details: format!(
+                        "Idempotency-Key must be 1..={MAX_IDEMPOTENCY_KEY_LEN} characters"
+                    ),
+                });
+            }
+            call.idempotency_key = Some(key.to_owned());
+            call.replay = Replay::Keyed;
+        }
+        let ctx = self.context(&call);
+        let answer = self.execute(call).await?;
+        let replayed = answer
+            .headers
+            .get("x-idempotency-lookup")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("hit"));
+        let ticket: Ticket = decode_key(&ctx, &answer.body, "ticket")?;
+        tracing::info!(account = %self.account(), ticket = ticket.id, replayed, "ticket created");
+        Ok(CreatedTicket { ticket, replayed })
+    }
+
+    /// `GET /api/v2/tickets/{id}`.
+    pub async fn show_ticket(&self, id: u64) -> Result<Ticket, ZendeskError> {
+        self.fetch(
+            Call::get(format!("/api/v2/tickets/{id}")).ticket(id),
+            "ticket",
+        )
+        .await
+    }
+
+    /// `GET /api/v2/tickets/show_many?ids=…`, 100 ids per request. Ids Zendesk does not
+    /// know are simply absent from the answer.
+    pub async fn show_many_tickets(&self, ids: &[u64]) -> Result<Vec<Ticket>, ZendeskError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(SHOW_MANY_CHUNK) {
+            let list = chunk
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            let call = Call::get("/api/v2/tickets/show_many").query("ids", list);
+            out.extend(self.fetch::<Vec<Ticket>>(call, "tickets").await?);
+        }
+        Ok(out)
+    }
+
+    /// `GET /api/v2/tickets?external_id=…`, all pages.
+    pub async fn tickets_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> Result<Vec<Ticket>, ZendeskError> {
+        let call = Call::get("/api/v2/tickets").query("external_id", external_id);
+        self.all_pages(call, "tickets").await
+    }
+
+    /// `PUT /api/v2/tickets/{id}`. With `safe_stamp` (the `updated_at` the caller last
+    /// saw) Zendesk refuses with 409 (`Conflict`) if the ticket changed since.
+    ///
+    /// Retry: an update without a comment is idempotent and retried; an update carrying a
+    /// comment is NOT retried once it may have reached Zendesk: a lost answer (timeout,
+    /// dropped connection, 5xx) returns `InDoubt`, and the caller must read the ticket's
+    /// comments to learn whether it was applied. 429 and refused connections are retried
+    /// either way (Zendesk did not process the request).
+    pub async fn update_ticket(
+        &self,
+        id: u64,
+        write: &TicketWrite,
+        safe_stamp: Option<Timestamp>,
+    ) -> Result<Ticket, ZendeskError> {
+        let replay = update_replay(write);
+        let mut write = write.clone();
+        if let Some(stamp) = safe_stamp {
+            write.safe_update = Some(true);
+            write.updated_stamp = Some(stamp);
+        }
+        let call = Call::new(Method::PUT, format!("/api/v2/tickets/{id}"))
+            .json(&TicketEnvelope { ticket: &write })
+            .ticket(id)
+            .class(EndpointClass::TicketUpdate { ticket: id })
+            .replay(replay);
+        self.fetch(call, "ticket").await
+    }
+
+    /// `DELETE /api/v2/tickets/{id}` (soft delete). `NotFound` means it is already gone,
+    /// possibly by an earlier attempt of this very call whose answer was lost.
+    pub async fn delete_ticket(&self, id: u64) -> Result<(), ZendeskError> {
+        self.execute(Call::new(Method::DELETE, format!("/api/v2/tickets/{id}")).ticket(id))
+            .await
+            .map(drop)
+    }
+
+    /// `GET /api/v2/tickets/{id}/comments`, every page, oldest first.
+    pub async fn list_comments(&self, ticket: u64) -> Result<Vec<Comment>, ZendeskError> {
+        let call = Call::get(format!("/api/v2/tickets/{ticket}/comments")).ticket(ticket);
+        self.all_pages(call, "comments").await
+    }
+
+    /// `GET /api/v2/tickets/{id}/tags`.
+    pub async fn get_tags(&self, ticket: u64) -> Result<Vec<String>, ZendeskError> {
+        self.fetch(
+            Call::get(format!("/api/v2/tickets/{ticket}/tags")).ticket(ticket),
+            "tags",
+        )
+        .await
+    }
+
+    async fn tag_write(
+        &self,
+        method: Method,
+        ticket: u64,
+        tags: &[String],
+    ) -> Result<Vec<String>, ZendeskError> {
+        // Tag writes set, add or remove a set: replaying one changes nothing more.
+        let call = Call::new(method, format!("/api/v2/tickets/{ticket}/tags"))
+            .json(&Tags {
+                tags: tags.to_vec(),
+            })
+            .ticket(ticket)
+            .class(EndpointClass::TicketUpdate { ticket })
+            .replay(Replay::Safe);
+        self.fetch(call, "tags").await
+    }
+
+    /// `POST /api/v2/tickets/{id}/tags`: replaces the tags; returns the new set.
+    pub async fn set_tags(
+        &self,
+        ticket: u64,
+        tags: &[String],
+    ) -> Result<Vec<String>, ZendeskError> {
+        self.tag_write(Method::POST, ticket, tags).await
+    }
+
+    /// `PUT /api/v2/tickets/{id}/tags`: adds tags; returns the new set.
+    pub async fn add_tags(
+        &self,
+        ticket: u64,
+        tags: &[String],
+    ) -> Result<Vec<String>, ZendeskError> {
+        self.tag_write(Method::PUT, ticket, tags).await
+    }
+
+    /// `DELETE /api/v2/tickets/{id}/tags`: removes tags; returns the new set.
+    pub async fn remove_tags(
+        &self,
+        ticket: u64,
+        tags: &[String],
+    ) -> Result<Vec<String>, ZendeskError> {
+        self.tag_write(Method::DELETE, ticket, tags).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zendesk::models::NewComment;
+
+    #[test]
+    fn updates_with_a_comment_are_not_replayed() {
+        let plain = TicketWrite {
+            tags: Some(vec!["a".into()]),
+            ..Default::default()
+        };
+        assert_eq!(update_replay(&plain), Replay::Safe);
+        let with_comment = TicketWrite {
+            comment: Some(NewComment {
+                body: Some("hi".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(update_replay(&with_comment), Replay::Unsafe);
+    }
+}
