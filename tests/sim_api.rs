@@ -705,3 +705,65 @@ async fn catalog_endpoints() {
     assert_eq!(u2["user"]["role"], "end-user");
     sim.shutdown().await;
 }
+
+/// Throughput with faults and limits off: 32 keep-alive clients for 3 s, mixed reads
+/// (show ticket, list comments) and writes (update with a comment). Run with
+/// `cargo test --test sim_api throughput -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measures throughput; run on demand"]
+async fn throughput() {
+    let sim = sim(&["acme"]).await;
+    let api = Api::new(&sim, "acme");
+    let mut ids = Vec::new();
+    for i in 0..64 {
+        ids.push(
+            api.create(&format!("t{i}"), "b").await["id"]
+                .as_u64()
+                .unwrap(),
+        );
+    }
+    let base = api.base.clone();
+    let token = api.token.clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    let mut tasks = Vec::new();
+    for w in 0..32usize {
+        let http = reqwest::Client::new();
+        let base = base.clone();
+        let token = token.clone();
+        let ids = ids.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            let mut i = w;
+            while std::time::Instant::now() < deadline {
+                let id = ids[i % ids.len()];
+                let rb = match i % 10 {
+                    0 => http
+                        .put(format!("{base}/api/v2/tickets/{id}.json"))
+                        .json(&json!({"ticket": {"comment": {"body": "x", "public": false}}})),
+                    1..=3 => http.get(format!(
+                        "{base}/api/v2/tickets/{id}/comments.json?page[size]=10"
+                    )),
+                    _ => http.get(format!("{base}/api/v2/tickets/{id}.json")),
+                };
+                let r = rb
+                    .basic_auth(format!("{AGENT}/token"), Some(&token))
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(r.status().is_success(), "{}", r.status());
+                let _ = r.bytes().await.unwrap();
+                n += 1;
+                i += 32;
+            }
+            n
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    let rps = total as f64 / 3.0;
+    println!("sim throughput: {total} requests in 3 s = {rps:.0} req/s (client in-process)");
+    assert_eq!(sim.stats("acme").requests, total + 64);
+    sim.shutdown().await;
+}
