@@ -739,3 +739,242 @@ pub(crate) fn comment_write(body: &str, public: bool) -> TicketWrite {
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::http::testing::{T0_MS, account, body, req};
+    use axum::body::Bytes;
+
+    const CREATE: &str = r#"{"ticket":{"subject":"s","comment":{"body":"hello"}}}"#;
+
+    fn create_one(a: &mut Account) -> u64 {
+        let r = req(a, "a@x.example", T0_MS, CREATE);
+        body(&create(a, &r).unwrap())["ticket"]["id"]
+            .as_u64()
+            .unwrap()
+    }
+
+    #[test]
+    fn idempotency_hit_miss_mismatch_and_expiry() {
+        let mut a = account();
+        let mut r = req(&mut a, "a@x.example", T0_MS, CREATE);
+        r.idempotency_key = Some("k1".to_owned());
+        let first = create(&mut a, &r).unwrap();
+        assert_eq!(first.status, StatusCode::CREATED);
+        assert!(
+            first
+                .headers
+                .contains(&("x-idempotency-lookup", "miss".to_owned()))
+        );
+        let again = create(&mut a, &r).unwrap();
+        assert!(
+            again
+                .headers
+                .contains(&("x-idempotency-lookup", "hit".to_owned()))
+        );
+        assert_eq!(body(&again)["ticket"]["id"], body(&first)["ticket"]["id"]);
+        assert_eq!(a.tickets.len(), 1);
+        // Same key, different body.
+        let mut other = req(
+            &mut a,
+            "a@x.example",
+            T0_MS,
+            r#"{"ticket":{"comment":{"body":"x"}}}"#,
+        );
+        other.idempotency_key = Some("k1".to_owned());
+        let e = create(&mut a, &other).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.body["error"], "IdempotentRequestError");
+        // After two hours the key is forgotten: a new ticket.
+        let mut late = req(&mut a, "a@x.example", T0_MS + IDEMPOTENCY_TTL_MS, CREATE);
+        late.idempotency_key = Some("k1".to_owned());
+        let r3 = create(&mut a, &late).unwrap();
+        assert!(
+            r3.headers
+                .contains(&("x-idempotency-lookup", "miss".to_owned()))
+        );
+        assert_eq!(a.tickets.len(), 2);
+    }
+
+    #[test]
+    fn create_requires_a_comment_and_sets_description() {
+        let mut a = account();
+        let r = req(
+            &mut a,
+            "a@x.example",
+            T0_MS,
+            r#"{"ticket":{"subject":"s"}}"#,
+        );
+        let e = create(&mut a, &r).unwrap_err();
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.body["error"], "RecordInvalid");
+        let r = req(&mut a, "a@x.example", T0_MS, "{not json");
+        assert_eq!(
+            create(&mut a, &r).unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
+        let id = create_one(&mut a);
+        let t = &a.tickets[&id].ticket;
+        assert_eq!(t.description.as_deref(), Some("hello"));
+        assert_eq!(t.requester_id, t.submitter_id);
+        assert_eq!(t.created_at.to_string(), "2026-09-21T14:13:20Z");
+    }
+
+    #[test]
+    fn closed_tickets_refuse_updates() {
+        let mut a = account();
+        let id = create_one(&mut a);
+        let mut r = req(
+            &mut a,
+            "a@x.example",
+            T0_MS,
+            r#"{"ticket":{"status":"solved"}}"#,
+        );
+        r.ids = [id, 0];
+        update(&mut a, &r).unwrap();
+        r.body = Bytes::from_static(br#"{"ticket":{"status":"closed"}}"#);
+        update(&mut a, &r).unwrap();
+        r.body = Bytes::from_static(br#"{"ticket":{"comment":{"body":"late"}}}"#);
+        let e = update(&mut a, &r).unwrap_err();
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.body["error"], "RecordInvalid");
+        assert!(
+            e.body["details"]["status"][0]["description"]
+                .as_str()
+                .unwrap()
+                .contains("closed")
+        );
+        assert_eq!(a.tickets[&id].comments.len(), 1);
+    }
+
+    #[test]
+    fn safe_update_conflicts_on_stale_stamp() {
+        let mut a = account();
+        let id = create_one(&mut a);
+        let stamp = a.tickets[&id].ticket.updated_at;
+        let later = T0_MS + 5_000;
+        let mut r = req(
+            &mut a,
+            "a@x.example",
+            later,
+            r#"{"ticket":{"priority":"high"}}"#,
+        );
+        r.ids = [id, 0];
+        update(&mut a, &r).unwrap();
+        let stale = format!(
+            r#"{{"ticket":{{"status":"open","safe_update":true,"updated_stamp":"{stamp}"}}}}"#
+        );
+        r.body = Bytes::from(stale);
+        let e = update(&mut a, &r).unwrap_err();
+        assert_eq!(e.status, StatusCode::CONFLICT);
+        assert_eq!(e.body["error"], "UpdateConflict");
+        let fresh = a.tickets[&id].ticket.updated_at;
+        r.body = Bytes::from(format!(
+            r#"{{"ticket":{{"status":"open","safe_update":true,"updated_stamp":"{fresh}"}}}}"#
+        ));
+        assert!(update(&mut a, &r).is_ok());
+    }
+
+    #[test]
+    fn per_user_per_ticket_update_limit() {
+        let mut a = account();
+        let id = create_one(&mut a);
+        let mut r = req(
+            &mut a,
+            "a@x.example",
+            T0_MS,
+            r#"{"ticket":{"comment":{"body":"x"}}}"#,
+        );
+        r.ids = [id, 0];
+        for i in 0..30 {
+            r.now_ms = T0_MS + i;
+            update(&mut a, &r).unwrap();
+        }
+        let e = update(&mut a, &r).unwrap_err();
+        assert_eq!(e.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(e.retry_after, Some(600));
+        // Another user may still update the same ticket.
+        let mut other = req(
+            &mut a,
+            "b@x.example",
+            T0_MS + 31,
+            r#"{"ticket":{"comment":{"body":"y"}}}"#,
+        );
+        other.ids = [id, 0];
+        assert!(update(&mut a, &other).is_ok());
+    }
+
+    #[test]
+    fn comment_limit_is_5000() {
+        let mut a = account();
+        let id = create_one(&mut a);
+        let c = a.tickets[&id].comments[0].clone();
+        a.tickets.get_mut(&id).unwrap().comments = vec![c; MAX_COMMENTS];
+        let mut r = req(
+            &mut a,
+            "a@x.example",
+            T0_MS,
+            r#"{"ticket":{"comment":{"body":"x"}}}"#,
+        );
+        r.ids = [id, 0];
+        let e = update(&mut a, &r).unwrap_err();
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        // A field-only update still works.
+        r.body = Bytes::from_static(br#"{"ticket":{"status":"open"}}"#);
+        assert!(update(&mut a, &r).is_ok());
+    }
+
+    #[test]
+    fn tags_and_dropdown_fields() {
+        let mut a = account();
+        let fid = a.add_field(
+            "tagger",
+            "Tier",
+            vec![
+                crate::zendesk::models::FieldOption {
+                    id: 0,
+                    name: "Gold".into(),
+                    value: "tier_gold".into(),
+                },
+                crate::zendesk::models::FieldOption {
+                    id: 0,
+                    name: "Silver".into(),
+                    value: "tier_silver".into(),
+                },
+            ],
+            true,
+            crate::sim::clock::seconds(T0_MS),
+        );
+        let id = create_one(&mut a);
+        let mut r = req(&mut a, "a@x.example", T0_MS, "");
+        r.ids = [id, 0];
+        r.body = Bytes::from(format!(
+            r#"{{"ticket":{{"additional_tags":["Urgent"],"custom_fields":[{{"id":{fid},"value":"tier_gold"}}]}}}}"#
+        ));
+        let out = body(&update(&mut a, &r).unwrap());
+        assert_eq!(out["ticket"]["tags"], json!(["urgent", "tier_gold"]));
+        assert_eq!(
+            out["ticket"]["custom_fields"][0],
+            json!({"id": fid, "value": "tier_gold"})
+        );
+        r.body = Bytes::from_static(br#"{"tags":["urgent"]}"#);
+        let out = body(&change_tags(&mut a, &r, TagOp::Remove).unwrap());
+        assert_eq!(out, json!({"tags": ["tier_gold"]}));
+        r.body = Bytes::from_static(br#"{"tags":["a","b"]}"#);
+        let set = change_tags(&mut a, &r, TagOp::Set).unwrap();
+        assert_eq!(set.status, StatusCode::CREATED);
+        assert_eq!(body(&set), json!({"tags": ["a", "b"]}));
+    }
+
+    #[test]
+    fn delete_is_soft() {
+        let mut a = account();
+        let id = create_one(&mut a);
+        let mut r = req(&mut a, "a@x.example", T0_MS, "");
+        r.ids = [id, 0];
+        assert_eq!(delete(&mut a, &r).unwrap().status, StatusCode::NO_CONTENT);
+        assert_eq!(show(&mut a, &r).unwrap_err().status, StatusCode::NOT_FOUND);
+        assert_eq!(a.wire(&a.tickets[&id]).ticket.status, Status::Deleted);
+    }
+}
