@@ -152,6 +152,18 @@ async fn ticket_lifecycle_tags_comments_and_errors() {
         .unwrap();
     assert!(replay.replayed);
     assert_eq!(replay.ticket.id, id);
+    // The same key with a different body is refused, not answered from the cache.
+    let err = c
+        .create_ticket(
+            &new_ticket("Something else", "sharebridge:acme:1"),
+            Some("link-1"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ZendeskError::Invalid { details, .. } if details.contains("IdempotentRequestError")),
+        "{err}"
+    );
     let other = c
         .create_ticket(&new_ticket("Other", "x:2"), None)
         .await
