@@ -139,6 +139,8 @@ pub(crate) struct Call {
     pub replay: Replay,
     pub ticket: Option<u64>,
     pub idempotency_key: Option<String>,
+    /// Largest answer body accepted (downloads); `None`: no limit.
+    pub max_body: Option<u64>,
 }
 
 impl Call {
@@ -157,6 +159,7 @@ impl Call {
             replay,
             ticket: None,
             idempotency_key: None,
+            max_body: None,
         }
     }
 
@@ -196,6 +199,33 @@ impl Call {
 pub(crate) struct Answer {
     pub headers: HeaderMap,
     pub body: Vec<u8>,
+}
+
+enum BodyError {
+    TooLarge(u64),
+    Read(reqwest::Error),
+}
+
+/// Reads a response body, stopping as soon as it exceeds `max` bytes.
+async fn read_body(mut resp: reqwest::Response, max: Option<u64>) -> Result<Vec<u8>, BodyError> {
+    let Some(max) = max else {
+        return resp
+            .bytes()
+            .await
+            .map(|b| b.to_vec())
+            .map_err(BodyError::Read);
+    };
+    if resp.content_length().is_some_and(|n| n > max) {
+        return Err(BodyError::TooLarge(max));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Read)? {
+        if (body.len() + chunk.len()) as u64 > max {
+            return Err(BodyError::TooLarge(max));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// A secret-free description of a reqwest error (its URL may carry query parameters).
@@ -455,9 +485,16 @@ impl ZendeskClient {
                     status,
                 });
             }
-            let body = match resp.bytes().await {
-                Ok(b) => b.to_vec(),
-                Err(e) => {
+            let body = match read_body(resp, call.max_body).await {
+                Ok(b) => b,
+                Err(BodyError::TooLarge(limit)) => {
+                    return Err(ZendeskError::Invalid {
+                        ctx: ctx.clone(),
+                        status,
+                        details: format!("answer is larger than the {limit}-byte limit"),
+                    });
+                }
+                Err(BodyError::Read(e)) => {
                     return Err(if (200..300).contains(&status) {
                         retry::after_send_failure(call.replay, ctx.clone(), describe_reqwest(&e))
                     } else {
