@@ -209,3 +209,612 @@ async fn faults_drop_connections_and_return_errors() {
     assert_eq!(sim.stats("acme").faults, 2);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn cursor_and_offset_pagination() {
+    let sim = sim(&["acme"]).await;
+    let api = Api::new(&sim, "acme");
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            api.create(&format!("t{i}"), "b").await["id"]
+                .as_u64()
+                .unwrap(),
+        );
+    }
+    // Cursor: walk with links.next until has_more is false.
+    let mut seen = Vec::new();
+    let mut url = format!("{}/api/v2/tickets.json?page[size]=2", api.base);
+    loop {
+        let (s, _, page) = api
+            .send(
+                api.http
+                    .get(&url)
+                    .basic_auth(format!("{AGENT}/token"), Some(&api.token)),
+            )
+            .await;
+        assert_eq!(s, 200, "{page}");
+        for t in page["tickets"].as_array().unwrap() {
+            seen.push(t["id"].as_u64().unwrap());
+        }
+        if !page["meta"]["has_more"].as_bool().unwrap() {
+            assert!(page["links"]["next"].is_null());
+            break;
+        }
+        assert!(page["meta"]["after_cursor"].is_string());
+        url = page["links"]["next"].as_str().unwrap().to_owned();
+    }
+    assert_eq!(seen, ids);
+    // Offset.
+    let (s, p2) = api.get("/api/v2/tickets.json?per_page=2&page=2").await;
+    assert_eq!(s, 200);
+    assert_eq!(p2["count"], 5);
+    assert_eq!(p2["tickets"].as_array().unwrap().len(), 2);
+    assert!(p2["next_page"].as_str().unwrap().contains("page=3"));
+    assert!(p2["previous_page"].as_str().unwrap().contains("page=1"));
+    // page[size] over 100 is refused.
+    assert_eq!(api.get("/api/v2/tickets.json?page[size]=101").await.0, 400);
+    // Comments: desc order and cursor.
+    let id = ids[0];
+    for i in 0..3 {
+        sim.add_comment("acme", id, "human@acme.example", &format!("c{i}"), true)
+            .unwrap();
+    }
+    let (_, desc) = api
+        .get(&format!(
+            "/api/v2/tickets/{id}/comments.json?sort_order=desc&page[size]=2"
+        ))
+        .await;
+    let bodies: Vec<_> = desc["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["body"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(bodies, ["c2", "c1"]);
+    assert_eq!(desc["meta"]["has_more"], true);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn external_id_show_many_and_delete() {
+    let sim = sim(&["acme", "vendor"]).await;
+    let api = Api::new(&sim, "acme");
+    let (s, b) = api
+        .write(
+            reqwest::Method::POST,
+            "/api/v2/tickets",
+            json!({"ticket": {"subject": "m", "external_id": "sharebridge:acme:1", "comment": {"body": "x"}}}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let id = b["ticket"]["id"].as_u64().unwrap();
+    let other = api.create("o", "o").await["id"].as_u64().unwrap();
+    let (_, found) = api
+        .get("/api/v2/tickets.json?external_id=sharebridge%3Aacme%3A1")
+        .await;
+    assert_eq!(found["tickets"].as_array().unwrap().len(), 1);
+    assert_eq!(found["tickets"][0]["id"], id);
+    let (_, many) = api
+        .get(&format!(
+            "/api/v2/tickets/show_many.json?ids={id},{other},42"
+        ))
+        .await;
+    assert_eq!(many["tickets"].as_array().unwrap().len(), 2);
+    // Ids differ across accounts.
+    let vendor = Api::new(&sim, "vendor");
+    let vid = vendor.create("v", "v").await["id"].as_u64().unwrap();
+    assert_ne!(vid, id);
+    assert_eq!(
+        vendor.get(&format!("/api/v2/tickets/{id}.json")).await.0,
+        404
+    );
+    // Soft delete.
+    let (s, _, _) = api
+        .send(api.req(
+            reqwest::Method::DELETE,
+            &format!("/api/v2/tickets/{id}.json"),
+        ))
+        .await;
+    assert_eq!(s, 204);
+    assert_eq!(api.get(&format!("/api/v2/tickets/{id}.json")).await.0, 404);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn incremental_exports_respect_lag_and_cursor() {
+    let sim = sim(&["acme"]).await;
+    let api = Api::new(&sim, "acme");
+    let start = sim.now().as_second() - 10;
+    let id = api.create("e", "first").await["id"].as_u64().unwrap();
+    let path = format!("/api/v2/incremental/tickets/cursor.json?start_time={start}");
+    let (s, fresh) = api.get(&path).await;
+    assert_eq!(s, 200, "{fresh}");
+    assert_eq!(
+        fresh["tickets"].as_array().unwrap().len(),
+        0,
+        "inside the lag"
+    );
+    assert_eq!(fresh["end_of_stream"], true);
+    sim.advance_clock(Duration::from_secs(61));
+    let (_, page) = api.get(&path).await;
+    assert_eq!(page["tickets"].as_array().unwrap().len(), 1);
+    assert_eq!(page["tickets"][0]["id"], id);
+    let cursor = page["after_cursor"].as_str().unwrap().to_owned();
+    assert!(page["after_url"].as_str().unwrap().contains(&cursor));
+    // Nothing new since the cursor.
+    let (_, none) = api
+        .get(&format!(
+            "/api/v2/incremental/tickets/cursor.json?cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(none["tickets"].as_array().unwrap().len(), 0);
+    // A change, then a delete: the ticket comes back with status deleted.
+    api.write(
+        reqwest::Method::PUT,
+        &format!("/api/v2/tickets/{id}.json"),
+        json!({"ticket": {"comment": {"body": "second", "public": false}}}),
+    )
+    .await;
+    api.send(api.req(reqwest::Method::DELETE, &format!("/api/v2/tickets/{id}")))
+        .await;
+    sim.advance_clock(Duration::from_secs(61));
+    let (_, again) = api
+        .get(&format!(
+            "/api/v2/incremental/tickets/cursor.json?cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(again["tickets"][0]["status"], "deleted");
+    let (_, excl) = api
+        .get(&format!(
+            "/api/v2/incremental/tickets/cursor.json?cursor={cursor}&exclude_deleted=true"
+        ))
+        .await;
+    assert_eq!(excl["tickets"].as_array().unwrap().len(), 0);
+    // Ticket events with comment events.
+    let (s, ev) = api
+        .get(&format!(
+            "/api/v2/incremental/ticket_events.json?start_time={start}&include=comment_events"
+        ))
+        .await;
+    assert_eq!(s, 200, "{ev}");
+    let events = ev["ticket_events"].as_array().unwrap();
+    assert_eq!(events.len(), 2);
+    let comment = events[1]["child_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["event_type"] == "Comment")
+        .unwrap();
+    assert_eq!(comment["body"], "second");
+    assert_eq!(comment["public"], false);
+    assert_eq!(ev["end_of_stream"], true);
+    assert!(ev["next_page"].as_str().unwrap().contains("start_time="));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn tags_endpoints_and_make_private() {
+    let sim = sim(&["acme"]).await;
+    let api = Api::new(&sim, "acme");
+    let id = api.create("t", "public words").await["id"]
+        .as_u64()
+        .unwrap();
+    let p = format!("/api/v2/tickets/{id}/tags.json");
+    let (s, b) = api
+        .write(reqwest::Method::POST, &p, json!({"tags": ["a", "b"]}))
+        .await;
+    assert_eq!((s, b), (201, json!({"tags": ["a", "b"]})));
+    let (s, b) = api
+        .write(reqwest::Method::PUT, &p, json!({"tags": ["c"]}))
+        .await;
+    assert_eq!((s, b), (200, json!({"tags": ["a", "b", "c"]})));
+    let (s, b) = api
+        .write(reqwest::Method::DELETE, &p, json!({"tags": ["a"]}))
+        .await;
+    assert_eq!((s, b), (200, json!({"tags": ["b", "c"]})));
+    assert_eq!(api.get(&p).await.1, json!({"tags": ["b", "c"]}));
+    let cid = sim.comments("acme", id)[0].id;
+    let (s, _) = api
+        .write(
+            reqwest::Method::PUT,
+            &format!("/api/v2/tickets/{id}/comments/{cid}/make_private.json"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert!(!sim.comments("acme", id)[0].public);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn uploads_attach_and_serve_content() {
+    let sim = sim(&["acme"]).await;
+    let api = Api::new(&sim, "acme");
+    let (s, _, up) = api
+        .send(
+            api.req(
+                reqwest::Method::POST,
+                "/api/v2/uploads.json?filename=log.txt",
+            )
+            .header("content-type", "text/plain")
+            .body("hello bytes"),
+        )
+        .await;
+    assert_eq!(s, 201, "{up}");
+    let token = up["upload"]["token"].as_str().unwrap().to_owned();
+    assert_eq!(up["upload"]["attachment"]["file_name"], "log.txt");
+    let (s, t) = api
+        .write(
+            reqwest::Method::POST,
+            "/api/v2/tickets.json",
+            json!({"ticket": {"subject": "a", "comment": {"body": "see file", "uploads": [token]}}}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let id = t["ticket"]["id"].as_u64().unwrap();
+    let (_, cs) = api.get(&format!("/api/v2/tickets/{id}/comments")).await;
+    let att = &cs["comments"][0]["attachments"][0];
+    assert_eq!(att["size"], 11);
+    let url = att["content_url"].as_str().unwrap();
+    let got = reqwest::get(url).await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.headers()["content-type"], "text/plain");
+    assert_eq!(got.text().await.unwrap(), "hello bytes");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn oauth_refresh_rotates_over_http() {
+    let sim = sim(&["acme"]).await;
+    let api = Api::new(&sim, "acme");
+    let grant: Value = api
+        .http
+        .post(format!("{}/sim/oauth/clients", api.base))
+        .json(&json!({"user_email": "oauth@acme.example"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let me = |token: String| {
+        let http = api.http.clone();
+        let url = format!("{}/api/v2/users/me.json", api.base);
+        async move {
+            http.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let access = grant["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(me(access.clone()).await, 200);
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", grant["refresh_token"].as_str().unwrap()),
+        ("client_id", grant["client_id"].as_str().unwrap()),
+        ("client_secret", grant["client_secret"].as_str().unwrap()),
+    ];
+    let body = form
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let r = api
+        .http
+        .post(format!("{}/oauth/tokens", api.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let fresh: Value = r.json().await.unwrap();
+    assert_eq!(fresh["token_type"], "bearer");
+    for k in [
+        "access_token",
+        "scope",
+        "expires_in",
+        "refresh_token",
+        "refresh_token_expires_in",
+    ] {
+        assert!(!fresh[k].is_null(), "{k} missing: {fresh}");
+    }
+    assert_eq!(me(access).await, 401, "old access token revoked");
+    assert_eq!(
+        me(fresh["access_token"].as_str().unwrap().to_owned()).await,
+        200
+    );
+    let replay = api
+        .http
+        .post(format!("{}/oauth/tokens", api.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 400, "old refresh token revoked");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn account_rate_limit_answers_429_with_headers() {
+    let mut cfg = SimConfig::local(&["acme"]);
+    cfg.limits = Limits {
+        requests_per_minute: 3,
+        ..Limits::unlimited()
+    };
+    let sim = Simulator::start(cfg).await.unwrap();
+    let api = Api::new(&sim, "acme");
+    for left in [2, 1, 0] {
+        let (s, h, _) = api
+            .send(api.req(reqwest::Method::GET, "/api/v2/tickets.json"))
+            .await;
+        assert_eq!(s, 200);
+        assert_eq!(h["x-rate-limit"], "3");
+        assert_eq!(h["x-rate-limit-remaining"], left.to_string().as_str());
+    }
+    let (s, h, b) = api
+        .send(api.req(reqwest::Method::GET, "/api/v2/tickets.json"))
+        .await;
+    assert_eq!(s, 429);
+    let retry: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+    assert_eq!(b["error"], "APIRateLimitExceeded");
+    assert_eq!(sim.stats("acme").throttled, 1);
+    sim.advance_clock(Duration::from_secs(61));
+    assert_eq!(api.get("/api/v2/tickets.json").await.0, 200);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn idempotency_key_over_http() {
+    let sim = sim(&["acme"]).await;
+    let api = Api::new(&sim, "acme");
+    let body = json!({"ticket": {"subject": "once", "comment": {"body": "only once"}}});
+    let post = |b: Value| {
+        api.req(reqwest::Method::POST, "/api/v2/tickets.json")
+            .header("Idempotency-Key", "link-1")
+            .json(&b)
+    };
+    let (s1, h1, t1) = api.send(post(body.clone())).await;
+    let (s2, h2, t2) = api.send(post(body.clone())).await;
+    assert_eq!((s1, s2), (201, 201));
+    assert_eq!(h1["x-idempotency-lookup"], "miss");
+    assert_eq!(h2["x-idempotency-lookup"], "hit");
+    assert_eq!(t1["ticket"]["id"], t2["ticket"]["id"]);
+    let (s3, _, e) = api
+        .send(post(
+            json!({"ticket": {"subject": "other", "comment": {"body": "x"}}}),
+        ))
+        .await;
+    assert_eq!(s3, 400);
+    assert_eq!(e["error"], "IdempotentRequestError");
+    assert_eq!(sim.tickets("acme").len(), 1);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn webhooks_are_signed_like_zendesk() {
+    use axum::routing::post;
+    use std::sync::{Arc, Mutex};
+    type Seen = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
+    let seen: Seen = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            post(
+                |axum::extract::State(seen): axum::extract::State<Seen>,
+                 headers: axum::http::HeaderMap,
+                 body: axum::body::Bytes| async move {
+                    let h = |n: &str| headers[n].to_str().unwrap().to_owned();
+                    seen.lock().unwrap().push((
+                        h("x-zendesk-webhook-signature"),
+                        h("x-zendesk-webhook-signature-timestamp"),
+                        body.to_vec(),
+                    ));
+                    axum::http::StatusCode::OK
+                },
+            ),
+        )
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let mut cfg = SimConfig::local(&["acme"]);
+    cfg.limits = Limits::unlimited();
+    cfg.webhook_secret = "whsec".to_owned();
+    cfg.webhooks = vec![sharebridge::sim::WebhookSpec {
+        account: "acme".to_owned(),
+        url: format!("http://{addr}/hook"),
+    }];
+    let sim = Simulator::start(cfg).await.unwrap();
+    let api = Api::new(&sim, "acme");
+    let id = api.create("w", "x").await["id"].as_u64().unwrap();
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        got = seen.lock().unwrap().clone();
+        if !got.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (sig, ts, body) = got.first().expect("webhook received").clone();
+    assert!(sharebridge::zendesk::signature::verify(
+        b"whsec", &ts, &body, &sig
+    ));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v, json!({"ticket_id": id, "account": "acme"}));
+    assert!(ts.ends_with('Z') && ts.len() == 20, "{ts}");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn catalog_endpoints() {
+    let sim = sim(&["acme"]).await;
+    let api = Api::new(&sim, "acme");
+    let (s, f) = api
+        .write(
+            reqwest::Method::POST,
+            "/api/v2/ticket_fields.json",
+            json!({"ticket_field": {"type": "tagger", "title": "Tier",
+                "custom_field_options": [{"name": "Gold", "value": "tier_gold"}]}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{f}");
+    let fid = f["ticket_field"]["id"].as_u64().unwrap();
+    let (_, all) = api.get("/api/v2/ticket_fields.json").await;
+    assert!(
+        all["ticket_fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["id"] == fid)
+    );
+    let (_, brands) = api.get("/api/v2/brands.json").await;
+    assert_eq!(brands["brands"][0]["default"], true);
+    let (_, groups) = api.get("/api/v2/groups.json").await;
+    assert_eq!(groups["groups"].as_array().unwrap().len(), 1);
+    let (_, roles) = api.get("/api/v2/custom_roles.json").await;
+    assert!(roles["custom_roles"][0]["configuration"]["ticket_access"].is_string());
+    let (s, sa) = api.get("/api/v2/sharing_agreements.json").await;
+    assert_eq!((s, sa), (200, json!({"sharing_agreements": []})));
+    let (s, u) = api
+        .write(
+            reqwest::Method::POST,
+            "/api/v2/users/create_or_update.json",
+            json!({"user": {"name": "Jo", "email": "jo@customer.example"}}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, u2) = api
+        .write(
+            reqwest::Method::POST,
+            "/api/v2/users/create_or_update.json",
+            json!({"user": {"name": "Jo B", "email": "jo@customer.example"}}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(u["user"]["id"], u2["user"]["id"]);
+    assert_eq!(u2["user"]["name"], "Jo B");
+    assert_eq!(u2["user"]["role"], "end-user");
+    sim.shutdown().await;
+}
+
+/// Throughput with faults and limits off: 32 keep-alive clients for 3 s, mixed reads
+/// (show ticket, list comments) and writes (update with a comment). Run with
+/// `cargo test --test sim_api throughput -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measures throughput; run on demand"]
+async fn throughput() {
+    let sim = sim(&["acme"]).await;
+    let api = Api::new(&sim, "acme");
+    let mut ids = Vec::new();
+    for i in 0..64 {
+        ids.push(
+            api.create(&format!("t{i}"), "b").await["id"]
+                .as_u64()
+                .unwrap(),
+        );
+    }
+    let base = api.base.clone();
+    let token = api.token.clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    let mut tasks = Vec::new();
+    for w in 0..32usize {
+        let http = reqwest::Client::new();
+        let base = base.clone();
+        let token = token.clone();
+        let ids = ids.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            let mut i = w;
+            while std::time::Instant::now() < deadline {
+                let id = ids[i % ids.len()];
+                let rb = match i % 10 {
+                    0 => http
+                        .put(format!("{base}/api/v2/tickets/{id}.json"))
+                        .json(&json!({"ticket": {"comment": {"body": "x", "public": false}}})),
+                    1..=3 => http.get(format!(
+                        "{base}/api/v2/tickets/{id}/comments.json?page[size]=10"
+                    )),
+                    _ => http.get(format!("{base}/api/v2/tickets/{id}.json")),
+                };
+                let r = rb
+                    .basic_auth(format!("{AGENT}/token"), Some(&token))
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(r.status().is_success(), "{}", r.status());
+                let _ = r.bytes().await.unwrap();
+                n += 1;
+                i += 32;
+            }
+            n
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    let rps = total as f64 / 3.0;
+    println!("sim throughput: {total} requests in 3 s = {rps:.0} req/s (client in-process)");
+    assert_eq!(sim.stats("acme").requests, total + 64);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn time_based_export_audits_and_sorting() {
+    let sim = sim(&["acme"]).await;
+    let api = Api::new(&sim, "acme");
+    let start = sim.now().as_second() - 5;
+    let a = api.create("a", "x").await["id"].as_u64().unwrap();
+    let b = api.create("b", "y").await["id"].as_u64().unwrap();
+    let (_, desc) = api.get("/api/v2/tickets.json?sort=-id&page[size]=1").await;
+    assert_eq!(desc["tickets"][0]["id"], b);
+    assert!(desc["links"]["next"].as_str().unwrap().contains("sort=-id"));
+    // Tags with a string safe_update, as Zendesk's own example sends it.
+    let t = sim.ticket("acme", a).unwrap();
+    let (s, _) = api
+        .write(
+            reqwest::Method::PUT,
+            &format!("/api/v2/tickets/{a}/tags.json"),
+            json!({"tags": ["x"], "safe_update": "true", "updated_stamp": t.updated_at}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = api
+        .write(
+            reqwest::Method::PUT,
+            &format!("/api/v2/tickets/{a}/tags.json"),
+            json!({"tags": ["y"], "safe_update": "true", "updated_stamp": "2001-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(s, 409);
+    let (s, audits) = api.get(&format!("/api/v2/tickets/{a}/audits.json")).await;
+    assert_eq!(s, 200);
+    assert_eq!(audits["count"], 2);
+    assert_eq!(audits["audits"][0]["events"][0]["type"], "Comment");
+    sim.advance_clock(Duration::from_secs(61));
+    let (s, inc) = api
+        .get(&format!(
+            "/api/v2/incremental/tickets.json?start_time={start}"
+        ))
+        .await;
+    assert_eq!(s, 200, "{inc}");
+    let ids: Vec<_> = inc["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [b, a], "oldest change first");
+    assert_eq!(inc["end_of_stream"], true);
+    assert!(inc["end_time"].as_i64().unwrap() >= start);
+    sim.shutdown().await;
+}

@@ -215,3 +215,44 @@ mod tests {
         assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
     }
 }
+
+/// Builders for unit tests of the handlers (no HTTP).
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::sim::config::SimConfig;
+    use crate::sim::state::Account;
+
+    pub const T0_MS: i64 = 1_790_000_000_000;
+
+    pub fn account() -> Account {
+        let mut cfg = SimConfig::local(&["acme"]);
+        cfg.limits = crate::sim::config::Limits::default();
+        Account::new("acme", 0, "http://127.0.0.1:1".to_owned(), &cfg)
+    }
+
+    /// A request by `email` at `now_ms` with a JSON body.
+    pub fn req(a: &mut Account, email: &str, now_ms: i64, body: &str) -> Req {
+        let now = crate::sim::clock::seconds(now_ms);
+        let id = a.ensure_user(email, "agent", now);
+        Req {
+            caller: Caller {
+                id,
+                email: email.to_owned(),
+            },
+            ids: [0, 0],
+            token: None,
+            query: Vec::new(),
+            body: Bytes::from(body.to_owned()),
+            idempotency_key: None,
+            content_type: Some("application/json".to_owned()),
+            now,
+            now_ms,
+            channel: "api",
+        }
+    }
+
+    pub fn body(r: &Resp) -> Value {
+        serde_json::from_slice(&r.body).unwrap_or(Value::Null)
+    }
+}

@@ -362,3 +362,82 @@ pub(crate) fn tokens(
         "refresh_token_expires_in": refresh_secs,
     })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::http::testing::{T0_MS, account, body, req};
+
+    fn basic(user: &str, pass: &str) -> String {
+        format!("Basic {}", STANDARD.encode(format!("{user}:{pass}")))
+    }
+
+    #[test]
+    fn api_token_basic_auth() {
+        let mut a = account();
+        let now = crate::sim::clock::seconds(T0_MS);
+        let h = basic("Bridge@Vendor.example/token", "tok");
+        let c = authenticate(&mut a, "tok", Some(&h), now, T0_MS).unwrap();
+        assert_eq!(c.email, "bridge@vendor.example");
+        assert_eq!(a.users[&c.id].role, "agent");
+        let again = authenticate(&mut a, "tok", Some(&h), now, T0_MS).unwrap();
+        assert_eq!(again.id, c.id);
+        for bad in [
+            basic("bridge@vendor.example/token", "nope"),
+            basic("bridge@vendor.example", "tok"),
+            "Basic !!!".to_owned(),
+            "Bearer unknown".to_owned(),
+        ] {
+            let e = authenticate(&mut a, "tok", Some(&bad), now, T0_MS).unwrap_err();
+            assert_eq!(e.status, StatusCode::UNAUTHORIZED);
+            assert_eq!(e.body, json!({"error": "Couldn't authenticate you"}));
+        }
+        assert!(authenticate(&mut a, "tok", None, now, T0_MS).is_err());
+    }
+
+    #[test]
+    fn refresh_rotates_and_access_expires() {
+        let mut a = account();
+        a.knobs.access_token_lifetime_secs = 60;
+        let now = crate::sim::clock::seconds(T0_MS);
+        let g = provision(&mut a, None, None, "o@x.example", now, T0_MS);
+        let bearer = format!("Bearer {}", g.access_token);
+        assert!(authenticate(&mut a, "tok", Some(&bearer), now, T0_MS).is_ok());
+        assert!(authenticate(&mut a, "tok", Some(&bearer), now, T0_MS + 60_000).is_err());
+
+        let form = format!(
+            "grant_type=refresh_token&refresh_token={}&client_id={}&client_secret={}",
+            g.refresh_token, g.client_id, g.client_secret
+        );
+        let mut r = req(&mut a, "o@x.example", T0_MS, &form);
+        r.content_type = Some("application/x-www-form-urlencoded".to_owned());
+        let out = body(&tokens(&mut a, &r, None).unwrap());
+        assert_eq!(out["token_type"], "bearer");
+        assert_eq!(out["expires_in"], 60);
+        assert!(out["refresh_token_expires_in"].as_u64().unwrap() > 0);
+        let new_refresh = out["refresh_token"].as_str().unwrap().to_owned();
+        assert_ne!(new_refresh, g.refresh_token);
+        // The old refresh token is dead, the new one works (JSON body this time).
+        let e = tokens(&mut a, &r, None).unwrap_err();
+        assert_eq!(e.body["error"], "invalid_grant");
+        let json_body = json!({"grant_type": "refresh_token", "refresh_token": new_refresh,
+            "client_id": g.client_id, "client_secret": g.client_secret});
+        let mut r2 = req(&mut a, "o@x.example", T0_MS, &json_body.to_string());
+        r2.content_type = Some("application/json".to_owned());
+        let out2 = body(&tokens(&mut a, &r2, None).unwrap());
+        // Rotation also killed the access token issued with the previous refresh token.
+        let prev_access = format!("Bearer {}", out["access_token"].as_str().unwrap());
+        assert!(authenticate(&mut a, "tok", Some(&prev_access), now, T0_MS).is_err());
+        let cur = format!("Bearer {}", out2["access_token"].as_str().unwrap());
+        let c = authenticate(&mut a, "tok", Some(&cur), now, T0_MS).unwrap();
+        assert_eq!(c.email, "o@x.example");
+        // Wrong secret.
+        let bad = json!({"grant_type": "refresh_token", "refresh_token": "x",
+            "client_id": g.client_id, "client_secret": "wrong"});
+        let r3 = req(&mut a, "o@x.example", T0_MS, &bad.to_string());
+        assert_eq!(
+            tokens(&mut a, &r3, None).unwrap_err().status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}

@@ -50,9 +50,22 @@ struct Write {
     raw: Value,
 }
 
+/// Zendesk takes `"safe_update": "true"` as well as `true`.
+pub(crate) fn lenient_bool(obj: &mut Value, key: &str) {
+    if let Some(v) = obj.get_mut(key)
+        && let Some(s) = v.as_str()
+    {
+        *v = Value::Bool(s.eq_ignore_ascii_case("true"));
+    }
+}
+
 fn parse_write(body: &[u8]) -> Result<(Write, Value), ApiError> {
     let whole = json_value(body)?;
-    let (w, raw): (TicketWrite, Value) = envelope(whole.clone(), "ticket")?;
+    let mut inner = whole.clone();
+    if let Some(t) = inner.get_mut("ticket") {
+        lenient_bool(t, "safe_update");
+    }
+    let (w, raw): (TicketWrite, Value) = envelope(inner, "ticket")?;
     let extra: Extra = serde_json::from_value(raw.clone())
         .map_err(|e| ApiError::invalid("ticket", &format!("ticket is invalid: {e}")))?;
     Ok((Write { w, extra, raw }, whole))
@@ -373,7 +386,7 @@ pub(crate) fn create(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
             if prev.request != whole {
                 return Err(ApiError::bad_param(
                     "IdempotentRequestError",
-                    "Request parameters are different from the original request for this idempotency key",
+                    "Request parameters don't match the given idempotency key",
                 ));
             }
             let mut r = Resp::json(
@@ -427,16 +440,44 @@ pub(crate) fn show_many(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
     Ok(Resp::ok(&json!({"tickets": tickets})))
 }
 
-/// `GET /api/v2/tickets` (by id ascending; `external_id=` filters).
+/// Whether a list asks for descending order (`sort=-id` / `sort_order=desc`).
+pub(crate) fn descending(req: &Req) -> bool {
+    req.param("sort").is_some_and(|s| s.starts_with('-')) || req.param("sort_order") == Some("desc")
+}
+
+/// `GET /api/v2/tickets/{id}/audits` (oldest first; cursor or offset pages).
+pub(crate) fn audits(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
+    let id = req.ids[0];
+    a.live(id)?;
+    let mut ix: Vec<usize> = (0..a.audits.len())
+        .filter(|i| a.audits[*i].ticket_id == id)
+        .collect();
+    let desc = descending(req);
+    if desc {
+        ix.reverse();
+    }
+    let keys: Vec<u64> = ix.iter().map(|i| a.audits[*i].id).collect();
+    let url = format!("{}?", a.url(&format!("tickets/{id}/audits.json")));
+    pagination::list(&req.query, "audits", &keys, !desc, &url, |i| {
+        a.audit_json(&a.audits[ix[i]])
+    })
+}
+
+/// `GET /api/v2/tickets` (by id; `sort=-id` or `sort_order=desc` reverses;
+/// `external_id=` filters).
 pub(crate) fn list(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
     let ext = req.param("external_id");
-    let keys: Vec<u64> = a
+    let desc = descending(req);
+    let mut keys: Vec<u64> = a
         .tickets
         .values()
         .filter(|r| !r.deleted)
         .filter(|r| ext.is_none() || r.ticket.external_id.as_deref() == ext)
         .map(|r| r.ticket.id)
         .collect();
+    if desc {
+        keys.reverse();
+    }
     let url = match ext {
         Some(e) => format!(
             "{}?external_id={}&",
@@ -445,7 +486,8 @@ pub(crate) fn list(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
         ),
         None => format!("{}?", a.url("tickets.json")),
     };
-    pagination::list(&req.query, "tickets", &keys, true, &url, |i| {
+    let url = if desc { format!("{url}sort=-id&") } else { url };
+    pagination::list(&req.query, "tickets", &keys, !desc, &url, |i| {
         a.wire(&a.tickets[&keys[i]])
     })
 }
@@ -556,9 +598,7 @@ fn update_ticket(
         rec.comments.push(built);
     }
     let mut changes = changes;
-    if rec.ticket.status == Status::New
-        && wr.w.status.is_none()
-        && (!changes.is_empty() || comment.is_some())
+    if rec.ticket.status == Status::New && wr.w.status.is_none() && rec.ticket.assignee_id.is_some()
     {
         rec.ticket.status = Status::Open;
         changes.push(("status".to_owned(), json!("new"), json!("open")));
@@ -639,12 +679,12 @@ pub(crate) fn change_tags(a: &mut Account, req: &Req, op: TagOp) -> Result<Resp,
     let id = req.ids[0];
     let rec = a.live(id)?;
     let body: TagsBody = match json_value(&req.body) {
-        Ok(v) => serde_json::from_value(v)
-            .map_err(|e| ApiError::invalid("tags", &format!("tags is invalid: {e}")))?,
-        Err(e) if op == TagOp::Remove && req.body.is_empty() => {
-            let _ = e;
-            TagsBody::default()
+        Ok(mut v) => {
+            lenient_bool(&mut v, "safe_update");
+            serde_json::from_value(v)
+                .map_err(|e| ApiError::invalid("tags", &format!("tags is invalid: {e}")))?
         }
+        Err(_) if op == TagOp::Remove && req.body.is_empty() => TagsBody::default(),
         Err(e) => return Err(e),
     };
     if rec.ticket.status == Status::Closed {
@@ -737,5 +777,244 @@ pub(crate) fn comment_write(body: &str, public: bool) -> TicketWrite {
             ..Default::default()
         }),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::http::testing::{T0_MS, account, body, req};
+    use axum::body::Bytes;
+
+    const CREATE: &str = r#"{"ticket":{"subject":"s","comment":{"body":"hello"}}}"#;
+
+    fn create_one(a: &mut Account) -> u64 {
+        let r = req(a, "a@x.example", T0_MS, CREATE);
+        body(&create(a, &r).unwrap())["ticket"]["id"]
+            .as_u64()
+            .unwrap()
+    }
+
+    #[test]
+    fn idempotency_hit_miss_mismatch_and_expiry() {
+        let mut a = account();
+        let mut r = req(&mut a, "a@x.example", T0_MS, CREATE);
+        r.idempotency_key = Some("k1".to_owned());
+        let first = create(&mut a, &r).unwrap();
+        assert_eq!(first.status, StatusCode::CREATED);
+        assert!(
+            first
+                .headers
+                .contains(&("x-idempotency-lookup", "miss".to_owned()))
+        );
+        let again = create(&mut a, &r).unwrap();
+        assert!(
+            again
+                .headers
+                .contains(&("x-idempotency-lookup", "hit".to_owned()))
+        );
+        assert_eq!(body(&again)["ticket"]["id"], body(&first)["ticket"]["id"]);
+        assert_eq!(a.tickets.len(), 1);
+        // Same key, different body.
+        let mut other = req(
+            &mut a,
+            "a@x.example",
+            T0_MS,
+            r#"{"ticket":{"comment":{"body":"x"}}}"#,
+        );
+        other.idempotency_key = Some("k1".to_owned());
+        let e = create(&mut a, &other).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.body["error"], "IdempotentRequestError");
+        // After two hours the key is forgotten: a new ticket.
+        let mut late = req(&mut a, "a@x.example", T0_MS + IDEMPOTENCY_TTL_MS, CREATE);
+        late.idempotency_key = Some("k1".to_owned());
+        let r3 = create(&mut a, &late).unwrap();
+        assert!(
+            r3.headers
+                .contains(&("x-idempotency-lookup", "miss".to_owned()))
+        );
+        assert_eq!(a.tickets.len(), 2);
+    }
+
+    #[test]
+    fn create_requires_a_comment_and_sets_description() {
+        let mut a = account();
+        let r = req(
+            &mut a,
+            "a@x.example",
+            T0_MS,
+            r#"{"ticket":{"subject":"s"}}"#,
+        );
+        let e = create(&mut a, &r).unwrap_err();
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.body["error"], "RecordInvalid");
+        let r = req(&mut a, "a@x.example", T0_MS, "{not json");
+        assert_eq!(
+            create(&mut a, &r).unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
+        let id = create_one(&mut a);
+        let t = &a.tickets[&id].ticket;
+        assert_eq!(t.description.as_deref(), Some("hello"));
+        assert_eq!(t.requester_id, t.submitter_id);
+        assert_eq!(t.created_at.to_string(), "2026-09-21T14:13:20Z");
+    }
+
+    #[test]
+    fn closed_tickets_refuse_updates() {
+        let mut a = account();
+        let id = create_one(&mut a);
+        let mut r = req(
+            &mut a,
+            "a@x.example",
+            T0_MS,
+            r#"{"ticket":{"status":"solved"}}"#,
+        );
+        r.ids = [id, 0];
+        update(&mut a, &r).unwrap();
+        r.body = Bytes::from_static(br#"{"ticket":{"status":"closed"}}"#);
+        update(&mut a, &r).unwrap();
+        r.body = Bytes::from_static(br#"{"ticket":{"comment":{"body":"late"}}}"#);
+        let e = update(&mut a, &r).unwrap_err();
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.body["error"], "RecordInvalid");
+        assert!(
+            e.body["details"]["status"][0]["description"]
+                .as_str()
+                .unwrap()
+                .contains("closed")
+        );
+        assert_eq!(a.tickets[&id].comments.len(), 1);
+    }
+
+    #[test]
+    fn safe_update_conflicts_on_stale_stamp() {
+        let mut a = account();
+        let id = create_one(&mut a);
+        let stamp = a.tickets[&id].ticket.updated_at;
+        let later = T0_MS + 5_000;
+        let mut r = req(
+            &mut a,
+            "a@x.example",
+            later,
+            r#"{"ticket":{"priority":"high"}}"#,
+        );
+        r.ids = [id, 0];
+        update(&mut a, &r).unwrap();
+        let stale = format!(
+            r#"{{"ticket":{{"status":"open","safe_update":true,"updated_stamp":"{stamp}"}}}}"#
+        );
+        r.body = Bytes::from(stale);
+        let e = update(&mut a, &r).unwrap_err();
+        assert_eq!(e.status, StatusCode::CONFLICT);
+        assert_eq!(e.body["error"], "UpdateConflict");
+        let fresh = a.tickets[&id].ticket.updated_at;
+        r.body = Bytes::from(format!(
+            r#"{{"ticket":{{"status":"open","safe_update":true,"updated_stamp":"{fresh}"}}}}"#
+        ));
+        assert!(update(&mut a, &r).is_ok());
+    }
+
+    #[test]
+    fn per_user_per_ticket_update_limit() {
+        let mut a = account();
+        let id = create_one(&mut a);
+        let mut r = req(
+            &mut a,
+            "a@x.example",
+            T0_MS,
+            r#"{"ticket":{"comment":{"body":"x"}}}"#,
+        );
+        r.ids = [id, 0];
+        for i in 0..30 {
+            r.now_ms = T0_MS + i;
+            update(&mut a, &r).unwrap();
+        }
+        let e = update(&mut a, &r).unwrap_err();
+        assert_eq!(e.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(e.retry_after, Some(600));
+        // Another user may still update the same ticket.
+        let mut other = req(
+            &mut a,
+            "b@x.example",
+            T0_MS + 31,
+            r#"{"ticket":{"comment":{"body":"y"}}}"#,
+        );
+        other.ids = [id, 0];
+        assert!(update(&mut a, &other).is_ok());
+    }
+
+    #[test]
+    fn comment_limit_is_5000() {
+        let mut a = account();
+        let id = create_one(&mut a);
+        let c = a.tickets[&id].comments[0].clone();
+        a.tickets.get_mut(&id).unwrap().comments = vec![c; MAX_COMMENTS];
+        let mut r = req(
+            &mut a,
+            "a@x.example",
+            T0_MS,
+            r#"{"ticket":{"comment":{"body":"x"}}}"#,
+        );
+        r.ids = [id, 0];
+        let e = update(&mut a, &r).unwrap_err();
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        // A field-only update still works.
+        r.body = Bytes::from_static(br#"{"ticket":{"status":"open"}}"#);
+        assert!(update(&mut a, &r).is_ok());
+    }
+
+    #[test]
+    fn tags_and_dropdown_fields() {
+        let mut a = account();
+        let fid = a.add_field(
+            "tagger",
+            "Tier",
+            vec![
+                crate::zendesk::models::FieldOption {
+                    id: 0,
+                    name: "Gold".into(),
+                    value: "tier_gold".into(),
+                },
+                crate::zendesk::models::FieldOption {
+                    id: 0,
+                    name: "Silver".into(),
+                    value: "tier_silver".into(),
+                },
+            ],
+            true,
+            crate::sim::clock::seconds(T0_MS),
+        );
+        let id = create_one(&mut a);
+        let mut r = req(&mut a, "a@x.example", T0_MS, "");
+        r.ids = [id, 0];
+        r.body = Bytes::from(format!(
+            r#"{{"ticket":{{"additional_tags":["Urgent"],"custom_fields":[{{"id":{fid},"value":"tier_gold"}}]}}}}"#
+        ));
+        let out = body(&update(&mut a, &r).unwrap());
+        assert_eq!(out["ticket"]["tags"], json!(["urgent", "tier_gold"]));
+        assert_eq!(
+            out["ticket"]["custom_fields"][0],
+            json!({"id": fid, "value": "tier_gold"})
+        );
+        r.body = Bytes::from_static(br#"{"tags":["urgent"]}"#);
+        let out = body(&change_tags(&mut a, &r, TagOp::Remove).unwrap());
+        assert_eq!(out, json!({"tags": ["tier_gold"]}));
+        r.body = Bytes::from_static(br#"{"tags":["a","b"]}"#);
+        let set = change_tags(&mut a, &r, TagOp::Set).unwrap();
+        assert_eq!(set.status, StatusCode::CREATED);
+        assert_eq!(body(&set), json!({"tags": ["a", "b"]}));
+    }
+
+    #[test]
+    fn delete_is_soft() {
+        let mut a = account();
+        let id = create_one(&mut a);
+        let mut r = req(&mut a, "a@x.example", T0_MS, "");
+        r.ids = [id, 0];
+        assert_eq!(delete(&mut a, &r).unwrap().status, StatusCode::NO_CONTENT);
+        assert_eq!(show(&mut a, &r).unwrap_err().status, StatusCode::NOT_FOUND);
+        assert_eq!(a.wire(&a.tickets[&id]).ticket.status, Status::Deleted);
     }
 }
