@@ -508,6 +508,20 @@ impl ZendeskClient {
                 return Ok(Answer { headers, body });
             }
             tracing::debug!(status, "error status");
+            if status == 503 {
+                // Zendesk's maintenance answer may say how long: hold the whole account.
+                let retry_after = headers
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_retry_after);
+                if let Some(ra) = retry_after {
+                    tracing::warn!(
+                        pause_ms = ra.as_millis() as u64,
+                        "503 with Retry-After: pausing the account"
+                    );
+                    inner.gate.pause(ra);
+                }
+            }
             return Err(Self::status_error(call, ctx, status, &headers, &body));
         }
     }
