@@ -12,6 +12,19 @@
 //! status, never a body, a token or a comment.
 //!
 //! Must not: know the store, the sync rules or the engine; decide what to mirror.
+//!
+//! Using it:
+//! - Build one client per account with [`ClientSettings::new`] (defaults: 400 requests per
+//!   minute, Zendesk's endpoint limits, 10 s connect, 30 s request timeout, 2 minutes of
+//!   retries) and a [`TokenStore`]; OAuth pairs found in the store win over the configured
+//!   refresh token.
+//! - Calls wait at the gate rather than fail; `remaining()` and `gate_status()` feed
+//!   metrics.
+//! - Branch on [`ZendeskError`]: `Closed` and `CommentLimit` end a link; `Conflict` means
+//!   re-read and retry; `InDoubt` means a write (a create without a key, an update with a
+//!   comment) may have been applied: read the ticket (comments, or `external_id`) before
+//!   sending it again; `RateLimited`/`Transient` mean try later.
+//! - Incremental export: store [`ExportPage::next`] and pass it back after a restart.
 
 pub mod account;
 pub mod auth;
