@@ -152,6 +152,18 @@ async fn ticket_lifecycle_tags_comments_and_errors() {
         .unwrap();
     assert!(replay.replayed);
     assert_eq!(replay.ticket.id, id);
+    // The same key with a different body is refused, not answered from the cache.
+    let err = c
+        .create_ticket(
+            &new_ticket("Something else", "sharebridge:acme:1"),
+            Some("link-1"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ZendeskError::Invalid { details, .. } if details.contains("IdempotentRequestError")),
+        "{err}"
+    );
     let other = c
         .create_ticket(&new_ticket("Other", "x:2"), None)
         .await
@@ -714,6 +726,8 @@ async fn throttled_account_pauses_every_request() {
     let status = c.gate_status();
     assert!(status.paused_for.is_some());
     assert_eq!(status.throttled_total, 1);
+    // Zendesk's own X-Rate-Limit-Remaining, as last reported before the 429.
+    assert_eq!(status.server_remaining, Some(0));
     let before = sim.stats("acme").requests;
     // Another endpoint, same account: held at the gate, never sent.
     let c2 = c.clone();
@@ -975,4 +989,111 @@ async fn timeouts_are_retried_for_reads_and_in_doubt_for_comment_writes() {
         .filter(|c| c.body == "slow")
         .count();
     assert!(n <= 1, "comment applied {n} times");
+}
+
+/// The client's own budget: with 4 requests per minute, 4 go at once and the fifth waits
+/// at the gate (it does not fail and is not sent).
+#[tokio::test]
+async fn client_budget_holds_requests_beyond_requests_per_minute() {
+    let sim = start_sim(Limits::unlimited(), FaultSettings::default(), 1).await;
+    let mut s = settings(sim.base_url("acme"), api_token());
+    s.requests_per_minute = 4;
+    let c = ZendeskClient::new(s, Arc::new(MemoryTokenStore::new())).unwrap();
+    let calls = (0..4).map(|_| {
+        let c = c.clone();
+        tokio::spawn(async move { c.me().await })
+    });
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    assert_eq!(c.remaining(), 0);
+    assert_eq!(c.gate_status().budget, 4);
+    let held = tokio::time::timeout(Duration::from_millis(300), c.me()).await;
+    assert!(held.is_err(), "fifth request was not held");
+    assert_eq!(sim.stats("acme").requests, 4);
+}
+
+/// A token store that fails its first save.
+#[derive(Default)]
+struct FlakyStore {
+    inner: MemoryTokenStore,
+    failed_once: Mutex<bool>,
+}
+
+impl TokenStore for FlakyStore {
+    fn load(&self, account: &str) -> Result<Option<TokenPair>, TokenStoreError> {
+        self.inner.load(account)
+    }
+    fn save(&self, account: &str, pair: &TokenPair) -> Result<(), TokenStoreError> {
+        let mut failed = self.failed_once.lock().unwrap();
+        if !*failed {
+            *failed = true;
+            return Err("disk full".into());
+        }
+        self.inner.save(account, pair)
+    }
+}
+
+/// A rotated pair that could not be saved is not used; the next call saves it first and
+/// then uses it (the old refresh token is already dead at Zendesk, so it must be kept).
+#[tokio::test]
+async fn unsaved_oauth_pair_is_saved_before_it_is_used() {
+    let sim = start_sim(Limits::unlimited(), FaultSettings::default(), 1).await;
+    let grant = sim.oauth_client("acme", EMAIL);
+    let store = Arc::new(FlakyStore::default());
+    let auth = Auth::OAuth {
+        client_id: grant.client_id.clone(),
+        client_secret: SecretString::from(grant.client_secret.clone()),
+        refresh_token: SecretString::from(grant.refresh_token.clone()),
+    };
+    let c = ZendeskClient::new(settings(sim.base_url("acme"), auth), store.clone()).unwrap();
+    sim.reset_stats("acme");
+    let err = c.me().await.unwrap_err();
+    assert!(matches!(err, ZendeskError::TokenStore { .. }), "{err}");
+    assert!(err.to_string().contains("disk full"));
+    assert_eq!(
+        sim.stats("acme").by_endpoint.get("GET /api/v2/users/me"),
+        None,
+        "token used before it was saved"
+    );
+    assert!(store.load("acme").unwrap().is_none());
+    c.me().await.unwrap();
+    assert!(store.load("acme").unwrap().is_some());
+}
+
+/// Zendesk's 5000-comment limit is `CommentLimit`, not retried.
+#[tokio::test]
+async fn comment_limit_is_classified() {
+    let sim = start_sim(Limits::unlimited(), FaultSettings::default(), 1).await;
+    let c = client(&sim);
+    let id = c
+        .create_ticket(&new_ticket("full", "full"), None)
+        .await
+        .unwrap()
+        .ticket
+        .id;
+    // Fill the ticket through the simulator's UI helper (no HTTP) to 5000 comments.
+    let w = TicketWrite {
+        comment: Some(comment("filler", false)),
+        ..Default::default()
+    };
+    for _ in 1..5000 {
+        sim.update_ticket("acme", id, "agent@acme.example", &w)
+            .unwrap();
+    }
+    sim.reset_stats("acme");
+    let err = c
+        .update_ticket(
+            id,
+            &TicketWrite {
+                comment: Some(comment("one too many", true)),
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ZendeskError::CommentLimit { .. }), "{err}");
+    assert!(err.is_permanent());
+    assert_eq!(sim.stats("acme").requests, 1, "not retried");
 }

@@ -70,7 +70,7 @@ pub(crate) fn build(
 /// `GET /api/v2/tickets/{id}/comments` (`sort_order=asc|desc`, cursor or offset pages).
 pub(crate) fn list(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
     let rec = a.live(req.ids[0])?;
-    let desc = req.param("sort_order") == Some("desc");
+    let desc = crate::sim::tickets::descending(req);
     let mut keys: Vec<u64> = rec.comments.iter().map(|c| c.id).collect();
     if desc {
         keys.reverse();
@@ -117,5 +117,8 @@ pub(crate) fn make_private(a: &mut Account, req: &Req) -> Result<Resp, ApiError>
             events: vec![ev],
         });
     }
-    Ok(Resp::json(StatusCode::OK, &json!({})))
+    // Zendesk answers 200 with an empty body.
+    let mut r = Resp::no_content();
+    r.status = StatusCode::OK;
+    Ok(r)
 }

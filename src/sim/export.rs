@@ -154,17 +154,25 @@ pub(crate) fn ticket_events(a: &mut Account, req: &Req) -> Result<Resp, ApiError
         .iter()
         .map(|au| {
             let ticket_comments = a.tickets.get(&au.ticket_id).map(|r| &r.comments);
-            let children: Vec<Value> = au
+            let comment = au.events.iter().find_map(|e| match &e.kind {
+                EventKind::Comment { comment_id } => {
+                    ticket_comments?.iter().find(|c| c.id == *comment_id)
+                }
+                _ => None,
+            });
+            let mut children: Vec<Value> = au
                 .events
                 .iter()
                 .filter_map(|e| match &e.kind {
-                    EventKind::Comment { comment_id } if comments => {
-                        let c = ticket_comments?.iter().find(|c| c.id == *comment_id)?;
+                    EventKind::Comment { .. } if comments => {
+                        let c = comment?;
                         Some(json!({
-                            "id": e.id, "event_type": "Comment", "comment_id": c.id,
+                            "id": c.id, "via": c.via, "via_reference_id": null,
+                            "type": "Comment", "event_type": "Comment",
                             "author_id": c.author_id, "body": c.body, "html_body": c.html_body,
                             "plain_body": c.plain_body, "public": c.public,
-                            "attachments": c.attachments, "via": c.via,
+                            "attachments": c.attachments, "audit_id": au.id,
+                            "created_at": c.created_at,
                         }))
                     }
                     EventKind::Comment { .. } => None,
@@ -185,6 +193,13 @@ pub(crate) fn ticket_events(a: &mut Account, req: &Req) -> Result<Resp, ApiError
                     })),
                 })
                 .collect();
+            if !comments && let Some(c) = comment {
+                // Without the sideload Zendesk only flags that a comment was there.
+                for child in &mut children {
+                    child["comment_present"] = json!(true);
+                    child["comment_public"] = json!(c.public);
+                }
+            }
             json!({
                 "id": au.id,
                 "ticket_id": au.ticket_id,
@@ -199,7 +214,10 @@ pub(crate) fn ticket_events(a: &mut Account, req: &Req) -> Result<Resp, ApiError
             })
         })
         .collect();
-    let end_time = page.last().map_or(start, |x| x.created_at.as_second());
+    // An empty answer moves the window to where the export stopped (the lag cutoff).
+    let end_time = page
+        .last()
+        .map_or(start.max(cutoff_s), |x| x.created_at.as_second());
     let mut next = format!(
         "{}?start_time={end_time}",
         a.url("incremental/ticket_events.json")
@@ -216,4 +234,59 @@ pub(crate) fn ticket_events(a: &mut Account, req: &Req) -> Result<Resp, ApiError
         "count": count,
     });
     Ok(Resp::ok(&body))
+}
+
+/// `GET /api/v2/incremental/tickets.json?start_time=…` (time-based): tickets whose
+/// `generated_timestamp` is at or after `start_time`, oldest change first.
+pub(crate) fn tickets_time(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
+    check_limit(a, req)?;
+    let size = per_page(req)?;
+    let start = start_time(req)?;
+    let exclude_deleted = req.param("exclude_deleted") == Some("true");
+    let cutoff = req.now_ms - i64::try_from(a.knobs.export_lag_secs).unwrap_or(0) * 1000;
+    let start_ms = start.saturating_mul(1000);
+    let mut tickets = Vec::new();
+    let mut last_s = None;
+    let mut full = false;
+    for id in a.export_order.values() {
+        let Some(rec) = a.tickets.get(id) else {
+            continue;
+        };
+        if rec.changed_ms < start_ms {
+            continue;
+        }
+        if rec.changed_ms > cutoff {
+            break;
+        }
+        let s = rec.changed_ms.div_euclid(1000);
+        // Never split one second across pages.
+        if tickets.len() >= size && last_s != Some(s) {
+            full = true;
+            break;
+        }
+        last_s = Some(s);
+        if rec.deleted && exclude_deleted {
+            continue;
+        }
+        tickets.push(a.wire(rec));
+    }
+    let end_time = last_s.unwrap_or_else(|| start.max(cutoff.div_euclid(1000)));
+    let mut next = format!(
+        "{}?start_time={end_time}",
+        a.url("incremental/tickets.json")
+    );
+    if req.param("per_page").is_some() {
+        next.push_str(&format!("&per_page={size}"));
+    }
+    if exclude_deleted {
+        next.push_str("&exclude_deleted=true");
+    }
+    let count = tickets.len();
+    Ok(Resp::ok(&json!({
+        "tickets": tickets,
+        "next_page": next,
+        "count": count,
+        "end_of_stream": !full,
+        "end_time": end_time,
+    })))
 }

@@ -93,6 +93,8 @@ enum Route {
     TagsAdd,
     TagsRemove,
     ExportTickets,
+    ExportTicketsTime,
+    Audits,
     ExportEvents,
     UsersMe,
     UsersList,
@@ -187,6 +189,15 @@ fn resolve(method: &Method, path: &str) -> Option<Resolved> {
         ("GET", ["api", "v2", "incremental", "tickets", "cursor"]) => {
             one(ExportTickets, "GET /api/v2/incremental/tickets/cursor")?
         }
+        ("GET", ["api", "v2", "incremental", "tickets"]) => {
+            one(ExportTicketsTime, "GET /api/v2/incremental/tickets")?
+        }
+        ("GET", ["api", "v2", "tickets", id, "audits"]) => (
+            Audits,
+            "GET /api/v2/tickets/{id}/audits",
+            [num(id)?, 0],
+            None,
+        ),
         ("GET", ["api", "v2", "incremental", "ticket_events"]) => {
             one(ExportEvents, "GET /api/v2/incremental/ticket_events")?
         }
@@ -273,6 +284,8 @@ fn call(route: Route, a: &mut Account, req: &Req, authz: Option<&str>) -> Result
         TagsAdd => tickets::change_tags(a, req, tickets::TagOp::Add),
         TagsRemove => tickets::change_tags(a, req, tickets::TagOp::Remove),
         ExportTickets => export::tickets_cursor(a, req),
+        ExportTicketsTime => export::tickets_time(a, req),
+        Audits => tickets::audits(a, req),
         ExportEvents => export::ticket_events(a, req),
         UsersMe => users::me(a, req),
         UsersList => users::list(a, req),

@@ -50,9 +50,22 @@ struct Write {
     raw: Value,
 }
 
+/// Zendesk takes `"safe_update": "true"` as well as `true`.
+pub(crate) fn lenient_bool(obj: &mut Value, key: &str) {
+    if let Some(v) = obj.get_mut(key)
+        && let Some(s) = v.as_str()
+    {
+        *v = Value::Bool(s.eq_ignore_ascii_case("true"));
+    }
+}
+
 fn parse_write(body: &[u8]) -> Result<(Write, Value), ApiError> {
     let whole = json_value(body)?;
-    let (w, raw): (TicketWrite, Value) = envelope(whole.clone(), "ticket")?;
+    let mut inner = whole.clone();
+    if let Some(t) = inner.get_mut("ticket") {
+        lenient_bool(t, "safe_update");
+    }
+    let (w, raw): (TicketWrite, Value) = envelope(inner, "ticket")?;
     let extra: Extra = serde_json::from_value(raw.clone())
         .map_err(|e| ApiError::invalid("ticket", &format!("ticket is invalid: {e}")))?;
     Ok((Write { w, extra, raw }, whole))
@@ -373,7 +386,7 @@ pub(crate) fn create(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
             if prev.request != whole {
                 return Err(ApiError::bad_param(
                     "IdempotentRequestError",
-                    "Request parameters are different from the original request for this idempotency key",
+                    "Request parameters don't match the given idempotency key",
                 ));
             }
             let mut r = Resp::json(
@@ -427,16 +440,44 @@ pub(crate) fn show_many(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
     Ok(Resp::ok(&json!({"tickets": tickets})))
 }
 
-/// `GET /api/v2/tickets` (by id ascending; `external_id=` filters).
+/// Whether a list asks for descending order (`sort=-id` / `sort_order=desc`).
+pub(crate) fn descending(req: &Req) -> bool {
+    req.param("sort").is_some_and(|s| s.starts_with('-')) || req.param("sort_order") == Some("desc")
+}
+
+/// `GET /api/v2/tickets/{id}/audits` (oldest first; cursor or offset pages).
+pub(crate) fn audits(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
+    let id = req.ids[0];
+    a.live(id)?;
+    let mut ix: Vec<usize> = (0..a.audits.len())
+        .filter(|i| a.audits[*i].ticket_id == id)
+        .collect();
+    let desc = descending(req);
+    if desc {
+        ix.reverse();
+    }
+    let keys: Vec<u64> = ix.iter().map(|i| a.audits[*i].id).collect();
+    let url = format!("{}?", a.url(&format!("tickets/{id}/audits.json")));
+    pagination::list(&req.query, "audits", &keys, !desc, &url, |i| {
+        a.audit_json(&a.audits[ix[i]])
+    })
+}
+
+/// `GET /api/v2/tickets` (by id; `sort=-id` or `sort_order=desc` reverses;
+/// `external_id=` filters).
 pub(crate) fn list(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
     let ext = req.param("external_id");
-    let keys: Vec<u64> = a
+    let desc = descending(req);
+    let mut keys: Vec<u64> = a
         .tickets
         .values()
         .filter(|r| !r.deleted)
         .filter(|r| ext.is_none() || r.ticket.external_id.as_deref() == ext)
         .map(|r| r.ticket.id)
         .collect();
+    if desc {
+        keys.reverse();
+    }
     let url = match ext {
         Some(e) => format!(
             "{}?external_id={}&",
@@ -445,7 +486,8 @@ pub(crate) fn list(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
         ),
         None => format!("{}?", a.url("tickets.json")),
     };
-    pagination::list(&req.query, "tickets", &keys, true, &url, |i| {
+    let url = if desc { format!("{url}sort=-id&") } else { url };
+    pagination::list(&req.query, "tickets", &keys, !desc, &url, |i| {
         a.wire(&a.tickets[&keys[i]])
     })
 }
@@ -556,9 +598,7 @@ fn update_ticket(
         rec.comments.push(built);
     }
     let mut changes = changes;
-    if rec.ticket.status == Status::New
-        && wr.w.status.is_none()
-        && (!changes.is_empty() || comment.is_some())
+    if rec.ticket.status == Status::New && wr.w.status.is_none() && rec.ticket.assignee_id.is_some()
     {
         rec.ticket.status = Status::Open;
         changes.push(("status".to_owned(), json!("new"), json!("open")));
@@ -639,12 +679,12 @@ pub(crate) fn change_tags(a: &mut Account, req: &Req, op: TagOp) -> Result<Resp,
     let id = req.ids[0];
     let rec = a.live(id)?;
     let body: TagsBody = match json_value(&req.body) {
-        Ok(v) => serde_json::from_value(v)
-            .map_err(|e| ApiError::invalid("tags", &format!("tags is invalid: {e}")))?,
-        Err(e) if op == TagOp::Remove && req.body.is_empty() => {
-            let _ = e;
-            TagsBody::default()
+        Ok(mut v) => {
+            lenient_bool(&mut v, "safe_update");
+            serde_json::from_value(v)
+                .map_err(|e| ApiError::invalid("tags", &format!("tags is invalid: {e}")))?
         }
+        Err(_) if op == TagOp::Remove && req.body.is_empty() => TagsBody::default(),
         Err(e) => return Err(e),
     };
     if rec.ticket.status == Status::Closed {

@@ -1,5 +1,5 @@
-//! Everything that knows Zendesk's wire format: the JSON models ([`models`]) and webhook
-//! signing ([`signature`]).
+//! Everything that knows Zendesk's wire format: the JSON models ([`models`]), webhook
+//! signing ([`signature`]) and the API client of one account ([`client`]).
 //!
 //! Architecture invariant: only this module (and the simulator, through it) knows Zendesk's
 //! JSON field names, envelopes and headers. Nothing here touches the store or the rules.

@@ -59,7 +59,8 @@ pub enum ZendeskError {
     )]
     Conflict { ctx: RequestContext },
 
-    /// 429 still standing when the retry budget ran out.
+    /// 429 still standing when the retry budget ran out. `retry_after` is how long the
+    /// account is paused: Zendesk's `Retry-After`, or the fallback backoff without one.
     #[error("{ctx}: rate limited (HTTP 429){}; the account is paused, try again later", fmt_retry_after(.retry_after))]
     RateLimited {
         ctx: RequestContext,

@@ -226,6 +226,15 @@ impl GateState {
         pause
     }
 
+    /// Pauses the whole account until `now + pause` without counting a 429 (a 503 with
+    /// `Retry-After`: Zendesk is unavailable for a while).
+    pub fn pause(&mut self, pause: Duration, now: Instant) {
+        let until = now + pause;
+        if self.paused_until.is_none_or(|prev| prev < until) {
+            self.paused_until = Some(until);
+        }
+    }
+
     /// A response other than 429 arrived; `server_remaining` is `X-Rate-Limit-Remaining`.
     pub fn on_response(&mut self, server_remaining: Option<u32>) {
         self.consecutive_429 = 0;
@@ -311,6 +320,11 @@ impl Gate {
         self.lock().on_throttled(retry_after, Instant::now())
     }
 
+    /// Pauses the whole account for `pause` (503 with `Retry-After`).
+    pub fn pause(&self, pause: Duration) {
+        self.lock().pause(pause, Instant::now());
+    }
+
     pub fn on_response(&self, server_remaining: Option<u32>) {
         self.lock().on_response(server_remaining);
     }
@@ -370,6 +384,16 @@ mod tests {
         assert_eq!(g.on_throttled(None, t0), Duration::from_secs(5));
         assert_eq!(g.status(t0).server_remaining, Some(7));
         assert_eq!(g.status(t0).throttled_total, 4);
+    }
+
+    #[test]
+    fn pause_holds_without_counting_a_throttle() {
+        let t0 = Instant::now();
+        let mut g = GateState::new(100, EndpointLimits::default());
+        g.pause(ms(500), t0);
+        g.pause(ms(100), t0);
+        assert_eq!(g.wait(EndpointClass::General, t0), ms(500));
+        assert_eq!(g.status(t0).throttled_total, 0);
     }
 
     #[test]

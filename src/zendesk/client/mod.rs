@@ -12,6 +12,19 @@
 //! status, never a body, a token or a comment.
 //!
 //! Must not: know the store, the sync rules or the engine; decide what to mirror.
+//!
+//! Using it:
+//! - Build one client per account with [`ClientSettings::new`] (defaults: 400 requests per
+//!   minute, Zendesk's endpoint limits, 10 s connect, 30 s request timeout, 2 minutes of
+//!   retries) and a [`TokenStore`]; OAuth pairs found in the store win over the configured
+//!   refresh token.
+//! - Calls wait at the gate rather than fail; `remaining()` and `gate_status()` feed
+//!   metrics.
+//! - Branch on [`ZendeskError`]: `Closed` and `CommentLimit` end a link; `Conflict` means
+//!   re-read and retry; `InDoubt` means a write (a create without a key, an update with a
+//!   comment) may have been applied: read the ticket (comments, or `external_id`) before
+//!   sending it again; `RateLimited`/`Transient` mean try later.
+//! - Incremental export: store [`ExportPage::next`] and pass it back after a restart.
 
 pub mod account;
 pub mod auth;
@@ -139,6 +152,8 @@ pub(crate) struct Call {
     pub replay: Replay,
     pub ticket: Option<u64>,
     pub idempotency_key: Option<String>,
+    /// Largest answer body accepted (downloads); `None`: no limit.
+    pub max_body: Option<u64>,
 }
 
 impl Call {
@@ -157,6 +172,7 @@ impl Call {
             replay,
             ticket: None,
             idempotency_key: None,
+            max_body: None,
         }
     }
 
@@ -196,6 +212,33 @@ impl Call {
 pub(crate) struct Answer {
     pub headers: HeaderMap,
     pub body: Vec<u8>,
+}
+
+enum BodyError {
+    TooLarge(u64),
+    Read(reqwest::Error),
+}
+
+/// Reads a response body, stopping as soon as it exceeds `max` bytes.
+async fn read_body(mut resp: reqwest::Response, max: Option<u64>) -> Result<Vec<u8>, BodyError> {
+    let Some(max) = max else {
+        return resp
+            .bytes()
+            .await
+            .map(|b| b.to_vec())
+            .map_err(BodyError::Read);
+    };
+    if resp.content_length().is_some_and(|n| n > max) {
+        return Err(BodyError::TooLarge(max));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Read)? {
+        if (body.len() + chunk.len()) as u64 > max {
+            return Err(BodyError::TooLarge(max));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// A secret-free description of a reqwest error (its URL may carry query parameters).
@@ -455,9 +498,16 @@ impl ZendeskClient {
                     status,
                 });
             }
-            let body = match resp.bytes().await {
-                Ok(b) => b.to_vec(),
-                Err(e) => {
+            let body = match read_body(resp, call.max_body).await {
+                Ok(b) => b,
+                Err(BodyError::TooLarge(limit)) => {
+                    return Err(ZendeskError::Invalid {
+                        ctx: ctx.clone(),
+                        status,
+                        details: format!("answer is larger than the {limit}-byte limit"),
+                    });
+                }
+                Err(BodyError::Read(e)) => {
                     return Err(if (200..300).contains(&status) {
                         retry::after_send_failure(call.replay, ctx.clone(), describe_reqwest(&e))
                     } else {
@@ -471,6 +521,20 @@ impl ZendeskClient {
                 return Ok(Answer { headers, body });
             }
             tracing::debug!(status, "error status");
+            if status == 503 {
+                // Zendesk's maintenance answer may say how long: hold the whole account.
+                let retry_after = headers
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_retry_after);
+                if let Some(ra) = retry_after {
+                    tracing::warn!(
+                        pause_ms = ra.as_millis() as u64,
+                        "503 with Retry-After: pausing the account"
+                    );
+                    inner.gate.pause(ra);
+                }
+            }
             return Err(Self::status_error(call, ctx, status, &headers, &body));
         }
     }

@@ -30,25 +30,15 @@ impl ZendeskClient {
         self.fetch(call, "upload").await
     }
 
-    /// Downloads an attachment (`Attachment::content_url`), refusing more than `max_bytes`.
+    /// Downloads an attachment (`Attachment::content_url`). An answer over `max_bytes` is
+    /// refused (`Invalid`) without being read past the limit.
     pub async fn download_attachment(
         &self,
         content_url: &str,
         max_bytes: u64,
     ) -> Result<Vec<u8>, ZendeskError> {
-        let call = Call::get(content_url);
-        let ctx = self.context(&call);
-        let answer = self.execute(call).await?;
-        if answer.body.len() as u64 > max_bytes {
-            return Err(ZendeskError::Invalid {
-                ctx,
-                status: 200,
-                details: format!(
-                    "attachment is {} bytes, over the {max_bytes}-byte limit",
-                    answer.body.len()
-                ),
-            });
-        }
-        Ok(answer.body)
+        let mut call = Call::get(content_url);
+        call.max_body = Some(max_bytes);
+        Ok(self.execute(call).await?.body)
     }
 }
