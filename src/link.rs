@@ -92,7 +92,9 @@ mod tests {
                 );
                 assert_eq!(may_flow(a, r, Flow::TargetToSource), two_way, "{a:?} {r:?}");
                 // Backward never flows where forward does not.
-                assert!(!may_flow(a, r, Flow::TargetToSource) || may_flow(a, r, Flow::SourceToTarget));
+                assert!(
+                    !may_flow(a, r, Flow::TargetToSource) || may_flow(a, r, Flow::SourceToTarget)
+                );
             }
         }
     }

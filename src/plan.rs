@@ -47,7 +47,11 @@ impl SideNow {
         Baseline {
             status: Some(self.status),
             tags: self.tags.iter().cloned().collect(),
-            fields: self.custom_fields.iter().map(|f| (f.id, f.value.clone())).collect(),
+            fields: self
+                .custom_fields
+                .iter()
+                .map(|f| (f.id, f.value.clone()))
+                .collect(),
             not_before,
             rebase: false,
         }
@@ -78,7 +82,10 @@ pub struct Write {
 
 impl Write {
     pub fn is_empty(&self) -> bool {
-        self.comment.is_none() && self.status.is_none() && self.tags.is_empty() && self.fields.is_empty()
+        self.comment.is_none()
+            && self.status.is_none()
+            && self.tags.is_empty()
+            && self.fields.is_empty()
     }
 }
 
@@ -128,7 +135,11 @@ pub fn plan(
             CommentVerdict::PublicDisabled | CommentVerdict::Echo => out.skipped.push(c.id),
         }
     }
-    let first = if baseline.rebase { Write::default() } else { field_changes(rules, baseline, now) };
+    let first = if baseline.rebase {
+        Write::default()
+    } else {
+        field_changes(rules, baseline, now)
+    };
     let batches = coalesce::coalesce(&parts, rules.comments.attribution);
     let mut first = Some(first);
     for batch in batches {
@@ -148,7 +159,10 @@ fn field_changes(rules: &AgreementConfig, baseline: &Baseline, now: &SideNow) ->
         .then(|| rules::map_status(&rules.status, now.status))
         .flatten();
     let filter = TagFilter::new(rules);
-    let tags = rules::tag_delta(&filter.filter(baseline.tags.iter()), &filter.filter(now.tags.iter()));
+    let tags = rules::tag_delta(
+        &filter.filter(baseline.tags.iter()),
+        &filter.filter(now.tags.iter()),
+    );
     let fields = rules
         .fields
         .iter()
@@ -159,8 +173,18 @@ fn field_changes(rules: &AgreementConfig, baseline: &Baseline, now: &SideNow) ->
         })
         .map(|m| m.from)
         .collect::<BTreeSet<u64>>();
-    let changed: Vec<CustomField> = now.custom_fields.iter().filter(|f| fields.contains(&f.id)).cloned().collect();
-    Write { comment: None, status, tags, fields: rules::map_fields(&rules.fields, &changed) }
+    let changed: Vec<CustomField> = now
+        .custom_fields
+        .iter()
+        .filter(|f| fields.contains(&f.id))
+        .cloned()
+        .collect();
+    Write {
+        comment: None,
+        status,
+        tags,
+        fields: rules::map_fields(&rules.fields, &changed),
+    }
 }
 
 /// The receiving side's baseline after `write` landed: what the bridge wrote there is not
@@ -194,11 +218,28 @@ mod tests {
             unshare_on_tag_removal: false,
             brands: vec![],
             target: Target::default(),
-            comments: CommentRules { public: true, private: false, attribution: true },
-            status: StatusRules { sync: true, map: BTreeMap::from([(Status::Hold, Status::Open)]) },
-            tags: TagRules { sync: true, exclude: vec!["internal_*".into()] },
-            fields: vec![FieldMap { from: 1, to: 2, values: BTreeMap::from([("x".into(), "y".into())]) }],
-            attachments: AttachmentRules { sync: false, max_bytes: 1 },
+            comments: CommentRules {
+                public: true,
+                private: false,
+                attribution: true,
+            },
+            status: StatusRules {
+                sync: true,
+                map: BTreeMap::from([(Status::Hold, Status::Open)]),
+            },
+            tags: TagRules {
+                sync: true,
+                exclude: vec!["internal_*".into()],
+            },
+            fields: vec![FieldMap {
+                from: 1,
+                to: 2,
+                values: BTreeMap::from([("x".into(), "y".into())]),
+            }],
+            attachments: AttachmentRules {
+                sync: false,
+                max_bytes: 1,
+            },
             file: "f".into(),
         }
     }
@@ -220,7 +261,11 @@ mod tests {
     }
 
     fn side(status: Status, tags: &[&str]) -> SideNow {
-        SideNow { status, tags: tags.iter().map(|t| t.to_string()).collect(), custom_fields: vec![] }
+        SideNow {
+            status,
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            custom_fields: vec![],
+        }
     }
 
     #[test]
@@ -235,10 +280,30 @@ mod tests {
         let base = side(Status::Open, &["a"]).to_baseline(None);
         let now = SideNow {
             status: Status::Hold,
-            tags: vec!["a".into(), "b".into(), "internal_x".into(), "vendor_escalation".into()],
-            custom_fields: vec![CustomField { id: 1, value: "x".into() }, CustomField { id: 9, value: "z".into() }],
+            tags: vec![
+                "a".into(),
+                "b".into(),
+                "internal_x".into(),
+                "vendor_escalation".into(),
+            ],
+            custom_fields: vec![
+                CustomField {
+                    id: 1,
+                    value: "x".into(),
+                },
+                CustomField {
+                    id: 9,
+                    value: "z".into(),
+                },
+            ],
         };
-        let p = plan(&rules(), "acme", &base, &now, &[comment(10, true), comment(11, false), comment(12, true)]);
+        let p = plan(
+            &rules(),
+            "acme",
+            &base,
+            &now,
+            &[comment(10, true), comment(11, false), comment(12, true)],
+        );
         assert_eq!(p.held_back, vec![11]);
         assert_eq!(p.last_comment, Some(12));
         assert_eq!(p.writes.len(), 1, "{p:?}");
@@ -246,21 +311,39 @@ mod tests {
         assert_eq!(w.comment.as_ref().unwrap().source_comment_ids, vec![10, 12]);
         assert_eq!(w.status, Some(Status::Open), "hold maps to open");
         assert_eq!(w.tags.add, BTreeSet::from(["b".to_owned()]));
-        assert_eq!(w.fields, vec![CustomField { id: 2, value: "y".into() }]);
+        assert_eq!(
+            w.fields,
+            vec![CustomField {
+                id: 2,
+                value: "y".into()
+            }]
+        );
     }
 
     #[test]
     fn echo_and_history_are_skipped() {
-        let base = Baseline { not_before: Some(at("2026-11-23T10:00:01Z")), ..side(Status::Open, &[]).to_baseline(None) };
+        let base = Baseline {
+            not_before: Some(at("2026-11-23T10:00:01Z")),
+            ..side(Status::Open, &[]).to_baseline(None)
+        };
         let mut echo = comment(20, true);
         echo.created_at = at("2026-11-23T11:00:00Z");
         echo.written_by_bridge = true;
         let mut fresh = comment(21, true);
         fresh.created_at = at("2026-11-23T11:00:00Z");
-        let p = plan(&rules(), "acme", &base, &side(Status::Open, &[]), &[comment(19, true), echo, fresh]);
+        let p = plan(
+            &rules(),
+            "acme",
+            &base,
+            &side(Status::Open, &[]),
+            &[comment(19, true), echo, fresh],
+        );
         assert_eq!(p.skipped, vec![19, 20]);
         assert_eq!(p.writes.len(), 1);
-        assert_eq!(p.writes[0].comment.as_ref().unwrap().source_comment_ids, vec![21]);
+        assert_eq!(
+            p.writes[0].comment.as_ref().unwrap().source_comment_ids,
+            vec![21]
+        );
     }
 
     #[test]
@@ -268,7 +351,10 @@ mod tests {
         let base = side(Status::Open, &["a"]).to_baseline(None);
         let now = side(Status::Hold, &["a", "b"]);
         let p = plan(&rules(), "acme", &base, &now, &[]);
-        let receiver = receiver_after(side(Status::New, &["theirs"]).to_baseline(None), &p.writes[0]);
+        let receiver = receiver_after(
+            side(Status::New, &["theirs"]).to_baseline(None),
+            &p.writes[0],
+        );
         let mirror_now = SideNow {
             status: Status::Open,
             tags: vec!["theirs".into(), "b".into()],

@@ -33,8 +33,16 @@ pub struct Account {
 impl Account {
     pub fn new(config: &AccountConfig, store: &Store) -> Result<Account, ZendeskError> {
         let auth = match &config.auth {
-            AccountAuth::ApiToken { email, token } => Auth::ApiToken { email: email.clone(), token: token.clone() },
-            AccountAuth::OAuth { client_id, client_secret, refresh_token, .. } => Auth::OAuth {
+            AccountAuth::ApiToken { email, token } => Auth::ApiToken {
+                email: email.clone(),
+                token: token.clone(),
+            },
+            AccountAuth::OAuth {
+                client_id,
+                client_secret,
+                refresh_token,
+                ..
+            } => Auth::OAuth {
                 client_id: client_id.clone(),
                 client_secret: client_secret.clone(),
                 refresh_token: refresh_token.clone(),
@@ -55,19 +63,30 @@ impl Account {
 
     /// The bridge's own user id in this account.
     pub async fn bridge_user(&self) -> Result<u64, ZendeskError> {
-        self.me.get_or_try_init(|| async { self.client.me().await.map(|u| u.id) }).await.copied()
+        self.me
+            .get_or_try_init(|| async { self.client.me().await.map(|u| u.id) })
+            .await
+            .copied()
     }
 
     /// An agent's display name, looked up once; "user N" when it cannot be read.
     pub async fn user_name(&self, id: u64) -> String {
-        if let Some(n) = self.names.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+        if let Some(n) = self
+            .names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+        {
             return n.clone();
         }
         let name = match self.client.show_user(id).await {
             Ok(u) if !u.name.is_empty() => u.name,
             _ => format!("user {id}"),
         };
-        self.names.lock().unwrap_or_else(|e| e.into_inner()).insert(id, name.clone());
+        self.names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, name.clone());
         name
     }
 }
@@ -77,15 +96,30 @@ impl Account {
 fn fingerprint(config: &AccountConfig) -> String {
     use sha2::{Digest, Sha256};
     let digest = |s: &SecretString| {
-        Sha256::digest(s.expose_secret().as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>()
+        Sha256::digest(s.expose_secret().as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
     };
     let auth = match &config.auth {
         AccountAuth::ApiToken { email, token } => format!("token:{email}:{}", digest(token)),
-        AccountAuth::OAuth { client_id, client_secret, refresh_token, .. } => {
-            format!("oauth:{client_id}:{}:{}", digest(client_secret), digest(refresh_token))
+        AccountAuth::OAuth {
+            client_id,
+            client_secret,
+            refresh_token,
+            ..
+        } => {
+            format!(
+                "oauth:{client_id}:{}:{}",
+                digest(client_secret),
+                digest(refresh_token)
+            )
         }
     };
-    format!("{}|{}|{}|{auth}", config.subdomain, config.base_url, config.requests_per_minute)
+    format!(
+        "{}|{}|{}|{auth}",
+        config.subdomain, config.base_url, config.requests_per_minute
+    )
 }
 
 /// Rotated OAuth pairs, saved in the store before they are used.

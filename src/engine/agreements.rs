@@ -41,7 +41,13 @@ impl Engine {
                         at: now,
                         kind: AuditKind::Agreement,
                         subject: d.name.clone(),
-                        detail: format!("agreement {} {} {}: {}", d.name, t.to, now.strftime("%Y-%m-%d"), t.cause),
+                        detail: format!(
+                            "agreement {} {} {}: {}",
+                            d.name,
+                            t.to,
+                            now.strftime("%Y-%m-%d"),
+                            t.cause
+                        ),
                     })?;
                     tx.set_agreement_state(
                         &d.name,
@@ -51,18 +57,31 @@ impl Engine {
                             cause: t.cause.clone(),
                             from: d.from.clone(),
                             to: d.to.clone(),
-                            inactive_by: if t.to == State::Inactive { d.inactive_by } else { None },
+                            inactive_by: if t.to == State::Inactive {
+                                d.inactive_by
+                            } else {
+                                None
+                            },
                         },
                     )?;
                 }
             }
             Ok(())
         })?;
-        for d in derived.iter().flat_map(|d| d.transitions.iter().map(move |t| (d, t))) {
+        for d in derived
+            .iter()
+            .flat_map(|d| d.transitions.iter().map(move |t| (d, t)))
+        {
             tracing::info!(agreement = %d.0.name, state = %d.1.to, cause = %d.1.cause, "agreement transition");
         }
-        *self.shared.states.write().unwrap_or_else(|e| e.into_inner()) =
-            derived.iter().map(|d| (d.name.clone(), d.clone())).collect();
+        *self
+            .shared
+            .states
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = derived
+            .iter()
+            .map(|d| (d.name.clone(), d.clone()))
+            .collect();
 
         // Links follow their agreements.
         let links = self.store().links()?;
@@ -77,7 +96,9 @@ impl Engine {
                 self.orphan(link, reason, &detail).await?;
                 continue;
             }
-            let Some(agreement) = config.agreement(&link.agreement) else { continue };
+            let Some(agreement) = config.agreement(&link.agreement) else {
+                continue;
+            };
             let direction = self.direction_for(agreement);
             if direction != link.direction {
                 self.store().transaction(|tx| {
@@ -94,7 +115,11 @@ impl Engine {
                     }
                     Ok(())
                 })?;
-                tracing::info!(link = link.id, direction = direction.as_str(), "link direction changed");
+                tracing::info!(
+                    link = link.id,
+                    direction = direction.as_str(),
+                    "link direction changed"
+                );
             }
         }
         Ok(())

@@ -18,21 +18,33 @@ pub enum EngineError {
         "agreement {name} is {state}, not accepted: tickets flow only under an accepted agreement (the receiver lists the sender in accept_from)"
     )]
     NotAccepted { name: String, state: State },
-    #[error("{account} ticket {ticket} is closed: Zendesk does not let closed tickets be shared or updated")]
+    #[error(
+        "{account} ticket {ticket} is closed: Zendesk does not let closed tickets be shared or updated"
+    )]
     Closed { account: String, ticket: u64 },
     #[error("{account} ticket {ticket} does not exist or was deleted")]
     TicketNotFound { account: String, ticket: u64 },
     #[error("link {0} does not exist; see `sharebridge links list`")]
     UnknownLink(u64),
     #[error("{account} ticket {ticket} is not shared with {to}; see `sharebridge links list`")]
-    NotShared { account: String, ticket: u64, to: String },
+    NotShared {
+        account: String,
+        ticket: u64,
+        to: String,
+    },
     #[error(
         "mirror {account} ticket {ticket} belongs to orphaned link {link}; run `sharebridge resync {link} --relink` to re-attach it"
     )]
-    MirrorOfOrphan { account: String, ticket: u64, link: u64 },
+    MirrorOfOrphan {
+        account: String,
+        ticket: u64,
+        link: u64,
+    },
     #[error("the engine is shutting down")]
     ShuttingDown,
-    #[error("a write to {account} ticket {ticket} lost its answer and did not land; it is sent again")]
+    #[error(
+        "a write to {account} ticket {ticket} lost its answer and did not land; it is sent again"
+    )]
     NotApplied { account: String, ticket: u64 },
 }
 

@@ -47,6 +47,9 @@ const CONCURRENCY: usize = 16;
 /// Delay before a ticket whose processing failed transiently is tried again.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
+/// Serialises writes to one Zendesk ticket.
+type TicketLock = Arc<tokio::sync::Mutex<()>>;
+
 /// The running engine; cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
@@ -61,8 +64,10 @@ pub(crate) struct Shared {
     metrics: Arc<Metrics>,
     /// Agreement states as last derived.
     states: RwLock<BTreeMap<String, Derived>>,
+    /// Tickets waiting or being processed (for `settle` and the status page).
+    activity: std::sync::atomic::AtomicUsize,
     /// One writer per Zendesk ticket at a time: at most one write in doubt per ticket.
-    ticket_locks: Mutex<HashMap<(String, u64), Arc<tokio::sync::Mutex<()>>>>,
+    ticket_locks: Mutex<HashMap<(String, u64), TicketLock>>,
 }
 
 impl Engine {
@@ -82,6 +87,7 @@ impl Engine {
                 hints,
                 metrics,
                 states: RwLock::new(BTreeMap::new()),
+                activity: std::sync::atomic::AtomicUsize::new(0),
                 ticket_locks: Mutex::new(HashMap::new()),
             }),
         };
@@ -115,7 +121,13 @@ impl Engine {
 
     /// Agreement states as last derived, by name.
     pub fn agreement_states(&self) -> Vec<Derived> {
-        self.shared.states.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+        self.shared
+            .states
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Runs the engine until `shutdown`: the scheduler loop and one poller per account.
@@ -135,14 +147,17 @@ impl Engine {
             for h in hints.drain() {
                 sched.hint(h, now, window);
             }
-            while tasks.len() < CONCURRENCY {
-                let Some(key) = sched.take_due(now).into_iter().next() else { break };
+            for key in sched.take_due(now, CONCURRENCY.saturating_sub(tasks.len())) {
                 let engine = self.clone();
                 tasks.spawn(async move {
                     let result = engine.process(&key.account, key.ticket).await;
                     (key, result)
                 });
             }
+            self.shared.activity.store(
+                sched.waiting() + tasks.len(),
+                std::sync::atomic::Ordering::SeqCst,
+            );
             let sleep_until = sched.next_due().unwrap_or(now + Duration::from_secs(3600));
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -167,12 +182,13 @@ impl Engine {
             }
         }
         let grace = self.config().daemon.shutdown_grace;
-        let drained = tokio::time::timeout(grace, async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await;
+        let drained =
+            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
         if drained.is_err() {
-            tracing::warn!(left = tasks.len(), "shutdown grace ran out; unfinished writes are reconciled at the next start");
+            tracing::warn!(
+                left = tasks.len(),
+                "shutdown grace ran out; unfinished writes are reconciled at the next start"
+            );
             tasks.abort_all();
         }
         pollers.abort_all();
@@ -181,8 +197,16 @@ impl Engine {
     /// Waits until no ticket is waiting or being processed (tests and the demo use it).
     pub async fn settle(&self, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut quiet = 0;
         while tokio::time::Instant::now() < deadline {
-            if self.shared.hints.is_empty() && self.idle() {
+            // Idle on several consecutive looks: a hint being moved into the scheduler
+            // is not mistaken for quiet.
+            quiet = if self.shared.hints.is_empty() && self.idle() {
+                quiet + 1
+            } else {
+                0
+            };
+            if quiet >= 3 {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -191,13 +215,30 @@ impl Engine {
     }
 
     fn idle(&self) -> bool {
-        self.shared.ticket_locks.lock().unwrap_or_else(|e| e.into_inner()).values().all(|m| m.try_lock().is_ok())
+        self.shared
+            .activity
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == 0
+    }
+
+    /// Tickets waiting or being processed now.
+    pub fn backlog(&self) -> usize {
+        self.shared
+            .activity
+            .load(std::sync::atomic::Ordering::SeqCst)
+            + self.shared.hints.len()
     }
 
     // ---- shared helpers for the submodules ----
 
     pub(crate) fn accounts(&self) -> Vec<Arc<Account>> {
-        self.shared.accounts.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+        self.shared
+            .accounts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     pub(crate) fn account(&self, name: &str) -> Result<Arc<Account>, EngineError> {
@@ -212,11 +253,18 @@ impl Engine {
 
     fn rebuild_accounts(&self) -> Result<(), EngineError> {
         let config = self.config();
-        let mut accounts = self.shared.accounts.write().unwrap_or_else(|e| e.into_inner());
+        let mut accounts = self
+            .shared
+            .accounts
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         let mut next = BTreeMap::new();
         for (name, ac) in &config.accounts {
             let fresh = Account::new(ac, &self.shared.store)?;
-            let keep = accounts.get(name).filter(|old| old.fingerprint == fresh.fingerprint).cloned();
+            let keep = accounts
+                .get(name)
+                .filter(|old| old.fingerprint == fresh.fingerprint)
+                .cloned();
             next.insert(name.clone(), keep.unwrap_or_else(|| Arc::new(fresh)));
         }
         *accounts = next;
@@ -225,12 +273,21 @@ impl Engine {
 
     /// The state of an agreement by name (`None` when unknown).
     pub(crate) fn state_of(&self, name: &str) -> Option<State> {
-        self.shared.states.read().unwrap_or_else(|e| e.into_inner()).get(name).map(|d| d.state)
+        self.shared
+            .states
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .map(|d| d.state)
     }
 
     /// The agreement sharing `from → to` in the current configuration.
     pub(crate) fn agreement_between(&self, from: &str, to: &str) -> Option<AgreementConfig> {
-        self.config().agreements.iter().find(|a| a.from == from && a.to == to).cloned()
+        self.config()
+            .agreements
+            .iter()
+            .find(|a| a.from == from && a.to == to)
+            .cloned()
     }
 
     /// The direction a link under `agreement` (from → to) has now.
@@ -257,20 +314,35 @@ impl Engine {
     /// Sets the link and orphan gauges from the store.
     pub(crate) fn refresh_gauges(&self) {
         let m = &self.shared.metrics;
-        let Ok(links) = self.shared.store.links() else { return };
+        let Ok(links) = self.shared.store.links() else {
+            return;
+        };
         m.links.clear();
         m.orphans.clear();
         for l in &links {
-            let state = serde_json::to_value(l.state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            let state = serde_json::to_value(l.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
             m.links
-                .get_or_create(&crate::metrics::LinkStateLabels { agreement: l.agreement.clone(), state })
+                .get_or_create(&crate::metrics::LinkStateLabels {
+                    agreement: l.agreement.clone(),
+                    state,
+                })
                 .inc();
         }
         if let Ok(orphans) = self.shared.store.orphans() {
             for o in orphans {
-                let agreement = links.iter().find(|l| l.id == o.link).map(|l| l.agreement.clone()).unwrap_or_default();
+                let agreement = links
+                    .iter()
+                    .find(|l| l.id == o.link)
+                    .map(|l| l.agreement.clone())
+                    .unwrap_or_default();
                 m.orphans
-                    .get_or_create(&crate::metrics::OrphanLabels { agreement, reason: o.reason.clone() })
+                    .get_or_create(&crate::metrics::OrphanLabels {
+                        agreement,
+                        reason: o.reason.clone(),
+                    })
                     .inc();
             }
         }

@@ -20,15 +20,27 @@ pub(crate) const NOTE_MARKER: &str = "orphan-note";
 impl Engine {
     /// Orphans `link` for `reason`; returns the orphan record (the existing one if the
     /// link was already orphaned).
-    pub(crate) async fn orphan(&self, link: &Link, reason: Reason, detail: &str) -> Result<Orphan, EngineError> {
+    pub(crate) async fn orphan(
+        &self,
+        link: &Link,
+        reason: Reason,
+        detail: &str,
+    ) -> Result<Orphan, EngineError> {
         let since = Timestamp::now();
         let (orphan, fresh) = self.store().transaction(|tx| {
             if let Some(existing) = tx.view().orphan(link.id)? {
                 return Ok((existing, false));
             }
             let o = tx.orphan_link(link.id, reason.as_str(), detail, since)?;
-            let kind = if reason == Reason::Unshared { AuditKind::Unshare } else { AuditKind::Orphan };
-            let mirror = link.target_ticket.map(|t| format!("{}#{t}", link.target_account)).unwrap_or_default();
+            let kind = if reason == Reason::Unshared {
+                AuditKind::Unshare
+            } else {
+                AuditKind::Orphan
+            };
+            let mirror = link
+                .target_ticket
+                .map(|t| format!("{}#{t}", link.target_account))
+                .unwrap_or_default();
             let mut text = format!(
                 "{}#{} -> {mirror} under {}: {}",
                 link.source_account,
@@ -39,7 +51,12 @@ impl Engine {
             if !detail.is_empty() {
                 text.push_str(&format!(" ({detail})"));
             }
-            tx.append_audit(NewAudit { at: since, kind, subject: format!("link {}", link.id), detail: text })?;
+            tx.append_audit(NewAudit {
+                at: since,
+                kind,
+                subject: format!("link {}", link.id),
+                detail: text,
+            })?;
             if reason.mirror_remains() && link.target_ticket.is_some() {
                 tx.record_pending_write(&PendingWrite {
                     link: link.id,
@@ -68,8 +85,14 @@ impl Engine {
     }
 
     /// Writes the orphan tag and note if the store says it is still owed.
-    pub(crate) async fn write_orphan_note(&self, link: &Link, orphan: &Orphan) -> Result<(), EngineError> {
-        let Some(mirror) = link.target_ticket else { return Ok(()) };
+    pub(crate) async fn write_orphan_note(
+        &self,
+        link: &Link,
+        orphan: &Orphan,
+    ) -> Result<(), EngineError> {
+        let Some(mirror) = link.target_ticket else {
+            return Ok(());
+        };
         let _guard = self.lock_ticket(&link.target_account, mirror).await;
         let mut pending = self.store().pending_write(link.id, Flow::SourceToTarget)?;
         if let Some(p) = pending.as_ref().filter(|p| p.marker != NOTE_MARKER) {
@@ -84,15 +107,28 @@ impl Engine {
                 marker: NOTE_MARKER.to_owned(),
                 created_at: Timestamp::now(),
             };
-            self.store().transaction(|tx| tx.record_pending_write(&note))?;
+            self.store()
+                .transaction(|tx| tx.record_pending_write(&note))?;
             return Box::pin(self.write_orphan_note(link, orphan)).await;
         }
-        let Some(p) = pending.take() else { return Ok(()) };
+        let Some(p) = pending.take() else {
+            return Ok(());
+        };
         let reason = orphan.reason.parse_reason();
         let account = self.account(&link.target_account)?;
-        let body = orphan::note(reason, orphan.since, &link.source_account, link.source_ticket, &orphan.detail);
+        let body = orphan::note(
+            reason,
+            orphan.since,
+            &link.source_account,
+            link.source_ticket,
+            &orphan.detail,
+        );
         let write = TicketWrite {
-            comment: Some(NewComment { body: Some(body), public: Some(false), ..Default::default() }),
+            comment: Some(NewComment {
+                body: Some(body),
+                public: Some(false),
+                ..Default::default()
+            }),
             additional_tags: Some(vec![ORPHANED_TAG.to_owned()]),
             ..Default::default()
         };
@@ -102,13 +138,17 @@ impl Engine {
                 if !self.settle_pending(link, &p).await? {
                     // Not applied: owed again.
                     self.store().transaction(|tx| tx.record_pending_write(&p))?;
-                    return Err(EngineError::NotApplied { account: link.target_account.clone(), ticket: mirror });
+                    return Err(EngineError::NotApplied {
+                        account: link.target_account.clone(),
+                        ticket: mirror,
+                    });
                 }
                 Ok(())
             }
             Err(ZendeskError::NotFound { .. }) | Err(ZendeskError::Closed { .. }) => {
                 // Nothing left to mark (deleted) or markable (closed): the report stands.
-                self.store().clear_pending_write(link.id, Flow::SourceToTarget)?;
+                self.store()
+                    .clear_pending_write(link.id, Flow::SourceToTarget)?;
                 Ok(())
             }
             Err(e) => Err(e.into()),
@@ -123,6 +163,9 @@ trait ParseReason {
 
 impl ParseReason for String {
     fn parse_reason(&self) -> Reason {
-        Reason::ALL.into_iter().find(|r| r.as_str() == self).unwrap_or(Reason::Unshared)
+        Reason::ALL
+            .into_iter()
+            .find(|r| r.as_str() == self)
+            .unwrap_or(Reason::Unshared)
     }
 }

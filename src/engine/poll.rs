@@ -27,7 +27,10 @@ pub(crate) async fn run(engine: Engine, account: Arc<Account>, shutdown: Cancell
 }
 
 /// Reads the export up to the present, pushing a hint per changed ticket.
-pub(crate) async fn poll_once(engine: &Engine, account: &Account) -> Result<usize, super::EngineError> {
+pub(crate) async fn poll_once(
+    engine: &Engine,
+    account: &Account,
+) -> Result<usize, super::EngineError> {
     let store = engine.store();
     let mut from = match store.cursor(&account.name, TICKETS_STREAM)? {
         Some(c) => serde_json::from_str(&c).unwrap_or(ExportStart::Cursor(c)),
@@ -40,7 +43,11 @@ pub(crate) async fn poll_once(engine: &Engine, account: &Account) -> Result<usiz
             engine.shared.hints.push(&account.name, t.id);
         }
         seen += page.tickets.len();
-        store.set_cursor(&account.name, TICKETS_STREAM, &serde_json::to_string(&page.next).unwrap_or_default())?;
+        store.set_cursor(
+            &account.name,
+            TICKETS_STREAM,
+            &serde_json::to_string(&page.next).unwrap_or_default(),
+        )?;
         let done = page.end_of_stream || page.next == from;
         from = page.next;
         if done {

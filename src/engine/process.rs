@@ -54,10 +54,30 @@ impl Engine {
                             .find(|t| ticket.tags.contains(t))
                             .cloned()
                             .unwrap_or_default();
-                        self.share_ticket(agreement, &ticket, &format!("tagged {tag}")).await?;
+                        match self
+                            .share_ticket(agreement, &ticket, &format!("tagged {tag}"))
+                            .await
+                        {
+                            // A ticket whose link ended is not shared again by its tag
+                            // alone: `resync --relink` re-attaches the old mirror.
+                            Err(EngineError::MirrorOfOrphan { link, .. }) => {
+                                tracing::debug!(
+                                    account,
+                                    ticket = id,
+                                    link,
+                                    "not re-shared: its mirror is an orphan"
+                                );
+                            }
+                            other => {
+                                other?;
+                            }
+                        }
                     }
                 }
-                Some(link) if link.state == LinkState::Active && rules::unshare_on_tag_loss(agreement, &ticket.tags) => {
+                Some(link)
+                    if link.state == LinkState::Active
+                        && rules::unshare_on_tag_loss(agreement, &ticket.tags) =>
+                {
                     self.orphan(link, Reason::TagRemoved, "").await?;
                 }
                 Some(_) => {}
@@ -71,10 +91,11 @@ impl Engine {
             }
         }
         // And, when it is a mirror on a two-way link, sync back.
-        if let Some(link) = store.link_by_target(account, id)? {
-            if link.state == LinkState::Active && link.direction == Direction::TwoWay {
-                self.sync(&link, Flow::TargetToSource, &ticket).await?;
-            }
+        if let Some(link) = store.link_by_target(account, id)?
+            && link.state == LinkState::Active
+            && link.direction == Direction::TwoWay
+        {
+            self.sync(&link, Flow::TargetToSource, &ticket).await?;
         }
         Ok(())
     }

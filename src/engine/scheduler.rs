@@ -32,12 +32,23 @@ impl Scheduler {
     pub fn retry(&mut self, key: Hint, at: Instant) {
         self.running.remove(&key);
         self.dirty.remove(&key);
-        self.due.entry(key).and_modify(|d| *d = (*d).min(at)).or_insert(at);
+        self.due
+            .entry(key)
+            .and_modify(|d| *d = (*d).min(at))
+            .or_insert(at);
     }
 
-    /// The tickets due now; they count as running until [`Scheduler::finished`].
-    pub fn take_due(&mut self, now: Instant) -> Vec<Hint> {
-        let ready: Vec<Hint> = self.due.iter().filter(|(_, at)| **at <= now).map(|(k, _)| k.clone()).collect();
+    /// At most `limit` tickets due now, earliest first; they count as running until
+    /// [`Scheduler::finished`].
+    pub fn take_due(&mut self, now: Instant, limit: usize) -> Vec<Hint> {
+        let mut ready: Vec<(Instant, Hint)> = self
+            .due
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(k, at)| (*at, k.clone()))
+            .collect();
+        ready.sort();
+        let ready: Vec<Hint> = ready.into_iter().take(limit).map(|(_, k)| k).collect();
         for k in &ready {
             self.due.remove(k);
             self.running.insert(k.clone());
@@ -58,12 +69,9 @@ impl Scheduler {
         self.due.values().min().copied()
     }
 
-    pub fn is_idle(&self) -> bool {
+    #[cfg(test)]
+    fn is_idle(&self) -> bool {
         self.due.is_empty() && self.running.is_empty()
-    }
-
-    pub fn running(&self) -> usize {
-        self.running.len()
     }
 
     pub fn waiting(&self) -> usize {
@@ -76,7 +84,10 @@ mod tests {
     use super::*;
 
     fn h(t: u64) -> Hint {
-        Hint { account: "acme".into(), ticket: t }
+        Hint {
+            account: "acme".into(),
+            ticket: t,
+        }
     }
 
     #[test]
@@ -86,16 +97,29 @@ mod tests {
         let mut s = Scheduler::default();
         s.hint(h(1), t0, w);
         s.hint(h(1), t0 + Duration::from_millis(50), w);
-        assert!(s.take_due(t0 + Duration::from_millis(99)).is_empty());
-        assert_eq!(s.take_due(t0 + w), vec![h(1)]);
+        assert!(s.take_due(t0 + Duration::from_millis(99), 10).is_empty());
+        assert_eq!(s.take_due(t0 + w, 10), vec![h(1)]);
         // A hint while running marks it dirty, not due.
         s.hint(h(1), t0 + w, w);
         assert_eq!(s.next_due(), None);
         s.finished(&h(1), t0 + 2 * w, w);
         assert_eq!(s.next_due(), Some(t0 + 3 * w));
-        assert_eq!(s.take_due(t0 + 3 * w), vec![h(1)]);
+        assert_eq!(s.take_due(t0 + 3 * w, 10), vec![h(1)]);
         s.finished(&h(1), t0 + 3 * w, w);
         assert!(s.is_idle());
+    }
+
+    #[test]
+    fn takes_at_most_the_limit_and_leaves_the_rest_due() {
+        let w = Duration::from_millis(10);
+        let t0 = Instant::now();
+        let mut s = Scheduler::default();
+        for t in 1..=5 {
+            s.hint(h(t), t0, w);
+        }
+        assert_eq!(s.take_due(t0 + w, 2).len(), 2);
+        assert_eq!(s.waiting(), 3);
+        assert_eq!(s.take_due(t0 + w, 10).len(), 3);
     }
 
     #[test]
@@ -104,9 +128,9 @@ mod tests {
         let t0 = Instant::now();
         let mut s = Scheduler::default();
         s.hint(h(2), t0, w);
-        assert_eq!(s.take_due(t0 + w), vec![h(2)]);
+        assert_eq!(s.take_due(t0 + w, 10), vec![h(2)]);
         s.retry(h(2), t0 + Duration::from_secs(5));
-        assert!(s.take_due(t0 + Duration::from_secs(4)).is_empty());
-        assert_eq!(s.take_due(t0 + Duration::from_secs(5)), vec![h(2)]);
+        assert!(s.take_due(t0 + Duration::from_secs(4), 10).is_empty());
+        assert_eq!(s.take_due(t0 + Duration::from_secs(5), 10), vec![h(2)]);
     }
 }

@@ -5,8 +5,8 @@
 use jiff::Timestamp;
 
 use crate::agreement::State;
-use crate::config::AgreementConfig;
 use crate::coalesce::{self, Part};
+use crate::config::AgreementConfig;
 use crate::link::Flow;
 use crate::plan::{Baseline, SideNow};
 use crate::rules::{self, SHARED_TAG, TagFilter};
@@ -22,19 +22,33 @@ pub fn external_id(from_subdomain: &str, ticket: u64) -> String {
 
 impl Engine {
     /// `share ACCOUNT TICKET --to ACCOUNT`: shares now, under the accepted agreement.
-    pub async fn share(&self, account: &str, ticket: u64, to: &str, actor: &str) -> Result<Link, EngineError> {
-        let agreement = self
-            .agreement_between(account, to)
-            .ok_or_else(|| EngineError::NoAgreement { from: account.to_owned(), to: to.to_owned() })?;
+    pub async fn share(
+        &self,
+        account: &str,
+        ticket: u64,
+        to: &str,
+        actor: &str,
+    ) -> Result<Link, EngineError> {
+        let agreement =
+            self.agreement_between(account, to)
+                .ok_or_else(|| EngineError::NoAgreement {
+                    from: account.to_owned(),
+                    to: to.to_owned(),
+                })?;
         let acct = self.account(account)?;
         let source = match acct.client.show_ticket(ticket).await {
             Ok(t) if t.status != Status::Deleted => t,
             Ok(_) | Err(crate::zendesk::client::ZendeskError::NotFound { .. }) => {
-                return Err(EngineError::TicketNotFound { account: account.to_owned(), ticket });
+                return Err(EngineError::TicketNotFound {
+                    account: account.to_owned(),
+                    ticket,
+                });
             }
             Err(e) => return Err(e.into()),
         };
-        let link = self.share_ticket(&agreement, &source, &format!("shared by {actor}")).await?;
+        let link = self
+            .share_ticket(&agreement, &source, &format!("shared by {actor}"))
+            .await?;
         self.sync(&link, Flow::SourceToTarget, &source).await?;
         Ok(self.store().link(link.id)?.unwrap_or(link))
     }
@@ -48,10 +62,30 @@ impl Engine {
     ) -> Result<Link, EngineError> {
         let state = self.state_of(&agreement.name).unwrap_or(State::Pending);
         if state != State::Accepted {
-            return Err(EngineError::NotAccepted { name: agreement.name.clone(), state });
+            return Err(EngineError::NotAccepted {
+                name: agreement.name.clone(),
+                state,
+            });
         }
         if source.status == Status::Closed {
-            return Err(EngineError::Closed { account: agreement.from.clone(), ticket: source.id });
+            return Err(EngineError::Closed {
+                account: agreement.from.clone(),
+                ticket: source.id,
+            });
+        }
+        // A mirror left by an earlier link of this ticket is re-attached, not copied.
+        let existing = self.existing_mirror(agreement, source.id).await?;
+        if let Some(mirror) = &existing
+            && let Some(other) = self.store().link_by_target(&agreement.to, mirror.id)?
+            && !(other.source_account == agreement.from
+                && other.source_ticket == source.id
+                && other.state != LinkState::Orphaned)
+        {
+            return Err(EngineError::MirrorOfOrphan {
+                account: agreement.to.clone(),
+                ticket: mirror.id,
+                link: other.id,
+            });
         }
         let now = Timestamp::now();
         let new = NewLink {
@@ -82,12 +116,34 @@ impl Engine {
             tracing::info!(link = alloc.link.id, account = %agreement.from, ticket = source.id, agreement = %agreement.name, "shared");
             self.metrics()
                 .shares
-                .get_or_create(&crate::metrics::AgreementLabels { agreement: agreement.name.clone() })
+                .get_or_create(&crate::metrics::AgreementLabels {
+                    agreement: agreement.name.clone(),
+                })
                 .inc();
         }
-        let link = self.ensure_mirror(&alloc.link, agreement, source).await?;
+        let link = self
+            .ensure_mirror_with(&alloc.link, agreement, source, existing)
+            .await?;
         self.refresh_gauges();
         Ok(link)
+    }
+
+    /// The live (not deleted) mirror of `source` in the agreement's receiver, found by
+    /// external id.
+    async fn existing_mirror(
+        &self,
+        agreement: &AgreementConfig,
+        source: u64,
+    ) -> Result<Option<Ticket>, EngineError> {
+        let from = self.account(&agreement.from)?;
+        let to = self.account(&agreement.to)?;
+        Ok(to
+            .client
+            .tickets_by_external_id(&external_id(&from.subdomain, source))
+            .await?
+            .into_iter()
+            .filter(|t| t.status != Status::Deleted)
+            .min_by_key(|t| t.id))
     }
 
     /// Creates (or adopts) the mirror of a link that has none recorded yet.
@@ -100,16 +156,23 @@ impl Engine {
         if link.target_ticket.is_some() {
             return Ok(link.clone());
         }
+        let existing = self.existing_mirror(agreement, source.id).await?;
+        self.ensure_mirror_with(link, agreement, source, existing)
+            .await
+    }
+
+    async fn ensure_mirror_with(
+        &self,
+        link: &Link,
+        agreement: &AgreementConfig,
+        source: &Ticket,
+        existing: Option<Ticket>,
+    ) -> Result<Link, EngineError> {
+        if link.target_ticket.is_some() {
+            return Ok(link.clone());
+        }
         let from = self.account(&link.source_account)?;
         let to = self.account(&link.target_account)?;
-        let ext = external_id(&from.subdomain, source.id);
-        let existing = to
-            .client
-            .tickets_by_external_id(&ext)
-            .await?
-            .into_iter()
-            .filter(|t| t.status != Status::Deleted)
-            .min_by_key(|t| t.id);
         let source_comments = from.client.list_comments(source.id).await?;
         let first = source_comments.first();
         let bridge_to = to.bridge_user().await?;
@@ -129,8 +192,13 @@ impl Engine {
                 t
             }
             None => {
-                let write = self.mirror_create(agreement, &from, source, first, bridge_to).await;
-                let created = to.client.create_ticket(&write, Some(&link.idempotency_key)).await?;
+                let write = self
+                    .mirror_create(agreement, &from, source, first, bridge_to)
+                    .await;
+                let created = to
+                    .client
+                    .create_ticket(&write, Some(&link.idempotency_key))
+                    .await?;
                 created.ticket
             }
         };
@@ -138,8 +206,13 @@ impl Engine {
         // The mirror's first comment is the bridge's: record it, and map the source's
         // first comment onto it when it crossed.
         let mirror_comments = to.client.list_comments(mirror.id).await?;
-        let intro = mirror_comments.iter().find(|c| c.author_id == bridge_to).map(|c| c.id);
-        let first_crossed = first.filter(|c| c.public || agreement.comments.private).map(|c| c.id);
+        let intro = mirror_comments
+            .iter()
+            .find(|c| c.author_id == bridge_to)
+            .map(|c| c.id);
+        let first_crossed = first
+            .filter(|c| c.public || agreement.comments.private)
+            .map(|c| c.id);
         let source_now = SideNow {
             status: source.status,
             tags: source.tags.clone(),
@@ -156,8 +229,15 @@ impl Engine {
             let l = tx.set_mirror_ticket(link.id, mirror.id)?;
             if let Some(intro) = intro {
                 match first_crossed {
-                    Some(src) => tx.commit_mirrored(link.id, Flow::SourceToTarget, &[src], intro)?,
-                    None => tx.record_bridge_comment(&link.target_account, intro, link.id, Flow::SourceToTarget)?,
+                    Some(src) => {
+                        tx.commit_mirrored(link.id, Flow::SourceToTarget, &[src], intro)?
+                    }
+                    None => tx.record_bridge_comment(
+                        &link.target_account,
+                        intro,
+                        link.id,
+                        Flow::SourceToTarget,
+                    )?,
                 }
             }
             tx.set_watermark(
@@ -220,17 +300,28 @@ impl Engine {
         let filter = TagFilter::new(agreement);
         let mut tags: Vec<String> = filter.filter(source.tags.iter()).into_iter().collect();
         tags.push(SHARED_TAG.to_owned());
-        let status = rules::map_status(&agreement.status, source.status).filter(|s| *s != Status::Closed);
+        let status =
+            rules::map_status(&agreement.status, source.status).filter(|s| *s != Status::Closed);
         TicketWrite {
-            subject: Some(source.subject.clone().unwrap_or_else(|| format!("Shared ticket #{}", source.id))),
-            comment: Some(NewComment { body: Some(body), public: Some(public), ..Default::default() }),
+            subject: Some(
+                source
+                    .subject
+                    .clone()
+                    .unwrap_or_else(|| format!("Shared ticket #{}", source.id)),
+            ),
+            comment: Some(NewComment {
+                body: Some(body),
+                public: Some(public),
+                ..Default::default()
+            }),
             external_id: Some(external_id(&from.subdomain, source.id)),
             status,
             requester_id: Some(bridge_to),
             brand_id: agreement.target.brand_id,
             group_id: agreement.target.group_id,
             tags: Some(tags),
-            custom_fields: Some(rules::map_fields(&agreement.fields, &source.custom_fields)).filter(|f| !f.is_empty()),
+            custom_fields: Some(rules::map_fields(&agreement.fields, &source.custom_fields))
+                .filter(|f| !f.is_empty()),
             ..Default::default()
         }
     }
@@ -248,12 +339,24 @@ impl Engine {
             .links_by_source_ticket(account, ticket)?
             .into_iter()
             .find(|l| l.target_account == to && l.state != LinkState::Orphaned)
-            .ok_or_else(|| EngineError::NotShared { account: account.to_owned(), ticket, to: to.to_owned() })?;
-        self.orphan(&link, crate::orphan::Reason::Unshared, &format!("unshared by {actor}")).await
+            .ok_or_else(|| EngineError::NotShared {
+                account: account.to_owned(),
+                ticket,
+                to: to.to_owned(),
+            })?;
+        self.orphan(
+            &link,
+            crate::orphan::Reason::Unshared,
+            &format!("unshared by {actor}"),
+        )
+        .await
     }
 
     /// A baseline read back from a stored watermark (empty when none).
     pub(crate) fn baseline(mark: &Watermark) -> Baseline {
-        mark.snapshot.clone().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default()
+        mark.snapshot
+            .clone()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default()
     }
 }

@@ -67,15 +67,24 @@ impl Engine {
         let config = self.config();
         match flow {
             Flow::SourceToTarget => config.agreement(&link.agreement).cloned(),
-            Flow::TargetToSource => self.agreement_between(&link.target_account, &link.source_account),
+            Flow::TargetToSource => {
+                self.agreement_between(&link.target_account, &link.source_account)
+            }
         }
     }
 
     /// Syncs one flow of a link from the sending ticket as just read.
-    pub(crate) async fn sync(&self, link: &Link, flow: Flow, sender: &Ticket) -> Result<(), EngineError> {
+    pub(crate) async fn sync(
+        &self,
+        link: &Link,
+        flow: Flow,
+        sender: &Ticket,
+    ) -> Result<(), EngineError> {
         let mut link = link.clone();
         if link.target_ticket.is_none() {
-            let Some(agreement) = self.config().agreement(&link.agreement).cloned() else { return Ok(()) };
+            let Some(agreement) = self.config().agreement(&link.agreement).cloned() else {
+                return Ok(());
+            };
             link = self.ensure_mirror(&link, &agreement, sender).await?;
         }
         let (Some(ends), Some(rules)) = (ends(&link, flow), self.rules_for(&link, flow)) else {
@@ -117,13 +126,31 @@ impl Engine {
             custom_fields: sender.custom_fields.clone(),
         };
         let plan = plan::plan(&rules, &sender_acct.subdomain, &baseline, &now, &comments);
-        let labels = AgreementLabels { agreement: rules.name.clone() };
+        tracing::debug!(
+            link = link.id,
+            flow = flow.as_str(),
+            new_comments = comments.len(),
+            writes = plan.writes.len(),
+            held_back = plan.held_back.len(),
+            skipped = plan.skipped.len(),
+            "planned"
+        );
+        let labels = AgreementLabels {
+            agreement: rules.name.clone(),
+        };
         if !plan.held_back.is_empty() {
-            self.metrics().held_back_comments.get_or_create(&labels).inc_by(plan.held_back.len() as u64);
+            self.metrics()
+                .held_back_comments
+                .get_or_create(&labels)
+                .inc_by(plan.held_back.len() as u64);
         }
-        let mut receiver_baseline = Self::baseline(&self.store().watermark(link.id, reverse(flow))?);
+        let mut receiver_baseline =
+            Self::baseline(&self.store().watermark(link.id, reverse(flow))?);
         for write in &plan.writes {
-            match self.write_one(&link, flow, &ends, &receiver_acct, write).await {
+            match self
+                .write_one(&link, flow, &ends, &receiver_acct, write)
+                .await
+            {
                 Ok(()) => {}
                 Err(WriteFailure::Ended(reason)) => {
                     self.orphan(&link, reason, "").await?;
@@ -131,7 +158,8 @@ impl Engine {
                 }
                 Err(WriteFailure::Broken(why)) => {
                     tracing::warn!(link = link.id, flow = flow.as_str(), reason = %why, "link in error");
-                    self.store().set_link_state(link.id, LinkState::Error, Some(why))?;
+                    self.store()
+                        .set_link_state(link.id, LinkState::Error, Some(why))?;
                     self.refresh_gauges();
                     return Ok(());
                 }
@@ -152,7 +180,8 @@ impl Engine {
             (a, b) => a.or(b),
         };
         let new_baseline = now.to_baseline(baseline.not_before);
-        let changed = !plan.writes.is_empty() || last != mark.last_source_comment || new_baseline != baseline;
+        let changed =
+            !plan.writes.is_empty() || last != mark.last_source_comment || new_baseline != baseline;
         if changed {
             let at = Timestamp::now();
             self.store().transaction(|tx| {
@@ -174,7 +203,12 @@ impl Engine {
             })?;
         }
         if !plan.writes.is_empty() {
-            tracing::info!(link = link.id, flow = flow.as_str(), writes = plan.writes.len(), "synced");
+            tracing::info!(
+                link = link.id,
+                flow = flow.as_str(),
+                writes = plan.writes.len(),
+                "synced"
+            );
         }
         Ok(())
     }
@@ -188,7 +222,9 @@ impl Engine {
         receiver: &super::Account,
         write: &Write,
     ) -> Result<(), WriteFailure> {
-        let _guard = self.lock_ticket(&ends.receiver_account, ends.receiver_ticket).await;
+        let _guard = self
+            .lock_ticket(&ends.receiver_account, ends.receiver_ticket)
+            .await;
         // The link may have ended while we waited for the lock.
         match self.store().link(link.id).map_err(EngineError::from)? {
             Some(l) if l.state == LinkState::Active => {}
@@ -203,7 +239,9 @@ impl Engine {
             created_at: started,
         });
         if let Some(p) = &pending {
-            self.store().transaction(|tx| tx.record_pending_write(p)).map_err(EngineError::from)?;
+            self.store()
+                .transaction(|tx| tx.record_pending_write(p))
+                .map_err(EngineError::from)?;
         }
         let ticket_write = TicketWrite {
             comment: write.comment.as_ref().map(|b| NewComment {
@@ -212,16 +250,25 @@ impl Engine {
                 ..Default::default()
             }),
             status: write.status,
-            additional_tags: (!write.tags.add.is_empty()).then(|| write.tags.add.iter().cloned().collect()),
-            remove_tags: (!write.tags.remove.is_empty()).then(|| write.tags.remove.iter().cloned().collect()),
+            additional_tags: (!write.tags.add.is_empty())
+                .then(|| write.tags.add.iter().cloned().collect()),
+            remove_tags: (!write.tags.remove.is_empty())
+                .then(|| write.tags.remove.iter().cloned().collect()),
             custom_fields: (!write.fields.is_empty()).then(|| write.fields.clone()),
             ..Default::default()
         };
-        let result = receiver.client.update_ticket(ends.receiver_ticket, &ticket_write, None).await;
+        let result = receiver
+            .client
+            .update_ticket(ends.receiver_ticket, &ticket_write, None)
+            .await;
         match (result, pending) {
             (Ok(_), None) => Ok(()),
             (Ok(_), Some(p)) | (Err(ZendeskError::InDoubt { .. }), Some(p)) => {
-                if self.settle_locked(link, &p).await.map_err(WriteFailure::Engine)? {
+                if self
+                    .settle_locked(link, &p)
+                    .await
+                    .map_err(WriteFailure::Engine)?
+                {
                     Ok(())
                 } else {
                     // In doubt and not found: not applied. Plan again later.
@@ -241,20 +288,32 @@ impl Engine {
     }
 
     /// Settles a pending write after a restart or a lost answer (takes the ticket lock).
-    pub(crate) async fn settle_pending(&self, link: &Link, pending: &PendingWrite) -> Result<bool, EngineError> {
+    pub(crate) async fn settle_pending(
+        &self,
+        link: &Link,
+        pending: &PendingWrite,
+    ) -> Result<bool, EngineError> {
         let Some(ends) = ends(link, pending.flow) else {
             self.store().clear_pending_write(link.id, pending.flow)?;
             return Ok(false);
         };
-        let _guard = self.lock_ticket(&ends.receiver_account, ends.receiver_ticket).await;
+        let _guard = self
+            .lock_ticket(&ends.receiver_account, ends.receiver_ticket)
+            .await;
         self.settle_locked(link, pending).await
     }
 
     /// Looks for the comment a pending write created: the newest comment by the bridge's
     /// user on the receiving ticket, created after the write started, not yet recorded.
     /// Found → committed; not found → the pending write is cleared. Caller holds the lock.
-    async fn settle_locked(&self, link: &Link, pending: &PendingWrite) -> Result<bool, EngineError> {
-        let Some(ends) = ends(link, pending.flow) else { return Ok(false) };
+    async fn settle_locked(
+        &self,
+        link: &Link,
+        pending: &PendingWrite,
+    ) -> Result<bool, EngineError> {
+        let Some(ends) = ends(link, pending.flow) else {
+            return Ok(false);
+        };
         let receiver = self.account(&ends.receiver_account)?;
         let bridge = receiver.bridge_user().await?;
         let comments = match receiver.client.list_comments(ends.receiver_ticket).await {
@@ -271,7 +330,10 @@ impl Engine {
             if c.author_id != bridge || c.created_at < since {
                 continue;
             }
-            if !self.store().is_bridge_comment(&ends.receiver_account, c.id)? {
+            if !self
+                .store()
+                .is_bridge_comment(&ends.receiver_account, c.id)?
+            {
                 found = Some(c.id);
                 break;
             }
@@ -280,12 +342,22 @@ impl Engine {
             Some(id) => {
                 if pending.source_comments.is_empty() {
                     self.store().transaction(|tx| {
-                        tx.record_bridge_comment(&ends.receiver_account, id, link.id, pending.flow)?;
+                        tx.record_bridge_comment(
+                            &ends.receiver_account,
+                            id,
+                            link.id,
+                            pending.flow,
+                        )?;
                         tx.clear_pending_write(link.id, pending.flow)?;
                         Ok(())
                     })?;
                 } else {
-                    self.store().commit_mirrored(link.id, pending.flow, &pending.source_comments, id)?;
+                    self.store().commit_mirrored(
+                        link.id,
+                        pending.flow,
+                        &pending.source_comments,
+                        id,
+                    )?;
                 }
                 Ok(true)
             }
@@ -298,15 +370,24 @@ impl Engine {
 
     /// At start: every write a crash left in doubt is settled before new work.
     pub(crate) async fn reconcile_pending(&self) {
-        let Ok(pending) = self.store().pending_writes() else { return };
+        let Ok(pending) = self.store().pending_writes() else {
+            return;
+        };
         for p in pending {
             let Ok(Some(link)) = self.store().link(p.link) else {
                 let _ = self.store().clear_pending_write(p.link, p.flow);
                 continue;
             };
             match self.settle_pending(&link, &p).await {
-                Ok(found) => tracing::info!(link = link.id, flow = p.flow.as_str(), applied = found, "write in doubt settled"),
-                Err(e) => tracing::warn!(link = link.id, error = %e, "write in doubt not settled yet; retried when the link syncs"),
+                Ok(found) => tracing::info!(
+                    link = link.id,
+                    flow = p.flow.as_str(),
+                    applied = found,
+                    "write in doubt settled"
+                ),
+                Err(e) => {
+                    tracing::warn!(link = link.id, error = %e, "write in doubt not settled yet; retried when the link syncs")
+                }
             }
         }
     }
@@ -333,9 +414,9 @@ fn classify(e: ZendeskError, flow: Flow) -> WriteFailure {
             Flow::SourceToTarget => Reason::MirrorDeleted,
             Flow::TargetToSource => Reason::SourceDeleted,
         }),
-        e @ (ZendeskError::Closed { .. } | ZendeskError::CommentLimit { .. } | ZendeskError::Invalid { .. }) => {
-            WriteFailure::Broken(e.to_string())
-        }
+        e @ (ZendeskError::Closed { .. }
+        | ZendeskError::CommentLimit { .. }
+        | ZendeskError::Invalid { .. }) => WriteFailure::Broken(e.to_string()),
         e => WriteFailure::Engine(e.into()),
     }
 }
