@@ -61,7 +61,7 @@ pub enum Command {
     /// Write a consistent copy of the store while the daemon runs.
     Backup(BackupArgs),
     /// The Zendesk API simulator.
-    Sim,
+    Sim(crate::sim::SimArgs),
     /// Simulator + daemon + sample traffic, end to end, on this machine.
     Demo(DemoArgs),
     /// Throughput, latency and API calls per mirrored comment, on loopback.
@@ -154,21 +154,281 @@ pub fn main() -> ExitCode {
 
 /// Runs one parsed command; returns the exit code.
 pub fn run(cli: Cli) -> u8 {
-    match &cli.command {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match cli.command {
         Command::CheckConfig => check_config(&cli.config),
-        Command::Run => not_yet("run", "the sync engine"),
-        Command::Agreements(_) => not_yet("agreements list", "the daemon's admin API"),
-        Command::Share(_) => not_yet("share", "the daemon's admin API"),
-        Command::Unshare(_) => not_yet("unshare", "the daemon's admin API"),
-        Command::Links(_) => not_yet("links", "the daemon's admin API"),
-        Command::Orphans(_) => not_yet("orphans list", "orphan detection"),
-        Command::Resync(_) => not_yet("resync", "the daemon's admin API"),
-        Command::Audit(_) => not_yet("audit", "the daemon's admin API"),
-        Command::Backup(_) => not_yet("backup", "the daemon's admin API"),
-        Command::Sim => not_yet("sim", "the Zendesk simulator"),
-        Command::Demo(_) => not_yet("demo", "the sync engine"),
-        Command::Bench(_) => not_yet("bench", "the sync engine"),
+        Command::Run => run_daemon(&cli.config),
+        Command::Sim(args) => run_sim(args),
+        Command::Demo(_) => not_yet("demo", "the demo story"),
+        Command::Bench(_) => not_yet("bench", "the benchmark"),
+        command => admin(&cli.config, command),
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("cannot start the async runtime: {e}");
+            exit::FAILURE
+        })
+}
+
+fn run_daemon(path: &Path) -> u8 {
+    let (config, warnings) = match load_config(path) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    crate::telemetry::init(&config.daemon.log_level, config.daemon.log_format);
+    for w in &warnings {
+        tracing::warn!(file = %w.file, key = %w.key, "{}", w.reason);
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    match rt.block_on(crate::daemon::run(path, config)) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            tracing::error!(error = %e, "sharebridge stopped");
+            eprintln!("sharebridge: {e}");
+            exit::FAILURE
+        }
+    }
+}
+
+fn run_sim(args: crate::sim::SimArgs) -> u8 {
+    crate::telemetry::init("info", crate::config::LogFormat::Text);
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let result = rt.block_on(crate::sim::run(args, shutdown_signal()));
+    match result {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("sharebridge sim: {e}");
+            exit::USAGE
+        }
+    }
+}
+
+/// SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// The commands that talk to a running daemon's admin API.
+fn admin(path: &Path, command: Command) -> u8 {
+    let (config, _) = match load_config(path) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let client =
+        crate::admin::AdminClient::new(config.daemon.listen, config.daemon.admin_token.clone());
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let printed = rt.block_on(async {
+        match command {
+            Command::Agreements(AgreementsCommand::List(f)) => client
+                .agreements()
+                .await
+                .map(|v| output(&v, f.json, |v| format_agreements(v))),
+            Command::Links(LinksCommand::List(f)) => client
+                .links()
+                .await
+                .map(|v| output(&v, f.json, |v| format_links(v))),
+            Command::Links(LinksCommand::Show { id, json }) => client
+                .link(id)
+                .await
+                .map(|v| output(&v, json.json, format_link)),
+            Command::Orphans(OrphansCommand::List(f)) => client
+                .orphans()
+                .await
+                .map(|v| output(&v, f.json, |v| format_orphans(v))),
+            Command::Audit(f) => client
+                .audit()
+                .await
+                .map(|v| output(&v, f.json, |v| format_audit(v))),
+            Command::Share(a) => client.share(&a.account, a.ticket, &a.to).await.map(|l| {
+                output(&l, a.json.json, |l| {
+                    format!(
+                        "shared as link {}\n{}",
+                        l.id,
+                        format_links(std::slice::from_ref(l))
+                    )
+                })
+            }),
+            Command::Unshare(a) => client.unshare(&a.account, a.ticket, &a.to).await.map(|o| {
+                output(&o, a.json.json, |o| {
+                    format!(
+                        "unshared: link {} ended\n{}",
+                        o.link,
+                        format_orphans(std::slice::from_ref(o))
+                    )
+                })
+            }),
+            Command::Resync(a) => client.resync(a.link, a.relink).await.map(|l| {
+                output(&l, a.json.json, |l| {
+                    format!("resynced\n{}", format_links(std::slice::from_ref(l)))
+                })
+            }),
+            Command::Backup(b) => {
+                let dest = std::path::absolute(&b.path).unwrap_or(b.path.clone());
+                client
+                    .backup(&dest.to_string_lossy())
+                    .await
+                    .map(|_| format!("store copied to {}\n", dest.display()))
+            }
+            _ => unreachable!("dispatched above"),
+        }
+    });
+    match printed {
+        Ok(text) => {
+            print!("{text}");
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("sharebridge: {e}");
+            exit::FAILURE
+        }
+    }
+}
+
+fn output<T: serde::Serialize>(value: &T, json: bool, human: impl Fn(&T) -> String) -> String {
+    if json {
+        format!("{}\n", serde_json::to_string(value).unwrap_or_default())
+    } else {
+        human(value)
+    }
+}
+
+fn ts(t: &Option<jiff::Timestamp>) -> String {
+    t.map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+fn format_agreements(list: &[crate::server::api::AgreementView]) -> String {
+    let mut out = format!(
+        "{:<22} {:<10} {:<10} {:<9} {:<8} {}\n",
+        "NAME", "FROM", "TO", "STATE", "PAIRING", "SINCE"
+    );
+    for a in list {
+        out.push_str(&format!(
+            "{:<22} {:<10} {:<10} {:<9} {:<8} {}\n",
+            a.name,
+            a.from,
+            a.to,
+            a.state.as_str(),
+            a.direction,
+            ts(&Some(a.since))
+        ));
+    }
+    out
+}
+
+fn format_links(list: &[crate::store::Link]) -> String {
+    let mut out = format!(
+        "{:<5} {:<18} {:<18} {:<8} {:<9} {:<20} {}\n",
+        "ID", "SOURCE", "MIRROR", "DIRECTION", "STATE", "LAST SYNC", "ERROR"
+    );
+    for l in list {
+        out.push_str(&format!(
+            "{:<5} {:<18} {:<18} {:<8} {:<9} {:<20} {}\n",
+            l.id,
+            format!("{}#{}", l.source_account, l.source_ticket),
+            l.target_ticket
+                .map(|t| format!("{}#{t}", l.target_account))
+                .unwrap_or_else(|| format!("{}#-", l.target_account)),
+            l.direction.as_str(),
+            state_name(l.state),
+            ts(&l.last_synced_at),
+            l.error.as_deref().unwrap_or("")
+        ));
+    }
+    out
+}
+
+fn state_name(s: crate::store::LinkState) -> &'static str {
+    match s {
+        crate::store::LinkState::Active => "active",
+        crate::store::LinkState::Orphaned => "orphaned",
+        crate::store::LinkState::Error => "error",
+    }
+}
+
+fn format_link(d: &crate::server::api::LinkDetail) -> String {
+    let mut out = format_links(std::slice::from_ref(&d.link));
+    out.push_str(&format!("agreement: {}\n", d.link.agreement));
+    if let Some(lag) = d.lag_seconds {
+        out.push_str(&format!("lag: {lag}s since the last sync\n"));
+    }
+    out.push_str(&format!(
+        "writes awaiting confirmation: {}\n",
+        d.pending_writes
+    ));
+    if let Some(o) = &d.orphan {
+        out.push_str(&format!(
+            "orphaned since {}: {} {}\n",
+            ts(&Some(o.since)),
+            o.reason,
+            o.detail
+        ));
+    }
+    out
+}
+
+fn format_orphans(list: &[crate::store::Orphan]) -> String {
+    let mut out = format!(
+        "{:<5} {:<18} {:<18} {:<20} {:<20} {}\n",
+        "LINK", "MIRROR", "SOURCE", "REASON", "SINCE", "DETAIL"
+    );
+    for o in list {
+        out.push_str(&format!(
+            "{:<5} {:<18} {:<18} {:<20} {:<20} {}\n",
+            o.link,
+            o.target_ticket
+                .map(|t| format!("{}#{t}", o.target_account))
+                .unwrap_or_else(|| format!("{}#-", o.target_account)),
+            format!("{}#{}", o.source_account, o.source_ticket),
+            o.reason,
+            ts(&Some(o.since)),
+            o.detail
+        ));
+    }
+    out
+}
+
+fn format_audit(list: &[crate::store::AuditEntry]) -> String {
+    let mut out = String::new();
+    for e in list {
+        let kind = serde_json::to_value(e.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{}  {:<9} {:<16} {}\n",
+            ts(&Some(e.at)),
+            kind,
+            e.subject,
+            e.detail
+        ));
+    }
+    out
 }
 
 fn not_yet(command: &str, needs: &str) -> u8 {

@@ -13,10 +13,12 @@
 //! - [`telemetry`]: logging setup.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod agreement;
 pub mod cli;
 pub mod coalesce;
 pub mod config;
+pub mod daemon;
 pub mod engine;
 pub mod link;
 pub mod metrics;

@@ -365,3 +365,16 @@ fn missing_admin_token() {
     let dir = Dir::new(&GOOD.replace("admin_token = \"admin\"\n", ""));
     refused(&dir, &["daemon.admin_token", "missing"]);
 }
+
+#[test]
+fn a_broken_file_is_reported_without_its_consequences() {
+    let dir = Dir::new(GOOD);
+    std::fs::write(dir.main(), "[daemon\nlisten = 1\n").unwrap();
+    let a = dir.check().code(2);
+    let err = stderr(&a);
+    assert!(err.contains("invalid TOML"), "{err}");
+    assert!(
+        !err.contains("missing"),
+        "no follow-on 'missing' noise:\n{err}"
+    );
+}

@@ -47,6 +47,7 @@ async fn start() -> Harness {
         hints: hints.clone(),
         metrics: Arc::new(Metrics::new()),
         readiness: readiness.clone(),
+        engine: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

@@ -169,7 +169,13 @@ pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError>
         agreements,
         prov: &prov,
     };
+    let incomplete = problems.iter().any(|p| p.key.is_empty());
     let config = validate::validate(input, &mut problems);
+    if incomplete {
+        // A file that could not be read or parsed may hold what looks missing: report
+        // the file's own problem, not its consequences.
+        problems.retain(|p| !p.is_absence());
+    }
     problems.sort_by_key(|p| std::cmp::Reverse(p.severity));
     match config {
         Some(config) if !problems.iter().any(|p| p.severity == Severity::Error) => Ok(Loaded {

@@ -209,6 +209,17 @@ pub struct Problem {
     pub reason: String,
 }
 
+impl Problem {
+    /// A problem that only says something is absent (a missing key, an undeclared
+    /// account): meaningless when a file could not be read, since it may hold the thing.
+    pub(crate) fn is_absence(&self) -> bool {
+        self.reason.starts_with("missing")
+            || self.reason.contains("not declared")
+            || self.reason.starts_with("no account")
+            || self.reason.starts_with("no agreement")
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let level = match self.severity {

@@ -64,6 +64,8 @@ pub(crate) struct Shared {
     metrics: Arc<Metrics>,
     /// Agreement states as last derived.
     states: RwLock<BTreeMap<String, Derived>>,
+    /// When the scheduler loop last turned (for the systemd watchdog).
+    heartbeat: Mutex<std::time::Instant>,
     /// Tickets waiting or being processed (for `settle` and the status page).
     activity: std::sync::atomic::AtomicUsize,
     /// One writer per Zendesk ticket at a time: at most one write in doubt per ticket.
@@ -88,6 +90,7 @@ impl Engine {
                 metrics,
                 states: RwLock::new(BTreeMap::new()),
                 activity: std::sync::atomic::AtomicUsize::new(0),
+                heartbeat: Mutex::new(std::time::Instant::now()),
                 ticket_locks: Mutex::new(HashMap::new()),
             }),
         };
@@ -158,7 +161,16 @@ impl Engine {
                 sched.waiting() + tasks.len(),
                 std::sync::atomic::Ordering::SeqCst,
             );
-            let sleep_until = sched.next_due().unwrap_or(now + Duration::from_secs(3600));
+            *self
+                .shared
+                .heartbeat
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
+            // Wake at least every second, so the heartbeat shows a live loop.
+            let sleep_until = sched
+                .next_due()
+                .unwrap_or(now + Duration::from_secs(1))
+                .min(now + Duration::from_secs(1));
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = hints.wait() => {}
@@ -219,6 +231,15 @@ impl Engine {
             .activity
             .load(std::sync::atomic::Ordering::SeqCst)
             == 0
+    }
+
+    /// How long ago the scheduler loop last turned.
+    pub fn heartbeat_age(&self) -> Duration {
+        self.shared
+            .heartbeat
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
     }
 
     /// Tickets waiting or being processed now.

@@ -360,3 +360,38 @@ impl Engine {
             .unwrap_or_default()
     }
 }
+
+impl Engine {
+    /// `resync LINK`: a link in `error` goes back to `active` and both sides are read and
+    /// repaired (idempotent: what was mirrored is recorded and not sent again).
+    pub async fn resync(&self, id: u64, relink: bool) -> Result<Link, EngineError> {
+        let link = self.store().link(id)?.ok_or(EngineError::UnknownLink(id))?;
+        if link.state == LinkState::Orphaned {
+            let _ = relink;
+            return Err(EngineError::MirrorOfOrphan {
+                account: link.target_account.clone(),
+                ticket: link.target_ticket.unwrap_or_default(),
+                link: id,
+            });
+        }
+        if link.state == LinkState::Error {
+            self.store().set_link_state(id, LinkState::Active, None)?;
+            self.store().append_audit(NewAudit {
+                at: Timestamp::now(),
+                kind: AuditKind::Resync,
+                subject: format!("link {id}"),
+                detail: format!(
+                    "resync requested; previous error: {}",
+                    link.error.clone().unwrap_or_default()
+                ),
+            })?;
+        }
+        self.process(&link.source_account, link.source_ticket)
+            .await?;
+        if let Some(t) = link.target_ticket {
+            self.process(&link.target_account, t).await?;
+        }
+        self.refresh_gauges();
+        self.store().link(id)?.ok_or(EngineError::UnknownLink(id))
+    }
+}

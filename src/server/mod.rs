@@ -5,6 +5,7 @@
 //! write to Zendesk and never wait on it, so every answer is immediate. `serve` takes its
 //! listener and a shutdown future, so tests run it on port 0.
 
+pub mod api;
 mod health;
 pub mod webhook;
 
@@ -18,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::engine::Engine;
 use crate::engine::hints::Hints;
 use crate::metrics::Metrics;
 
@@ -55,6 +57,8 @@ pub struct ServerState {
     pub hints: Arc<Hints>,
     pub metrics: Arc<Metrics>,
     pub readiness: Arc<Readiness>,
+    /// The engine, for the admin API (`None` in tests of the webhook path alone).
+    pub engine: Option<Engine>,
 }
 
 pub fn router(state: Arc<ServerState>) -> Router {
@@ -63,6 +67,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .nest("/api", api::router())
         .layer(DefaultBodyLimit::max(webhook::MAX_BODY))
         .with_state(state)
 }
