@@ -350,6 +350,15 @@ fn rate_view(a: &mut Account, now_ms: i64) -> (u32, u32) {
 }
 
 fn finish(resp: Resp, rate: (u32, u32)) -> Response {
+    let mut out = plain(resp);
+    let h = out.headers_mut();
+    h.insert("x-rate-limit", HeaderValue::from(rate.0));
+    h.insert("x-rate-limit-remaining", HeaderValue::from(rate.1));
+    out
+}
+
+/// A handler answer as an HTTP response, without rate-limit headers.
+fn plain(resp: Resp) -> Response {
     let mut out = Response::new(Body::from(resp.body));
     *out.status_mut() = resp.status;
     let h = out.headers_mut();
@@ -363,8 +372,6 @@ fn finish(resp: Resp, rate: (u32, u32)) -> Response {
             h.insert(k, v);
         }
     }
-    h.insert("x-rate-limit", HeaderValue::from(rate.0));
-    h.insert("x-rate-limit-remaining", HeaderValue::from(rate.1));
     out
 }
 
@@ -416,7 +423,7 @@ async fn dispatch(State(h): State<Arc<AccountHandle>>, request: Request) -> Resp
                 StatusCode::PAYLOAD_TOO_LARGE,
                 json!({"error": "RequestTooLarge", "description": "Request body too large"}),
             );
-            return finish(Resp::from_error(&e), (0, 0));
+            return plain(Resp::from_error(&e));
         }
     };
     let headers = &parts.headers;
@@ -619,7 +626,7 @@ struct Advance {
 }
 
 fn control_json<T: Serialize>(status: StatusCode, v: &T) -> Response {
-    finish(Resp::json(status, v), (0, 0))
+    plain(Resp::json(status, v))
 }
 
 fn control_error(status: StatusCode, msg: &str) -> Response {
@@ -646,7 +653,7 @@ async fn control(h: &AccountHandle, parts: &Parts, body: Body) -> Response {
         ("GET", "/sim/stats") => control_json(StatusCode::OK, &h.lock().stats.snapshot()),
         ("POST", "/sim/stats/reset") => {
             h.lock().stats = Stats::default();
-            finish(Resp::no_content(), (0, 0))
+            plain(Resp::no_content())
         }
         ("GET", "/sim/health") => control_json(
             StatusCode::OK,
@@ -704,7 +711,7 @@ async fn control(h: &AccountHandle, parts: &Parts, body: Body) -> Response {
                 &json!({"now": h.shared.clock.now(), "now_unix": h.shared.clock.now_ms() / 1000}),
             )
         }
-        _ => finish(Resp::from_error(&invalid_endpoint()), (0, 0)),
+        _ => plain(Resp::from_error(&invalid_endpoint())),
     }
 }
 
