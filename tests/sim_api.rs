@@ -818,3 +818,129 @@ async fn time_based_export_audits_and_sorting() {
     assert!(inc["end_time"].as_i64().unwrap() >= start);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn search_counts_and_user_sideload() {
+    let sim = sim(&["acme"]).await;
+    let api = Api::new(&sim, "acme");
+    let (_, a) = api
+        .write(
+            reqwest::Method::POST,
+            "/api/v2/tickets.json",
+            json!({"ticket": {"subject": "Printer on fire", "tags": ["vip"], "external_id": "ext-1",
+                "comment": {"body": "smoke everywhere"}}}),
+        )
+        .await;
+    let a = a["ticket"]["id"].as_u64().unwrap();
+    let b = api.create("Login broken", "cannot log in").await["id"]
+        .as_u64()
+        .unwrap();
+    let q = |query: &str| format!("/api/v2/search.json?query={}", query.replace(' ', "%20"));
+    let (s, r) = api.get(&q("type:ticket tags:vip")).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["count"], 1);
+    assert_eq!(r["results"][0]["id"], a);
+    assert_eq!(r["results"][0]["result_type"], "ticket");
+    assert_eq!(
+        api.get(&q("type:ticket -tags:vip")).await.1["results"][0]["id"],
+        b
+    );
+    assert_eq!(api.get(&q("external_id:ext-1")).await.1["count"], 1);
+    assert_eq!(api.get(&q("smoke")).await.1["count"], 1);
+    assert_eq!(api.get(&q("type:user smoke")).await.1["count"], 0);
+    let (_, c) = api
+        .get("/api/v2/search/count.json?query=type%3Aticket")
+        .await;
+    assert_eq!(c["count"], 2);
+    let (_, c) = api.get("/api/v2/tickets/count.json").await;
+    assert_eq!(c["count"]["value"], 2);
+    sim.add_comment("acme", a, "human@acme.example", "on it", true)
+        .unwrap();
+    let (_, c) = api
+        .get(&format!("/api/v2/tickets/{a}/comments/count"))
+        .await;
+    assert_eq!(c["count"]["value"], 2);
+    let (_, cs) = api
+        .get(&format!("/api/v2/tickets/{a}/comments.json?include=users"))
+        .await;
+    let emails: Vec<_> = cs["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        emails.contains(&AGENT.to_owned()) && emails.contains(&"human@acme.example".to_owned())
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn drop_after_commit_applies_the_write_and_loses_the_answer() {
+    let sim = sim(&["acme"]).await;
+    let api = Api::new(&sim, "acme");
+    sim.set_faults(
+        None,
+        FaultSettings {
+            rate: 1.0,
+            kinds: vec![FaultKind::DropAfterCommit],
+            latency_ms: 0,
+        },
+    );
+    let r = api
+        .req(reqwest::Method::POST, "/api/v2/tickets.json")
+        .header("Idempotency-Key", "k")
+        .json(&json!({"ticket": {"subject": "x", "comment": {"body": "y"}}}))
+        .send()
+        .await;
+    assert!(r.is_err());
+    assert_eq!(sim.tickets("acme").len(), 1, "the write happened");
+    sim.set_fault_rate(0.0);
+    // The retry with the same key finds the ticket instead of creating another.
+    let (s, h, _) = api
+        .send(
+            api.req(reqwest::Method::POST, "/api/v2/tickets.json")
+                .header("Idempotency-Key", "k")
+                .json(&json!({"ticket": {"subject": "x", "comment": {"body": "y"}}})),
+        )
+        .await;
+    assert_eq!(
+        (s, &h["x-idempotency-lookup"]),
+        (201, &"hit".parse().unwrap())
+    );
+    assert_eq!(sim.tickets("acme").len(), 1);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn faults_are_reproducible_for_a_seed() {
+    async fn pattern(seed: u64) -> Vec<u16> {
+        let mut cfg = SimConfig::local(&["acme"]);
+        cfg.limits = Limits::unlimited();
+        cfg.seed = seed;
+        cfg.faults = FaultSettings {
+            rate: 0.5,
+            kinds: vec![FaultKind::InternalError, FaultKind::Unavailable],
+            latency_ms: 0,
+        };
+        let sim = Simulator::start(cfg).await.unwrap();
+        let api = Api::new(&sim, "acme");
+        let mut out = Vec::new();
+        for _ in 0..40 {
+            out.push(api.get("/api/v2/users/me.json").await.0);
+        }
+        // Control endpoints never fault.
+        for _ in 0..20 {
+            let r = reqwest::get(format!("{}/sim/stats", api.base))
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+        sim.shutdown().await;
+        out
+    }
+    let a = pattern(42).await;
+    assert_eq!(a, pattern(42).await);
+    assert_ne!(a, pattern(43).await);
+    assert!(a.contains(&500) && a.contains(&503) && a.contains(&200));
+}

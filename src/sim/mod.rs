@@ -33,6 +33,7 @@ mod comments;
 mod export;
 mod http;
 mod oauth;
+mod search;
 mod server;
 mod state;
 mod tickets;
@@ -89,6 +90,9 @@ mod tests {
         cfg.accounts[1].addr = addr;
         let err = Simulator::start(cfg).await.unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("vendor") && msg.contains(&addr.to_string()), "{msg}");
+        assert!(
+            msg.contains("vendor") && msg.contains(&addr.to_string()),
+            "{msg}"
+        );
     }
 }

@@ -35,7 +35,7 @@ use crate::sim::oauth::{self, OAuthGrant};
 use crate::sim::state::Account;
 use crate::sim::stats::{Stats, StatsSnapshot};
 use crate::sim::webhooks::{self, Change};
-use crate::sim::{catalog, comments, export, faults, tickets, uploads, users};
+use crate::sim::{catalog, comments, export, faults, search, tickets, uploads, users};
 use crate::zendesk::models::{
     Comment, FieldOption, SharingAgreement, Ticket, TicketField, TicketWrite, User,
 };
@@ -94,6 +94,10 @@ enum Route {
     TagsRemove,
     ExportTickets,
     ExportTicketsTime,
+    Search,
+    SearchCount,
+    TicketsCount,
+    CommentsCount,
     Audits,
     ExportEvents,
     UsersMe,
@@ -153,6 +157,9 @@ fn resolve(method: &Method, path: &str) -> Option<Resolved> {
         ("GET", ["api", "v2", "tickets", "show_many"]) => {
             one(TicketsShowMany, "GET /api/v2/tickets/show_many")?
         }
+        ("GET", ["api", "v2", "tickets", "count"]) => {
+            one(TicketsCount, "GET /api/v2/tickets/count")?
+        }
         (_, ["api", "v2", "tickets", id]) => {
             let id = num(id)?;
             let (r, k) = match m {
@@ -189,6 +196,14 @@ fn resolve(method: &Method, path: &str) -> Option<Resolved> {
         ("GET", ["api", "v2", "incremental", "tickets", "cursor"]) => {
             one(ExportTickets, "GET /api/v2/incremental/tickets/cursor")?
         }
+        ("GET", ["api", "v2", "search"]) => one(Search, "GET /api/v2/search")?,
+        ("GET", ["api", "v2", "search", "count"]) => one(SearchCount, "GET /api/v2/search/count")?,
+        ("GET", ["api", "v2", "tickets", id, "comments", "count"]) => (
+            CommentsCount,
+            "GET /api/v2/tickets/{id}/comments/count",
+            [num(id)?, 0],
+            None,
+        ),
         ("GET", ["api", "v2", "incremental", "tickets"]) => {
             one(ExportTicketsTime, "GET /api/v2/incremental/tickets")?
         }
@@ -285,6 +300,10 @@ fn call(route: Route, a: &mut Account, req: &Req, authz: Option<&str>) -> Result
         TagsRemove => tickets::change_tags(a, req, tickets::TagOp::Remove),
         ExportTickets => export::tickets_cursor(a, req),
         ExportTicketsTime => export::tickets_time(a, req),
+        Search => search::search(a, req),
+        SearchCount => search::count(a, req),
+        TicketsCount => tickets::count(a, req),
+        CommentsCount => comments::count(a, req),
         Audits => tickets::audits(a, req),
         ExportEvents => export::ticket_events(a, req),
         UsersMe => users::me(a, req),
@@ -448,9 +467,12 @@ async fn dispatch(State(h): State<Arc<AccountHandle>>, request: Request) -> Resp
             }
         }
     }
+    // With drop-after-commit, whatever the request did, its answer is lost.
+    let lost = fault == Some(FaultKind::DropAfterCommit);
+    let answer = |resp: Resp, rate: (u32, u32)| if lost { dropped() } else { finish(resp, rate) };
     let Some(r) = resolved else {
         let rate = rate_view(a, now_ms);
-        return finish(Resp::from_error(&invalid_endpoint()), rate);
+        return answer(Resp::from_error(&invalid_endpoint()), rate);
     };
     let public = matches!(r.route, Route::OAuthTokens | Route::Attachment);
     let caller = if public {
@@ -463,7 +485,7 @@ async fn dispatch(State(h): State<Arc<AccountHandle>>, request: Request) -> Resp
             Ok(c) => c,
             Err(e) => {
                 let rate = rate_view(a, now_ms);
-                return finish(Resp::from_error(&e), rate);
+                return answer(Resp::from_error(&e), rate);
             }
         }
     };
@@ -480,7 +502,7 @@ async fn dispatch(State(h): State<Arc<AccountHandle>>, request: Request) -> Resp
                     retry_after,
                     "Number of allowed API requests per minute exceeded",
                 );
-                return finish(Resp::from_error(&e), (limit, 0));
+                return answer(Resp::from_error(&e), (limit, 0));
             }
         }
     }
@@ -508,10 +530,7 @@ async fn dispatch(State(h): State<Arc<AccountHandle>>, request: Request) -> Resp
     let touched = std::mem::take(&mut a.touched);
     drop(guard);
     h.announce(touched);
-    if fault == Some(FaultKind::DropAfterCommit) {
-        return dropped();
-    }
-    finish(resp, rate)
+    answer(resp, rate)
 }
 
 /// Runtime knobs as `/sim/knobs` shows and takes them (absent = unchanged).

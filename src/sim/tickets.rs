@@ -440,6 +440,14 @@ pub(crate) fn show_many(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
     Ok(Resp::ok(&json!({"tickets": tickets})))
 }
 
+/// `GET /api/v2/tickets/count` → `{"count": {"value": N, "refreshed_at": …}}`.
+pub(crate) fn count(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
+    let n = a.tickets.values().filter(|r| !r.deleted).count();
+    Ok(Resp::ok(
+        &json!({"count": {"value": n, "refreshed_at": req.now}}),
+    ))
+}
+
 /// Whether a list asks for descending order (`sort=-id` / `sort_order=desc`).
 pub(crate) fn descending(req: &Req) -> bool {
     req.param("sort").is_some_and(|s| s.starts_with('-')) || req.param("sort_order") == Some("desc")

@@ -75,8 +75,20 @@ pub(crate) fn spawn(
     Ok((tx, task))
 }
 
+/// A stable id per target URL (Zendesk sends the webhook's id with every delivery).
+fn webhook_id(url: &str) -> String {
+    // FNV-1a: stable across runs, unlike the std hasher.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in url.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("01{:016X}", h)
+}
+
 async fn deliver(client: &reqwest::Client, url: &str, secret: &[u8], clock: &Clock, c: &Change) {
     let payload = body(&c.account, c.ticket_id);
+    // Zendesk names the webhook and the invocation (the same across retries).
+    let invocation = fastrand::u64(..).to_string();
     for attempt in 0..3u32 {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(200 * 5u64.pow(attempt - 1))).await;
@@ -88,6 +100,8 @@ async fn deliver(client: &reqwest::Client, url: &str, secret: &[u8], clock: &Clo
             .header("content-type", "application/json")
             .header(SIGNATURE_HEADER, sig)
             .header(TIMESTAMP_HEADER, ts)
+            .header("x-zendesk-webhook-id", webhook_id(url))
+            .header("x-zendesk-webhook-invocation-id", invocation.as_str())
             .body(payload.clone())
             .send()
             .await;
