@@ -317,7 +317,8 @@ mod tests {
             let mut back: Vec<u64> = Vec::new();
             let mut before = keys.last().map(|k| if ascending { k + 1 } else { k.wrapping_sub(1) });
             if !ascending && keys.last() == Some(&0) {
-                before = None;
+                // No key below 0 to stand for "past the end": start from 0 itself.
+                before = Some(0);
                 back.push(0);
             }
             while let Some(c) = before {

@@ -1129,6 +1129,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn simulator_is_shareable_across_tasks() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Simulator>();
+    }
+
+    #[test]
     fn routes_resolve_with_and_without_json_suffix() {
         let r = resolve(&Method::GET, "/api/v2/tickets/12.json").unwrap();
         assert_eq!(

@@ -380,8 +380,17 @@ fn create_ticket(a: &mut Account, req: &Req, wr: &Write) -> Result<(u64, usize),
 pub(crate) fn create(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
     let (wr, whole) = parse_write(&req.body)?;
     if let Some(key) = &req.idempotency_key {
-        a.idempotency
-            .retain(|_, r| req.now_ms - r.at_ms < IDEMPOTENCY_TTL_MS);
+        // Expired keys are forgotten: on lookup, and in bulk now and then.
+        if a.idempotency
+            .get(key)
+            .is_some_and(|r| req.now_ms - r.at_ms >= IDEMPOTENCY_TTL_MS)
+        {
+            a.idempotency.remove(key);
+        }
+        if a.idempotency.len() % 1024 == 1023 {
+            a.idempotency
+                .retain(|_, r| req.now_ms - r.at_ms < IDEMPOTENCY_TTL_MS);
+        }
         if let Some(prev) = a.idempotency.get(key) {
             if prev.request != whole {
                 return Err(ApiError::bad_param(
