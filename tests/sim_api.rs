@@ -557,6 +557,9 @@ async fn account_rate_limit_answers_429_with_headers() {
         assert_eq!(s, 200);
         assert_eq!(h["x-rate-limit"], "3");
         assert_eq!(h["x-rate-limit-remaining"], left.to_string().as_str());
+        assert_eq!(h["ratelimit-limit"], "3");
+        assert_eq!(h["ratelimit-remaining"], left.to_string().as_str());
+        assert!(h.contains_key("ratelimit-reset"));
     }
     let (s, h, b) = api
         .send(api.req(reqwest::Method::GET, "/api/v2/tickets.json"))

@@ -358,21 +358,42 @@ fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&s
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// `(limit, remaining)` for the `X-Rate-Limit` headers; unlimited shows as 1000000.
-fn rate_view(a: &mut Account, now_ms: i64) -> (u32, u32) {
+/// What the rate-limit headers say: limit, remaining, seconds until a slot frees.
+#[derive(Debug, Clone, Copy)]
+struct RateView {
+    limit: u32,
+    remaining: u32,
+    reset: u64,
+}
+
+/// The account's request window as headers show it; unlimited shows as 1000000.
+fn rate_view(a: &mut Account, now_ms: i64) -> RateView {
     let limit = a.knobs.limits.requests_per_minute;
-    match limits::peek(&mut a.limits.requests, now_ms, limit, limits::MINUTE_MS) {
+    let admit = limits::peek(&mut a.limits.requests, now_ms, limit, limits::MINUTE_MS);
+    let reset = a.limits.requests.front().map_or(60, |t| {
+        limits::retry_after_secs(t + limits::MINUTE_MS - now_ms)
+    });
+    let (limit, remaining) = match admit {
         _ if limit == 0 => (1_000_000, 1_000_000),
         Admit::Allowed { remaining } => (limit, remaining),
         Admit::Throttled { .. } => (limit, 0),
+    };
+    RateView {
+        limit,
+        remaining,
+        reset,
     }
 }
 
-fn finish(resp: Resp, rate: (u32, u32)) -> Response {
+/// `X-Rate-Limit`, `X-Rate-Limit-Remaining` and the newer `ratelimit-*` headers.
+fn finish(resp: Resp, rate: RateView) -> Response {
     let mut out = plain(resp);
     let h = out.headers_mut();
-    h.insert("x-rate-limit", HeaderValue::from(rate.0));
-    h.insert("x-rate-limit-remaining", HeaderValue::from(rate.1));
+    h.insert("x-rate-limit", HeaderValue::from(rate.limit));
+    h.insert("x-rate-limit-remaining", HeaderValue::from(rate.remaining));
+    h.insert("ratelimit-limit", HeaderValue::from(rate.limit));
+    h.insert("ratelimit-remaining", HeaderValue::from(rate.remaining));
+    h.insert("ratelimit-reset", HeaderValue::from(rate.reset));
     out
 }
 
@@ -469,7 +490,7 @@ async fn dispatch(State(h): State<Arc<AccountHandle>>, request: Request) -> Resp
     }
     // With drop-after-commit, whatever the request did, its answer is lost.
     let lost = fault == Some(FaultKind::DropAfterCommit);
-    let answer = |resp: Resp, rate: (u32, u32)| if lost { dropped() } else { finish(resp, rate) };
+    let answer = |resp: Resp, rate: RateView| if lost { dropped() } else { finish(resp, rate) };
     let Some(r) = resolved else {
         let rate = rate_view(a, now_ms);
         return answer(Resp::from_error(&invalid_endpoint()), rate);
@@ -494,7 +515,7 @@ async fn dispatch(State(h): State<Arc<AccountHandle>>, request: Request) -> Resp
         a.stats.count_user(&caller.email);
         let limit = a.knobs.limits.requests_per_minute;
         match limits::admit(&mut a.limits.requests, now_ms, limit, limits::MINUTE_MS) {
-            Admit::Allowed { remaining } if limit > 0 => rate = (limit, remaining),
+            Admit::Allowed { remaining } if limit > 0 => rate.remaining = remaining,
             Admit::Allowed { .. } => {}
             Admit::Throttled { retry_after } => {
                 a.stats.throttled += 1;
@@ -502,7 +523,12 @@ async fn dispatch(State(h): State<Arc<AccountHandle>>, request: Request) -> Resp
                     retry_after,
                     "Number of allowed API requests per minute exceeded",
                 );
-                return answer(Resp::from_error(&e), (limit, 0));
+                let rate = RateView {
+                    remaining: 0,
+                    reset: retry_after,
+                    ..rate
+                };
+                return answer(Resp::from_error(&e), rate);
             }
         }
     }
