@@ -947,3 +947,42 @@ async fn faults_are_reproducible_for_a_seed() {
     assert_ne!(a, pattern(43).await);
     assert!(a.contains(&500) && a.contains(&503) && a.contains(&200));
 }
+
+#[tokio::test]
+async fn helpers_act_like_a_human_agent() {
+    let sim = sim(&["acme"]).await;
+    let write = sharebridge::zendesk::models::TicketWrite {
+        subject: Some("From the UI".into()),
+        comment: Some(sharebridge::zendesk::models::NewComment {
+            body: Some("hello".into()),
+            ..Default::default()
+        }),
+        tags: Some(vec!["vendor_escalation".into()]),
+        ..Default::default()
+    };
+    let t = sim
+        .create_ticket("acme", "human@acme.example", &write)
+        .unwrap();
+    assert_eq!(t.via.channel, "web");
+    assert_eq!(t.tags, ["vendor_escalation"]);
+    let c = sim
+        .add_comment("acme", t.id, "human@acme.example", "note", false)
+        .unwrap();
+    assert!(!c.public);
+    let first = sim.comments("acme", t.id)[0].id;
+    sim.make_private("acme", t.id, first, "human@acme.example")
+        .unwrap();
+    assert!(sim.comments("acme", t.id).iter().all(|c| !c.public));
+    sim.delete_ticket("acme", t.id, "human@acme.example")
+        .unwrap();
+    assert!(sim.tickets("acme").is_empty());
+    assert_eq!(
+        sim.ticket("acme", t.id).unwrap().status,
+        sharebridge::zendesk::models::Status::Deleted
+    );
+    let err = sim
+        .delete_ticket("acme", t.id, "human@acme.example")
+        .unwrap_err();
+    assert_eq!(err.status, 404);
+    sim.shutdown().await;
+}

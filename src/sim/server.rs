@@ -1044,6 +1044,39 @@ impl Simulator {
             .ok_or_else(|| ApiError::not_found().into())
     }
 
+    /// Deletes a ticket as agent `email` would (soft: 404 afterwards, `deleted` in the
+    /// incremental export); webhooks fire.
+    pub fn delete_ticket(&self, account: &str, id: u64, email: &str) -> Result<(), SimApiError> {
+        let h = self.handle(account);
+        let mut a = h.lock();
+        let mut req = self.helper_req(&mut a, email);
+        req.ids = [id, 0];
+        tickets::delete(&mut a, &req)?;
+        let touched = std::mem::take(&mut a.touched);
+        drop(a);
+        h.announce(touched);
+        Ok(())
+    }
+
+    /// Makes a comment private as agent `email` would; webhooks fire.
+    pub fn make_private(
+        &self,
+        account: &str,
+        id: u64,
+        comment_id: u64,
+        email: &str,
+    ) -> Result<(), SimApiError> {
+        let h = self.handle(account);
+        let mut a = h.lock();
+        let mut req = self.helper_req(&mut a, email);
+        req.ids = [id, comment_id];
+        comments::make_private(&mut a, &req)?;
+        let touched = std::mem::take(&mut a.touched);
+        drop(a);
+        h.announce(touched);
+        Ok(())
+    }
+
     /// Defines a custom ticket field; `options` are (name, tag value) for drop-downs.
     pub fn add_ticket_field(
         &self,
