@@ -986,3 +986,45 @@ async fn helpers_act_like_a_human_agent() {
     assert_eq!(err.status, 404);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn retried_idempotent_creates_make_exactly_one_ticket_each_under_faults() {
+    let mut cfg = SimConfig::local(&["acme"]);
+    cfg.limits = Limits::unlimited();
+    cfg.seed = 7;
+    cfg.faults = FaultSettings {
+        rate: 0.5,
+        kinds: vec![
+            FaultKind::Drop,
+            FaultKind::DropAfterCommit,
+            FaultKind::InternalError,
+            FaultKind::TooManyRequests,
+        ],
+        latency_ms: 0,
+    };
+    let sim = Simulator::start(cfg).await.unwrap();
+    let api = Api::new(&sim, "acme");
+    for k in 0..20 {
+        let body = json!({"ticket": {"subject": format!("s{k}"), "comment": {"body": "b"}}});
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            assert!(attempts < 100, "no success for key {k}");
+            let r = api
+                .req(reqwest::Method::POST, "/api/v2/tickets.json")
+                .header("Idempotency-Key", format!("key-{k}"))
+                .json(&body)
+                .send()
+                .await;
+            if let Ok(r) = r
+                && r.status() == 201
+                && r.bytes().await.is_ok()
+            {
+                break;
+            }
+        }
+    }
+    assert_eq!(sim.tickets("acme").len(), 20);
+    assert!(sim.stats("acme").faults > 0);
+    sim.shutdown().await;
+}
