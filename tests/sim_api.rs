@@ -639,14 +639,20 @@ async fn webhooks_are_signed_like_zendesk() {
     let sim = Simulator::start(cfg).await.unwrap();
     let api = Api::new(&sim, "acme");
     let id = api.create("w", "x").await["id"].as_u64().unwrap();
-    let mut got = Vec::new();
-    for _ in 0..100 {
-        got = seen.lock().unwrap().clone();
-        if !got.is_empty() {
+    for _ in 0..250 {
+        if sim.webhooks().pending() == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert_eq!(sim.webhooks().pending(), 0);
+    assert_eq!(
+        sim.webhooks()
+            .delivered
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    let got = seen.lock().unwrap().clone();
     let (sig, ts, body) = got.first().expect("webhook received").clone();
     assert!(sharebridge::zendesk::signature::verify(
         b"whsec", &ts, &body, &sig

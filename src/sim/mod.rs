@@ -46,6 +46,7 @@ pub use error::{SimApiError, SimError};
 pub use oauth::OAuthGrant;
 pub use server::{KnobsPatch, Simulator};
 pub use stats::StatsSnapshot;
+pub use webhooks::WebhookCounters;
 
 use std::future::Future;
 

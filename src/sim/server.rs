@@ -34,7 +34,7 @@ use crate::sim::limits::{self, Admit};
 use crate::sim::oauth::{self, OAuthGrant};
 use crate::sim::state::Account;
 use crate::sim::stats::{Stats, StatsSnapshot};
-use crate::sim::webhooks::{self, Change};
+use crate::sim::webhooks::{self, Change, WebhookCounters};
 use crate::sim::{catalog, comments, export, faults, search, tickets, uploads, users};
 use crate::zendesk::models::{
     Comment, FieldOption, SharingAgreement, Ticket, TicketField, TicketWrite, User,
@@ -49,6 +49,7 @@ struct Shared {
     token: String,
     webhooks: Arc<RwLock<Vec<WebhookSpec>>>,
     changes: mpsc::UnboundedSender<Change>,
+    webhook_counters: Arc<WebhookCounters>,
 }
 
 /// One account's listener state.
@@ -69,10 +70,22 @@ impl AccountHandle {
 
     /// Queues webhooks for the tickets the last operation touched.
     fn announce(&self, touched: Vec<u64>) {
+        if touched.is_empty() {
+            return;
+        }
+        let urls = webhooks::targets_of(&self.shared.webhooks, &self.name);
+        if urls.is_empty() {
+            return;
+        }
         for ticket_id in touched {
+            self.shared
+                .webhook_counters
+                .started
+                .fetch_add(urls.len() as u64, Ordering::SeqCst);
             let _ = self.shared.changes.send(Change {
                 account: self.name.clone(),
                 ticket_id,
+                urls: urls.clone(),
             });
         }
     }
@@ -816,10 +829,11 @@ impl Simulator {
         let clock = Arc::new(Clock::default());
         let cancel = CancellationToken::new();
         let targets = Arc::new(RwLock::new(config.webhooks.clone()));
+        let webhook_counters = Arc::new(WebhookCounters::default());
         let (changes, webhook_task) = webhooks::spawn(
-            targets.clone(),
             config.webhook_secret.clone(),
             clock.clone(),
+            webhook_counters.clone(),
             cancel.clone(),
         )?;
         let shared = Arc::new(Shared {
@@ -827,6 +841,7 @@ impl Simulator {
             token: config.token.clone(),
             webhooks: targets,
             changes,
+            webhook_counters,
         });
         let mut accounts = Vec::new();
         let mut tasks = vec![webhook_task];
@@ -1169,6 +1184,11 @@ impl Simulator {
     /// Sets the lifetime of access tokens issued from now on, on every account.
     pub fn set_access_token_lifetime(&self, secs: u64) {
         self.each(None, |h| h.lock().knobs.access_token_lifetime_secs = secs);
+    }
+
+    /// Webhook delivery counters (started, delivered, failed; `pending()`).
+    pub fn webhooks(&self) -> &WebhookCounters {
+        &self.shared.webhook_counters
     }
 
     /// Adds a webhook target for an account.
