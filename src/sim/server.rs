@@ -18,6 +18,7 @@ use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
+use axum::serve::ListenerExt as _;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -864,6 +865,10 @@ impl Simulator {
             let app = Router::new().fallback(dispatch).with_state(handle.clone());
             let stop = cancel.clone();
             tasks.push(tokio::spawn(async move {
+                // Small answers go out at once (no Nagle delay behind the previous write).
+                let listener = listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
                 let served = axum::serve(listener, app)
                     .with_graceful_shutdown(stop.cancelled_owned())
                     .await;
