@@ -851,6 +851,57 @@ async fn throughput() {
 }
 
 #[tokio::test]
+async fn time_based_export_audits_and_sorting() {
+    let sim = sim(&["acme"]).await;
+    let api = Api::new(&sim, "acme");
+    let start = sim.now().as_second() - 5;
+    let a = api.create("a", "x").await["id"].as_u64().unwrap();
+    let b = api.create("b", "y").await["id"].as_u64().unwrap();
+    let (_, desc) = api.get("/api/v2/tickets.json?sort=-id&page[size]=1").await;
+    assert_eq!(desc["tickets"][0]["id"], b);
+    assert!(desc["links"]["next"].as_str().unwrap().contains("sort=-id"));
+    // Tags with a string safe_update, as Zendesk's own example sends it.
+    let t = sim.ticket("acme", a).unwrap();
+    let (s, _) = api
+        .write(
+            reqwest::Method::PUT,
+            &format!("/api/v2/tickets/{a}/tags.json"),
+            json!({"tags": ["x"], "safe_update": "true", "updated_stamp": t.updated_at}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = api
+        .write(
+            reqwest::Method::PUT,
+            &format!("/api/v2/tickets/{a}/tags.json"),
+            json!({"tags": ["y"], "safe_update": "true", "updated_stamp": "2001-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(s, 409);
+    let (s, audits) = api.get(&format!("/api/v2/tickets/{a}/audits.json")).await;
+    assert_eq!(s, 200);
+    assert_eq!(audits["count"], 2);
+    assert_eq!(audits["audits"][0]["events"][0]["type"], "Comment");
+    sim.advance_clock(Duration::from_secs(61));
+    let (s, inc) = api
+        .get(&format!(
+            "/api/v2/incremental/tickets.json?start_time={start}"
+        ))
+        .await;
+    assert_eq!(s, 200, "{inc}");
+    let ids: Vec<_> = inc["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [b, a], "oldest change first");
+    assert_eq!(inc["end_of_stream"], true);
+    assert!(inc["end_time"].as_i64().unwrap() >= start);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn search_counts_and_user_sideload() {
     let sim = sim(&["acme"]).await;
     let api = Api::new(&sim, "acme");
