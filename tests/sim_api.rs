@@ -557,6 +557,9 @@ async fn account_rate_limit_answers_429_with_headers() {
         assert_eq!(s, 200);
         assert_eq!(h["x-rate-limit"], "3");
         assert_eq!(h["x-rate-limit-remaining"], left.to_string().as_str());
+        assert_eq!(h["ratelimit-limit"], "3");
+        assert_eq!(h["ratelimit-remaining"], left.to_string().as_str());
+        assert!(h.contains_key("ratelimit-reset"));
     }
     let (s, h, b) = api
         .send(api.req(reqwest::Method::GET, "/api/v2/tickets.json"))
@@ -636,14 +639,20 @@ async fn webhooks_are_signed_like_zendesk() {
     let sim = Simulator::start(cfg).await.unwrap();
     let api = Api::new(&sim, "acme");
     let id = api.create("w", "x").await["id"].as_u64().unwrap();
-    let mut got = Vec::new();
-    for _ in 0..100 {
-        got = seen.lock().unwrap().clone();
-        if !got.is_empty() {
+    for _ in 0..250 {
+        if sim.webhooks().pending() == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert_eq!(sim.webhooks().pending(), 0);
+    assert_eq!(
+        sim.webhooks()
+            .delivered
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    let got = seen.lock().unwrap().clone();
     let (sig, ts, body) = got.first().expect("webhook received").clone();
     assert!(sharebridge::zendesk::signature::verify(
         b"whsec", &ts, &body, &sig
@@ -706,9 +715,76 @@ async fn catalog_endpoints() {
     sim.shutdown().await;
 }
 
-/// Throughput with faults and limits off: 32 keep-alive clients for 3 s, mixed reads
-/// (show ticket, list comments) and writes (update with a comment). Run with
-/// `cargo test --test sim_api throughput -- --ignored --nocapture`.
+/// CPU seconds this process has used (Linux `/proc/self/stat`; 0 elsewhere), so the
+/// figure means something on a machine shared with other work.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let after_comm = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after_comm.split_whitespace().collect();
+    // Fields 14 and 15 (utime, stime) are the 12th and 13th after the command name.
+    let ticks: f64 = f.get(11).and_then(|x| x.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+/// One keep-alive HTTP/1.1 connection speaking just enough HTTP to load the simulator
+/// without a heavy client competing for the same two cores.
+struct RawConn {
+    stream: tokio::io::BufReader<tokio::net::TcpStream>,
+    auth: String,
+}
+
+impl RawConn {
+    async fn open(addr: std::net::SocketAddr, token: &str) -> RawConn {
+        use base64::Engine as _;
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        let creds =
+            base64::engine::general_purpose::STANDARD.encode(format!("{AGENT}/token:{token}"));
+        RawConn {
+            stream: tokio::io::BufReader::new(stream),
+            auth: format!("Basic {creds}"),
+        }
+    }
+
+    /// Sends one request and reads the whole answer; returns the status.
+    async fn call(&mut self, method: &str, path: &str, body: &str) -> u16 {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nhost: sim\r\nauthorization: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            self.auth,
+            body.len()
+        );
+        self.stream
+            .get_mut()
+            .write_all(req.as_bytes())
+            .await
+            .unwrap();
+        let mut line = String::new();
+        self.stream.read_line(&mut line).await.unwrap();
+        let status: u16 = line.split(' ').nth(1).unwrap().parse().unwrap();
+        let mut len = 0usize;
+        loop {
+            line.clear();
+            self.stream.read_line(&mut line).await.unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap();
+            }
+        }
+        let mut buf = vec![0; len];
+        self.stream.read_exact(&mut buf).await.unwrap();
+        status
+    }
+}
+
+/// Throughput with faults and limits off: 32 keep-alive connections for 3 s, mixed reads
+/// (60 % show ticket, 30 % list comments) and writes (10 % update with a comment). Run
+/// with `cargo test --test sim_api throughput -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measures throughput; run on demand"]
 async fn throughput() {
@@ -722,36 +798,37 @@ async fn throughput() {
                 .unwrap(),
         );
     }
-    let base = api.base.clone();
+    let addr = sim.addr("acme");
     let token = api.token.clone();
-    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    let secs = 3;
+    let cpu_before = cpu_seconds();
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
     let mut tasks = Vec::new();
     for w in 0..32usize {
-        let http = reqwest::Client::new();
-        let base = base.clone();
-        let token = token.clone();
         let ids = ids.clone();
+        let token = token.clone();
         tasks.push(tokio::spawn(async move {
+            let mut conn = RawConn::open(addr, &token).await;
+            let update = r#"{"ticket":{"comment":{"body":"x","public":false}}}"#;
             let mut n = 0u64;
             let mut i = w;
             while std::time::Instant::now() < deadline {
                 let id = ids[i % ids.len()];
-                let rb = match i % 10 {
-                    0 => http
-                        .put(format!("{base}/api/v2/tickets/{id}.json"))
-                        .json(&json!({"ticket": {"comment": {"body": "x", "public": false}}})),
-                    1..=3 => http.get(format!(
-                        "{base}/api/v2/tickets/{id}/comments.json?page[size]=10"
-                    )),
-                    _ => http.get(format!("{base}/api/v2/tickets/{id}.json")),
+                let status = match i % 10 {
+                    0 => {
+                        conn.call("PUT", &format!("/api/v2/tickets/{id}.json"), update)
+                            .await
+                    }
+                    1..=3 => {
+                        let p = format!("/api/v2/tickets/{id}/comments.json?page[size]=10");
+                        conn.call("GET", &p, "").await
+                    }
+                    _ => {
+                        conn.call("GET", &format!("/api/v2/tickets/{id}.json"), "")
+                            .await
+                    }
                 };
-                let r = rb
-                    .basic_auth(format!("{AGENT}/token"), Some(&token))
-                    .send()
-                    .await
-                    .unwrap();
-                assert!(r.status().is_success(), "{}", r.status());
-                let _ = r.bytes().await.unwrap();
+                assert_eq!(status, 200);
                 n += 1;
                 i += 32;
             }
@@ -762,8 +839,13 @@ async fn throughput() {
     for t in tasks {
         total += t.await.unwrap();
     }
-    let rps = total as f64 / 3.0;
-    println!("sim throughput: {total} requests in 3 s = {rps:.0} req/s (client in-process)");
+    let rps = total as f64 / secs as f64;
+    let cpu = cpu_seconds() - cpu_before;
+    println!(
+        "sim throughput: {total} requests in {secs} s = {rps:.0} req/s wall (32 connections, \
+         in-process); {cpu:.2} CPU-s used by server + client = {:.0} requests per CPU-second",
+        total as f64 / cpu.max(0.001)
+    );
     assert_eq!(sim.stats("acme").requests, total + 64);
     sim.shutdown().await;
 }
@@ -816,5 +898,212 @@ async fn time_based_export_audits_and_sorting() {
     assert_eq!(ids, [b, a], "oldest change first");
     assert_eq!(inc["end_of_stream"], true);
     assert!(inc["end_time"].as_i64().unwrap() >= start);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn search_counts_and_user_sideload() {
+    let sim = sim(&["acme"]).await;
+    let api = Api::new(&sim, "acme");
+    let (_, a) = api
+        .write(
+            reqwest::Method::POST,
+            "/api/v2/tickets.json",
+            json!({"ticket": {"subject": "Printer on fire", "tags": ["vip"], "external_id": "ext-1",
+                "comment": {"body": "smoke everywhere"}}}),
+        )
+        .await;
+    let a = a["ticket"]["id"].as_u64().unwrap();
+    let b = api.create("Login broken", "cannot log in").await["id"]
+        .as_u64()
+        .unwrap();
+    let q = |query: &str| format!("/api/v2/search.json?query={}", query.replace(' ', "%20"));
+    let (s, r) = api.get(&q("type:ticket tags:vip")).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["count"], 1);
+    assert_eq!(r["results"][0]["id"], a);
+    assert_eq!(r["results"][0]["result_type"], "ticket");
+    assert_eq!(
+        api.get(&q("type:ticket -tags:vip")).await.1["results"][0]["id"],
+        b
+    );
+    assert_eq!(api.get(&q("external_id:ext-1")).await.1["count"], 1);
+    assert_eq!(api.get(&q("smoke")).await.1["count"], 1);
+    assert_eq!(api.get(&q("type:user smoke")).await.1["count"], 0);
+    let (_, c) = api
+        .get("/api/v2/search/count.json?query=type%3Aticket")
+        .await;
+    assert_eq!(c["count"], 2);
+    let (_, c) = api.get("/api/v2/tickets/count.json").await;
+    assert_eq!(c["count"]["value"], 2);
+    sim.add_comment("acme", a, "human@acme.example", "on it", true)
+        .unwrap();
+    let (_, c) = api
+        .get(&format!("/api/v2/tickets/{a}/comments/count"))
+        .await;
+    assert_eq!(c["count"]["value"], 2);
+    let (_, cs) = api
+        .get(&format!("/api/v2/tickets/{a}/comments.json?include=users"))
+        .await;
+    let emails: Vec<_> = cs["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        emails.contains(&AGENT.to_owned()) && emails.contains(&"human@acme.example".to_owned())
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn drop_after_commit_applies_the_write_and_loses_the_answer() {
+    let sim = sim(&["acme"]).await;
+    let api = Api::new(&sim, "acme");
+    sim.set_faults(
+        None,
+        FaultSettings {
+            rate: 1.0,
+            kinds: vec![FaultKind::DropAfterCommit],
+            latency_ms: 0,
+        },
+    );
+    let r = api
+        .req(reqwest::Method::POST, "/api/v2/tickets.json")
+        .header("Idempotency-Key", "k")
+        .json(&json!({"ticket": {"subject": "x", "comment": {"body": "y"}}}))
+        .send()
+        .await;
+    assert!(r.is_err());
+    assert_eq!(sim.tickets("acme").len(), 1, "the write happened");
+    sim.set_fault_rate(0.0);
+    // The retry with the same key finds the ticket instead of creating another.
+    let (s, h, _) = api
+        .send(
+            api.req(reqwest::Method::POST, "/api/v2/tickets.json")
+                .header("Idempotency-Key", "k")
+                .json(&json!({"ticket": {"subject": "x", "comment": {"body": "y"}}})),
+        )
+        .await;
+    assert_eq!(
+        (s, &h["x-idempotency-lookup"]),
+        (201, &"hit".parse().unwrap())
+    );
+    assert_eq!(sim.tickets("acme").len(), 1);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn faults_are_reproducible_for_a_seed() {
+    async fn pattern(seed: u64) -> Vec<u16> {
+        let mut cfg = SimConfig::local(&["acme"]);
+        cfg.limits = Limits::unlimited();
+        cfg.seed = seed;
+        cfg.faults = FaultSettings {
+            rate: 0.5,
+            kinds: vec![FaultKind::InternalError, FaultKind::Unavailable],
+            latency_ms: 0,
+        };
+        let sim = Simulator::start(cfg).await.unwrap();
+        let api = Api::new(&sim, "acme");
+        let mut out = Vec::new();
+        for _ in 0..40 {
+            out.push(api.get("/api/v2/users/me.json").await.0);
+        }
+        // Control endpoints never fault.
+        for _ in 0..20 {
+            let r = reqwest::get(format!("{}/sim/stats", api.base))
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+        sim.shutdown().await;
+        out
+    }
+    let a = pattern(42).await;
+    assert_eq!(a, pattern(42).await);
+    assert_ne!(a, pattern(43).await);
+    assert!(a.contains(&500) && a.contains(&503) && a.contains(&200));
+}
+
+#[tokio::test]
+async fn helpers_act_like_a_human_agent() {
+    let sim = sim(&["acme"]).await;
+    let write = sharebridge::zendesk::models::TicketWrite {
+        subject: Some("From the UI".into()),
+        comment: Some(sharebridge::zendesk::models::NewComment {
+            body: Some("hello".into()),
+            ..Default::default()
+        }),
+        tags: Some(vec!["vendor_escalation".into()]),
+        ..Default::default()
+    };
+    let t = sim
+        .create_ticket("acme", "human@acme.example", &write)
+        .unwrap();
+    assert_eq!(t.via.channel, "web");
+    assert_eq!(t.tags, ["vendor_escalation"]);
+    let c = sim
+        .add_comment("acme", t.id, "human@acme.example", "note", false)
+        .unwrap();
+    assert!(!c.public);
+    let first = sim.comments("acme", t.id)[0].id;
+    sim.make_private("acme", t.id, first, "human@acme.example")
+        .unwrap();
+    assert!(sim.comments("acme", t.id).iter().all(|c| !c.public));
+    sim.delete_ticket("acme", t.id, "human@acme.example")
+        .unwrap();
+    assert!(sim.tickets("acme").is_empty());
+    assert_eq!(
+        sim.ticket("acme", t.id).unwrap().status,
+        sharebridge::zendesk::models::Status::Deleted
+    );
+    let err = sim
+        .delete_ticket("acme", t.id, "human@acme.example")
+        .unwrap_err();
+    assert_eq!(err.status, 404);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn retried_idempotent_creates_make_exactly_one_ticket_each_under_faults() {
+    let mut cfg = SimConfig::local(&["acme"]);
+    cfg.limits = Limits::unlimited();
+    cfg.seed = 7;
+    cfg.faults = FaultSettings {
+        rate: 0.5,
+        kinds: vec![
+            FaultKind::Drop,
+            FaultKind::DropAfterCommit,
+            FaultKind::InternalError,
+            FaultKind::TooManyRequests,
+        ],
+        latency_ms: 0,
+    };
+    let sim = Simulator::start(cfg).await.unwrap();
+    let api = Api::new(&sim, "acme");
+    for k in 0..20 {
+        let body = json!({"ticket": {"subject": format!("s{k}"), "comment": {"body": "b"}}});
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            assert!(attempts < 100, "no success for key {k}");
+            let r = api
+                .req(reqwest::Method::POST, "/api/v2/tickets.json")
+                .header("Idempotency-Key", format!("key-{k}"))
+                .json(&body)
+                .send()
+                .await;
+            if let Ok(r) = r
+                && r.status() == 201
+                && r.bytes().await.is_ok()
+            {
+                break;
+            }
+        }
+    }
+    assert_eq!(sim.tickets("acme").len(), 20);
+    assert!(sim.stats("acme").faults > 0);
     sim.shutdown().await;
 }

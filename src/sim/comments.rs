@@ -81,10 +81,36 @@ pub(crate) fn list(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
         a.url(&format!("tickets/{}/comments.json", req.ids[0])),
         if desc { "sort_order=desc&" } else { "" }
     );
-    pagination::list(&req.query, "comments", &keys, !desc, &url, |i| {
+    let resp = pagination::list(&req.query, "comments", &keys, !desc, &url, |i| {
         let ix = if desc { n - 1 - i } else { i };
         &rec.comments[ix]
-    })
+    })?;
+    if !req
+        .param("include")
+        .is_some_and(|i| i.split(',').any(|x| x.trim() == "users"))
+    {
+        return Ok(resp);
+    }
+    // Side-load the comment authors as `users`.
+    let mut body: serde_json::Value =
+        serde_json::from_slice(&resp.body).unwrap_or(serde_json::Value::Null);
+    let mut ids: Vec<u64> = body["comments"]
+        .as_array()
+        .map(|cs| cs.iter().filter_map(|c| c["author_id"].as_u64()).collect())
+        .unwrap_or_default();
+    ids.sort_unstable();
+    ids.dedup();
+    let users: Vec<_> = ids.iter().filter_map(|id| a.users.get(id)).collect();
+    body["users"] = json!(users);
+    Ok(Resp::ok(&body))
+}
+
+/// `GET /api/v2/tickets/{id}/comments/count` → `{"count": {"value": N, "refreshed_at": …}}`.
+pub(crate) fn count(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
+    let n = a.live(req.ids[0])?.comments.len();
+    Ok(Resp::ok(
+        &json!({"count": {"value": n, "refreshed_at": req.now}}),
+    ))
 }
 
 /// `PUT /api/v2/tickets/{id}/comments/{cid}/make_private` → 200.

@@ -290,3 +290,79 @@ pub(crate) fn tickets_time(a: &mut Account, req: &Req) -> Result<Resp, ApiError>
         "end_time": end_time,
     })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::http::testing::{T0_MS, account, body, req};
+
+    fn create(a: &mut Account, at_ms: i64) -> u64 {
+        let r = req(
+            a,
+            "a@x.example",
+            at_ms,
+            r#"{"ticket":{"comment":{"body":"b"}}}"#,
+        );
+        body(&crate::sim::tickets::create(a, &r).unwrap())["ticket"]["id"]
+            .as_u64()
+            .unwrap()
+    }
+
+    fn query(r: &mut Req, pairs: &[(&str, String)]) {
+        r.query = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+    }
+
+    #[test]
+    fn cursor_export_is_a_lagged_prefix() {
+        let mut a = account();
+        a.knobs.limits = crate::sim::config::Limits::unlimited();
+        let old = create(&mut a, T0_MS);
+        let young = create(&mut a, T0_MS + 50_000);
+        let mut r = req(&mut a, "a@x.example", T0_MS + 70_000, "");
+        query(&mut r, &[("start_time", (T0_MS / 1000 - 1).to_string())]);
+        let page = body(&tickets_cursor(&mut a, &r).unwrap());
+        let ids: Vec<_> = page["tickets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].clone())
+            .collect();
+        assert_eq!(ids, [json!(old)], "the young ticket is inside the 60 s lag");
+        assert_eq!(page["end_of_stream"], true);
+        // Later, the cursor hands out only the young one.
+        let cursor = page["after_cursor"].as_str().unwrap().to_owned();
+        r.now_ms = T0_MS + 120_000;
+        query(&mut r, &[("cursor", cursor)]);
+        let page = body(&tickets_cursor(&mut a, &r).unwrap());
+        assert_eq!(page["tickets"][0]["id"], json!(young));
+        assert_eq!(page["tickets"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn event_pages_never_split_a_second_and_limit_applies() {
+        let mut a = account();
+        for _ in 0..3 {
+            create(&mut a, T0_MS);
+        }
+        let mut r = req(&mut a, "a@x.example", T0_MS + 120_000, "");
+        query(
+            &mut r,
+            &[
+                ("start_time", (T0_MS / 1000).to_string()),
+                ("per_page", "2".to_owned()),
+            ],
+        );
+        let page = body(&ticket_events(&mut a, &r).unwrap());
+        assert_eq!(page["count"], 3);
+        assert_eq!(page["end_time"], T0_MS / 1000);
+        // Default limit: 10 export requests per minute.
+        for _ in 0..9 {
+            ticket_events(&mut a, &r).unwrap();
+        }
+        let e = ticket_events(&mut a, &r).unwrap_err();
+        assert_eq!(e.status, axum::http::StatusCode::TOO_MANY_REQUESTS);
+    }
+}

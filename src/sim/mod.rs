@@ -33,6 +33,7 @@ mod comments;
 mod export;
 mod http;
 mod oauth;
+mod search;
 mod server;
 mod state;
 mod tickets;
@@ -45,6 +46,7 @@ pub use error::{SimApiError, SimError};
 pub use oauth::OAuthGrant;
 pub use server::{KnobsPatch, Simulator};
 pub use stats::StatsSnapshot;
+pub use webhooks::WebhookCounters;
 
 use std::future::Future;
 
@@ -59,4 +61,39 @@ pub async fn run(args: SimArgs, shutdown: impl Future<Output = ()>) -> Result<()
     shutdown.await;
     sim.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: SimArgs,
+    }
+
+    #[tokio::test]
+    async fn run_serves_until_shutdown() {
+        let cli = Cli::try_parse_from(["sim", "--account", "acme=127.0.0.1:0"]).unwrap();
+        run(cli.sim, async {}).await.unwrap();
+        let cli = Cli::try_parse_from(["sim", "--account", "acme:127.0.0.1:0"]).unwrap();
+        let err = run(cli.sim, async {}).await.unwrap_err();
+        assert!(err.to_string().contains("expected NAME=ADDR"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn bind_failure_names_account_and_address() {
+        let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = taken.local_addr().unwrap();
+        let mut cfg = SimConfig::local(&["acme", "vendor"]);
+        cfg.accounts[1].addr = addr;
+        let err = Simulator::start(cfg).await.unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("vendor") && msg.contains(&addr.to_string()),
+            "{msg}"
+        );
+    }
 }

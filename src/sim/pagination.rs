@@ -290,6 +290,66 @@ mod tests {
         assert_eq!((p.size, p.after), (100, Some(9)));
     }
 
+    proptest::proptest! {
+        /// Following `after` cursors visits every key once, in order; so does walking
+        /// back with `before` from the end; for ascending and descending lists.
+        #[test]
+        fn cursor_walks_cover_every_key_once(
+            mut keys in proptest::collection::btree_set(0u64..10_000, 0..200),
+            size in 1usize..=100,
+            ascending in proptest::bool::ANY,
+        ) {
+            let mut keys: Vec<u64> = std::mem::take(&mut keys).into_iter().collect();
+            if !ascending {
+                keys.reverse();
+            }
+            let mut seen = Vec::new();
+            let mut after = None;
+            loop {
+                let p = cursor_page(&keys, ascending, size, after, None);
+                seen.extend_from_slice(&keys[p.start..p.end]);
+                if !p.has_more {
+                    break;
+                }
+                after = keys[..p.end].last().copied();
+            }
+            proptest::prop_assert_eq!(&seen, &keys);
+            let mut back: Vec<u64> = Vec::new();
+            let mut before = keys.last().map(|k| if ascending { k + 1 } else { k.wrapping_sub(1) });
+            if !ascending && keys.last() == Some(&0) {
+                // No key below 0 to stand for "past the end": start from 0 itself.
+                before = Some(0);
+                back.push(0);
+            }
+            while let Some(c) = before {
+                let p = cursor_page(&keys, ascending, size, None, Some(c));
+                let mut chunk = keys[p.start..p.end].to_vec();
+                chunk.extend(back);
+                back = chunk;
+                if !p.has_more {
+                    break;
+                }
+                before = keys.get(p.start).copied();
+            }
+            proptest::prop_assert_eq!(&back, &keys);
+        }
+
+        /// Offset pages tile the list exactly.
+        #[test]
+        fn offset_pages_tile(total in 0usize..500, per in 1usize..=100) {
+            let mut covered = 0;
+            let mut page = 1;
+            loop {
+                let q = vec![("page".to_owned(), page.to_string()), ("per_page".to_owned(), per.to_string())];
+                let p = offset_page(&q, total).unwrap();
+                proptest::prop_assert_eq!(p.start, covered);
+                covered = p.end;
+                match p.next { Some(n) => page = n, None => break }
+            }
+            proptest::prop_assert_eq!(covered, total);
+        }
+    }
+
     #[test]
     fn offset_pages() {
         let p = offset_page(&q(&[("per_page", "2"), ("page", "2")]), 5).unwrap();

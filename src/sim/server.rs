@@ -18,6 +18,7 @@ use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
+use axum::serve::ListenerExt as _;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -34,8 +35,8 @@ use crate::sim::limits::{self, Admit};
 use crate::sim::oauth::{self, OAuthGrant};
 use crate::sim::state::Account;
 use crate::sim::stats::{Stats, StatsSnapshot};
-use crate::sim::webhooks::{self, Change};
-use crate::sim::{catalog, comments, export, faults, tickets, uploads, users};
+use crate::sim::webhooks::{self, Change, WebhookCounters};
+use crate::sim::{catalog, comments, export, faults, search, tickets, uploads, users};
 use crate::zendesk::models::{
     Comment, FieldOption, SharingAgreement, Ticket, TicketField, TicketWrite, User,
 };
@@ -49,6 +50,7 @@ struct Shared {
     token: String,
     webhooks: Arc<RwLock<Vec<WebhookSpec>>>,
     changes: mpsc::UnboundedSender<Change>,
+    webhook_counters: Arc<WebhookCounters>,
 }
 
 /// One account's listener state.
@@ -69,10 +71,22 @@ impl AccountHandle {
 
     /// Queues webhooks for the tickets the last operation touched.
     fn announce(&self, touched: Vec<u64>) {
+        if touched.is_empty() {
+            return;
+        }
+        let urls = webhooks::targets_of(&self.shared.webhooks, &self.name);
+        if urls.is_empty() {
+            return;
+        }
         for ticket_id in touched {
+            self.shared
+                .webhook_counters
+                .started
+                .fetch_add(urls.len() as u64, Ordering::SeqCst);
             let _ = self.shared.changes.send(Change {
                 account: self.name.clone(),
                 ticket_id,
+                urls: urls.clone(),
             });
         }
     }
@@ -94,6 +108,10 @@ enum Route {
     TagsRemove,
     ExportTickets,
     ExportTicketsTime,
+    Search,
+    SearchCount,
+    TicketsCount,
+    CommentsCount,
     Audits,
     ExportEvents,
     UsersMe,
@@ -153,6 +171,9 @@ fn resolve(method: &Method, path: &str) -> Option<Resolved> {
         ("GET", ["api", "v2", "tickets", "show_many"]) => {
             one(TicketsShowMany, "GET /api/v2/tickets/show_many")?
         }
+        ("GET", ["api", "v2", "tickets", "count"]) => {
+            one(TicketsCount, "GET /api/v2/tickets/count")?
+        }
         (_, ["api", "v2", "tickets", id]) => {
             let id = num(id)?;
             let (r, k) = match m {
@@ -189,6 +210,14 @@ fn resolve(method: &Method, path: &str) -> Option<Resolved> {
         ("GET", ["api", "v2", "incremental", "tickets", "cursor"]) => {
             one(ExportTickets, "GET /api/v2/incremental/tickets/cursor")?
         }
+        ("GET", ["api", "v2", "search"]) => one(Search, "GET /api/v2/search")?,
+        ("GET", ["api", "v2", "search", "count"]) => one(SearchCount, "GET /api/v2/search/count")?,
+        ("GET", ["api", "v2", "tickets", id, "comments", "count"]) => (
+            CommentsCount,
+            "GET /api/v2/tickets/{id}/comments/count",
+            [num(id)?, 0],
+            None,
+        ),
         ("GET", ["api", "v2", "incremental", "tickets"]) => {
             one(ExportTicketsTime, "GET /api/v2/incremental/tickets")?
         }
@@ -285,6 +314,10 @@ fn call(route: Route, a: &mut Account, req: &Req, authz: Option<&str>) -> Result
         TagsRemove => tickets::change_tags(a, req, tickets::TagOp::Remove),
         ExportTickets => export::tickets_cursor(a, req),
         ExportTicketsTime => export::tickets_time(a, req),
+        Search => search::search(a, req),
+        SearchCount => search::count(a, req),
+        TicketsCount => tickets::count(a, req),
+        CommentsCount => comments::count(a, req),
         Audits => tickets::audits(a, req),
         ExportEvents => export::ticket_events(a, req),
         UsersMe => users::me(a, req),
@@ -339,17 +372,47 @@ fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&s
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// `(limit, remaining)` for the `X-Rate-Limit` headers; unlimited shows as 1000000.
-fn rate_view(a: &mut Account, now_ms: i64) -> (u32, u32) {
+/// What the rate-limit headers say: limit, remaining, seconds until a slot frees.
+#[derive(Debug, Clone, Copy)]
+struct RateView {
+    limit: u32,
+    remaining: u32,
+    reset: u64,
+}
+
+/// The account's request window as headers show it; unlimited shows as 1000000.
+fn rate_view(a: &mut Account, now_ms: i64) -> RateView {
     let limit = a.knobs.limits.requests_per_minute;
-    match limits::peek(&mut a.limits.requests, now_ms, limit, limits::MINUTE_MS) {
+    let admit = limits::peek(&mut a.limits.requests, now_ms, limit, limits::MINUTE_MS);
+    let reset = a.limits.requests.front().map_or(60, |t| {
+        limits::retry_after_secs(t + limits::MINUTE_MS - now_ms)
+    });
+    let (limit, remaining) = match admit {
         _ if limit == 0 => (1_000_000, 1_000_000),
         Admit::Allowed { remaining } => (limit, remaining),
         Admit::Throttled { .. } => (limit, 0),
+    };
+    RateView {
+        limit,
+        remaining,
+        reset,
     }
 }
 
-fn finish(resp: Resp, rate: (u32, u32)) -> Response {
+/// `X-Rate-Limit`, `X-Rate-Limit-Remaining` and the newer `ratelimit-*` headers.
+fn finish(resp: Resp, rate: RateView) -> Response {
+    let mut out = plain(resp);
+    let h = out.headers_mut();
+    h.insert("x-rate-limit", HeaderValue::from(rate.limit));
+    h.insert("x-rate-limit-remaining", HeaderValue::from(rate.remaining));
+    h.insert("ratelimit-limit", HeaderValue::from(rate.limit));
+    h.insert("ratelimit-remaining", HeaderValue::from(rate.remaining));
+    h.insert("ratelimit-reset", HeaderValue::from(rate.reset));
+    out
+}
+
+/// A handler answer as an HTTP response, without rate-limit headers.
+fn plain(resp: Resp) -> Response {
     let mut out = Response::new(Body::from(resp.body));
     *out.status_mut() = resp.status;
     let h = out.headers_mut();
@@ -363,8 +426,6 @@ fn finish(resp: Resp, rate: (u32, u32)) -> Response {
             h.insert(k, v);
         }
     }
-    h.insert("x-rate-limit", HeaderValue::from(rate.0));
-    h.insert("x-rate-limit-remaining", HeaderValue::from(rate.1));
     out
 }
 
@@ -416,7 +477,7 @@ async fn dispatch(State(h): State<Arc<AccountHandle>>, request: Request) -> Resp
                 StatusCode::PAYLOAD_TOO_LARGE,
                 json!({"error": "RequestTooLarge", "description": "Request body too large"}),
             );
-            return finish(Resp::from_error(&e), (0, 0));
+            return plain(Resp::from_error(&e));
         }
     };
     let headers = &parts.headers;
@@ -441,9 +502,12 @@ async fn dispatch(State(h): State<Arc<AccountHandle>>, request: Request) -> Resp
             }
         }
     }
+    // With drop-after-commit, whatever the request did, its answer is lost.
+    let lost = fault == Some(FaultKind::DropAfterCommit);
+    let answer = |resp: Resp, rate: RateView| if lost { dropped() } else { finish(resp, rate) };
     let Some(r) = resolved else {
         let rate = rate_view(a, now_ms);
-        return finish(Resp::from_error(&invalid_endpoint()), rate);
+        return answer(Resp::from_error(&invalid_endpoint()), rate);
     };
     let public = matches!(r.route, Route::OAuthTokens | Route::Attachment);
     let caller = if public {
@@ -456,7 +520,7 @@ async fn dispatch(State(h): State<Arc<AccountHandle>>, request: Request) -> Resp
             Ok(c) => c,
             Err(e) => {
                 let rate = rate_view(a, now_ms);
-                return finish(Resp::from_error(&e), rate);
+                return answer(Resp::from_error(&e), rate);
             }
         }
     };
@@ -465,7 +529,7 @@ async fn dispatch(State(h): State<Arc<AccountHandle>>, request: Request) -> Resp
         a.stats.count_user(&caller.email);
         let limit = a.knobs.limits.requests_per_minute;
         match limits::admit(&mut a.limits.requests, now_ms, limit, limits::MINUTE_MS) {
-            Admit::Allowed { remaining } if limit > 0 => rate = (limit, remaining),
+            Admit::Allowed { remaining } if limit > 0 => rate.remaining = remaining,
             Admit::Allowed { .. } => {}
             Admit::Throttled { retry_after } => {
                 a.stats.throttled += 1;
@@ -473,7 +537,12 @@ async fn dispatch(State(h): State<Arc<AccountHandle>>, request: Request) -> Resp
                     retry_after,
                     "Number of allowed API requests per minute exceeded",
                 );
-                return finish(Resp::from_error(&e), (limit, 0));
+                let rate = RateView {
+                    remaining: 0,
+                    reset: retry_after,
+                    ..rate
+                };
+                return answer(Resp::from_error(&e), rate);
             }
         }
     }
@@ -501,10 +570,7 @@ async fn dispatch(State(h): State<Arc<AccountHandle>>, request: Request) -> Resp
     let touched = std::mem::take(&mut a.touched);
     drop(guard);
     h.announce(touched);
-    if fault == Some(FaultKind::DropAfterCommit) {
-        return dropped();
-    }
-    finish(resp, rate)
+    answer(resp, rate)
 }
 
 /// Runtime knobs as `/sim/knobs` shows and takes them (absent = unchanged).
@@ -619,7 +685,7 @@ struct Advance {
 }
 
 fn control_json<T: Serialize>(status: StatusCode, v: &T) -> Response {
-    finish(Resp::json(status, v), (0, 0))
+    plain(Resp::json(status, v))
 }
 
 fn control_error(status: StatusCode, msg: &str) -> Response {
@@ -646,7 +712,7 @@ async fn control(h: &AccountHandle, parts: &Parts, body: Body) -> Response {
         ("GET", "/sim/stats") => control_json(StatusCode::OK, &h.lock().stats.snapshot()),
         ("POST", "/sim/stats/reset") => {
             h.lock().stats = Stats::default();
-            finish(Resp::no_content(), (0, 0))
+            plain(Resp::no_content())
         }
         ("GET", "/sim/health") => control_json(
             StatusCode::OK,
@@ -704,7 +770,7 @@ async fn control(h: &AccountHandle, parts: &Parts, body: Body) -> Response {
                 &json!({"now": h.shared.clock.now(), "now_unix": h.shared.clock.now_ms() / 1000}),
             )
         }
-        _ => finish(Resp::from_error(&invalid_endpoint()), (0, 0)),
+        _ => plain(Resp::from_error(&invalid_endpoint())),
     }
 }
 
@@ -764,10 +830,11 @@ impl Simulator {
         let clock = Arc::new(Clock::default());
         let cancel = CancellationToken::new();
         let targets = Arc::new(RwLock::new(config.webhooks.clone()));
+        let webhook_counters = Arc::new(WebhookCounters::default());
         let (changes, webhook_task) = webhooks::spawn(
-            targets.clone(),
             config.webhook_secret.clone(),
             clock.clone(),
+            webhook_counters.clone(),
             cancel.clone(),
         )?;
         let shared = Arc::new(Shared {
@@ -775,6 +842,7 @@ impl Simulator {
             token: config.token.clone(),
             webhooks: targets,
             changes,
+            webhook_counters,
         });
         let mut accounts = Vec::new();
         let mut tasks = vec![webhook_task];
@@ -797,6 +865,10 @@ impl Simulator {
             let app = Router::new().fallback(dispatch).with_state(handle.clone());
             let stop = cancel.clone();
             tasks.push(tokio::spawn(async move {
+                // Small answers go out at once (no Nagle delay behind the previous write).
+                let listener = listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
                 let served = axum::serve(listener, app)
                     .with_graceful_shutdown(stop.cancelled_owned())
                     .await;
@@ -992,6 +1064,39 @@ impl Simulator {
             .ok_or_else(|| ApiError::not_found().into())
     }
 
+    /// Deletes a ticket as agent `email` would (soft: 404 afterwards, `deleted` in the
+    /// incremental export); webhooks fire.
+    pub fn delete_ticket(&self, account: &str, id: u64, email: &str) -> Result<(), SimApiError> {
+        let h = self.handle(account);
+        let mut a = h.lock();
+        let mut req = self.helper_req(&mut a, email);
+        req.ids = [id, 0];
+        tickets::delete(&mut a, &req)?;
+        let touched = std::mem::take(&mut a.touched);
+        drop(a);
+        h.announce(touched);
+        Ok(())
+    }
+
+    /// Makes a comment private as agent `email` would; webhooks fire.
+    pub fn make_private(
+        &self,
+        account: &str,
+        id: u64,
+        comment_id: u64,
+        email: &str,
+    ) -> Result<(), SimApiError> {
+        let h = self.handle(account);
+        let mut a = h.lock();
+        let mut req = self.helper_req(&mut a, email);
+        req.ids = [id, comment_id];
+        comments::make_private(&mut a, &req)?;
+        let touched = std::mem::take(&mut a.touched);
+        drop(a);
+        h.announce(touched);
+        Ok(())
+    }
+
     /// Defines a custom ticket field; `options` are (name, tag value) for drop-downs.
     pub fn add_ticket_field(
         &self,
@@ -1086,6 +1191,11 @@ impl Simulator {
         self.each(None, |h| h.lock().knobs.access_token_lifetime_secs = secs);
     }
 
+    /// Webhook delivery counters (started, delivered, failed; `pending()`).
+    pub fn webhooks(&self) -> &WebhookCounters {
+        &self.shared.webhook_counters
+    }
+
     /// Adds a webhook target for an account.
     pub fn add_webhook(&self, account: &str, url: &str) {
         let _ = self.handle(account);
@@ -1101,6 +1211,12 @@ impl Simulator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn simulator_is_shareable_across_tasks() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Simulator>();
+    }
 
     #[test]
     fn routes_resolve_with_and_without_json_suffix() {

@@ -380,8 +380,17 @@ fn create_ticket(a: &mut Account, req: &Req, wr: &Write) -> Result<(u64, usize),
 pub(crate) fn create(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
     let (wr, whole) = parse_write(&req.body)?;
     if let Some(key) = &req.idempotency_key {
-        a.idempotency
-            .retain(|_, r| req.now_ms - r.at_ms < IDEMPOTENCY_TTL_MS);
+        // Expired keys are forgotten: on lookup, and in bulk now and then.
+        if a.idempotency
+            .get(key)
+            .is_some_and(|r| req.now_ms - r.at_ms >= IDEMPOTENCY_TTL_MS)
+        {
+            a.idempotency.remove(key);
+        }
+        if a.idempotency.len() % 1024 == 1023 {
+            a.idempotency
+                .retain(|_, r| req.now_ms - r.at_ms < IDEMPOTENCY_TTL_MS);
+        }
         if let Some(prev) = a.idempotency.get(key) {
             if prev.request != whole {
                 return Err(ApiError::bad_param(
@@ -438,6 +447,14 @@ pub(crate) fn show_many(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
         .map(|r| a.wire(r))
         .collect();
     Ok(Resp::ok(&json!({"tickets": tickets})))
+}
+
+/// `GET /api/v2/tickets/count` → `{"count": {"value": N, "refreshed_at": …}}`.
+pub(crate) fn count(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
+    let n = a.tickets.values().filter(|r| !r.deleted).count();
+    Ok(Resp::ok(
+        &json!({"count": {"value": n, "refreshed_at": req.now}}),
+    ))
 }
 
 /// Whether a list asks for descending order (`sort=-id` / `sort_order=desc`).

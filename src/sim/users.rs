@@ -90,9 +90,10 @@ pub(crate) fn create_or_update(a: &mut Account, req: &Req, upsert: bool) -> Resu
         });
     if let Some(id) = existing {
         if !upsert {
+            let email = w.email.clone().unwrap_or_default();
             return Err(ApiError::invalid_with(
                 "email",
-                "Email: is already being used by another user",
+                &format!("Email: {email} is already being used by another user"),
                 "DuplicateValue",
             ));
         }

@@ -4,6 +4,7 @@
 //! body, `X-Zendesk-Webhook-Signature-Timestamp`). Sent from a background task, never from
 //! the request; best effort: 3 attempts, 10 s timeout each, then dropped (logged).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -15,11 +16,32 @@ use crate::sim::config::WebhookSpec;
 use crate::sim::error::SimError;
 use crate::zendesk::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 
+/// Delivery counters, so tests can wait for webhooks instead of sleeping.
+#[derive(Debug, Default)]
+pub struct WebhookCounters {
+    /// Deliveries started (one per change per target URL).
+    pub started: AtomicU64,
+    /// Deliveries answered 2xx.
+    pub delivered: AtomicU64,
+    /// Deliveries given up after 3 attempts.
+    pub failed: AtomicU64,
+}
+
+impl WebhookCounters {
+    /// Deliveries started but not yet finished.
+    pub fn pending(&self) -> u64 {
+        let done = self.delivered.load(Ordering::SeqCst) + self.failed.load(Ordering::SeqCst);
+        self.started.load(Ordering::SeqCst).saturating_sub(done)
+    }
+}
+
 /// One change to announce.
 #[derive(Debug, Clone)]
 pub(crate) struct Change {
     pub account: Arc<str>,
     pub ticket_id: u64,
+    /// Targets, fixed (and counted as started) when the change is queued.
+    pub urls: Vec<String>,
 }
 
 /// The webhook body for a change (exact bytes that get signed).
@@ -28,11 +50,23 @@ pub(crate) fn body(account: &str, ticket_id: u64) -> Vec<u8> {
     format!("{{\"ticket_id\":{ticket_id},\"account\":{name}}}").into_bytes()
 }
 
+/// The URLs configured for `account`.
+pub(crate) fn targets_of(targets: &RwLock<Vec<WebhookSpec>>, account: &str) -> Vec<String> {
+    match targets.read() {
+        Ok(t) => t
+            .iter()
+            .filter(|w| w.account == account)
+            .map(|w| w.url.clone())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 /// Starts the delivery task; returns the queue to feed it.
 pub(crate) fn spawn(
-    targets: Arc<RwLock<Vec<WebhookSpec>>>,
     secret: String,
     clock: Arc<Clock>,
+    counters: Arc<WebhookCounters>,
     cancel: CancellationToken,
 ) -> Result<(mpsc::UnboundedSender<Change>, tokio::task::JoinHandle<()>), SimError> {
     // reqwest is built without a TLS provider; install ring's so https targets work too.
@@ -49,15 +83,8 @@ pub(crate) fn spawn(
                 _ = cancel.cancelled() => break,
                 c = rx.recv() => match c { Some(c) => c, None => break },
             };
-            let urls: Vec<String> = match targets.read() {
-                Ok(t) => t
-                    .iter()
-                    .filter(|w| *w.account == *change.account)
-                    .map(|w| w.url.clone())
-                    .collect(),
-                Err(_) => Vec::new(),
-            };
-            for url in urls {
+            for url in change.urls.clone() {
+                let counters = counters.clone();
                 let client = client.clone();
                 let secret = secret.clone();
                 let clock = clock.clone();
@@ -66,7 +93,10 @@ pub(crate) fn spawn(
                 tokio::spawn(async move {
                     tokio::select! {
                         _ = cancel.cancelled() => {}
-                        _ = deliver(&client, &url, &secret, &clock, &change) => {}
+                        ok = deliver(&client, &url, &secret, &clock, &change) => {
+                            let c = if ok { &counters.delivered } else { &counters.failed };
+                            c.fetch_add(1, Ordering::SeqCst);
+                        }
                     }
                 });
             }
@@ -75,8 +105,27 @@ pub(crate) fn spawn(
     Ok((tx, task))
 }
 
-async fn deliver(client: &reqwest::Client, url: &str, secret: &[u8], clock: &Clock, c: &Change) {
+/// A stable id per target URL (Zendesk sends the webhook's id with every delivery).
+fn webhook_id(url: &str) -> String {
+    // FNV-1a: stable across runs, unlike the std hasher.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in url.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("01{:016X}", h)
+}
+
+/// Delivers one change to one URL; `true` once a 2xx came back.
+async fn deliver(
+    client: &reqwest::Client,
+    url: &str,
+    secret: &[u8],
+    clock: &Clock,
+    c: &Change,
+) -> bool {
     let payload = body(&c.account, c.ticket_id);
+    // Zendesk names the webhook and the invocation (the same across retries).
+    let invocation = fastrand::u64(..).to_string();
     for attempt in 0..3u32 {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(200 * 5u64.pow(attempt - 1))).await;
@@ -88,11 +137,13 @@ async fn deliver(client: &reqwest::Client, url: &str, secret: &[u8], clock: &Clo
             .header("content-type", "application/json")
             .header(SIGNATURE_HEADER, sig)
             .header(TIMESTAMP_HEADER, ts)
+            .header("x-zendesk-webhook-id", webhook_id(url))
+            .header("x-zendesk-webhook-invocation-id", invocation.as_str())
             .body(payload.clone())
             .send()
             .await;
         match sent {
-            Ok(r) if r.status().is_success() => return,
+            Ok(r) if r.status().is_success() => return true,
             Ok(r) => tracing::debug!(
                 url,
                 status = r.status().as_u16(),
@@ -103,6 +154,7 @@ async fn deliver(client: &reqwest::Client, url: &str, secret: &[u8], clock: &Clo
         }
     }
     tracing::warn!(url, account = %c.account, ticket_id = c.ticket_id, "webhook dropped after 3 attempts");
+    false
 }
 
 #[cfg(test)]
