@@ -132,7 +132,21 @@ impl Engine {
             additional_tags: Some(vec![ORPHANED_TAG.to_owned()]),
             ..Default::default()
         };
-        match account.client.update_ticket(mirror, &write, None).await {
+        match account.client.update_ticket_audited(mirror, &write).await {
+            Ok((_, Some(audit))) if audit.comment_id().is_some() => {
+                let id = audit.comment_id().unwrap_or_default();
+                self.store().transaction(|tx| {
+                    tx.record_bridge_comment(
+                        &link.target_account,
+                        id,
+                        link.id,
+                        Flow::SourceToTarget,
+                    )?;
+                    tx.clear_pending_write(link.id, Flow::SourceToTarget)?;
+                    Ok(())
+                })?;
+                Ok(())
+            }
             Ok(_) | Err(ZendeskError::InDoubt { .. }) => {
                 drop(_guard);
                 if !self.settle_pending(link, &p).await? {

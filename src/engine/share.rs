@@ -177,7 +177,7 @@ impl Engine {
         let first = source_comments.first();
         let bridge_to = to.bridge_user().await?;
 
-        let mirror = match existing {
+        let (mirror, intro) = match existing {
             Some(t) => {
                 if let Some(other) = self.store().link_by_target(&link.target_account, t.id)?
                     && other.id != link.id
@@ -189,7 +189,14 @@ impl Engine {
                     });
                 }
                 tracing::info!(link = link.id, account = %link.target_account, ticket = t.id, "adopting an existing mirror");
-                t
+                // Created by an earlier attempt whose answer was lost: its first comment
+                // is the bridge's.
+                let comments = to.client.list_comments(t.id).await?;
+                let intro = comments
+                    .iter()
+                    .find(|c| c.author_id == bridge_to)
+                    .map(|c| c.id);
+                (t, intro)
             }
             None => {
                 let write = self
@@ -199,17 +206,18 @@ impl Engine {
                     .client
                     .create_ticket(&write, Some(&link.idempotency_key))
                     .await?;
-                created.ticket
+                let mut intro = created.audit.as_ref().and_then(|a| a.comment_id());
+                if intro.is_none() {
+                    let comments = to.client.list_comments(created.ticket.id).await?;
+                    intro = comments
+                        .iter()
+                        .find(|c| c.author_id == bridge_to)
+                        .map(|c| c.id);
+                }
+                (created.ticket, intro)
             }
         };
 
-        // The mirror's first comment is the bridge's: record it, and map the source's
-        // first comment onto it when it crossed.
-        let mirror_comments = to.client.list_comments(mirror.id).await?;
-        let intro = mirror_comments
-            .iter()
-            .find(|c| c.author_id == bridge_to)
-            .map(|c| c.id);
         let first_crossed = first
             .filter(|c| c.public || agreement.comments.private)
             .map(|c| c.id);
@@ -223,7 +231,7 @@ impl Engine {
             tags: mirror.tags.clone(),
             custom_fields: mirror.custom_fields.clone(),
         };
-        let last_mirror_comment = mirror_comments.iter().map(|c| c.id).max();
+        let last_mirror_comment = intro;
         let created_at = mirror.created_at;
         let updated = self.store().transaction(|tx| {
             let l = tx.set_mirror_ticket(link.id, mirror.id)?;

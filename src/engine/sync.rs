@@ -259,10 +259,18 @@ impl Engine {
         };
         let result = receiver
             .client
-            .update_ticket(ends.receiver_ticket, &ticket_write, None)
+            .update_ticket_audited(ends.receiver_ticket, &ticket_write)
             .await;
         match (result, pending) {
             (Ok(_), None) => Ok(()),
+            (Ok((_, Some(audit))), Some(p)) if audit.comment_id().is_some() => {
+                // The answer names the comment it added: record it, no read needed.
+                let id = audit.comment_id().unwrap_or_default();
+                self.store()
+                    .commit_mirrored(link.id, flow, &p.source_comments, id)
+                    .map_err(EngineError::from)?;
+                Ok(())
+            }
             (Ok(_), Some(p)) | (Err(ZendeskError::InDoubt { .. }), Some(p)) => {
                 if self
                     .settle_locked(link, &p)

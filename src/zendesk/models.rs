@@ -463,6 +463,37 @@ pub struct ErrorBody {
     pub details: Option<serde_json::Value>,
 }
 
+/// The `audit` Zendesk returns with a ticket create or update: what that write changed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Audit {
+    #[serde(default)]
+    pub id: u64,
+    #[serde(default)]
+    pub events: Vec<AuditEvent>,
+}
+
+/// One event of an [`Audit`]: `type` "Comment" (its `id` is the comment's id), "Change",
+/// "Create", … Other fields are kept raw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    #[serde(default)]
+    pub id: u64,
+    #[serde(rename = "type", default)]
+    pub event_type: String,
+    #[serde(default)]
+    pub author_id: Option<u64>,
+}
+
+impl Audit {
+    /// The id of the comment this write added, if it added one.
+    pub fn comment_id(&self) -> Option<u64> {
+        self.events
+            .iter()
+            .find(|e| e.event_type == "Comment" || e.event_type == "VoiceComment")
+            .map(|e| e.id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -484,6 +515,15 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(serde_json::to_string(&w).unwrap(), r#"{"status":"hold"}"#);
+    }
+
+    #[test]
+    fn audit_names_the_comment_it_added() {
+        let json = r#"{"id": 9, "events": [{"id": 1, "type": "Change", "field_name": "status"},
+            {"id": 77, "type": "Comment", "body": "x", "public": true}]}"#;
+        let a: Audit = serde_json::from_str(json).unwrap();
+        assert_eq!(a.comment_id(), Some(77));
+        assert_eq!(Audit::default().comment_id(), None);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::gate::EndpointClass;
 use super::retry::Replay;
 use super::{Call, ZendeskClient, ZendeskError, decode_key};
-use crate::zendesk::models::{Comment, Ticket, TicketEnvelope, TicketWrite};
+use crate::zendesk::models::{Audit, Comment, Ticket, TicketEnvelope, TicketWrite};
 
 /// Most ids `show_many` takes per request.
 const SHOW_MANY_CHUNK: usize = 100;
@@ -28,11 +28,21 @@ pub struct CreatedTicket {
     /// True when Zendesk answered from its idempotency cache (`x-idempotency-lookup: hit`):
     /// the ticket was created by an earlier request with the same key.
     pub replayed: bool,
+    /// The audit of the create, naming the first comment's id.
+    pub audit: Option<Audit>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct Tags {
     tags: Vec<String>,
+}
+
+/// The `audit` of a create or update answer, when present and readable.
+fn audit_of(body: &[u8]) -> Option<Audit> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|mut v| v.get_mut("audit").map(serde_json::Value::take))
+        .and_then(|v| serde_json::from_value::<Audit>(v).ok())
 }
 
 /// The replay policy of a ticket update: a comment makes it non-idempotent.
@@ -76,8 +86,13 @@ impl ZendeskClient {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.eq_ignore_ascii_case("hit"));
         let ticket: Ticket = decode_key(&ctx, &answer.body, "ticket")?;
+        let audit = audit_of(&answer.body);
         tracing::info!(account = %self.account(), ticket = ticket.id, replayed, "ticket created");
-        Ok(CreatedTicket { ticket, replayed })
+        Ok(CreatedTicket {
+            ticket,
+            replayed,
+            audit,
+        })
     }
 
     /// `GET /api/v2/tickets/{id}`.
@@ -140,6 +155,26 @@ impl ZendeskClient {
             .class(EndpointClass::TicketUpdate { ticket: id })
             .replay(replay);
         self.fetch(call, "ticket").await
+    }
+
+    /// [`Self::update_ticket`], also returning the `audit` Zendesk sends back, whose
+    /// Comment event names the comment this update added (so the caller need not read the
+    /// ticket's comments to learn its id). Same retry rules.
+    pub async fn update_ticket_audited(
+        &self,
+        id: u64,
+        write: &TicketWrite,
+    ) -> Result<(Ticket, Option<Audit>), ZendeskError> {
+        let replay = update_replay(write);
+        let call = Call::new(Method::PUT, format!("/api/v2/tickets/{id}"))
+            .json(&TicketEnvelope { ticket: write })
+            .ticket(id)
+            .class(EndpointClass::TicketUpdate { ticket: id })
+            .replay(replay);
+        let ctx = self.context(&call);
+        let answer = self.execute(call).await?;
+        let ticket: Ticket = decode_key(&ctx, &answer.body, "ticket")?;
+        Ok((ticket, audit_of(&answer.body)))
     }
 
     /// `DELETE /api/v2/tickets/{id}` (soft delete). `NotFound` means it is already gone,
