@@ -2,153 +2,15 @@
 //! mirrored, comments cross under the rules, a reply crosses back over a two-way link,
 //! nothing echoes, and an unshare leaves a marked orphan.
 
-use std::sync::Arc;
-use std::time::Duration;
+mod common;
 
-use sharebridge::config::{Config, LoadOptions, load_with};
-use sharebridge::engine::Engine;
-use sharebridge::engine::hints::Hints;
-use sharebridge::metrics::Metrics;
-use sharebridge::sim::{Limits, SimConfig, Simulator};
-use sharebridge::store::{LinkState, Store};
-use sharebridge::zendesk::models::{NewComment, Status, TicketWrite};
-use tokio_util::sync::CancellationToken;
-
-const AGENT_A: &str = "alice@acme.example";
-const AGENT_V: &str = "victor@vendor.example";
-
-struct World {
-    sim: Simulator,
-    engine: Engine,
-    hints: Arc<Hints>,
-    stop: CancellationToken,
-    _dir: tempfile::TempDir,
-}
-
-fn config_text(sim: &Simulator, two_way: bool) -> String {
-    let reverse = if two_way {
-        r#"
-[[agreements]]
-name = "vendor-to-acme"
-from = "vendor"
-to = "acme"
-"#
-    } else {
-        ""
-    };
-    format!(
-        r#"
-[daemon]
-admin_token = "admin"
-state_dir = "unused"
-coalesce_window = "50ms"
-poll_interval = "1h"
-
-[accounts.acme]
-subdomain = "acme"
-base_url = "{acme}"
-email = "bridge@acme.example"
-token = "{token}"
-accept_from = ["vendor"]
-
-[accounts.vendor]
-subdomain = "vendor"
-base_url = "{vendor}"
-email = "bridge@vendor.example"
-token = "{token}"
-accept_from = ["acme"]
-
-[[agreements]]
-name = "acme-to-vendor"
-from = "acme"
-to = "vendor"
-auto_share_tags = ["vendor_escalation"]
-unshare_on_tag_removal = true
-[agreements.status]
-map = {{ hold = "open" }}
-[agreements.tags]
-exclude = ["internal_*"]
-{reverse}"#,
-        acme = sim.base_url("acme"),
-        vendor = sim.base_url("vendor"),
-        token = sim.token(),
-    )
-}
-
-async fn world(two_way: bool) -> World {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    sharebridge::telemetry::init(
-        "info,sharebridge=debug",
-        sharebridge::config::LogFormat::Text,
-    );
-    let mut sc = SimConfig::local(&["acme", "vendor"]);
-    sc.limits = Limits::unlimited();
-    sc.export_lag_secs = 0;
-    let sim = Simulator::start(sc).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("sharebridge.toml");
-    std::fs::write(&path, config_text(&sim, two_way)).unwrap();
-    let config: Config = load_with(&path, &LoadOptions::default()).unwrap().config;
-    let (_tx, rx) = tokio::sync::watch::channel(Arc::new(config));
-    Box::leak(Box::new(_tx));
-    let store = Store::open(dir.path().join("store.redb")).unwrap();
-    let hints = Arc::new(Hints::new());
-    let engine = Engine::start(rx, store, hints.clone(), Arc::new(Metrics::new()))
-        .await
-        .unwrap();
-    let stop = CancellationToken::new();
-    let e = engine.clone();
-    let s = stop.clone();
-    tokio::spawn(async move { e.run(s).await });
-    World {
-        sim,
-        engine,
-        hints,
-        stop,
-        _dir: dir,
-    }
-}
-
-impl World {
-    async fn settle(&self) {
-        assert!(
-            self.engine.settle(Duration::from_secs(20)).await,
-            "engine did not settle"
-        );
-    }
-    fn mirror_of(&self, source: u64) -> u64 {
-        let links = self
-            .engine
-            .store()
-            .links_by_source_ticket("acme", source)
-            .unwrap();
-        links[0].target_ticket.expect("mirror recorded")
-    }
-    fn bodies(&self, account: &str, ticket: u64) -> Vec<(String, bool)> {
-        self.sim
-            .comments(account, ticket)
-            .into_iter()
-            .map(|c| (c.body, c.public))
-            .collect()
-    }
-}
-
-fn new_ticket(subject: &str, body: &str, tags: &[&str]) -> TicketWrite {
-    TicketWrite {
-        subject: Some(subject.into()),
-        comment: Some(NewComment {
-            body: Some(body.into()),
-            public: Some(true),
-            ..Default::default()
-        }),
-        tags: Some(tags.iter().map(|t| t.to_string()).collect()),
-        ..Default::default()
-    }
-}
+use common::{AGENT_A, AGENT_V, Setup, new_ticket, world};
+use sharebridge::store::LinkState;
+use sharebridge::zendesk::models::{Status, TicketWrite};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn share_mirror_rules_reply_and_unshare() {
-    let w = world(true).await;
+    let w = world(Setup::default()).await;
     let t = w
         .sim
         .create_ticket(
@@ -252,7 +114,7 @@ async fn share_mirror_rules_reply_and_unshare() {
 
     // Unshare: the mirror is marked once and reported; sync stops.
     let orphan = w
-        .engine
+        .engine()
         .unshare("acme", t.id, "vendor", "test")
         .await
         .unwrap();
@@ -277,15 +139,15 @@ async fn share_mirror_rules_reply_and_unshare() {
             .any(|(b, _)| b.contains("After unshare"))
     );
     assert!(
-        w.engine
+        w.engine()
             .store()
             .links_by_source_ticket("acme", t.id)
             .unwrap()
             .is_empty(),
         "not re-shared by its tag"
     );
-    let link = w.engine.store().link(orphan.link).unwrap().unwrap();
+    let link = w.engine().store().link(orphan.link).unwrap().unwrap();
     assert_eq!(link.state, LinkState::Orphaned);
-    assert_eq!(w.engine.store().orphans().unwrap().len(), 1);
-    w.stop.cancel();
+    assert_eq!(w.engine().store().orphans().unwrap().len(), 1);
+    w.stop();
 }

@@ -40,6 +40,8 @@ pub enum EngineError {
         ticket: u64,
         link: u64,
     },
+    #[error("link {id} is orphaned: `sharebridge resync {id} --relink` re-attaches it to its mirror, or `share` the ticket again")]
+    Orphaned { id: u64 },
     #[error("the engine is shutting down")]
     ShuttingDown,
     #[error(
@@ -68,7 +70,8 @@ impl EngineError {
             EngineError::NoAgreement { .. }
             | EngineError::NotAccepted { .. }
             | EngineError::Closed { .. }
-            | EngineError::MirrorOfOrphan { .. } => 409,
+            | EngineError::MirrorOfOrphan { .. }
+            | EngineError::Orphaned { .. } => 409,
             EngineError::ShuttingDown | EngineError::NotApplied { .. } => 503,
             EngineError::Zendesk(_) => 502,
             EngineError::Store(_) => 500,

@@ -18,6 +18,7 @@ pub mod hints;
 mod orphaning;
 mod poll;
 mod process;
+mod reconcile;
 mod scheduler;
 mod share;
 mod sync;
@@ -38,6 +39,7 @@ use crate::store::Store;
 
 pub use accounts::{Account, StoreTokens};
 pub use error::EngineError;
+pub use reconcile::SweepReport;
 use hints::{Hint, Hints};
 use scheduler::Scheduler;
 
@@ -141,6 +143,7 @@ impl Engine {
         for account in self.accounts() {
             pollers.spawn(poll::run(self.clone(), account, shutdown.clone()));
         }
+        pollers.spawn(reconcile::run(self.clone(), shutdown.clone()));
         let mut sched = Scheduler::default();
         let mut tasks: JoinSet<(Hint, Result<(), EngineError>)> = JoinSet::new();
         let hints = self.shared.hints.clone();

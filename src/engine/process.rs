@@ -55,7 +55,7 @@ impl Engine {
                             .cloned()
                             .unwrap_or_default();
                         match self
-                            .share_ticket(agreement, &ticket, &format!("tagged {tag}"))
+                            .share_ticket(agreement, &ticket, &format!("tagged {tag}"), false)
                             .await
                         {
                             // A ticket whose link ended is not shared again by its tag

@@ -47,7 +47,7 @@ impl Engine {
             Err(e) => return Err(e.into()),
         };
         let link = self
-            .share_ticket(&agreement, &source, &format!("shared by {actor}"))
+            .share_ticket(&agreement, &source, &format!("shared by {actor}"), true)
             .await?;
         self.sync(&link, Flow::SourceToTarget, &source).await?;
         Ok(self.store().link(link.id)?.unwrap_or(link))
@@ -59,6 +59,7 @@ impl Engine {
         agreement: &AgreementConfig,
         source: &Ticket,
         cause: &str,
+        explicit: bool,
     ) -> Result<Link, EngineError> {
         let state = self.state_of(&agreement.name).unwrap_or(State::Pending);
         if state != State::Accepted {
@@ -73,7 +74,8 @@ impl Engine {
                 ticket: source.id,
             });
         }
-        // A mirror left by an earlier link of this ticket is re-attached, not copied.
+        // A mirror left by an earlier link of this ticket is re-attached, not copied: by
+        // an explicit share, or when the ticket gains the tag whose removal ended it.
         let existing = self.existing_mirror(agreement, source.id).await?;
         if let Some(mirror) = &existing
             && let Some(other) = self.store().link_by_target(&agreement.to, mirror.id)?
@@ -81,6 +83,14 @@ impl Engine {
                 && other.source_ticket == source.id
                 && other.state != LinkState::Orphaned)
         {
+            let same_source = other.source_account == agreement.from
+                && other.source_ticket == source.id
+                && other.agreement == agreement.name;
+            let reason = self.store().orphan(other.id)?.map(|o| o.reason);
+            let tag_came_back = reason.as_deref() == Some(crate::orphan::Reason::TagRemoved.as_str());
+            if same_source && (explicit || tag_came_back) {
+                return self.relink(other.id, cause).await;
+            }
             return Err(EngineError::MirrorOfOrphan {
                 account: agreement.to.clone(),
                 ticket: mirror.id,
@@ -375,12 +385,10 @@ impl Engine {
     pub async fn resync(&self, id: u64, relink: bool) -> Result<Link, EngineError> {
         let link = self.store().link(id)?.ok_or(EngineError::UnknownLink(id))?;
         if link.state == LinkState::Orphaned {
-            let _ = relink;
-            return Err(EngineError::MirrorOfOrphan {
-                account: link.target_account.clone(),
-                ticket: link.target_ticket.unwrap_or_default(),
-                link: id,
-            });
+            if relink {
+                return self.relink(id, "resync --relink").await;
+            }
+            return Err(EngineError::Orphaned { id });
         }
         if link.state == LinkState::Error {
             self.store().set_link_state(id, LinkState::Active, None)?;
@@ -401,5 +409,49 @@ impl Engine {
         }
         self.refresh_gauges();
         self.store().link(id)?.ok_or(EngineError::UnknownLink(id))
+    }
+}
+
+impl Engine {
+    /// Re-attaches an orphan to its existing mirror under a new live link (never a second
+    /// copy): the agreement must be accepted again; the orphan tag is taken off the
+    /// mirror; what was mirrored before is not sent again.
+    pub(crate) async fn relink(&self, orphaned: u64, cause: &str) -> Result<Link, EngineError> {
+        let old = self.store().link(orphaned)?.ok_or(EngineError::UnknownLink(orphaned))?;
+        let agreement = self
+            .config()
+            .agreement(&old.agreement)
+            .cloned()
+            .ok_or_else(|| EngineError::NoAgreement { from: old.source_account.clone(), to: old.target_account.clone() })?;
+        let state = self.state_of(&agreement.name).unwrap_or(State::Pending);
+        if state != State::Accepted {
+            return Err(EngineError::NotAccepted { name: agreement.name.clone(), state });
+        }
+        let now = Timestamp::now();
+        let direction = self.direction_for(&agreement);
+        let link = self.store().transaction(|tx| {
+            let link = tx.relink(orphaned, direction, now)?;
+            tx.append_audit(NewAudit {
+                at: now,
+                kind: AuditKind::Share,
+                subject: format!("link {}", link.id),
+                detail: format!(
+                    "{}#{} re-attached to its mirror {}#{} (was link {orphaned}): {cause}",
+                    link.source_account,
+                    link.source_ticket,
+                    link.target_account,
+                    link.target_ticket.unwrap_or_default()
+                ),
+            })?;
+            Ok(link)
+        })?;
+        tracing::info!(link = link.id, previous = orphaned, "orphan re-attached");
+        if let Some(mirror) = link.target_ticket {
+            let to = self.account(&link.target_account)?;
+            let _guard = self.lock_ticket(&link.target_account, mirror).await;
+            to.client.remove_tags(mirror, &[crate::rules::ORPHANED_TAG.to_owned()]).await?;
+        }
+        self.refresh_gauges();
+        Ok(link)
     }
 }

@@ -12,7 +12,9 @@ use jiff::Timestamp;
 use super::Store;
 use super::error::StoreError;
 use super::keys;
-use super::records::{Direction, Link, LinkAllocation, LinkCounts, LinkState, NewLink, Orphan};
+use super::records::{
+    Direction, Flow, Link, LinkAllocation, LinkCounts, LinkState, NewLink, Orphan,
+};
 use super::txn::{ReadView, WriteTxn};
 
 /// Whether a link holds its (source account, ticket, agreement) slot: an orphaned link
@@ -307,6 +309,44 @@ impl WriteTxn<'_> {
         self.write_orphan(link, reason, detail, since)
     }
 
+    /// Re-attaches an orphan's mirror to a new live link (a re-share, or `resync
+    /// --relink`): one transaction allocates the link with the same source, target and
+    /// mirror, moves the mirror's index to it, carries both flows' watermarks over (so
+    /// nothing already mirrored is sent again) and retires the orphan record (the audit
+    /// log keeps the history). Fails with [`StoreError::Conflict`] when the link is not an
+    /// orphan with a mirror, or when its source ticket is live under that agreement again.
+    pub fn relink(&self, orphaned: u64, direction: Direction, at: Timestamp) -> Result<Link, StoreError> {
+        let old = self.view().link(orphaned)?.ok_or_else(|| self.unknown_link(orphaned))?;
+        let Some(mirror) = old.target_ticket.filter(|_| old.state == LinkState::Orphaned) else {
+            return Err(self.conflict(format!("link {orphaned} is not an orphan with a mirror; nothing to re-attach")));
+        };
+        if let Some(live) = self.view().link_by_source(&old.source_account, old.source_ticket, &old.agreement)? {
+            return Err(self.conflict(format!(
+                "{}#{} is shared again as link {}; unshare it before re-attaching link {orphaned}",
+                old.source_account, old.source_ticket, live.id
+            )));
+        }
+        let id = self.next_seq(keys::SEQ_LINK)?;
+        let new = NewLink {
+            agreement: old.agreement.clone(),
+            source_account: old.source_account.clone(),
+            source_ticket: old.source_ticket,
+            target_account: old.target_account.clone(),
+            direction,
+            created_at: at,
+        };
+        let link = link_record(id, new, Some(mirror), LinkState::Active);
+        // The mirror's index moves from the orphan to the new link.
+        self.remove(keys::LINKS_BY_TARGET, &keys::link_target(&old.target_account, mirror))?;
+        self.write_link(None, &link)?;
+        for flow in [Flow::SourceToTarget, Flow::TargetToSource] {
+            let mark = self.view().watermark(orphaned, flow)?;
+            self.put(keys::WATERMARKS, &keys::link_flow(id, flow), &mark)?;
+        }
+        self.remove(keys::ORPHANS, &keys::id(orphaned))?;
+        Ok(link)
+    }
+
     fn write_orphan(
         &self,
         link: Link,
@@ -433,6 +473,11 @@ impl Store {
         self.transaction_op("adopt orphan", |tx| {
             tx.adopt_orphan(new, target_ticket, reason, detail, since)
         })
+    }
+
+    /// See [`WriteTxn::relink`].
+    pub fn relink(&self, orphaned: u64, direction: Direction, at: Timestamp) -> Result<Link, StoreError> {
+        self.transaction_op("relink", |tx| tx.relink(orphaned, direction, at))
     }
 
     /// See [`ReadView::link_counts`].

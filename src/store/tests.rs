@@ -397,6 +397,29 @@ fn comment_map_coalesces_and_suppresses_echoes() {
 }
 
 #[test]
+fn relink_reattaches_the_mirror_and_carries_the_watermarks() {
+    let (_dir, path) = temp();
+    let store = Store::open(&path).unwrap();
+    let first = store.create_link(new_link("acme", 7, "a2v")).unwrap().link;
+    store.set_mirror_ticket(first.id, 500).unwrap();
+    store.commit_mirrored(first.id, Flow::SourceToTarget, &[11, 12], 901).unwrap();
+    assert!(matches!(store.relink(first.id, Direction::OneWay, ts(2)), Err(StoreError::Conflict { .. })), "a live link is not relinked");
+    store.orphan_link(first.id, "unshared", "", ts(3)).unwrap();
+    let again = store.relink(first.id, Direction::TwoWay, ts(4)).unwrap();
+    assert_ne!(again.id, first.id);
+    assert_eq!(again.target_ticket, Some(500));
+    assert_eq!(again.state, LinkState::Active);
+    assert_eq!(again.direction, Direction::TwoWay);
+    assert_eq!(store.link_by_target("vendor", 500).unwrap().unwrap().id, again.id);
+    assert_eq!(store.link_by_source("acme", 7, "a2v").unwrap().unwrap().id, again.id);
+    assert_eq!(store.watermark(again.id, Flow::SourceToTarget).unwrap().last_source_comment, Some(12));
+    assert!(store.orphan(first.id).unwrap().is_none(), "the orphan record is retired");
+    assert!(store.is_bridge_comment("vendor", 901).unwrap(), "bridge comments stay known");
+    assert!(matches!(store.relink(first.id, Direction::OneWay, ts(5)), Err(StoreError::Conflict { .. })), "the source is live again");
+    check_link_indexes(&store);
+}
+
+#[test]
 fn orphaning_frees_the_source_slot_but_keeps_the_mirror() {
     let (_dir, path) = temp();
     let store = Store::open(&path).unwrap();
@@ -1042,6 +1065,9 @@ enum Op {
     Orphan {
         link: u8,
     },
+    Relink {
+        link: u8,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -1050,6 +1076,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..12u8, 0..6u8).prop_map(|(link, ticket)| Op::Mirror { link, ticket }),
         1 => (0..12u8).prop_map(|link| Op::Error { link }),
         1 => (0..12u8).prop_map(|link| Op::Orphan { link }),
+        1 => (0..12u8).prop_map(|link| Op::Relink { link }),
         1 => (0..2u8, 0..4u8, 0..6u8).prop_map(|(account, ticket, mirror)| Op::Adopt { account, ticket, mirror }),
     ]
 }
@@ -1071,6 +1098,7 @@ proptest! {
                 Op::Mirror { link, ticket } => store.set_mirror_ticket(u64::from(link), u64::from(ticket)).map(drop),
                 Op::Error { link } => store.set_link_state(u64::from(link), LinkState::Error, Some("e".into())).map(drop),
                 Op::Orphan { link } => store.orphan_link(u64::from(link), "test", "", ts(0)).map(drop),
+                Op::Relink { link } => store.relink(u64::from(link), Direction::OneWay, ts(0)).map(drop),
                 Op::Adopt { account, ticket, mirror } => store
                     .adopt_orphan(new_link(&format!("acc{account}"), u64::from(ticket), "ag0"), u64::from(mirror), "sweep", "", ts(0))
                     .map(drop),

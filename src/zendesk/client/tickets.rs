@@ -177,6 +177,31 @@ impl ZendeskClient {
         Ok((ticket, audit_of(&answer.body)))
     }
 
+    /// `GET /api/v2/search?query=type:ticket …`: the tickets a search finds, following
+    /// offset pages (Zendesk returns at most 1000 results per query; narrow the query, e.g.
+    /// with `created>`, to go further).
+    pub async fn search_tickets(&self, query: &str) -> Result<Vec<Ticket>, ZendeskError> {
+        let mut out = Vec::new();
+        for page in 1..=10u32 {
+            let call = Call::get("/api/v2/search")
+                .query("query", format!("type:ticket {query}"))
+                .query("sort_by", "created_at")
+                .query("sort_order", "asc")
+                .query("per_page", "100")
+                .query("page", page.to_string());
+            let ctx = self.context(&call);
+            let answer = self.execute(call).await?;
+            let results: Vec<serde_json::Value> = decode_key(&ctx, &answer.body, "results")?;
+            let got = results.len();
+            out.extend(results.into_iter().filter_map(|v| serde_json::from_value::<Ticket>(v).ok()));
+            let next: Option<String> = decode_key(&ctx, &answer.body, "next_page").unwrap_or(None);
+            if next.is_none() || got == 0 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// `DELETE /api/v2/tickets/{id}` (soft delete). `NotFound` means it is already gone,
     /// possibly by an earlier attempt of this very call whose answer was lost.
     pub async fn delete_ticket(&self, id: u64) -> Result<(), ZendeskError> {

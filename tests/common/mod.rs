@@ -1,0 +1,214 @@
+//! Shared test world: the simulator and the engine in-process, with a written TOML
+//! configuration and a store in a temp dir; restartable on the same store.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sharebridge::config::{Config, LoadOptions, load_with};
+use sharebridge::engine::Engine;
+use sharebridge::engine::hints::Hints;
+use sharebridge::metrics::Metrics;
+use sharebridge::sim::{Limits, SimConfig, Simulator};
+use sharebridge::store::Store;
+use sharebridge::zendesk::models::{NewComment, TicketWrite};
+use tokio_util::sync::CancellationToken;
+
+pub const AGENT_A: &str = "alice@acme.example";
+pub const AGENT_V: &str = "victor@vendor.example";
+
+pub struct World {
+    pub sim: Simulator,
+    engine: Option<Engine>,
+    pub hints: Arc<Hints>,
+    pub config: tokio::sync::watch::Sender<Arc<Config>>,
+    stop: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+    pub dir: tempfile::TempDir,
+}
+
+/// Options for the configuration the world writes.
+#[derive(Clone)]
+pub struct Setup {
+    pub two_way: bool,
+    /// Whether vendor accepts acme's agreement.
+    pub vendor_accepts: bool,
+    pub unshare_on_tag_removal: bool,
+    pub private_comments: bool,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup { two_way: true, vendor_accepts: true, unshare_on_tag_removal: true, private_comments: false }
+    }
+}
+
+pub fn config_text(sim: &Simulator, setup: &Setup) -> String {
+    let reverse = if setup.two_way {
+        "\n[[agreements]]\nname = \"vendor-to-acme\"\nfrom = \"vendor\"\nto = \"acme\"\n"
+    } else {
+        ""
+    };
+    format!(
+        r#"
+[daemon]
+admin_token = "admin"
+state_dir = "unused"
+coalesce_window = "50ms"
+poll_interval = "1h"
+reconcile_interval = "1h"
+
+[accounts.acme]
+subdomain = "acme"
+base_url = "{acme}"
+email = "bridge@acme.example"
+token = "{token}"
+accept_from = ["vendor"]
+
+[accounts.vendor]
+subdomain = "vendor"
+base_url = "{vendor}"
+email = "bridge@vendor.example"
+token = "{token}"
+accept_from = [{accept}]
+
+[[agreements]]
+name = "acme-to-vendor"
+from = "acme"
+to = "vendor"
+auto_share_tags = ["vendor_escalation"]
+unshare_on_tag_removal = {unshare}
+[agreements.comments]
+private = {private}
+[agreements.status]
+map = {{ hold = "open" }}
+[agreements.tags]
+exclude = ["internal_*"]
+{reverse}"#,
+        acme = sim.base_url("acme"),
+        vendor = sim.base_url("vendor"),
+        token = sim.token(),
+        accept = if setup.vendor_accepts { "\"acme\"" } else { "" },
+        unshare = setup.unshare_on_tag_removal,
+        private = setup.private_comments,
+    )
+}
+
+pub async fn simulator() -> Simulator {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut sc = SimConfig::local(&["acme", "vendor"]);
+    sc.limits = Limits::unlimited();
+    sc.export_lag_secs = 0;
+    Simulator::start(sc).await.unwrap()
+}
+
+pub fn load(dir: &std::path::Path, text: &str) -> Config {
+    let path = dir.join("sharebridge.toml");
+    std::fs::write(&path, text).unwrap();
+    load_with(&path, &LoadOptions::default()).unwrap().config
+}
+
+pub async fn world(setup: Setup) -> World {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = load(dir.path(), &config_text(&sim, &setup));
+    let (tx, _) = tokio::sync::watch::channel(Arc::new(config));
+    let hints = Arc::new(Hints::new());
+    let mut w = World {
+        engine: Some(start_engine(&tx, &dir.path().join("store.redb"), &hints).await),
+        sim,
+        hints,
+        config: tx,
+        stop: CancellationToken::new(),
+        task: None,
+        dir,
+    };
+    w.spawn();
+    w
+}
+
+async fn start_engine(tx: &tokio::sync::watch::Sender<Arc<Config>>, store: &PathBuf, hints: &Arc<Hints>) -> Engine {
+    let store = Store::open(store).unwrap();
+    Engine::start(tx.subscribe(), store, hints.clone(), Arc::new(Metrics::new())).await.unwrap()
+}
+
+impl World {
+    pub fn engine(&self) -> &Engine {
+        self.engine.as_ref().expect("engine running")
+    }
+
+    fn spawn(&mut self) {
+        self.stop = CancellationToken::new();
+        let e = self.engine().clone();
+        let s = self.stop.clone();
+        self.task = Some(tokio::spawn(async move { e.run(s).await }));
+    }
+
+    /// Stops the engine, drops the store, starts a fresh engine on the same store file.
+    pub async fn restart(&mut self) {
+        self.stop.cancel();
+        if let Some(t) = self.task.take() {
+            t.await.unwrap();
+        }
+        let path = self.dir.path().join("store.redb");
+        // The old engine's store handle must be gone before redb opens the file again.
+        drop(self.engine.take());
+        self.engine = Some(start_engine(&self.config, &path, &self.hints).await);
+        self.spawn();
+    }
+
+    /// Applies a new configuration as SIGHUP would.
+    pub async fn reconfigure(&self, setup: &Setup) {
+        let config = load(self.dir.path(), &config_text(&self.sim, setup));
+        self.config.send_replace(Arc::new(config));
+        self.engine().reload().await.unwrap();
+    }
+
+    pub async fn settle(&self) {
+        assert!(self.engine().settle(Duration::from_secs(20)).await, "engine did not settle");
+    }
+
+    /// Pushes hints for both tickets of a share and waits.
+    pub async fn poke(&self, account: &str, ticket: u64) {
+        self.hints.push(account, ticket);
+        self.settle().await;
+    }
+
+    pub fn link_of(&self, source: u64) -> sharebridge::store::Link {
+        let links = self.engine().store().links_by_source_ticket("acme", source).unwrap();
+        assert_eq!(links.len(), 1, "{links:?}");
+        links[0].clone()
+    }
+
+    pub fn mirror_of(&self, source: u64) -> u64 {
+        self.link_of(source).target_ticket.expect("mirror recorded")
+    }
+
+    pub fn bodies(&self, account: &str, ticket: u64) -> Vec<(String, bool)> {
+        self.sim.comments(account, ticket).into_iter().map(|c| (c.body, c.public)).collect()
+    }
+
+    /// Creates an acme ticket tagged for sharing and waits until it is mirrored.
+    pub async fn shared_ticket(&self, subject: &str) -> (u64, u64) {
+        let t = self
+            .sim
+            .create_ticket("acme", AGENT_A, &new_ticket(subject, &format!("{subject}: first"), &["vendor_escalation"]))
+            .unwrap();
+        self.poke("acme", t.id).await;
+        (t.id, self.mirror_of(t.id))
+    }
+
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+}
+
+pub fn new_ticket(subject: &str, body: &str, tags: &[&str]) -> TicketWrite {
+    TicketWrite {
+        subject: Some(subject.into()),
+        comment: Some(NewComment { body: Some(body.into()), public: Some(true), ..Default::default() }),
+        tags: Some(tags.iter().map(|t| t.to_string()).collect()),
+        ..Default::default()
+    }
+}
