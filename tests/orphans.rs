@@ -12,19 +12,29 @@ use sharebridge::zendesk::models::TicketWrite;
 /// later comments on either side do not cross.
 async fn assert_orphaned(w: &World, source: u64, mirror: u64, reason: &str, mirror_remains: bool) {
     let orphans = w.engine().store().orphans().unwrap();
-    let o = orphans.iter().find(|o| o.source_ticket == source).unwrap_or_else(|| panic!("no orphan for {source}: {orphans:?}"));
+    let o = orphans
+        .iter()
+        .find(|o| o.source_ticket == source)
+        .unwrap_or_else(|| panic!("no orphan for {source}: {orphans:?}"));
     assert_eq!(o.reason, reason);
     assert_eq!(o.target_ticket, Some(mirror));
     let link = w.engine().store().link(o.link).unwrap().unwrap();
     assert_eq!(link.state, LinkState::Orphaned);
     let audit = w.engine().store().audit_all().unwrap();
     assert!(
-        audit.iter().any(|e| matches!(e.kind, AuditKind::Orphan | AuditKind::Unshare) && e.subject == format!("link {}", o.link)),
+        audit
+            .iter()
+            .any(|e| matches!(e.kind, AuditKind::Orphan | AuditKind::Unshare)
+                && e.subject == format!("link {}", o.link)),
         "{audit:?}"
     );
     if mirror_remains {
         let m = w.sim.ticket("vendor", mirror).unwrap();
-        assert!(m.tags.contains(&"sharebridge_orphaned".to_owned()), "{:?}", m.tags);
+        assert!(
+            m.tags.contains(&"sharebridge_orphaned".to_owned()),
+            "{:?}",
+            m.tags
+        );
         let notes: Vec<_> = w
             .sim
             .comments("vendor", mirror)
@@ -34,16 +44,28 @@ async fn assert_orphaned(w: &World, source: u64, mirror: u64, reason: &str, mirr
         assert_eq!(notes.len(), 1, "exactly one note");
         assert!(notes[0].body.contains("acme"), "names the source account");
         // No further sync, either way.
-        w.sim.add_comment("vendor", mirror, AGENT_V, "late vendor words", true).unwrap();
+        w.sim
+            .add_comment("vendor", mirror, AGENT_V, "late vendor words", true)
+            .unwrap();
         w.poke("vendor", mirror).await;
     }
     if w.sim.ticket("acme", source).is_some() {
-        let _ = w.sim.add_comment("acme", source, AGENT_A, "late acme words", true);
+        let _ = w
+            .sim
+            .add_comment("acme", source, AGENT_A, "late acme words", true);
         w.poke("acme", source).await;
         if mirror_remains {
-            assert!(!w.bodies("vendor", mirror).iter().any(|(b, _)| b.contains("late acme words")));
+            assert!(
+                !w.bodies("vendor", mirror)
+                    .iter()
+                    .any(|(b, _)| b.contains("late acme words"))
+            );
         }
-        assert!(!w.bodies("acme", source).iter().any(|(b, _)| b.contains("late vendor words")));
+        assert!(
+            !w.bodies("acme", source)
+                .iter()
+                .any(|(b, _)| b.contains("late vendor words"))
+        );
     }
 }
 
@@ -51,11 +73,21 @@ async fn assert_orphaned(w: &World, source: u64, mirror: u64, reason: &str, mirr
 async fn explicit_unshare_survives_a_restart() {
     let mut w = world(Setup::default()).await;
     let (t, m) = w.shared_ticket("unshare me").await;
-    w.engine().unshare("acme", t, "vendor", "test").await.unwrap();
+    w.engine()
+        .unshare("acme", t, "vendor", "test")
+        .await
+        .unwrap();
     assert_orphaned(&w, t, m, "unshared", true).await;
     w.restart().await;
     assert_orphaned(&w, t, m, "unshared", true).await;
-    assert!(w.engine().store().audit_all().unwrap().iter().any(|e| e.kind == AuditKind::Unshare));
+    assert!(
+        w.engine()
+            .store()
+            .audit_all()
+            .unwrap()
+            .iter()
+            .any(|e| e.kind == AuditKind::Unshare)
+    );
     w.stop();
 }
 
@@ -63,16 +95,45 @@ async fn explicit_unshare_survives_a_restart() {
 async fn tag_removed_orphans_and_tag_back_reattaches() {
     let w = world(Setup::default()).await;
     let (t, m) = w.shared_ticket("tag dance").await;
-    w.sim.update_ticket("acme", t, AGENT_A, &TicketWrite { remove_tags: Some(vec!["vendor_escalation".into()]), ..Default::default() }).unwrap();
+    w.sim
+        .update_ticket(
+            "acme",
+            t,
+            AGENT_A,
+            &TicketWrite {
+                remove_tags: Some(vec!["vendor_escalation".into()]),
+                ..Default::default()
+            },
+        )
+        .unwrap();
     w.poke("acme", t).await;
     assert_orphaned(&w, t, m, "tag_removed", true).await;
     // The tag comes back: the same mirror is re-attached, no second copy.
-    w.sim.update_ticket("acme", t, AGENT_A, &TicketWrite { additional_tags: Some(vec!["vendor_escalation".into()]), ..Default::default() }).unwrap();
+    w.sim
+        .update_ticket(
+            "acme",
+            t,
+            AGENT_A,
+            &TicketWrite {
+                additional_tags: Some(vec!["vendor_escalation".into()]),
+                ..Default::default()
+            },
+        )
+        .unwrap();
     w.poke("acme", t).await;
     assert_eq!(w.mirror_of(t), m);
     assert_eq!(w.sim.tickets("vendor").len(), 1, "no second copy");
-    assert!(!w.sim.ticket("vendor", m).unwrap().tags.contains(&"sharebridge_orphaned".to_owned()));
-    assert!(w.engine().store().orphans().unwrap().is_empty(), "no longer an orphan");
+    assert!(
+        !w.sim
+            .ticket("vendor", m)
+            .unwrap()
+            .tags
+            .contains(&"sharebridge_orphaned".to_owned())
+    );
+    assert!(
+        w.engine().store().orphans().unwrap().is_empty(),
+        "no longer an orphan"
+    );
     w.stop();
 }
 
@@ -81,22 +142,59 @@ async fn withdrawn_consent_orphans_every_link_and_reoffer_needs_a_share() {
     let mut w = world(Setup::default()).await;
     let (t1, m1) = w.shared_ticket("one").await;
     let (t2, m2) = w.shared_ticket("two").await;
-    w.reconfigure(&Setup { vendor_accepts: false, ..Setup::default() }).await;
+    w.reconfigure(&Setup {
+        vendor_accepts: false,
+        ..Setup::default()
+    })
+    .await;
     assert_orphaned(&w, t1, m1, "agreement_inactive", true).await;
     assert_orphaned(&w, t2, m2, "agreement_inactive", true).await;
     let audit = w.engine().store().audit_all().unwrap();
-    assert!(audit.iter().any(|e| e.kind == AuditKind::Agreement && e.detail.contains("inactive") && e.detail.contains("vendor withdrew consent")), "{audit:?}");
+    assert!(
+        audit.iter().any(|e| e.kind == AuditKind::Agreement
+            && e.detail.contains("inactive")
+            && e.detail.contains("vendor withdrew consent")),
+        "{audit:?}"
+    );
     // Nothing is shared under an inactive agreement.
-    let t3 = w.sim.create_ticket("acme", AGENT_A, &new_ticket("three", "x", &["vendor_escalation"])).unwrap();
+    let t3 = w
+        .sim
+        .create_ticket(
+            "acme",
+            AGENT_A,
+            &new_ticket("three", "x", &["vendor_escalation"]),
+        )
+        .unwrap();
     w.poke("acme", t3.id).await;
-    assert!(w.engine().store().links_by_source_ticket("acme", t3.id).unwrap().is_empty());
+    assert!(
+        w.engine()
+            .store()
+            .links_by_source_ticket("acme", t3.id)
+            .unwrap()
+            .is_empty()
+    );
     // Consent again (re-offer): old links stay orphans until shared again.
     w.reconfigure(&Setup::default()).await;
     w.restart().await;
     w.poke("acme", t1).await;
-    assert!(w.engine().store().links_by_source_ticket("acme", t1).unwrap().is_empty(), "not revived silently");
-    let link = w.engine().share("acme", t1, "vendor", "test").await.unwrap();
-    assert_eq!(link.target_ticket, Some(m1), "re-attached to its existing mirror");
+    assert!(
+        w.engine()
+            .store()
+            .links_by_source_ticket("acme", t1)
+            .unwrap()
+            .is_empty(),
+        "not revived silently"
+    );
+    let link = w
+        .engine()
+        .share("acme", t1, "vendor", "test")
+        .await
+        .unwrap();
+    assert_eq!(
+        link.target_ticket,
+        Some(m1),
+        "re-attached to its existing mirror"
+    );
     w.stop();
 }
 
@@ -105,7 +203,8 @@ async fn declined_agreement_orphans_its_links() {
     let w = world(Setup::default()).await;
     let (t, m) = w.shared_ticket("declined").await;
     // vendor moves acme from accept_from to decline_from.
-    let text = common::config_text(&w.sim, &Setup::default()).replace("accept_from = [\"acme\"]", "decline_from = [\"acme\"]");
+    let text = common::config_text(&w.sim, &Setup::default())
+        .replace("accept_from = [\"acme\"]", "decline_from = [\"acme\"]");
     let config = common::load(w.dir.path(), &text);
     w.config.send_replace(std::sync::Arc::new(config));
     w.engine().reload().await.unwrap();
@@ -151,14 +250,28 @@ async fn reconcile_sweep_finds_silent_deletions_and_unknown_mirrors() {
     assert_eq!(report.unknown_mirrors, 1);
     assert_orphaned(&w, t, m, "source_deleted", true).await;
     let orphans = w.engine().store().orphans().unwrap();
-    let o = orphans.iter().find(|o| o.target_ticket == Some(stray.id)).expect("stray reported");
+    let o = orphans
+        .iter()
+        .find(|o| o.target_ticket == Some(stray.id))
+        .expect("stray reported");
     assert_eq!(o.reason, "no_live_link");
     assert_eq!(o.source_ticket, 999);
-    assert!(w.sim.ticket("vendor", stray.id).unwrap().tags.contains(&"sharebridge_orphaned".to_owned()));
+    assert!(
+        w.sim
+            .ticket("vendor", stray.id)
+            .unwrap()
+            .tags
+            .contains(&"sharebridge_orphaned".to_owned())
+    );
     // A second sweep finds nothing new and writes no second note.
     let again = w.engine().sweep().await.unwrap();
     assert_eq!((again.ended, again.unknown_mirrors), (0, 0));
-    let notes = w.sim.comments("vendor", stray.id).into_iter().filter(|c| c.body.contains("no longer shared")).count();
+    let notes = w
+        .sim
+        .comments("vendor", stray.id)
+        .into_iter()
+        .filter(|c| c.body.contains("no longer shared"))
+        .count();
     assert_eq!(notes, 1);
     w.stop();
 }
@@ -167,14 +280,34 @@ async fn reconcile_sweep_finds_silent_deletions_and_unknown_mirrors() {
 async fn resync_relink_reattaches_an_orphan() {
     let w = world(Setup::default()).await;
     let (t, m) = w.shared_ticket("relink").await;
-    let o = w.engine().unshare("acme", t, "vendor", "test").await.unwrap();
-    w.sim.add_comment("acme", t, AGENT_A, "while orphaned", true).unwrap();
+    let o = w
+        .engine()
+        .unshare("acme", t, "vendor", "test")
+        .await
+        .unwrap();
+    w.sim
+        .add_comment("acme", t, AGENT_A, "while orphaned", true)
+        .unwrap();
     let link = w.engine().resync(o.link, true).await.unwrap();
     assert_eq!(link.target_ticket, Some(m));
     assert_eq!(link.state, LinkState::Active);
     w.poke("acme", t).await;
     let bodies = w.bodies("vendor", m);
-    assert_eq!(bodies.iter().filter(|(b, _)| b.contains("while orphaned")).count(), 1, "{bodies:?}");
-    assert_eq!(bodies.iter().filter(|(b, _)| b.contains("relink: first")).count(), 1, "nothing resent: {bodies:?}");
+    assert_eq!(
+        bodies
+            .iter()
+            .filter(|(b, _)| b.contains("while orphaned"))
+            .count(),
+        1,
+        "{bodies:?}"
+    );
+    assert_eq!(
+        bodies
+            .iter()
+            .filter(|(b, _)| b.contains("relink: first"))
+            .count(),
+        1,
+        "nothing resent: {bodies:?}"
+    );
     w.stop();
 }

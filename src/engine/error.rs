@@ -40,7 +40,9 @@ pub enum EngineError {
         ticket: u64,
         link: u64,
     },
-    #[error("link {id} is orphaned: `sharebridge resync {id} --relink` re-attaches it to its mirror, or `share` the ticket again")]
+    #[error(
+        "link {id} is orphaned: `sharebridge resync {id} --relink` re-attaches it to its mirror, or `share` the ticket again"
+    )]
     Orphaned { id: u64 },
     #[error("the engine is shutting down")]
     ShuttingDown,

@@ -39,8 +39,8 @@ use crate::store::Store;
 
 pub use accounts::{Account, StoreTokens};
 pub use error::EngineError;
-pub use reconcile::SweepReport;
 use hints::{Hint, Hints};
+pub use reconcile::SweepReport;
 use scheduler::Scheduler;
 
 /// How many tickets are processed at once (across accounts; each account's client keeps
@@ -66,6 +66,8 @@ pub(crate) struct Shared {
     metrics: Arc<Metrics>,
     /// Agreement states as last derived.
     states: RwLock<BTreeMap<String, Derived>>,
+    /// Per-account counters last exported to metrics (requests, 429s, retries).
+    exported: Mutex<HashMap<String, (u64, u64, u64)>>,
     /// When the scheduler loop last turned (for the systemd watchdog).
     heartbeat: Mutex<std::time::Instant>,
     /// Tickets waiting or being processed (for `settle` and the status page).
@@ -93,6 +95,7 @@ impl Engine {
                 states: RwLock::new(BTreeMap::new()),
                 activity: std::sync::atomic::AtomicUsize::new(0),
                 heartbeat: Mutex::new(std::time::Instant::now()),
+                exported: Mutex::new(HashMap::new()),
                 ticket_locks: Mutex::new(HashMap::new()),
             }),
         };
@@ -333,6 +336,42 @@ impl Engine {
             .or_default()
             .clone();
         lock.lock_owned().await
+    }
+
+    /// Brings the per-account metrics up to date from each client (called before
+    /// `/metrics` renders): requests, 429s, retries, budget left.
+    pub fn export_account_metrics(&self) {
+        let m = &self.shared.metrics;
+        let mut seen = self
+            .shared
+            .exported
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for account in self.accounts() {
+            let (requests, retries) = account.client.counters();
+            let status = account.client.gate_status();
+            let labels = crate::metrics::AccountLabels {
+                account: account.name.clone(),
+            };
+            let last = seen.entry(account.name.clone()).or_default();
+            m.requests
+                .get_or_create(&labels)
+                .inc_by(requests.saturating_sub(last.0));
+            m.throttled
+                .get_or_create(&labels)
+                .inc_by(status.throttled_total.saturating_sub(last.1));
+            m.retries
+                .get_or_create(&labels)
+                .inc_by(retries.saturating_sub(last.2));
+            *last = (
+                requests.max(last.0),
+                status.throttled_total.max(last.1),
+                retries.max(last.2),
+            );
+            m.budget_remaining
+                .get_or_create(&labels)
+                .set(i64::from(status.remaining));
+        }
     }
 
     /// Sets the link and orphan gauges from the store.

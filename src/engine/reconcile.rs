@@ -31,8 +31,15 @@ pub(crate) async fn run(engine: Engine, shutdown: CancellationToken) {
             _ = tokio::time::sleep(every) => {}
         }
         match engine.sweep().await {
-            Ok(r) => tracing::info!(checked = r.links_checked, ended = r.ended, unknown_mirrors = r.unknown_mirrors, "reconcile sweep done"),
-            Err(e) => tracing::warn!(error = %e, "reconcile sweep failed; trying again next interval"),
+            Ok(r) => tracing::info!(
+                checked = r.links_checked,
+                ended = r.ended,
+                unknown_mirrors = r.unknown_mirrors,
+                "reconcile sweep done"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "reconcile sweep failed; trying again next interval")
+            }
         }
     }
 }
@@ -50,8 +57,11 @@ impl Engine {
         report.links_checked = links.len();
         // Tickets that no longer answer, read in bulk per account.
         for account in self.accounts() {
-            let sources: Vec<u64> =
-                links.iter().filter(|l| l.source_account == account.name).map(|l| l.source_ticket).collect();
+            let sources: Vec<u64> = links
+                .iter()
+                .filter(|l| l.source_account == account.name)
+                .map(|l| l.source_ticket)
+                .collect();
             let mirrors: Vec<u64> = links
                 .iter()
                 .filter(|l| l.target_account == account.name)
@@ -71,12 +81,14 @@ impl Engine {
                 .collect();
             for link in &links {
                 if link.source_account == account.name && !alive.contains(&link.source_ticket) {
-                    self.orphan(link, Reason::SourceDeleted, "found by the reconcile sweep").await?;
+                    self.orphan(link, Reason::SourceDeleted, "found by the reconcile sweep")
+                        .await?;
                     report.ended += 1;
                 } else if link.target_account == account.name
                     && link.target_ticket.is_some_and(|t| !alive.contains(&t))
                 {
-                    self.orphan(link, Reason::MirrorDeleted, "found by the reconcile sweep").await?;
+                    self.orphan(link, Reason::MirrorDeleted, "found by the reconcile sweep")
+                        .await?;
                     report.ended += 1;
                 }
             }
@@ -92,7 +104,9 @@ impl Engine {
                 .search_tickets(&format!("tags:{SHARED_TAG} -tags:{ORPHANED_TAG}"))
                 .await?;
             for t in found.into_iter().filter(|t| t.status != Status::Deleted) {
-                let Some((from_subdomain, source_ticket)) = t.external_id.as_deref().and_then(parse_external_id) else {
+                let Some((from_subdomain, source_ticket)) =
+                    t.external_id.as_deref().and_then(parse_external_id)
+                else {
                     continue;
                 };
                 if self.store().link_by_target(&account.name, t.id)?.is_some() {
@@ -100,7 +114,10 @@ impl Engine {
                 }
                 let Some(agreement) = config.agreements.iter().find(|a| {
                     a.to == account.name
-                        && config.accounts.get(&a.from).is_some_and(|s| s.subdomain == from_subdomain)
+                        && config
+                            .accounts
+                            .get(&a.from)
+                            .is_some_and(|s| s.subdomain == from_subdomain)
                 }) else {
                     continue;
                 };
@@ -120,7 +137,10 @@ impl Engine {
                         at: now,
                         kind: AuditKind::Orphan,
                         subject: format!("link {}", o.link),
-                        detail: format!("{}#{} -> {}#{}: {detail}", o.source_account, o.source_ticket, o.target_account, t.id),
+                        detail: format!(
+                            "{}#{} -> {}#{}: {detail}",
+                            o.source_account, o.source_ticket, o.target_account, t.id
+                        ),
                     })?;
                     tx.record_pending_write(&crate::store::PendingWrite {
                         link: o.link,
@@ -156,7 +176,10 @@ mod tests {
 
     #[test]
     fn external_ids() {
-        assert_eq!(parse_external_id("sharebridge:acme:42"), Some(("acme".into(), 42)));
+        assert_eq!(
+            parse_external_id("sharebridge:acme:42"),
+            Some(("acme".into(), 42))
+        );
         assert_eq!(parse_external_id("sharebridge:acme:x"), None);
         assert_eq!(parse_external_id("other:acme:42"), None);
         assert_eq!(parse_external_id("sharebridge:42"), None);

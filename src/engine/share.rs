@@ -87,7 +87,8 @@ impl Engine {
                 && other.source_ticket == source.id
                 && other.agreement == agreement.name;
             let reason = self.store().orphan(other.id)?.map(|o| o.reason);
-            let tag_came_back = reason.as_deref() == Some(crate::orphan::Reason::TagRemoved.as_str());
+            let tag_came_back =
+                reason.as_deref() == Some(crate::orphan::Reason::TagRemoved.as_str());
             if same_source && (explicit || tag_came_back) {
                 return self.relink(other.id, cause).await;
             }
@@ -417,15 +418,24 @@ impl Engine {
     /// copy): the agreement must be accepted again; the orphan tag is taken off the
     /// mirror; what was mirrored before is not sent again.
     pub(crate) async fn relink(&self, orphaned: u64, cause: &str) -> Result<Link, EngineError> {
-        let old = self.store().link(orphaned)?.ok_or(EngineError::UnknownLink(orphaned))?;
+        let old = self
+            .store()
+            .link(orphaned)?
+            .ok_or(EngineError::UnknownLink(orphaned))?;
         let agreement = self
             .config()
             .agreement(&old.agreement)
             .cloned()
-            .ok_or_else(|| EngineError::NoAgreement { from: old.source_account.clone(), to: old.target_account.clone() })?;
+            .ok_or_else(|| EngineError::NoAgreement {
+                from: old.source_account.clone(),
+                to: old.target_account.clone(),
+            })?;
         let state = self.state_of(&agreement.name).unwrap_or(State::Pending);
         if state != State::Accepted {
-            return Err(EngineError::NotAccepted { name: agreement.name.clone(), state });
+            return Err(EngineError::NotAccepted {
+                name: agreement.name.clone(),
+                state,
+            });
         }
         let now = Timestamp::now();
         let direction = self.direction_for(&agreement);
@@ -449,7 +459,9 @@ impl Engine {
         if let Some(mirror) = link.target_ticket {
             let to = self.account(&link.target_account)?;
             let _guard = self.lock_ticket(&link.target_account, mirror).await;
-            to.client.remove_tags(mirror, &[crate::rules::ORPHANED_TAG.to_owned()]).await?;
+            to.client
+                .remove_tags(mirror, &[crate::rules::ORPHANED_TAG.to_owned()])
+                .await?;
         }
         self.refresh_gauges();
         Ok(link)

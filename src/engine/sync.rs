@@ -170,6 +170,16 @@ impl Engine {
                     .mirrored_comments
                     .get_or_create(&labels)
                     .inc_by(batch.source_comment_ids.len() as u64);
+                // Lag: from the oldest comment this write carried to now.
+                let oldest = comments
+                    .iter()
+                    .filter(|c| batch.source_comment_ids.contains(&c.id))
+                    .map(|c| c.created_at)
+                    .min();
+                if let Some(t) = oldest {
+                    let lag = Timestamp::now().duration_since(t).as_secs_f64().max(0.0);
+                    self.metrics().lag_seconds.get_or_create(&labels).set(lag);
+                }
             }
             receiver_baseline = plan::receiver_after(receiver_baseline, write);
         }

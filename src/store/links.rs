@@ -315,12 +315,28 @@ impl WriteTxn<'_> {
     /// nothing already mirrored is sent again) and retires the orphan record (the audit
     /// log keeps the history). Fails with [`StoreError::Conflict`] when the link is not an
     /// orphan with a mirror, or when its source ticket is live under that agreement again.
-    pub fn relink(&self, orphaned: u64, direction: Direction, at: Timestamp) -> Result<Link, StoreError> {
-        let old = self.view().link(orphaned)?.ok_or_else(|| self.unknown_link(orphaned))?;
-        let Some(mirror) = old.target_ticket.filter(|_| old.state == LinkState::Orphaned) else {
-            return Err(self.conflict(format!("link {orphaned} is not an orphan with a mirror; nothing to re-attach")));
+    pub fn relink(
+        &self,
+        orphaned: u64,
+        direction: Direction,
+        at: Timestamp,
+    ) -> Result<Link, StoreError> {
+        let old = self
+            .view()
+            .link(orphaned)?
+            .ok_or_else(|| self.unknown_link(orphaned))?;
+        let Some(mirror) = old
+            .target_ticket
+            .filter(|_| old.state == LinkState::Orphaned)
+        else {
+            return Err(self.conflict(format!(
+                "link {orphaned} is not an orphan with a mirror; nothing to re-attach"
+            )));
         };
-        if let Some(live) = self.view().link_by_source(&old.source_account, old.source_ticket, &old.agreement)? {
+        if let Some(live) =
+            self.view()
+                .link_by_source(&old.source_account, old.source_ticket, &old.agreement)?
+        {
             return Err(self.conflict(format!(
                 "{}#{} is shared again as link {}; unshare it before re-attaching link {orphaned}",
                 old.source_account, old.source_ticket, live.id
@@ -337,7 +353,10 @@ impl WriteTxn<'_> {
         };
         let link = link_record(id, new, Some(mirror), LinkState::Active);
         // The mirror's index moves from the orphan to the new link.
-        self.remove(keys::LINKS_BY_TARGET, &keys::link_target(&old.target_account, mirror))?;
+        self.remove(
+            keys::LINKS_BY_TARGET,
+            &keys::link_target(&old.target_account, mirror),
+        )?;
         self.write_link(None, &link)?;
         for flow in [Flow::SourceToTarget, Flow::TargetToSource] {
             let mark = self.view().watermark(orphaned, flow)?;
@@ -476,7 +495,12 @@ impl Store {
     }
 
     /// See [`WriteTxn::relink`].
-    pub fn relink(&self, orphaned: u64, direction: Direction, at: Timestamp) -> Result<Link, StoreError> {
+    pub fn relink(
+        &self,
+        orphaned: u64,
+        direction: Direction,
+        at: Timestamp,
+    ) -> Result<Link, StoreError> {
         self.transaction_op("relink", |tx| tx.relink(orphaned, direction, at))
     }
 

@@ -402,20 +402,52 @@ fn relink_reattaches_the_mirror_and_carries_the_watermarks() {
     let store = Store::open(&path).unwrap();
     let first = store.create_link(new_link("acme", 7, "a2v")).unwrap().link;
     store.set_mirror_ticket(first.id, 500).unwrap();
-    store.commit_mirrored(first.id, Flow::SourceToTarget, &[11, 12], 901).unwrap();
-    assert!(matches!(store.relink(first.id, Direction::OneWay, ts(2)), Err(StoreError::Conflict { .. })), "a live link is not relinked");
+    store
+        .commit_mirrored(first.id, Flow::SourceToTarget, &[11, 12], 901)
+        .unwrap();
+    assert!(
+        matches!(
+            store.relink(first.id, Direction::OneWay, ts(2)),
+            Err(StoreError::Conflict { .. })
+        ),
+        "a live link is not relinked"
+    );
     store.orphan_link(first.id, "unshared", "", ts(3)).unwrap();
     let again = store.relink(first.id, Direction::TwoWay, ts(4)).unwrap();
     assert_ne!(again.id, first.id);
     assert_eq!(again.target_ticket, Some(500));
     assert_eq!(again.state, LinkState::Active);
     assert_eq!(again.direction, Direction::TwoWay);
-    assert_eq!(store.link_by_target("vendor", 500).unwrap().unwrap().id, again.id);
-    assert_eq!(store.link_by_source("acme", 7, "a2v").unwrap().unwrap().id, again.id);
-    assert_eq!(store.watermark(again.id, Flow::SourceToTarget).unwrap().last_source_comment, Some(12));
-    assert!(store.orphan(first.id).unwrap().is_none(), "the orphan record is retired");
-    assert!(store.is_bridge_comment("vendor", 901).unwrap(), "bridge comments stay known");
-    assert!(matches!(store.relink(first.id, Direction::OneWay, ts(5)), Err(StoreError::Conflict { .. })), "the source is live again");
+    assert_eq!(
+        store.link_by_target("vendor", 500).unwrap().unwrap().id,
+        again.id
+    );
+    assert_eq!(
+        store.link_by_source("acme", 7, "a2v").unwrap().unwrap().id,
+        again.id
+    );
+    assert_eq!(
+        store
+            .watermark(again.id, Flow::SourceToTarget)
+            .unwrap()
+            .last_source_comment,
+        Some(12)
+    );
+    assert!(
+        store.orphan(first.id).unwrap().is_none(),
+        "the orphan record is retired"
+    );
+    assert!(
+        store.is_bridge_comment("vendor", 901).unwrap(),
+        "bridge comments stay known"
+    );
+    assert!(
+        matches!(
+            store.relink(first.id, Direction::OneWay, ts(5)),
+            Err(StoreError::Conflict { .. })
+        ),
+        "the source is live again"
+    );
     check_link_indexes(&store);
 }
 

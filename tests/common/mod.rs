@@ -40,7 +40,12 @@ pub struct Setup {
 
 impl Default for Setup {
     fn default() -> Self {
-        Setup { two_way: true, vendor_accepts: true, unshare_on_tag_removal: true, private_comments: false }
+        Setup {
+            two_way: true,
+            vendor_accepts: true,
+            unshare_on_tag_removal: true,
+            private_comments: false,
+        }
     }
 }
 
@@ -128,9 +133,20 @@ pub async fn world(setup: Setup) -> World {
     w
 }
 
-async fn start_engine(tx: &tokio::sync::watch::Sender<Arc<Config>>, store: &PathBuf, hints: &Arc<Hints>) -> Engine {
+async fn start_engine(
+    tx: &tokio::sync::watch::Sender<Arc<Config>>,
+    store: &PathBuf,
+    hints: &Arc<Hints>,
+) -> Engine {
     let store = Store::open(store).unwrap();
-    Engine::start(tx.subscribe(), store, hints.clone(), Arc::new(Metrics::new())).await.unwrap()
+    Engine::start(
+        tx.subscribe(),
+        store,
+        hints.clone(),
+        Arc::new(Metrics::new()),
+    )
+    .await
+    .unwrap()
 }
 
 impl World {
@@ -166,7 +182,10 @@ impl World {
     }
 
     pub async fn settle(&self) {
-        assert!(self.engine().settle(Duration::from_secs(20)).await, "engine did not settle");
+        assert!(
+            self.engine().settle(Duration::from_secs(20)).await,
+            "engine did not settle"
+        );
     }
 
     /// Pushes hints for both tickets of a share and waits.
@@ -176,7 +195,11 @@ impl World {
     }
 
     pub fn link_of(&self, source: u64) -> sharebridge::store::Link {
-        let links = self.engine().store().links_by_source_ticket("acme", source).unwrap();
+        let links = self
+            .engine()
+            .store()
+            .links_by_source_ticket("acme", source)
+            .unwrap();
         assert_eq!(links.len(), 1, "{links:?}");
         links[0].clone()
     }
@@ -186,14 +209,26 @@ impl World {
     }
 
     pub fn bodies(&self, account: &str, ticket: u64) -> Vec<(String, bool)> {
-        self.sim.comments(account, ticket).into_iter().map(|c| (c.body, c.public)).collect()
+        self.sim
+            .comments(account, ticket)
+            .into_iter()
+            .map(|c| (c.body, c.public))
+            .collect()
     }
 
     /// Creates an acme ticket tagged for sharing and waits until it is mirrored.
     pub async fn shared_ticket(&self, subject: &str) -> (u64, u64) {
         let t = self
             .sim
-            .create_ticket("acme", AGENT_A, &new_ticket(subject, &format!("{subject}: first"), &["vendor_escalation"]))
+            .create_ticket(
+                "acme",
+                AGENT_A,
+                &new_ticket(
+                    subject,
+                    &format!("{subject}: first"),
+                    &["vendor_escalation"],
+                ),
+            )
             .unwrap();
         self.poke("acme", t.id).await;
         (t.id, self.mirror_of(t.id))
@@ -207,7 +242,11 @@ impl World {
 pub fn new_ticket(subject: &str, body: &str, tags: &[&str]) -> TicketWrite {
     TicketWrite {
         subject: Some(subject.into()),
-        comment: Some(NewComment { body: Some(body.into()), public: Some(true), ..Default::default() }),
+        comment: Some(NewComment {
+            body: Some(body.into()),
+            public: Some(true),
+            ..Default::default()
+        }),
         tags: Some(tags.iter().map(|t| t.to_string()).collect()),
         ..Default::default()
     }

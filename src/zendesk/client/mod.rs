@@ -119,6 +119,10 @@ struct Inner {
     creds: Credentials,
     gate: Gate,
     retry: RetrySettings,
+    /// Requests sent (each attempt counts), for metrics.
+    requests: std::sync::atomic::AtomicU64,
+    /// Attempts that were retries, for metrics.
+    retries: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for ZendeskClient {
@@ -312,6 +316,8 @@ impl ZendeskClient {
                 http,
                 creds,
                 gate: Gate::new(settings.requests_per_minute, settings.limits),
+                requests: Default::default(),
+                retries: Default::default(),
                 retry: settings.retry,
             }),
         })
@@ -335,6 +341,14 @@ impl ZendeskClient {
     /// Gate snapshot for metrics: budget left, pause, 429 count, Zendesk's own remaining.
     pub fn gate_status(&self) -> GateStatus {
         self.inner.gate.status()
+    }
+
+    /// Requests sent and retries made since the client was built.
+    pub fn counters(&self) -> (u64, u64) {
+        (
+            self.inner.requests.load(Ordering::Relaxed),
+            self.inner.retries.load(Ordering::Relaxed),
+        )
     }
 
     fn context(&self, call: &Call) -> RequestContext {
@@ -376,6 +390,7 @@ impl ZendeskClient {
         .when(retry::is_retryable)
         .adjust(|e, d| retry::next_delay(e, d, start.elapsed(), max_total))
         .notify(|e, d| {
+            self.inner.retries.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(error = %e, delay_ms = d.as_millis() as u64, "retrying");
         })
         .instrument(span.clone())
@@ -398,6 +413,7 @@ impl ZendeskClient {
         let mut refreshed = false;
         loop {
             let waited = inner.gate.acquire(call.class).await;
+            inner.requests.fetch_add(1, Ordering::Relaxed);
             if waited > Duration::from_millis(500) {
                 tracing::debug!(waited_ms = waited.as_millis() as u64, "gate held request");
             }

@@ -193,7 +193,11 @@ impl ZendeskClient {
             let answer = self.execute(call).await?;
             let results: Vec<serde_json::Value> = decode_key(&ctx, &answer.body, "results")?;
             let got = results.len();
-            out.extend(results.into_iter().filter_map(|v| serde_json::from_value::<Ticket>(v).ok()));
+            out.extend(
+                results
+                    .into_iter()
+                    .filter_map(|v| serde_json::from_value::<Ticket>(v).ok()),
+            );
             let next: Option<String> = decode_key(&ctx, &answer.body, "next_page").unwrap_or(None);
             if next.is_none() || got == 0 {
                 break;
