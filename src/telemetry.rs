@@ -1,5 +1,5 @@
 //! Logging setup: `tracing` with an env filter (`RUST_LOG`, else `daemon.log_level`), a
-//! human format on a terminal and JSON (`daemon.log_format = "json"`) for journald and
+//! human format on a terminal (plain, untimed lines under journald) and JSON (`daemon.log_format = "json"`) for journald and
 //! collectors. Logs go to stderr; stdout is for command output.
 //!
 //! What must never be logged (tokens, secrets, comment bodies) is kept out at the source:
@@ -10,6 +10,12 @@ use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
+
+/// Whether stderr is connected to the journal (systemd sets `JOURNAL_STREAM` to the
+/// device and inode of the stream it gave the service).
+pub fn under_journald() -> bool {
+    std::env::var_os("JOURNAL_STREAM").is_some()
+}
 
 /// Installs the global subscriber; a second call is a no-op (tests call it freely).
 pub fn init(default_level: &str, format: LogFormat) {
