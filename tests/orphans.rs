@@ -311,3 +311,68 @@ async fn resync_relink_reattaches_an_orphan() {
     );
     w.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restoring_an_older_backup_duplicates_nothing() {
+    let mut w = world(Setup::default()).await;
+    let (t1, m1) = w.shared_ticket("before the backup").await;
+    let backup = w.dir.path().join("backup.redb");
+    w.engine().store().backup(&backup).unwrap();
+    // After the backup: a new share and more comments the backup does not know.
+    let (t2, m2) = w.shared_ticket("after the backup").await;
+    for i in 0..3 {
+        w.sim
+            .add_comment("acme", t2, AGENT_A, &format!("later {i}"), true)
+            .unwrap();
+        w.sim
+            .add_comment("acme", t1, AGENT_A, &format!("t1 later {i}"), true)
+            .unwrap();
+    }
+    w.poke("acme", t2).await;
+    w.poke("acme", t1).await;
+    let before2 = w.bodies("vendor", m2).len();
+    let before1 = w.bodies("vendor", m1).len();
+    w.restore(&backup).await;
+    // Activity on both tickets after the restore.
+    w.sim
+        .add_comment("acme", t2, AGENT_A, "after restore", true)
+        .unwrap();
+    w.poke("acme", t2).await;
+    w.poke("acme", t1).await;
+    let _ = w.engine().sweep().await.unwrap();
+    // t2's mirror is unknown to the restored store: reported, never copied again.
+    assert_eq!(w.sim.tickets("vendor").len(), 2, "no second copy");
+    let b2 = w.bodies("vendor", m2);
+    for i in 0..3 {
+        assert_eq!(
+            b2.iter()
+                .filter(|(b, _)| b.contains(&format!("later {i}")) && !b.contains("t1"))
+                .count(),
+            1,
+            "{b2:?}"
+        );
+    }
+    assert!(
+        b2.len() <= before2 + 1,
+        "only the orphan note may be added: {b2:?}"
+    );
+    let orphans = w.engine().store().orphans().unwrap();
+    assert!(
+        orphans
+            .iter()
+            .any(|o| o.target_ticket == Some(m2) && o.reason == "no_live_link"),
+        "{orphans:?}"
+    );
+    // t1's link is in the backup: its comments after the backup were mirrored before,
+    // and are not mirrored again.
+    let b1 = w.bodies("vendor", m1);
+    for i in 0..3 {
+        let n = b1
+            .iter()
+            .filter(|(b, _)| b.contains(&format!("t1 later {i}")))
+            .count();
+        assert_eq!(n, 1, "t1 later {i} exactly once after the restore: {b1:?}");
+    }
+    assert_eq!(b1.len(), before1, "{b1:?}");
+    w.stop();
+}

@@ -66,6 +66,9 @@ pub(crate) struct Shared {
     metrics: Arc<Metrics>,
     /// Agreement states as last derived.
     states: RwLock<BTreeMap<String, Derived>>,
+    /// Links and flows checked against their receiving ticket since this start
+    /// (`sync::catch_up`).
+    verified: Mutex<std::collections::HashSet<(u64, crate::link::Flow)>>,
     /// Per-account counters last exported to metrics (requests, 429s, retries).
     exported: Mutex<HashMap<String, (u64, u64, u64)>>,
     /// When the scheduler loop last turned (for the systemd watchdog).
@@ -96,6 +99,7 @@ impl Engine {
                 activity: std::sync::atomic::AtomicUsize::new(0),
                 heartbeat: Mutex::new(std::time::Instant::now()),
                 exported: Mutex::new(HashMap::new()),
+                verified: Mutex::new(Default::default()),
                 ticket_locks: Mutex::new(HashMap::new()),
             }),
         };
@@ -208,8 +212,11 @@ impl Engine {
                 "shutdown grace ran out; unfinished writes are reconciled at the next start"
             );
             tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
         }
+        // Wait for the aborted pollers too: once `run` returns, no task holds the store.
         pollers.abort_all();
+        while pollers.join_next().await.is_some() {}
     }
 
     /// Waits until no ticket is waiting or being processed (tests and the demo use it).

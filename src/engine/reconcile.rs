@@ -4,13 +4,11 @@
 //! - Mirrors carrying sharebridge's `external_id` and tag that no live link knows (e.g.
 //!   after an older store was restored): recorded as orphans (`no_live_link`) and marked.
 
-use jiff::Timestamp;
 use tokio_util::sync::CancellationToken;
 
-use crate::link::Direction;
 use crate::orphan::Reason;
 use crate::rules::{ORPHANED_TAG, SHARED_TAG};
-use crate::store::{AuditKind, LinkState, NewAudit, NewLink};
+use crate::store::LinkState;
 use crate::zendesk::models::Status;
 
 use super::{Engine, EngineError};
@@ -121,40 +119,8 @@ impl Engine {
                 }) else {
                     continue;
                 };
-                let now = Timestamp::now();
-                let detail = "a mirror no live link knows (found by the reconcile sweep)";
-                let new = NewLink {
-                    agreement: agreement.name.clone(),
-                    source_account: agreement.from.clone(),
-                    source_ticket,
-                    target_account: account.name.clone(),
-                    direction: Direction::OneWay,
-                    created_at: now,
-                };
-                let orphan = self.store().transaction(|tx| {
-                    let o = tx.adopt_orphan(new, t.id, Reason::NoLiveLink.as_str(), detail, now)?;
-                    tx.append_audit(NewAudit {
-                        at: now,
-                        kind: AuditKind::Orphan,
-                        subject: format!("link {}", o.link),
-                        detail: format!(
-                            "{}#{} -> {}#{}: {detail}",
-                            o.source_account, o.source_ticket, o.target_account, t.id
-                        ),
-                    })?;
-                    tx.record_pending_write(&crate::store::PendingWrite {
-                        link: o.link,
-                        flow: crate::link::Flow::SourceToTarget,
-                        source_comments: Vec::new(),
-                        marker: super::orphaning::NOTE_MARKER.to_owned(),
-                        created_at: now,
-                    })?;
-                    Ok(o)
-                })?;
-                tracing::info!(link = orphan.link, account = %account.name, ticket = t.id, "unknown mirror recorded as an orphan");
-                if let Some(link) = self.store().link(orphan.link)? {
-                    self.write_orphan_note(&link, &orphan).await?;
-                }
+                self.record_unknown_mirror(agreement, source_ticket, t.id)
+                    .await?;
                 report.unknown_mirrors += 1;
             }
         }

@@ -78,6 +78,18 @@ impl Engine {
         // an explicit share, or when the ticket gains the tag whose removal ended it.
         let existing = self.existing_mirror(agreement, source.id).await?;
         if let Some(mirror) = &existing
+            && self
+                .store()
+                .link_by_target(&agreement.to, mirror.id)?
+                .is_none()
+            && self.has_history(&agreement.to, mirror.id).await?
+        {
+            // A mirror with a past that no link knows (an older store was restored):
+            // reported as an orphan rather than adopted, so nothing is sent twice.
+            self.record_unknown_mirror(agreement, source.id, mirror.id)
+                .await?;
+        }
+        if let Some(mirror) = &existing
             && let Some(other) = self.store().link_by_target(&agreement.to, mirror.id)?
             && !(other.source_account == agreement.from
                 && other.source_ticket == source.id
@@ -137,6 +149,16 @@ impl Engine {
             .await?;
         self.refresh_gauges();
         Ok(link)
+    }
+
+    /// Whether a mirror holds more than the first comment the bridge writes when it
+    /// creates one: then it is not a creation of ours whose answer was lost, but an older
+    /// mirror.
+    async fn has_history(&self, account: &str, mirror: u64) -> Result<bool, EngineError> {
+        let to = self.account(account)?;
+        let bridge = to.bridge_user().await?;
+        let comments = to.client.list_comments(mirror).await?;
+        Ok(comments.iter().filter(|c| c.author_id == bridge).count() > 1)
     }
 
     /// The live (not deleted) mirror of `source` in the agreement's receiver, found by
@@ -456,6 +478,7 @@ impl Engine {
             Ok(link)
         })?;
         tracing::info!(link = link.id, previous = orphaned, "orphan re-attached");
+        self.watermark_from_mirror(&link).await?;
         if let Some(mirror) = link.target_ticket {
             let to = self.account(&link.target_account)?;
             let _guard = self.lock_ticket(&link.target_account, mirror).await;
@@ -465,5 +488,137 @@ impl Engine {
         }
         self.refresh_gauges();
         Ok(link)
+    }
+}
+
+impl Engine {
+    /// Records a mirror no live link knows as an orphan (`no_live_link`), marked with the
+    /// tag and one note, like the reconcile sweep does.
+    pub(crate) async fn record_unknown_mirror(
+        &self,
+        agreement: &AgreementConfig,
+        source_ticket: u64,
+        mirror: u64,
+    ) -> Result<(), EngineError> {
+        let now = Timestamp::now();
+        let detail = "a mirror no live link knows (an older store was restored?)";
+        let new = NewLink {
+            agreement: agreement.name.clone(),
+            source_account: agreement.from.clone(),
+            source_ticket,
+            target_account: agreement.to.clone(),
+            direction: crate::link::Direction::OneWay,
+            created_at: now,
+        };
+        let orphan = self.store().transaction(|tx| {
+            let o = tx.adopt_orphan(
+                new,
+                mirror,
+                crate::orphan::Reason::NoLiveLink.as_str(),
+                detail,
+                now,
+            )?;
+            tx.append_audit(NewAudit {
+                at: now,
+                kind: AuditKind::Orphan,
+                subject: format!("link {}", o.link),
+                detail: format!(
+                    "{}#{} -> {}#{}: {detail}",
+                    o.source_account, o.source_ticket, o.target_account, mirror
+                ),
+            })?;
+            tx.record_pending_write(&crate::store::PendingWrite {
+                link: o.link,
+                flow: Flow::SourceToTarget,
+                source_comments: Vec::new(),
+                marker: super::orphaning::NOTE_MARKER.to_owned(),
+                created_at: now,
+            })?;
+            Ok(o)
+        })?;
+        tracing::warn!(link = orphan.link, account = %agreement.to, ticket = mirror, "unknown mirror recorded as an orphan");
+        if let Some(link) = self.store().link(orphan.link)? {
+            self.write_orphan_note(&link, &orphan).await?;
+        }
+        self.refresh_gauges();
+        Ok(())
+    }
+
+    /// After a relink whose orphan carried no watermark (a mirror found, not made, by this
+    /// store): the source comments created before the mirror's newest bridge comment
+    /// count as mirrored. Errs towards sending nothing twice.
+    pub(crate) async fn watermark_from_mirror(&self, link: &Link) -> Result<(), EngineError> {
+        if self
+            .store()
+            .watermark(link.id, Flow::SourceToTarget)?
+            .last_source_comment
+            .is_some()
+        {
+            return Ok(());
+        }
+        let Some(mirror) = link.target_ticket else {
+            return Ok(());
+        };
+        let from = self.account(&link.source_account)?;
+        let to = self.account(&link.target_account)?;
+        let bridge = to.bridge_user().await?;
+        let mirror_comments = to.client.list_comments(mirror).await?;
+        let Some(last_bridge) = mirror_comments
+            .iter()
+            .filter(|c| c.author_id == bridge)
+            .map(|c| c.created_at)
+            .max()
+        else {
+            return Ok(());
+        };
+        let source_comments = from.client.list_comments(link.source_ticket).await?;
+        let last = source_comments
+            .iter()
+            .filter(|c| c.created_at <= last_bridge)
+            .map(|c| c.id)
+            .max();
+        let source = from.client.show_ticket(link.source_ticket).await?;
+        let mirror_ticket = to.client.show_ticket(mirror).await?;
+        let now = Timestamp::now();
+        let forward = Watermark {
+            last_source_comment: last,
+            snapshot: serde_json::to_value(
+                SideNow {
+                    status: source.status,
+                    tags: source.tags,
+                    custom_fields: source.custom_fields,
+                }
+                .to_baseline(None),
+            )
+            .ok(),
+            updated_at: Some(now),
+        };
+        let backward = Watermark {
+            last_source_comment: mirror_comments.iter().map(|c| c.id).max(),
+            snapshot: serde_json::to_value(
+                SideNow {
+                    status: mirror_ticket.status,
+                    tags: mirror_ticket.tags,
+                    custom_fields: mirror_ticket.custom_fields,
+                }
+                .to_baseline(Some(now)),
+            )
+            .ok(),
+            updated_at: Some(now),
+        };
+        self.store().transaction(|tx| {
+            tx.set_watermark(link.id, Flow::SourceToTarget, &forward)?;
+            tx.set_watermark(link.id, Flow::TargetToSource, &backward)?;
+            for c in mirror_comments.iter().filter(|c| c.author_id == bridge) {
+                tx.record_bridge_comment(
+                    &link.target_account,
+                    c.id,
+                    link.id,
+                    Flow::SourceToTarget,
+                )?;
+            }
+            Ok(())
+        })?;
+        Ok(())
     }
 }

@@ -94,6 +94,22 @@ impl Engine {
         if let Some(pending) = self.store().pending_write(link.id, flow)? {
             self.settle_pending(&link, &pending).await?;
         }
+        // Once per link and flow after each start: is the store behind the receiving
+        // ticket (an older backup restored)?
+        let first_look = self
+            .shared
+            .verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((link.id, flow));
+        if first_look && let Err(e) = self.catch_up(&link, flow, &ends).await {
+            self.shared
+                .verified
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&(link.id, flow));
+            return Err(e);
+        }
         let sender_acct = self.account(&ends.sender_account)?;
         let receiver_acct = self.account(&ends.receiver_account)?;
         let mark = self.store().watermark(link.id, flow)?;
@@ -303,6 +319,54 @@ impl Engine {
                 Err(classify(e, flow))
             }
         }
+    }
+
+    /// Comments by the bridge's user on the receiving ticket that the store does not know
+    /// mean the store is older than Zendesk (a backup was restored): the sending side's
+    /// comments created before the newest of them count as mirrored (the watermark moves
+    /// up to them), so nothing is sent twice. Costs one read per link and flow per start.
+    async fn catch_up(&self, link: &Link, flow: Flow, ends: &Ends) -> Result<(), EngineError> {
+        let receiver = self.account(&ends.receiver_account)?;
+        let bridge = receiver.bridge_user().await?;
+        let on_receiver = receiver.client.list_comments(ends.receiver_ticket).await?;
+        let mut unknown = Vec::new();
+        for c in on_receiver.iter().filter(|c| c.author_id == bridge) {
+            if !self
+                .store()
+                .is_bridge_comment(&ends.receiver_account, c.id)?
+            {
+                unknown.push(c);
+            }
+        }
+        let Some(newest) = unknown.iter().map(|c| c.created_at).max() else {
+            return Ok(());
+        };
+        let sender = self.account(&ends.sender_account)?;
+        let on_sender = sender.client.list_comments(ends.sender_ticket).await?;
+        let covered = on_sender
+            .iter()
+            .filter(|c| c.created_at <= newest)
+            .map(|c| c.id)
+            .max();
+        tracing::warn!(
+            link = link.id,
+            flow = flow.as_str(),
+            unknown = unknown.len(),
+            "the receiving ticket has bridge comments this store does not know (restored backup?); catching up without resending"
+        );
+        self.store().transaction(|tx| {
+            for c in &unknown {
+                tx.record_bridge_comment(&ends.receiver_account, c.id, link.id, flow)?;
+            }
+            let mut m = tx.view().watermark(link.id, flow)?;
+            m.last_source_comment = match (m.last_source_comment, covered) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            tx.set_watermark(link.id, flow, &m)?;
+            Ok(())
+        })?;
+        Ok(())
     }
 
     /// Settles a pending write after a restart or a lost answer (takes the ticket lock).

@@ -174,6 +174,20 @@ impl World {
         self.spawn();
     }
 
+    /// Stops the engine, puts `backup` in place of the store file, starts again: an
+    /// operator restoring an older backup.
+    pub async fn restore(&mut self, backup: &std::path::Path) {
+        self.stop.cancel();
+        if let Some(t) = self.task.take() {
+            t.await.unwrap();
+        }
+        drop(self.engine.take());
+        let path = self.dir.path().join("store.redb");
+        std::fs::copy(backup, &path).unwrap();
+        self.engine = Some(start_engine(&self.config, &path, &self.hints).await);
+        self.spawn();
+    }
+
     /// Applies a new configuration as SIGHUP would.
     pub async fn reconfigure(&self, setup: &Setup) {
         let config = load(self.dir.path(), &config_text(&self.sim, setup));
