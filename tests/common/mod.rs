@@ -69,6 +69,7 @@ subdomain = "acme"
 base_url = "{acme}"
 email = "bridge@acme.example"
 token = "{token}"
+requests_per_minute = 20000
 accept_from = ["vendor"]
 
 [accounts.vendor]
@@ -76,6 +77,7 @@ subdomain = "vendor"
 base_url = "{vendor}"
 email = "bridge@vendor.example"
 token = "{token}"
+requests_per_minute = 20000
 accept_from = [{accept}]
 
 [[agreements]]
