@@ -4,7 +4,8 @@
 //!   `config/example.toml` and `config/demo.toml`, random `conf.d/` files, secret files and
 //!   environment overrides; a refusal names at least one error, every problem a reason;
 //! - webhooks (`server::webhook::verify`, `ticket_id`): random bodies, headers, secrets,
-//!   timestamps, correctly signed or not;
+//!   timestamps, correctly signed or not; and the endpoint itself over loopback, with raw
+//!   header bytes, odd paths and bodies over the limit;
 //! - Zendesk's JSON (every type in `zendesk::models`): random JSON values, mutated
 //!   real-looking documents and raw bytes; what decodes re-encodes to the same value;
 //! - the client's error handling (`classify`, `parse_retry_after`) and what follows it (the
@@ -16,6 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
@@ -26,7 +28,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use sharebridge::config::{LoadOptions, Severity, load_with};
+use sharebridge::engine::hints::Hints;
+use sharebridge::metrics::Metrics;
 use sharebridge::server::webhook::{self, MAX_SKEW, Rejection};
+use sharebridge::server::{Readiness, ServerState, serve};
 use sharebridge::zendesk::client::error::{ErrorKind, classify, parse_retry_after};
 use sharebridge::zendesk::client::gate::{EndpointLimits, GateState};
 use sharebridge::zendesk::client::retry::next_delay;
@@ -897,6 +902,154 @@ fn header_text() -> impl Strategy<Value = String> {
 }
 
 // ---------------------------------------------------------------------------------------
+// The webhook endpoint over loopback
+// ---------------------------------------------------------------------------------------
+
+const HOOK_CONFIG: &str = r#"
+[daemon]
+admin_token = "admin"
+state_dir = "/nonexistent"
+[accounts.acme]
+subdomain = "acme"
+email = "bridge@acme.example"
+token = "t"
+webhook_secret = "hook-secret"
+[accounts.vendor]
+subdomain = "vendor"
+email = "bridge@vendor.example"
+token = "t"
+"#;
+
+/// One server for every case: its runtime, address and hint set.
+struct HookServer {
+    rt: tokio::runtime::Runtime,
+    url: String,
+    hints: Arc<Hints>,
+    http: reqwest::Client,
+}
+
+fn hook_server() -> &'static HookServer {
+    static SERVER: OnceLock<HookServer> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
+        let path = dir.path().join("sharebridge.toml");
+        std::fs::write(&path, HOOK_CONFIG).unwrap();
+        let config = load_with(&path, &LoadOptions::default()).unwrap().config;
+        let (config_tx, rx) = tokio::sync::watch::channel(Arc::new(config));
+        Box::leak(Box::new(config_tx));
+        let hints = Arc::new(Hints::new());
+        let state = Arc::new(ServerState {
+            config: rx,
+            hints: hints.clone(),
+            metrics: Arc::new(Metrics::new()),
+            readiness: Arc::new(Readiness::blocked("fuzzing")),
+        });
+        let url = rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(serve(listener, state, std::future::pending()));
+            url
+        });
+        HookServer {
+            rt,
+            url,
+            hints,
+            http: reqwest::Client::new(),
+        }
+    })
+}
+
+/// One delivery as it arrives: path segment, raw header bytes, body.
+#[derive(Debug, Clone)]
+struct Delivery {
+    account: String,
+    /// `None`: header absent. `Some(None)`: correct for the body (fresh timestamp or
+    /// signature with the right secret). `Some(Some(bytes))`: these bytes.
+    timestamp: Option<Option<Vec<u8>>>,
+    signature: Option<Option<Vec<u8>>>,
+    body: Vec<u8>,
+}
+
+fn header_bytes() -> impl Strategy<Value = Option<Option<Vec<u8>>>> {
+    prop_oneof![
+        1 => Just(None),
+        4 => Just(Some(None)),
+        2 => prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..48),
+            header_text().prop_map(String::into_bytes),
+        ].prop_map(|b| Some(Some(b))),
+    ]
+}
+
+fn delivery() -> impl Strategy<Value = Delivery> {
+    (
+        prop_oneof![
+            6 => Just("acme".to_owned()),
+            1 => Just("vendor".to_owned()),
+            1 => Just("nobody".to_owned()),
+            1 => "[a-zA-Z0-9%._~-]{0,12}",
+        ],
+        header_bytes(),
+        header_bytes(),
+        prop_oneof![
+            12 => body(),
+            8 => any::<u64>().prop_map(|id| format!(r#"{{"ticket_id": {id}}}"#).into_bytes()),
+            1 => (0usize..4).prop_map(|extra| {
+                let mut b = br#"{"ticket_id": 1, "pad": ""#.to_vec();
+                b.resize(webhook::MAX_BODY + extra, b'x');
+                b
+            }),
+        ],
+    )
+        .prop_map(|(account, timestamp, signature, body)| Delivery {
+            account,
+            timestamp,
+            signature,
+            body,
+        })
+}
+
+/// Sends one delivery; `None` when reqwest refuses to build it (an invalid header value).
+fn send(d: &Delivery) -> Option<(u16, Vec<sharebridge::engine::hints::Hint>)> {
+    let server = hook_server();
+    let now = Timestamp::now().to_string();
+    let ts: Option<Vec<u8>> = d
+        .timestamp
+        .clone()
+        .map(|t| t.unwrap_or_else(|| now.clone().into_bytes()));
+    let sig: Option<Vec<u8>> = d.signature.clone().map(|s| {
+        s.unwrap_or_else(|| {
+            let t = String::from_utf8_lossy(ts.as_deref().unwrap_or_default()).into_owned();
+            signature::sign(b"hook-secret", &t, &d.body).into_bytes()
+        })
+    });
+    let mut req = server
+        .http
+        .post(format!("{}/webhooks/{}", server.url, d.account))
+        .body(d.body.clone());
+    for (name, value) in [
+        (signature::TIMESTAMP_HEADER, &ts),
+        (signature::SIGNATURE_HEADER, &sig),
+    ] {
+        if let Some(v) = value {
+            let v = reqwest::header::HeaderValue::from_bytes(v).ok()?;
+            req = req.header(name, v);
+        }
+    }
+    let req = req.build().ok()?;
+    server.rt.block_on(async {
+        let status = server.http.execute(req).await.unwrap().status().as_u16();
+        Some((status, server.hints.drain()))
+    })
+}
+
+// ---------------------------------------------------------------------------------------
 // The properties
 // ---------------------------------------------------------------------------------------
 
@@ -1009,6 +1162,40 @@ proptest! {
                 prop_assert_eq!(got, want);
             }
             _ => prop_assert_eq!(got, Err(Rejection::MissingSignature)),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(1, 200))]
+
+    /// Any delivery over HTTP: answered with one of the documented statuses, a hint only
+    /// for an accepted one, and a correctly signed fresh delivery for a configured account
+    /// accepted exactly when its body names a ticket.
+    #[test]
+    fn webhook_endpoint_answers(d in delivery()) {
+        let Some((status, hints)) = send(&d) else {
+            return Ok(());
+        };
+        prop_assert!([202, 400, 401, 404, 413].contains(&status), "status {}", status);
+        if status == 202 {
+            prop_assert_eq!(hints.len(), 1);
+            prop_assert_eq!(Some(hints[0].ticket), webhook::ticket_id(&d.body));
+        } else {
+            prop_assert!(hints.is_empty(), "{} with hints {:?}", status, hints);
+        }
+        let signed = d.timestamp == Some(None) && d.signature == Some(None);
+        let want = match d.account.as_str() {
+            // Over the limit for a routed account (an empty or undecodable path segment
+            // is refused before the body is read).
+            "acme" | "vendor" | "nobody" if d.body.len() > webhook::MAX_BODY => Some(413),
+            "acme" if signed => Some(if webhook::ticket_id(&d.body).is_some() { 202 } else { 400 }),
+            "acme" if d.timestamp.is_none() || d.signature.is_none() => Some(401),
+            "vendor" | "nobody" => Some(404),
+            _ => None,
+        };
+        if let Some(want) = want {
+            prop_assert_eq!(status, want);
         }
     }
 }
