@@ -9,7 +9,8 @@
 //! - Zendesk's JSON (every type in `zendesk::models`): random JSON values, mutated
 //!   real-looking documents and raw bytes; what decodes re-encodes to the same value;
 //! - the client's error handling (`classify`, `parse_retry_after`) and what follows it (the
-//!   rate gate's pause, the retry delay).
+//!   rate gate's pause, the retry delay); and the client itself against a hostile Zendesk
+//!   on loopback answering any status, headers and body, OAuth token answers included.
 //!
 //! Cases per property: `SHAREBRIDGE_FUZZ_CASES` (else `PROPTEST_CASES`, else a small
 //! default so CI stays near ten seconds). The seed is fixed unless `PROPTEST_RNG_SEED` is
@@ -34,8 +35,11 @@ use sharebridge::server::webhook::{self, MAX_SKEW, Rejection};
 use sharebridge::server::{Readiness, ServerState, serve};
 use sharebridge::zendesk::client::error::{ErrorKind, classify, parse_retry_after};
 use sharebridge::zendesk::client::gate::{EndpointLimits, GateState};
-use sharebridge::zendesk::client::retry::next_delay;
-use sharebridge::zendesk::client::{RequestContext, ZendeskError};
+use sharebridge::zendesk::client::incremental::ExportStart;
+use sharebridge::zendesk::client::retry::{RetrySettings, next_delay};
+use sharebridge::zendesk::client::{
+    Auth, ClientSettings, MemoryTokenStore, RequestContext, ZendeskClient, ZendeskError,
+};
 use sharebridge::zendesk::models::*;
 use sharebridge::zendesk::signature;
 
@@ -1050,6 +1054,272 @@ fn send(d: &Delivery) -> Option<(u16, Vec<sharebridge::engine::hints::Hint>)> {
 }
 
 // ---------------------------------------------------------------------------------------
+// The client against a hostile Zendesk over loopback
+// ---------------------------------------------------------------------------------------
+
+const TOKEN: &str = "s3cr3t-api-token";
+const REFRESH: &str = "s3cr3t-refresh-token";
+
+/// One scripted answer.
+#[derive(Clone)]
+struct Reply {
+    status: u16,
+    headers: Vec<(&'static str, Vec<u8>)>,
+    body: Vec<u8>,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        f.debug_struct("Reply")
+            .field("status", &self.status)
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n, text(v)))
+                    .collect::<Vec<_>>(),
+            )
+            .field("body", &text(&self.body))
+            .finish()
+    }
+}
+
+/// The fake Zendesk: answers requests from a script, then 404s.
+struct FakeZendesk {
+    url: String,
+    script: Arc<std::sync::Mutex<std::collections::VecDeque<Reply>>>,
+}
+
+fn fake_zendesk() -> &'static FakeZendesk {
+    static FAKE: OnceLock<FakeZendesk> = OnceLock::new();
+    FAKE.get_or_init(|| {
+        let script: Arc<std::sync::Mutex<std::collections::VecDeque<Reply>>> = Arc::default();
+        let s = script.clone();
+        let app = axum::Router::new().fallback(move || {
+            let s = s.clone();
+            async move {
+                let reply = s.lock().unwrap().pop_front();
+                let Some(r) = reply else {
+                    return axum::http::Response::builder()
+                        .status(404)
+                        .body(axum::body::Body::from(r#"{"error":"RecordNotFound"}"#))
+                        .unwrap();
+                };
+                let mut b = axum::http::Response::builder().status(
+                    axum::http::StatusCode::from_u16(r.status)
+                        .unwrap_or(axum::http::StatusCode::OK),
+                );
+                for (name, value) in &r.headers {
+                    if let Ok(v) = axum::http::HeaderValue::from_bytes(value) {
+                        b = b.header(*name, v);
+                    }
+                }
+                b.body(axum::body::Body::from(r.body.clone())).unwrap()
+            }
+        });
+        let server = hook_server();
+        let url = server.rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            url
+        });
+        FakeZendesk { url, script }
+    })
+}
+
+fn reply() -> impl Strategy<Value = Reply> {
+    let status = prop_oneof![
+        6 => Just(200u16),
+        1 => Just(201u16),
+        1 => Just(204u16),
+        1 => prop::sample::select(vec![400u16, 401, 403, 404, 409, 413, 422, 429, 500, 502, 503]),
+        1 => 100u16..1000,
+    ];
+    let header = prop_oneof![
+        (
+            Just("Retry-After"),
+            retry_after_text().prop_map(String::into_bytes)
+        ),
+        (
+            Just("X-Rate-Limit-Remaining"),
+            prop_oneof![
+                any::<u32>().prop_map(|n| n.to_string().into_bytes()),
+                "\\PC{0,8}".prop_map(String::into_bytes),
+            ]
+        ),
+        (
+            Just("Content-Type"),
+            prop::sample::select(vec!["application/json", "text/html", ""])
+                .prop_map(|s| s.as_bytes().to_vec())
+        ),
+        (Just("Location"), "\\PC{0,20}".prop_map(String::into_bytes)),
+    ];
+    let body = prop_oneof![
+        4 => (any::<prop::sample::Index>(),
+              prop::collection::vec((any::<usize>(), any::<u8>(), leaf()), 0..4))
+            .prop_map(|(pick, muts)| {
+                let mut all = samples();
+                all.extend(answer_samples());
+                let mut v = all[pick.index(all.len())].clone();
+                for (at, action, with) in &muts {
+                    mutate(&mut v, *at, *action, with);
+                }
+                v.to_string().into_bytes()
+            }),
+        1 => json_value().prop_map(|v| v.to_string().into_bytes()),
+        1 => prop::collection::vec(any::<u8>(), 0..64),
+    ];
+    (status, prop::collection::vec(header, 0..3), body).prop_map(|(status, headers, body)| Reply {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Answers of endpoints the general samples lack (OAuth, tags, users/me, paging loops).
+fn answer_samples() -> Vec<Value> {
+    vec![
+        json!({"access_token": "a", "refresh_token": "r", "expires_in": 7200,
+            "refresh_token_expires_in": 2_592_000u64, "token_type": "bearer"}),
+        json!({"access_token": "a", "expires_in": u64::MAX, "refresh_token_expires_in": u64::MAX}),
+        json!({"access_token": "a", "expires_in": 0}),
+        json!({"tags": ["a", "b"]}),
+        json!({"user": {"id": 1, "name": "Bridge", "created_at": T, "updated_at": T}}),
+        json!({"items": [1, 2], "meta": {"has_more": true, "after_cursor": "same"}}),
+        json!({"items": [], "meta": {"has_more": true, "after_cursor": null}}),
+        json!({"tickets": [], "end_of_stream": true, "after_cursor": null}),
+        json!({"ticket_events": [], "end_of_stream": false, "end_time": i64::MIN}),
+        json!({"ticket": {"id": 1, "status": "open", "created_at": T, "updated_at": T},
+            "audit": {"id": 2, "events": []}}),
+    ]
+}
+
+/// What the client is asked to do.
+#[derive(Debug, Clone, Copy)]
+enum ClientCall {
+    ShowTicket,
+    ShowMany,
+    ListComments,
+    GetTags,
+    Me,
+    ExportTickets,
+    ExportEvents,
+    UpdateWithComment,
+    CreateTicket,
+    ListAll,
+}
+
+fn client_call() -> impl Strategy<Value = ClientCall> {
+    use ClientCall::*;
+    prop::sample::select(vec![
+        ShowTicket,
+        ShowMany,
+        ListComments,
+        GetTags,
+        Me,
+        ExportTickets,
+        ExportEvents,
+        UpdateWithComment,
+        CreateTicket,
+        ListAll,
+    ])
+}
+
+async fn run_call(client: &ZendeskClient, call: ClientCall) -> Result<(), ZendeskError> {
+    use ClientCall::*;
+    match call {
+        ShowTicket => client.show_ticket(1).await.map(drop),
+        ShowMany => client.show_many_tickets(&[1, 2]).await.map(drop),
+        ListComments => client.list_comments(1).await.map(drop),
+        GetTags => client.get_tags(1).await.map(drop),
+        Me => client.me().await.map(drop),
+        ExportTickets => client
+            .export_tickets(&ExportStart::StartTime(0))
+            .await
+            .map(drop),
+        ExportEvents => client.export_ticket_events(0).await.map(drop),
+        UpdateWithComment => {
+            let write = TicketWrite {
+                comment: Some(NewComment {
+                    body: Some("private words".into()),
+                    public: Some(false),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            client.update_ticket(1, &write, None).await.map(drop)
+        }
+        CreateTicket => client
+            .create_ticket(&TicketWrite::default(), Some("sharebridge-link-1"))
+            .await
+            .map(drop),
+        ListAll => client
+            .list_all::<Value>("/api/v2/items", "items")
+            .await
+            .map(drop),
+    }
+}
+
+fn check_client(oauth: bool, call: ClientCall, replies: &[Reply]) -> Result<(), TestCaseError> {
+    let fake = fake_zendesk();
+    {
+        let mut script = fake.script.lock().unwrap();
+        script.clear();
+        script.extend(replies.iter().cloned());
+    }
+    let auth = if oauth {
+        Auth::OAuth {
+            client_id: "sharebridge".into(),
+            client_secret: TOKEN.to_owned().into(),
+            refresh_token: REFRESH.to_owned().into(),
+        }
+    } else {
+        Auth::ApiToken {
+            email: "bridge@acme.example".into(),
+            token: TOKEN.to_owned().into(),
+        }
+    };
+    let mut settings = ClientSettings::new("acme", fake.url.clone(), auth);
+    settings.requests_per_minute = 1_000_000;
+    settings.limits = EndpointLimits {
+        ticket_updates_per_minute: 1_000_000,
+        updates_per_ticket: 1_000_000,
+        ticket_update_window: Duration::from_secs(1),
+        exports_per_minute: 1_000_000,
+    };
+    settings.request_timeout = Duration::from_secs(5);
+    settings.retry = RetrySettings {
+        max_total: Duration::from_millis(300),
+        min_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+        max_retries: 2,
+    };
+    let client = ZendeskClient::new(settings, Arc::new(MemoryTokenStore::new()))
+        .map_err(|e| TestCaseError::fail(format!("client: {e}")))?;
+    let server = hook_server();
+    let outcome = server.rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(20), run_call(&client, call)).await
+    });
+    let Ok(result) = outcome else {
+        return Err(TestCaseError::fail("the call hung"));
+    };
+    if let Err(e) = result {
+        let text = e.to_string();
+        prop_assert!(!text.trim().is_empty());
+        prop_assert!(
+            !text.contains(TOKEN) && !text.contains(REFRESH) && !text.contains("private words"),
+            "a secret or a comment body in an error: {}",
+            text
+        );
+        let _ = (e.is_permanent(), e.context());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
 // The properties
 // ---------------------------------------------------------------------------------------
 
@@ -1200,6 +1470,22 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(config(1, 150))]
+
+    /// Any answers from Zendesk (statuses, headers, mutated and random bodies, OAuth token
+    /// answers), to any call: a result or an error, never a panic or a hang, and no secret
+    /// or comment body in the error.
+    #[test]
+    fn client_tolerates_any_answer(
+        oauth in prop::bool::weighted(0.3),
+        call in client_call(),
+        replies in prop::collection::vec(reply(), 1..5),
+    ) {
+        check_client(oauth, call, &replies)?;
+    }
+}
+
 /// Found by `retry_after_answers`: a `Retry-After` beyond `Duration`'s range panicked in
 /// `Duration::from_secs_f64`, and one near `u64::MAX` seconds panicked adding it to an
 /// `Instant` in the rate gate. Both are now capped.
@@ -1213,4 +1499,26 @@ fn huge_retry_after_is_capped_not_a_panic() {
     ] {
         check_retry_after(text).unwrap();
     }
+}
+
+/// Found by `client_tolerates_any_answer`: an OAuth token answer with an `expires_in` near
+/// `u64::MAX` panicked adding it to an `Instant` while scheduling the next refresh.
+#[test]
+fn huge_oauth_expiry_is_not_a_panic() {
+    let token = Reply {
+        status: 200,
+        headers: vec![],
+        body: json!({"access_token": "a", "expires_in": u64::MAX,
+            "refresh_token_expires_in": u64::MAX})
+        .to_string()
+        .into_bytes(),
+    };
+    let ticket = Reply {
+        status: 200,
+        headers: vec![],
+        body: json!({"ticket": {"id": 1, "status": "open", "created_at": T, "updated_at": T}})
+            .to_string()
+            .into_bytes(),
+    };
+    check_client(true, ClientCall::ShowTicket, &[token, ticket]).unwrap();
 }
