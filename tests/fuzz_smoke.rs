@@ -1086,47 +1086,54 @@ impl std::fmt::Debug for Reply {
     }
 }
 
-/// The fake Zendesk: answers requests from a script, then 404s.
+/// A fake Zendesk for one case: answers requests from its script, then 404s. Stopped when
+/// dropped (each case has its own, so parallel tests never share a script).
 struct FakeZendesk {
     url: String,
-    script: Arc<std::sync::Mutex<std::collections::VecDeque<Reply>>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
-fn fake_zendesk() -> &'static FakeZendesk {
-    static FAKE: OnceLock<FakeZendesk> = OnceLock::new();
-    FAKE.get_or_init(|| {
-        let script: Arc<std::sync::Mutex<std::collections::VecDeque<Reply>>> = Arc::default();
+impl Drop for FakeZendesk {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn fake_zendesk(replies: &[Reply]) -> FakeZendesk {
+    let script = Arc::new(std::sync::Mutex::new(
+        replies
+            .iter()
+            .cloned()
+            .collect::<std::collections::VecDeque<Reply>>(),
+    ));
+    let app = axum::Router::new().fallback(move || {
         let s = script.clone();
-        let app = axum::Router::new().fallback(move || {
-            let s = s.clone();
-            async move {
-                let reply = s.lock().unwrap().pop_front();
-                let Some(r) = reply else {
-                    return axum::http::Response::builder()
-                        .status(404)
-                        .body(axum::body::Body::from(r#"{"error":"RecordNotFound"}"#))
-                        .unwrap();
-                };
-                let mut b = axum::http::Response::builder().status(
-                    axum::http::StatusCode::from_u16(r.status)
-                        .unwrap_or(axum::http::StatusCode::OK),
-                );
-                for (name, value) in &r.headers {
-                    if let Ok(v) = axum::http::HeaderValue::from_bytes(value) {
-                        b = b.header(*name, v);
-                    }
+        async move {
+            let reply = s.lock().unwrap().pop_front();
+            let Some(r) = reply else {
+                return axum::http::Response::builder()
+                    .status(404)
+                    .body(axum::body::Body::from(r#"{"error":"RecordNotFound"}"#))
+                    .unwrap();
+            };
+            let mut b = axum::http::Response::builder().status(
+                axum::http::StatusCode::from_u16(r.status).unwrap_or(axum::http::StatusCode::OK),
+            );
+            for (name, value) in &r.headers {
+                if let Ok(v) = axum::http::HeaderValue::from_bytes(value) {
+                    b = b.header(*name, v);
                 }
-                b.body(axum::body::Body::from(r.body.clone())).unwrap()
             }
+            b.body(axum::body::Body::from(r.body.clone())).unwrap()
+        }
+    });
+    hook_server().rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
         });
-        let server = hook_server();
-        let url = server.rt.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let url = format!("http://{}", listener.local_addr().unwrap());
-            tokio::spawn(async move { axum::serve(listener, app).await });
-            url
-        });
-        FakeZendesk { url, script }
+        FakeZendesk { url, task }
     })
 }
 
@@ -1264,12 +1271,7 @@ async fn run_call(client: &ZendeskClient, call: ClientCall) -> Result<(), Zendes
 }
 
 fn check_client(oauth: bool, call: ClientCall, replies: &[Reply]) -> Result<(), TestCaseError> {
-    let fake = fake_zendesk();
-    {
-        let mut script = fake.script.lock().unwrap();
-        script.clear();
-        script.extend(replies.iter().cloned());
-    }
+    let fake = fake_zendesk(replies);
     let auth = if oauth {
         Auth::OAuth {
             client_id: "sharebridge".into(),
