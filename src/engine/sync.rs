@@ -162,7 +162,8 @@ impl Engine {
         }
         let mut receiver_baseline =
             Self::baseline(&self.store().watermark(link.id, reverse(flow))?);
-        for write in &plan.writes {
+        let new_baseline = now.to_baseline(baseline.not_before);
+        for (i, write) in plan.writes.iter().enumerate() {
             match self
                 .write_one(&link, flow, &ends, &receiver_acct, write)
                 .await
@@ -198,6 +199,23 @@ impl Engine {
                 }
             }
             receiver_baseline = plan::receiver_after(receiver_baseline, write);
+            // The status/tag/field changes ride in the first write: once it landed, both
+            // baselines take it in before the next write, so a later write failing neither
+            // lets the reverse flow echo those changes back nor loses a sender change
+            // reverted before the next step (found by tests/plan_props.rs).
+            let carries_changes =
+                write.status.is_some() || !write.tags.is_empty() || !write.fields.is_empty();
+            if i == 0 && carries_changes && plan.writes.len() > 1 {
+                self.store().transaction(|tx| {
+                    let mut m = tx.view().watermark(link.id, flow)?;
+                    m.snapshot = serde_json::to_value(&new_baseline).ok();
+                    tx.set_watermark(link.id, flow, &m)?;
+                    let mut r = tx.view().watermark(link.id, reverse(flow))?;
+                    r.snapshot = serde_json::to_value(&receiver_baseline).ok();
+                    tx.set_watermark(link.id, reverse(flow), &r)?;
+                    Ok(())
+                })?;
+            }
         }
         // Everything decided is done: advance the watermark past held-back and skipped
         // comments too, and keep both baselines.
@@ -205,7 +223,6 @@ impl Engine {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
-        let new_baseline = now.to_baseline(baseline.not_before);
         let changed =
             !plan.writes.is_empty() || last != mark.last_source_comment || new_baseline != baseline;
         if changed {

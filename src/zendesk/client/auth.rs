@@ -344,8 +344,8 @@ impl OAuthSession {
             })?;
         let now = Timestamp::now();
         let in_secs = |s: u64| {
-            now.checked_add(jiff::SignedDuration::from_secs(s as i64))
-                .ok()
+            let s = i64::try_from(s).ok()?;
+            now.checked_add(jiff::SignedDuration::from_secs(s)).ok()
         };
         let pair = TokenPair {
             access_token: SecretString::from(tr.access_token),
@@ -367,7 +367,11 @@ impl OAuthSession {
         };
         state.access = Some(Access {
             token: pair.access_token.clone(),
-            refresh_at: tr.expires_in.map(|s| Instant::now() + refresh_in(s)),
+            // An `expires_in` beyond the clock's range (a broken answer) overflowed the
+            // addition: such a token is refreshed when it is refused, like one without.
+            refresh_at: tr
+                .expires_in
+                .and_then(|s| Instant::now().checked_add(refresh_in(s))),
         });
         state.unsaved = Some(pair);
         self.save_pending(state)?;

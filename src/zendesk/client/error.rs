@@ -246,17 +246,24 @@ fn truncate(s: &str) -> String {
     format!("{}…", &s[..end])
 }
 
-/// Parses `Retry-After`: delta seconds (Zendesk's form); an HTTP date is not used by
-/// Zendesk and yields `None` (the fallback backoff then applies).
+/// The longest pause one `Retry-After` may impose. A larger value (a broken or hostile
+/// answer) pauses the account this long, then the request is tried again; without the cap
+/// the pause overflowed the rate gate's clock arithmetic.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Parses `Retry-After`: delta seconds (Zendesk's form), at most [`MAX_RETRY_AFTER`]; an
+/// HTTP date is not used by Zendesk and yields `None` (the fallback backoff then applies).
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
     let v = value.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    v.parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+    let delay = match v.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => v
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| Duration::try_from_secs_f64(s).unwrap_or(MAX_RETRY_AFTER))?,
+    };
+    Some(delay.min(MAX_RETRY_AFTER))
 }
 
 #[cfg(test)]
@@ -337,6 +344,13 @@ mod tests {
         );
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
         assert_eq!(parse_retry_after("-1"), None);
+        // Beyond Duration's range, or beyond what an Instant can add: capped, no panic.
+        assert_eq!(parse_retry_after("1e20"), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            parse_retry_after("18446744073709551615"),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(parse_retry_after("90000"), Some(MAX_RETRY_AFTER));
     }
 
     #[test]
