@@ -317,6 +317,23 @@ async fn comments_are_read_across_pages() {
         .unwrap();
     assert_eq!(page.items.len(), 50);
     assert!(page.has_more && page.after_cursor.is_some());
+    // Newest first, stopping at the watermark: the same comments, oldest first.
+    let tail = c.comments_after(id, comments[9].id).await.unwrap();
+    assert_eq!(tail, comments[10..].to_vec());
+    assert_eq!(c.comments_after(id, 0).await.unwrap(), comments);
+    assert!(
+        c.comments_after(id, comments[119].id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let before = sim.stats("acme").requests;
+    c.comments_after(id, comments[110].id).await.unwrap();
+    assert_eq!(
+        sim.stats("acme").requests - before,
+        1,
+        "one page when fewer than 100 are new"
+    );
 }
 
 #[tokio::test]

@@ -335,13 +335,20 @@ impl Engine {
 
     pub(crate) async fn lock_ticket(&self, account: &str, ticket: u64) -> OwnedMutexGuard<()> {
         let lock = {
-            let mut locks = self.shared.ticket_locks.lock().unwrap_or_else(|e| e.into_inner());
+            let mut locks = self
+                .shared
+                .ticket_locks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             // Locks nobody holds or waits for are dropped now and then, so the map stays
             // as small as the work in flight.
             if locks.len() > 4096 {
                 locks.retain(|_, m| Arc::strong_count(m) > 1);
             }
-            locks.entry((account.to_owned(), ticket)).or_default().clone()
+            locks
+                .entry((account.to_owned(), ticket))
+                .or_default()
+                .clone()
         };
         lock.lock_owned().await
     }

@@ -116,9 +116,12 @@ impl Engine {
         let baseline = Self::baseline(&mark);
         let after = mark.last_source_comment.unwrap_or(0);
         let sender_bridge = sender_acct.bridge_user().await?;
-        let all = sender_acct.client.list_comments(ends.sender_ticket).await?;
+        let fresh = sender_acct
+            .client
+            .comments_after(ends.sender_ticket, after)
+            .await?;
         let mut comments = Vec::new();
-        for c in all.into_iter().filter(|c| c.id > after) {
+        for c in fresh {
             let written_by_bridge = self.store().is_bridge_comment(&ends.sender_account, c.id)?;
             let author_is_bridge = c.author_id == sender_bridge;
             let author = if written_by_bridge || author_is_bridge {

@@ -220,6 +220,39 @@ impl ZendeskClient {
         self.all_pages(call, "comments").await
     }
 
+    /// The comments of a ticket with an id above `after`, oldest first, reading newest
+    /// first (`sort_order=desc`) and stopping at the first page that reaches `after`: one
+    /// request for a ticket with fewer than 100 new comments, however long its history.
+    pub async fn comments_after(
+        &self,
+        ticket: u64,
+        after: u64,
+    ) -> Result<Vec<Comment>, ZendeskError> {
+        let call = Call::get(format!("/api/v2/tickets/{ticket}/comments"))
+            .ticket(ticket)
+            .query("sort_order", "desc");
+        let mut newest_first: Vec<Comment> = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page: super::pagination::Page<Comment> = self
+                .page_of(&call, "comments", cursor.as_deref(), 100)
+                .await?;
+            let reached = page.items.iter().any(|c| c.id <= after);
+            newest_first.extend(page.items.into_iter().filter(|c| c.id > after));
+            match page.after_cursor {
+                Some(next)
+                    if page.has_more && !reached && cursor.as_deref() != Some(next.as_str()) =>
+                {
+                    cursor = Some(next)
+                }
+                _ => break,
+            }
+        }
+        newest_first.sort_by_key(|c| c.id);
+        newest_first.dedup_by_key(|c| c.id);
+        Ok(newest_first)
+    }
+
     /// `GET /api/v2/tickets/{id}/tags`.
     pub async fn get_tags(&self, ticket: u64) -> Result<Vec<String>, ZendeskError> {
         self.fetch(
