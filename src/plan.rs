@@ -206,42 +206,17 @@ pub fn receiver_after(mut receiver: Baseline, write: &Write) -> Baseline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{AttachmentRules, CommentRules, FieldMap, StatusRules, TagRules, Target};
+    use crate::config::FieldMap;
 
+    /// The rules fixture of `rules::tests`, with a field map from 1 to 2.
     fn rules() -> AgreementConfig {
-        AgreementConfig {
-            name: "a".into(),
-            from: "acme".into(),
-            to: "vendor".into(),
-            enabled: true,
-            auto_share_tags: vec!["vendor_escalation".into()],
-            unshare_on_tag_removal: false,
-            brands: vec![],
-            target: Target::default(),
-            comments: CommentRules {
-                public: true,
-                private: false,
-                attribution: true,
-            },
-            status: StatusRules {
-                sync: true,
-                map: BTreeMap::from([(Status::Hold, Status::Open)]),
-            },
-            tags: TagRules {
-                sync: true,
-                exclude: vec!["internal_*".into()],
-            },
-            fields: vec![FieldMap {
-                from: 1,
-                to: 2,
-                values: BTreeMap::from([("x".into(), "y".into())]),
-            }],
-            attachments: AttachmentRules {
-                sync: false,
-                max_bytes: 1,
-            },
-            file: "f".into(),
-        }
+        let mut a = crate::rules::tests::agreement();
+        a.fields = vec![FieldMap {
+            from: 1,
+            to: 2,
+            values: BTreeMap::from([("x".into(), "y".into())]),
+        }];
+        a
     }
 
     fn at(s: &str) -> Timestamp {

@@ -191,7 +191,7 @@ pub fn unshare_on_tag_loss(agreement: &AgreementConfig, tags: &[String]) -> bool
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::{AttachmentRules, TagRules, Target};
     use proptest::prelude::*;
