@@ -309,7 +309,11 @@ fn table_head(out: &mut String, columns: &[&str]) {
 }
 
 fn agreements(out: &mut String, v: &StatusView) {
-    section(out, "Agreements", "one-way permissions; two when paired");
+    section(
+        out,
+        "Agreements",
+        "each one-way; an accepted pair makes links two-way",
+    );
     if v.agreements.is_empty() {
         out.push_str("<p class=\"empty\">No agreements configured.</p></section>");
         return;
