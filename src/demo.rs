@@ -256,9 +256,19 @@ async fn wait_for<T>(
     step: u8,
     what: &'static str,
     expected: &str,
+    check: impl FnMut() -> Result<T, String>,
+) -> Result<T, DemoError> {
+    wait_within(STEP_TIMEOUT, step, what, expected, check).await
+}
+
+async fn wait_within<T>(
+    timeout: Duration,
+    step: u8,
+    what: &'static str,
+    expected: &str,
     mut check: impl FnMut() -> Result<T, String>,
 ) -> Result<T, DemoError> {
-    let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+    let deadline = tokio::time::Instant::now() + timeout;
     loop {
         match check() {
             Ok(v) => return Ok(v),
@@ -266,7 +276,7 @@ async fn wait_for<T>(
                 return Err(DemoError::Check {
                     step,
                     what,
-                    expected: format!("{expected} within {}s", STEP_TIMEOUT.as_secs()),
+                    expected: format!("{expected} within {:.1}s", timeout.as_secs_f64()),
                     found,
                 });
             }
@@ -699,6 +709,30 @@ mod tests {
         assert_eq!(t["agreements"].as_array().unwrap().len(), 2);
         assert_eq!(secrets.admin_token, "demo-admin-token");
         assert_eq!(secrets.webhook_secret, "demo-webhook-secret");
+    }
+
+    #[tokio::test]
+    async fn a_step_that_never_shows_its_result_fails_with_expected_and_found() {
+        let mut looks = 0;
+        let e = wait_within(
+            Duration::from_millis(120),
+            2,
+            "public comment",
+            "acme comment 5 on vendor#9",
+            || -> Result<(), String> {
+                looks += 1;
+                Err(format!("vendor#9 has {looks} comment(s), not that one"))
+            },
+        )
+        .await
+        .unwrap_err();
+        let shown = e.to_string();
+        assert!(shown.starts_with("✗ step 2 (public comment): expected acme comment 5 on vendor#9 within 0.1s; found vendor#9 has"), "{shown}");
+        assert!(looks >= 2, "it polled ({looks})");
+        let ok = wait_within(Duration::from_millis(120), 1, "share", "x", || Ok(7))
+            .await
+            .unwrap();
+        assert_eq!(ok, 7);
     }
 
     #[test]
