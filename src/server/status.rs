@@ -134,6 +134,7 @@ th,td{text-align:left;padding:6px 14px;border-bottom:1px solid var(--line);verti
 th{font-size:12px;color:var(--muted);font-weight:600;text-transform:uppercase;letter-spacing:.4px}
 tr:last-child td{border-bottom:0}
 td.num{font-variant-numeric:tabular-nums}
+td.t{white-space:nowrap}
 .empty{padding:10px 14px;color:var(--muted)}
 .b{display:inline-block;border-radius:10px;padding:1px 9px;font-size:12px;font-weight:600}
 .ok{color:var(--ok);background:var(--ok-bg)} .warn{color:var(--warn);background:var(--warn-bg)}
@@ -325,7 +326,7 @@ fn agreements(out: &mut String, v: &StatusView) {
     for a in &v.agreements {
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{} → {}</td><td>{}</td><td>{}</td><td>{} <span class=\"muted\">({} ago)</span></td><td class=\"muted\">{}</td></tr>",
+            "<tr><td>{}</td><td>{} → {}</td><td>{}</td><td>{}</td><td class=\"t\">{} <span class=\"muted\">({} ago)</span></td><td class=\"muted\">{}</td></tr>",
             escape(&a.name),
             escape(&a.from),
             escape(&a.to),
@@ -380,6 +381,8 @@ fn links(out: &mut String, v: &StatusView) {
     );
     for l in rows.into_iter().take(MAX_ROWS) {
         let (last, lag) = match l.last_synced_at {
+            // An orphaned link no longer syncs: its age since the last sync is no lag.
+            Some(t) if l.state == LinkState::Orphaned => (escape(&time(t)), "–".to_owned()),
             Some(t) => (escape(&time(t)), escape(&ago(v.now, t))),
             None => (
                 "<span class=\"muted\">never</span>".to_owned(),
@@ -388,7 +391,7 @@ fn links(out: &mut String, v: &StatusView) {
         };
         let _ = write!(
             out,
-            "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{last}</td><td class=\"num\">{lag}</td><td class=\"err\">{}</td></tr>",
+            "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"t\">{last}</td><td class=\"num\">{lag}</td><td class=\"err\">{}</td></tr>",
             l.id,
             escape(&l.agreement),
             ticket(&l.source_account, Some(l.source_ticket)),
@@ -425,7 +428,7 @@ fn orphans(out: &mut String, v: &StatusView) {
     for o in rows.into_iter().take(MAX_ROWS) {
         let _ = write!(
             out,
-            "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} <span class=\"muted\">({} ago)</span></td><td class=\"muted\">{}</td></tr>",
+            "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"t\">{} <span class=\"muted\">({} ago)</span></td><td class=\"muted\">{}</td></tr>",
             o.link,
             ticket(&o.target_account, o.target_ticket),
             ticket(&o.source_account, Some(o.source_ticket)),
@@ -492,7 +495,7 @@ fn audit(out: &mut String, v: &StatusView) {
             .unwrap_or_default();
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td class=\"t\">{}</td><td>{}</td><td class=\"t\">{}</td><td>{}</td></tr>",
             escape(&time(e.at)),
             badge("off", &kind),
             escape(&e.subject),
@@ -806,6 +809,15 @@ mod tests {
         assert!(html.contains("&quot;quoted&quot;"));
         assert!(!html.contains("http://") && !html.contains("https://"));
         assert!(!html.contains("<script") && !html.contains("<link"));
+    }
+
+    #[test]
+    fn an_orphaned_link_shows_no_lag() {
+        let mut v = view();
+        v.links[0].state = LinkState::Orphaned;
+        let html = render(&v);
+        assert!(html.contains(">orphaned<"));
+        assert!(!html.contains("30 s"), "{html}");
     }
 
     #[test]
