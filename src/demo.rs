@@ -161,7 +161,8 @@ impl World {
             .tempdir()
             .map_err(|e| setup("cannot create a temporary state directory", e))?;
         // The simulator first (its ports go into the configuration), without webhooks:
-        // their target, the daemon, does not exist yet.
+        // their target, the daemon, does not exist yet. It takes the template's API
+        // token and webhook secret, read here with placeholder addresses.
         let probe = demo_config(
             DEMO_CONFIG,
             &DemoPlaces {
