@@ -159,7 +159,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::CheckConfig => check_config(&cli.config),
         Command::Run => run_daemon(&cli.config),
         Command::Sim(args) => run_sim(args),
-        Command::Demo(_) => not_yet("demo", "the demo story"),
+        Command::Demo(args) => run_demo(args),
         Command::Bench(_) => not_yet("bench", "the benchmark"),
         command => admin(&cli.config, command),
     }
@@ -210,6 +210,22 @@ fn run_sim(args: crate::sim::SimArgs) -> u8 {
         Err(e) => {
             eprintln!("sharebridge sim: {e}");
             exit::USAGE
+        }
+    }
+}
+
+fn run_demo(args: DemoArgs) -> u8 {
+    // Quiet by default: the story is the output; RUST_LOG still turns logs on.
+    crate::telemetry::init("warn", crate::config::LogFormat::Text);
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    match rt.block_on(crate::demo::run(args.keep_running, shutdown_signal())) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("sharebridge demo: {e}");
+            exit::FAILURE
         }
     }
 }

@@ -7,7 +7,8 @@
 //! - [`link`], [`rules`], [`coalesce`], [`orphan`]: the other pure decisions (direction
 //!   and flow, what a rule lets through, how comments are packed, why a link ended).
 //! - [`store`]: the redb store, the one place that knows the key layout.
-//! - [`server`]: webhooks, health, metrics, admin API.
+//! - [`server`]: webhooks, health, metrics, admin API, status page.
+//! - [`daemon`]: wiring, signals, shutdown; [`demo`]: simulator + daemon + a verified story.
 //! - [`engine`]: the sync workers.
 //! - [`zendesk`]: Zendesk's wire format (models, webhook signing).
 //! - [`telemetry`]: logging setup.
@@ -19,6 +20,7 @@ pub mod cli;
 pub mod coalesce;
 pub mod config;
 pub mod daemon;
+pub mod demo;
 pub mod engine;
 pub mod link;
 pub mod metrics;

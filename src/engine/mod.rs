@@ -263,6 +263,15 @@ impl Engine {
             + self.shared.hints.len()
     }
 
+    /// Each account's request budget as its client's gate sees it now, by account name
+    /// (the status page renders it; nothing here touches Zendesk).
+    pub fn rate_budgets(&self) -> Vec<(String, crate::zendesk::client::gate::GateStatus)> {
+        self.accounts()
+            .iter()
+            .map(|a| (a.name.clone(), a.client.gate_status()))
+            .collect()
+    }
+
     // ---- shared helpers for the submodules ----
 
     pub(crate) fn accounts(&self) -> Vec<Arc<Account>> {

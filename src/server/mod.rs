@@ -1,5 +1,5 @@
-//! The HTTP server on `daemon.listen` (DESIGN §4): webhooks, health, metrics, and (as the
-//! engine lands) the admin API and status page.
+//! The HTTP server on `daemon.listen` (DESIGN §4): webhooks, health, metrics, the admin
+//! API (`api`) and the status page at `/` (`status`).
 //!
 //! Architecture invariant: handlers only verify, enqueue hints and read state; they never
 //! write to Zendesk and never wait on it, so every answer is immediate. `serve` takes its
@@ -7,6 +7,7 @@
 
 pub mod api;
 mod health;
+pub mod status;
 pub mod webhook;
 
 use std::future::Future;
@@ -63,6 +64,9 @@ pub struct ServerState {
 
 pub fn router(state: Arc<ServerState>) -> Router {
     Router::new()
+        .route("/", get(status::page))
+        .route("/login", post(status::login))
+        .route("/logout", post(status::logout))
         .route("/webhooks/{account}", post(webhook::receive))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
