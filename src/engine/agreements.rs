@@ -101,14 +101,39 @@ impl Engine {
             };
             let direction = self.direction_for(agreement);
             if direction != link.direction {
+                // Not retroactive: the reverse flow starts from the mirror as it is now.
+                // Its newest comment marks where (read once); without it, the time does.
+                let newest = match (direction, link.target_ticket) {
+                    (Direction::TwoWay, Some(mirror)) => {
+                        let after = self
+                            .store()
+                            .watermark(link.id, Flow::TargetToSource)?
+                            .last_source_comment
+                            .unwrap_or(0);
+                        match self.account(&link.target_account) {
+                            Ok(to) => to
+                                .client
+                                .comments_after(mirror, after)
+                                .await
+                                .ok()
+                                .map(|c| c.iter().map(|c| c.id).max().unwrap_or(after)),
+                            Err(_) => None,
+                        }
+                    }
+                    _ => None,
+                };
                 self.store().transaction(|tx| {
                     tx.set_link_direction(link.id, direction)?;
                     if direction == Direction::TwoWay {
-                        // Not retroactive: the reverse flow starts now, from the mirror as
-                        // it is now.
                         let mut m = tx.view().watermark(link.id, Flow::TargetToSource)?;
                         let mut b = Self::baseline(&m);
-                        b.not_before = Some(now);
+                        match newest {
+                            Some(id) => {
+                                m.last_source_comment = Some(id);
+                                b.not_before = None;
+                            }
+                            None => b.not_before = Some(now),
+                        }
                         b.rebase = true;
                         m.snapshot = serde_json::to_value(&b).ok();
                         tx.set_watermark(link.id, Flow::TargetToSource, &m)?;
