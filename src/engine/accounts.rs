@@ -69,6 +69,11 @@ impl Account {
             .copied()
     }
 
+    /// The bridge's own user id if already learnt (no request).
+    pub fn known_bridge_user(&self) -> Option<u64> {
+        self.me.get().copied()
+    }
+
     /// An agent's display name, looked up once; "user N" when it cannot be read.
     pub async fn user_name(&self, id: u64) -> String {
         if let Some(n) = self

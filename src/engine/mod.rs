@@ -255,6 +255,13 @@ impl Engine {
             .elapsed()
     }
 
+    /// The bridge's own user id in `account`, if already learnt.
+    pub fn known_bridge_user(&self, account: &str) -> Option<u64> {
+        self.account(account)
+            .ok()
+            .and_then(|a| a.known_bridge_user())
+    }
+
     /// Tickets waiting or being processed now.
     pub fn backlog(&self) -> usize {
         self.shared

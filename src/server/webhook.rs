@@ -102,6 +102,17 @@ pub fn ticket_id(body: &[u8]) -> Option<u64> {
         .filter(|&id| id > 0)
 }
 
+/// Who made the change, when the trigger body says (`"current_user_id":
+/// "{{current_user.id}}"`). Pure.
+pub fn updater_id(body: &[u8]) -> Option<u64> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    match value.get("current_user_id")? {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
 pub async fn receive(
     State(state): State<Arc<ServerState>>,
     Path(account): Path<String>,
@@ -110,6 +121,7 @@ pub async fn receive(
 ) -> StatusCode {
     let outcome = accept(&state, &account, &headers, &body);
     let label = match outcome {
+        Ok(None) => "own_change",
         Ok(_) => "accepted",
         Err(r) => r.label(),
     };
@@ -125,10 +137,11 @@ pub async fn receive(
             .inc();
     }
     match outcome {
-        Ok(ticket) => {
+        Ok(Some(ticket)) => {
             tracing::debug!(account, ticket, "webhook hint");
             StatusCode::ACCEPTED
         }
+        Ok(None) => StatusCode::ACCEPTED,
         Err(r) => {
             tracing::warn!(account, reason = r.label(), "webhook refused");
             r.status()
@@ -136,12 +149,14 @@ pub async fn receive(
     }
 }
 
+/// `Ok(Some(ticket))` when a hint was enqueued, `Ok(None)` when the change was the
+/// bridge's own write (nothing to do: its echo would only cost reads).
 fn accept(
     state: &ServerState,
     account: &str,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<u64, Rejection> {
+) -> Result<Option<u64>, Rejection> {
     let config = state.config.borrow().clone();
     let secret = config
         .accounts
@@ -157,8 +172,15 @@ fn accept(
         Timestamp::now(),
     )?;
     let ticket = ticket_id(body).ok_or(Rejection::BadBody)?;
+    let own = match (&state.engine, updater_id(body)) {
+        (Some(engine), Some(updater)) => engine.known_bridge_user(account) == Some(updater),
+        _ => false,
+    };
+    if own {
+        return Ok(None);
+    }
     state.hints.push(account, ticket);
-    Ok(ticket)
+    Ok(Some(ticket))
 }
 
 #[cfg(test)]
@@ -208,6 +230,23 @@ mod tests {
         assert_eq!(
             verify(b"k", Some(junk), Some(&junk_sig), body, now()),
             Err(Rejection::StaleTimestamp)
+        );
+    }
+
+    #[test]
+    fn updater_from_a_trigger_body() {
+        assert_eq!(
+            updater_id(br#"{"ticket_id": 1, "current_user_id": 42}"#),
+            Some(42)
+        );
+        assert_eq!(
+            updater_id(br#"{"ticket_id": 1, "current_user_id": "42"}"#),
+            Some(42)
+        );
+        assert_eq!(updater_id(br#"{"ticket_id": 1}"#), None);
+        assert_eq!(
+            updater_id(br#"{"current_user_id": "{{current_user.id}}"}"#),
+            None
         );
     }
 

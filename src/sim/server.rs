@@ -70,7 +70,7 @@ impl AccountHandle {
     }
 
     /// Queues webhooks for the tickets the last operation touched.
-    fn announce(&self, touched: Vec<u64>) {
+    fn announce(&self, touched: Vec<(u64, Option<u64>)>) {
         if touched.is_empty() {
             return;
         }
@@ -78,7 +78,7 @@ impl AccountHandle {
         if urls.is_empty() {
             return;
         }
-        for ticket_id in touched {
+        for (ticket_id, updater) in touched {
             self.shared
                 .webhook_counters
                 .started
@@ -86,6 +86,7 @@ impl AccountHandle {
             let _ = self.shared.changes.send(Change {
                 account: self.name.clone(),
                 ticket_id,
+                updater,
                 urls: urls.clone(),
             });
         }
@@ -567,7 +568,7 @@ async fn dispatch(State(h): State<Arc<AccountHandle>>, request: Request) -> Resp
             Resp::from_error(&e)
         }
     };
-    let touched = std::mem::take(&mut a.touched);
+    let touched = a.take_touched();
     drop(guard);
     h.announce(touched);
     answer(resp, rate)
@@ -1024,7 +1025,7 @@ impl Simulator {
         let req = self.helper_req(&mut a, email);
         let id = tickets::create_direct(&mut a, &req, write)?;
         let t = a.wire(&a.tickets[&id]).ticket;
-        let touched = std::mem::take(&mut a.touched);
+        let touched = a.take_touched();
         drop(a);
         h.announce(touched);
         Ok(t)
@@ -1043,7 +1044,7 @@ impl Simulator {
         let req = self.helper_req(&mut a, email);
         tickets::update_direct(&mut a, &req, id, write)?;
         let t = a.wire(&a.tickets[&id]).ticket;
-        let touched = std::mem::take(&mut a.touched);
+        let touched = a.take_touched();
         drop(a);
         h.announce(touched);
         Ok(t)
@@ -1072,7 +1073,7 @@ impl Simulator {
         let mut req = self.helper_req(&mut a, email);
         req.ids = [id, 0];
         tickets::delete(&mut a, &req)?;
-        let touched = std::mem::take(&mut a.touched);
+        let touched = a.take_touched();
         drop(a);
         h.announce(touched);
         Ok(())
@@ -1091,7 +1092,7 @@ impl Simulator {
         let mut req = self.helper_req(&mut a, email);
         req.ids = [id, comment_id];
         comments::make_private(&mut a, &req)?;
-        let touched = std::mem::take(&mut a.touched);
+        let touched = a.take_touched();
         drop(a);
         h.announce(touched);
         Ok(())

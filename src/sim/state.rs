@@ -544,6 +544,29 @@ impl Account {
         }
     }
 
+    /// The tickets the last operation touched, each with the user whose change it was
+    /// (the author of its newest audit; `None` for a deletion), for the webhooks.
+    pub fn take_touched(&mut self) -> Vec<(u64, Option<u64>)> {
+        let touched = std::mem::take(&mut self.touched);
+        touched
+            .into_iter()
+            .map(|id| {
+                let deleted = self.tickets.get(&id).is_none_or(|r| r.deleted);
+                let by = if deleted {
+                    None
+                } else {
+                    self.audits
+                        .iter()
+                        .rev()
+                        .take(64)
+                        .find(|a| a.ticket_id == id)
+                        .map(|a| a.author_id)
+                };
+                (id, by)
+            })
+            .collect()
+    }
+
     /// Marks a ticket changed: new export position, webhook pending.
     pub fn touch(&mut self, ticket_id: u64, now_ms: i64) {
         let seq = self.ids.seq();

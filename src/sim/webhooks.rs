@@ -40,14 +40,25 @@ impl WebhookCounters {
 pub(crate) struct Change {
     pub account: Arc<str>,
     pub ticket_id: u64,
+    /// The user whose change it was (`{{current_user.id}}` in a Zendesk trigger body).
+    pub updater: Option<u64>,
     /// Targets, fixed (and counted as started) when the change is queued.
     pub urls: Vec<String>,
 }
 
-/// The webhook body for a change (exact bytes that get signed).
-pub(crate) fn body(account: &str, ticket_id: u64) -> Vec<u8> {
+/// The webhook body for a change (exact bytes that get signed): what a trigger with the
+/// body `{"ticket_id": {{ticket.id}}, "account": "…", "current_user_id":
+/// {{current_user.id}}}` sends; `current_user_id` is left out when nobody updated (a
+/// deletion).
+pub(crate) fn body(account: &str, ticket_id: u64, updater: Option<u64>) -> Vec<u8> {
     let name = serde_json::to_string(account).unwrap_or_else(|_| "\"\"".to_owned());
-    format!("{{\"ticket_id\":{ticket_id},\"account\":{name}}}").into_bytes()
+    match updater {
+        Some(u) => {
+            format!("{{\"ticket_id\":{ticket_id},\"account\":{name},\"current_user_id\":{u}}}")
+                .into_bytes()
+        }
+        None => format!("{{\"ticket_id\":{ticket_id},\"account\":{name}}}").into_bytes(),
+    }
 }
 
 /// The URLs configured for `account`.
@@ -123,7 +134,7 @@ async fn deliver(
     clock: &Clock,
     c: &Change,
 ) -> bool {
-    let payload = body(&c.account, c.ticket_id);
+    let payload = body(&c.account, c.ticket_id, c.updater);
     // Zendesk names the webhook and the invocation (the same across retries).
     let invocation = fastrand::u64(..).to_string();
     for attempt in 0..3u32 {
@@ -164,7 +175,7 @@ mod tests {
 
     #[test]
     fn body_is_trigger_style_and_verifiable() {
-        let b = body("acme", 7);
+        let b = body("acme", 7, None);
         assert_eq!(b, br#"{"ticket_id":7,"account":"acme"}"#);
         let sig = sign(b"s", "2026-11-23T05:29:05Z", &b);
         assert!(verify(b"s", "2026-11-23T05:29:05Z", &b, &sig));
