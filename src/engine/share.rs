@@ -209,6 +209,7 @@ impl Engine {
         let source_comments = from.client.list_comments(source.id).await?;
         let first = source_comments.first();
         let bridge_to = to.bridge_user().await?;
+        let adopted = existing.is_some();
 
         let (mirror, intro) = match existing {
             Some(t) => {
@@ -264,8 +265,38 @@ impl Engine {
             tags: mirror.tags.clone(),
             custom_fields: mirror.custom_fields.clone(),
         };
+        // Baselines: what each side looked like when the bridge last aligned them.
+        let (source_base, mirror_base) = if adopted {
+            // Race (found by tests/chaos.rs): the mirror was created by an earlier attempt
+            // (a crash or a lost answer before `set_mirror_ticket`), and both sides may
+            // have changed since — a partner tagging the new mirror, an agent changing
+            // the source's status. Taking either side *as it is now* as the baseline
+            // would treat those changes as already synced, and they would never cross.
+            // So the source's state is sent again once (idempotent: status, tags added,
+            // fields), and the mirror is measured against what the bridge creates it
+            // with, so the partner's changes since then cross back.
+            let expected = SideNow {
+                status: rules::map_status(&agreement.status, source.status)
+                    .filter(|s| *s != Status::Closed)
+                    .unwrap_or(mirror.status),
+                tags: TagFilter::new(agreement)
+                    .filter(source.tags.iter())
+                    .into_iter()
+                    .chain([SHARED_TAG.to_owned()])
+                    .collect(),
+                custom_fields: rules::map_fields(&agreement.fields, &source.custom_fields),
+            };
+            (
+                Baseline::default(),
+                expected.to_baseline(Some(mirror.created_at)),
+            )
+        } else {
+            (
+                source_now.to_baseline(None),
+                mirror_now.to_baseline(Some(mirror.created_at)),
+            )
+        };
         let last_mirror_comment = intro;
-        let created_at = mirror.created_at;
         let updated = self.store().transaction(|tx| {
             let l = tx.set_mirror_ticket(link.id, mirror.id)?;
             if let Some(intro) = intro {
@@ -286,7 +317,7 @@ impl Engine {
                 Flow::SourceToTarget,
                 &Watermark {
                     last_source_comment: first.map(|c| c.id),
-                    snapshot: serde_json::to_value(source_now.to_baseline(None)).ok(),
+                    snapshot: serde_json::to_value(&source_base).ok(),
                     updated_at: Some(Timestamp::now()),
                 },
             )?;
@@ -295,7 +326,7 @@ impl Engine {
                 Flow::TargetToSource,
                 &Watermark {
                     last_source_comment: last_mirror_comment,
-                    snapshot: serde_json::to_value(mirror_now.to_baseline(Some(created_at))).ok(),
+                    snapshot: serde_json::to_value(&mirror_base).ok(),
                     updated_at: Some(Timestamp::now()),
                 },
             )?;
