@@ -660,7 +660,10 @@ async fn webhooks_are_signed_like_zendesk() {
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["ticket_id"], json!(id));
     assert_eq!(v["account"], json!("acme"));
-    assert!(v["current_user_id"].as_u64().is_some(), "names who changed it: {v}");
+    assert!(
+        v["current_user_id"].as_u64().is_some(),
+        "names who changed it: {v}"
+    );
     assert!(ts.ends_with('Z') && ts.len() == 20, "{ts}");
     sim.shutdown().await;
 }

@@ -83,7 +83,11 @@ impl Engine {
             .map(|d| (d.name.clone(), d.clone()))
             .collect();
 
-        // Links follow their agreements.
+        // Links follow their agreements. Nothing to do when no agreement changed state
+        // (directions depend only on states): a restart or an idle reload reads no link.
+        if derived.iter().all(|d| d.transitions.is_empty()) {
+            return Ok(());
+        }
         let links = self.store().links()?;
         for link in links.iter().filter(|l| l.state != LinkState::Orphaned) {
             let state = self.state_of(&link.agreement).unwrap_or(State::Inactive);

@@ -73,6 +73,8 @@ pub(crate) struct Shared {
     exported: Mutex<HashMap<String, (u64, u64, u64)>>,
     /// When the scheduler loop last turned (for the systemd watchdog).
     heartbeat: Mutex<std::time::Instant>,
+    /// The link and orphan gauges need a recount (`recount_gauges`).
+    gauges_stale: std::sync::atomic::AtomicBool,
     /// Tickets waiting or being processed (for `settle` and the status page).
     activity: std::sync::atomic::AtomicUsize,
     /// One writer per Zendesk ticket at a time: at most one write in doubt per ticket.
@@ -97,6 +99,7 @@ impl Engine {
                 metrics,
                 states: RwLock::new(BTreeMap::new()),
                 activity: std::sync::atomic::AtomicUsize::new(0),
+                gauges_stale: std::sync::atomic::AtomicBool::new(true),
                 heartbeat: Mutex::new(std::time::Instant::now()),
                 exported: Mutex::new(HashMap::new()),
                 verified: Mutex::new(Default::default()),
@@ -406,7 +409,23 @@ impl Engine {
     }
 
     /// Sets the link and orphan gauges from the store.
+    /// Marks the link and orphan gauges stale; they are recounted when `/metrics` is read
+    /// (one pass over the store per scrape, not per share).
     pub(crate) fn refresh_gauges(&self) {
+        self.shared
+            .gauges_stale
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Recounts the link and orphan gauges from the store if they are stale.
+    pub fn recount_gauges(&self) {
+        if !self
+            .shared
+            .gauges_stale
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
         let m = &self.shared.metrics;
         let Ok(links) = self.shared.store.links() else {
             return;

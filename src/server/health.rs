@@ -26,7 +26,7 @@ pub async fn readyz(State(state): State<Arc<ServerState>>) -> (StatusCode, Strin
 pub async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
     if let Some(engine) = &state.engine {
         engine.export_account_metrics();
-        engine.refresh_gauges();
+        engine.recount_gauges();
     }
     (
         [(
