@@ -65,7 +65,7 @@ pub enum Command {
     /// Simulator + daemon + sample traffic, end to end, on this machine.
     Demo(DemoArgs),
     /// Throughput, latency and API calls per mirrored comment, on loopback.
-    Bench(JsonFlag),
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,6 +123,15 @@ pub struct BackupArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// A short run (for tests): every phase, small sizes; the figures mean little.
+    #[arg(long)]
+    pub quick: bool,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Leave the simulator and daemon running afterwards, with the status page.
     #[arg(long)]
@@ -160,7 +169,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Run => run_daemon(&cli.config),
         Command::Sim(args) => run_sim(args),
         Command::Demo(_) => not_yet("demo", "the demo story"),
-        Command::Bench(_) => not_yet("bench", "the benchmark"),
+        Command::Bench(args) => run_bench(&args),
         command => admin(&cli.config, command),
     }
 }
@@ -210,6 +219,34 @@ fn run_sim(args: crate::sim::SimArgs) -> u8 {
         Err(e) => {
             eprintln!("sharebridge sim: {e}");
             exit::USAGE
+        }
+    }
+}
+
+/// `sharebridge bench`: needs no configuration; logs only warnings, to stderr.
+fn run_bench(args: &BenchArgs) -> u8 {
+    // The simulator's undeliverable webhooks while the daemon is paused are expected.
+    crate::telemetry::init(
+        "warn,sharebridge::sim::webhooks=error",
+        crate::config::LogFormat::Text,
+    );
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let options = crate::bench::Options { quick: args.quick };
+    match rt.block_on(crate::bench::run(options)) {
+        Ok(report) => {
+            if args.json.json {
+                println!("{}", crate::bench::to_json(&report));
+            } else {
+                print!("{}", crate::bench::to_table(&report));
+            }
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("sharebridge {e}");
+            exit::FAILURE
         }
     }
 }
