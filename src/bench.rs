@@ -55,10 +55,13 @@ const WATCH_EVERY: Duration = Duration::from_millis(5);
 const UNLIMITED_RPM: u32 = 10_000_000;
 
 /// What to run.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     /// A small run for tests (seconds, not minutes); figures are not meaningful.
     pub quick: bool,
+    /// The `sharebridge` binary: the READY phase runs in a fresh process of it, so the
+    /// heap left by the other phases does not count in its RSS. `None`: in-process.
+    pub exe: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +81,8 @@ struct Scale {
     bursts: usize,
     burst_per_agent: usize,
     backlog_comments: usize,
+    flood_links: usize,
+    flood_rounds: usize,
     poll_links: usize,
     poll_comments: usize,
     poll_rate: f64,
@@ -101,6 +106,8 @@ impl Scale {
                 bursts: 1,
                 burst_per_agent: 2,
                 backlog_comments: 40,
+                flood_links: 3,
+                flood_rounds: 1,
                 poll_links: 1,
                 poll_comments: 2,
                 poll_rate: 10.0,
@@ -121,6 +128,8 @@ impl Scale {
                 bursts: 3,
                 burst_per_agent: 4,
                 backlog_comments: 3_000,
+                flood_links: 50,
+                flood_rounds: 4,
                 poll_links: 5,
                 poll_comments: 12,
                 poll_rate: 1.0,
@@ -167,6 +176,11 @@ pub struct Report {
     pub burst_reads_per_comment: f64,
     pub burst_writes_per_comment: f64,
     pub backlog_api_calls_per_comment: f64,
+    /// Uncoalesced throughput: one comment per ticket per round, limits lifted.
+    pub flood_comments: u64,
+    pub flood_seconds: f64,
+    pub flood_comments_per_s: f64,
+    pub flood_api_calls_per_comment: f64,
     pub poll_comments: u64,
     pub poll_interval_s: f64,
     pub poll_latency_ms_p50: f64,
@@ -189,6 +203,8 @@ pub struct Report {
     pub ready_ms_100k_links: f64,
     /// Peak resident set while starting on (and idling with) that store.
     pub rss_100k_links_mb: f64,
+    /// Resident set of that process before the daemon started (runtime and simulator).
+    pub rss_before_ready_mb: f64,
     /// Wall time of the whole bench.
     pub total_s: f64,
     /// Bridge calls by endpoint, steady phase (for finding what costs calls).
@@ -206,10 +222,11 @@ pub async fn run(options: Options) -> Result<Report, BenchError> {
         ..Report::default()
     };
     webhook_and_backlog(&scale, &mut report).await?;
+    flood(&scale, &mut report).await?;
     poll_path(&scale, &mut report).await?;
     naive(&scale, &mut report).await?;
     report.peak_rss_mb = proc_status_mb("VmHWM");
-    ready(&scale, &mut report).await?;
+    ready(&scale, options.exe.as_deref(), &mut report).await?;
     report.total_s = round(started.elapsed().as_secs_f64(), 1);
     Ok(report)
 }
@@ -583,8 +600,24 @@ fn reset_peak_rss() {
 // ---------------------------------------------------------------------------------------
 // Phase 1 and 2: webhook path, then the backlog.
 
-async fn webhook_and_backlog(scale: &Scale, report: &mut Report) -> Result<(), BenchError> {
-    let sim = sim(Limits::default()).await?;
+/// A simulator with signed webhooks from both accounts to a daemon, and `links` tickets
+/// shared by tag through those webhooks.
+struct WebhookWorld {
+    sim: Arc<Simulator>,
+    dir: TempDir,
+    listen: SocketAddr,
+    running: Running,
+    sources: Vec<u64>,
+    mirrors: Vec<u64>,
+}
+
+async fn webhook_world(
+    limits: Limits,
+    requests_per_minute: u32,
+    links: usize,
+    wait: Duration,
+) -> Result<WebhookWorld, BenchError> {
+    let sim = sim(limits).await?;
     let dir = TempDir::new("webhook")?;
     let state = dir.0.join("state");
     let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
@@ -593,17 +626,16 @@ async fn webhook_and_backlog(scale: &Scale, report: &mut Report) -> Result<(), B
         listen,
         state_dir: &state,
         poll_interval: "30s",
-        requests_per_minute: 700,
+        requests_per_minute,
     };
     let config = load(&dir.0, &config_text(&sim, &settings))?;
     let running = start(config, listener).await?;
     for account in [SOURCE, TARGET] {
         sim.add_webhook(account, &format!("http://{listen}/webhooks/{account}"));
     }
-
     // Links: tickets tagged by a trigger, shared through the webhook.
     let mut sources = Vec::new();
-    for i in 0..scale.links {
+    for i in 0..links {
         let t = sim
             .create_ticket(
                 SOURCE,
@@ -613,8 +645,36 @@ async fn webhook_and_backlog(scale: &Scale, report: &mut Report) -> Result<(), B
             .map_err(fail("creating a ticket"))?;
         sources.push(t.id);
     }
-    let mirrors = mirrors_of(&running, &sources, scale.wait).await?;
-    settle(&running, scale.wait).await;
+    let mirrors = mirrors_of(&running, &sources, wait).await?;
+    settle(&running, wait).await;
+    Ok(WebhookWorld {
+        sim,
+        dir,
+        listen,
+        running,
+        sources,
+        mirrors,
+    })
+}
+
+async fn webhook_and_backlog(scale: &Scale, report: &mut Report) -> Result<(), BenchError> {
+    // Zendesk's own limits; the daemon may spend the account's whole budget.
+    let world = webhook_world(Limits::default(), 700, scale.links, scale.wait).await?;
+    let WebhookWorld {
+        sim,
+        dir,
+        listen,
+        running,
+        sources,
+        mirrors,
+    } = world;
+    let state = dir.0.join("state");
+    let settings = Settings {
+        listen,
+        state_dir: &state,
+        poll_interval: "30s",
+        requests_per_minute: 700,
+    };
     report.rss_idle_mb = proc_status_mb("VmRSS");
 
     let tracker: Shared = Arc::default();
@@ -754,6 +814,67 @@ async fn webhook_and_backlog(scale: &Scale, report: &mut Report) -> Result<(), B
     report.throttled += throttled;
     report.lost += lost;
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Phase 2b: uncoalesced throughput.
+
+/// Limits lifted, webhooks on: one comment on each of many tickets per round, so nothing
+/// coalesces and every comment costs its own update; rounds apart by more than the
+/// coalescing window. Timed from a round's first write to its last comment visible.
+async fn flood(scale: &Scale, report: &mut Report) -> Result<(), BenchError> {
+    let world = webhook_world(
+        Limits::unlimited(),
+        UNLIMITED_RPM,
+        scale.flood_links,
+        scale.wait,
+    )
+    .await?;
+    let tracker: Shared = Arc::default();
+    let stop_watch = CancellationToken::new();
+    let watcher = watch(
+        world.sim.clone(),
+        TARGET,
+        world.mirrors.clone(),
+        tracker.clone(),
+        stop_watch.clone(),
+    );
+    reset(&world.sim);
+    let mut busy = Duration::ZERO;
+    let mut comments = 0;
+    for _ in 0..scale.flood_rounds {
+        let t0 = Instant::now();
+        let mut tokens = Vec::new();
+        for s in &world.sources {
+            tokens.push(write(&world.sim, &tracker, *s, "alice@acme.example")?);
+        }
+        let (seen, missing) = wait_seen(&tracker, &tokens, scale.wait).await;
+        // The instant the round's last comment became visible.
+        let last = {
+            let t = lock(&tracker);
+            tokens
+                .iter()
+                .filter_map(|k| Some(*t.sent.get(k)? + *t.seen.get(k)?))
+                .max()
+        };
+        busy += last.map(|l| l - t0).unwrap_or_default();
+        comments += seen.len();
+        report.lost += missing;
+        settle(&world.running, scale.wait).await;
+    }
+    let c = calls(&world.sim, [BRIDGE_SOURCE, BRIDGE_TARGET]);
+    report.flood_comments = comments as u64;
+    report.flood_seconds = round(busy.as_secs_f64(), 3);
+    report.flood_comments_per_s = if busy.is_zero() {
+        0.0
+    } else {
+        round(comments as f64 / busy.as_secs_f64(), 1)
+    };
+    report.flood_api_calls_per_comment = per(c.total, comments);
+    report.throttled += c.throttled;
+    stop_watch.cancel();
+    let _ = watcher.await;
+    stop(world.running).await
 }
 
 // ---------------------------------------------------------------------------------------
@@ -962,8 +1083,7 @@ async fn naive(scale: &Scale, report: &mut Report) -> Result<(), BenchError> {
 // ---------------------------------------------------------------------------------------
 // Phase 5: READY with many links.
 
-async fn ready(scale: &Scale, report: &mut Report) -> Result<(), BenchError> {
-    let sim = sim(Limits::unlimited()).await?;
+async fn ready(scale: &Scale, exe: Option<&Path>, report: &mut Report) -> Result<(), BenchError> {
     let dir = TempDir::new("ready")?;
     let state = dir.0.join("state");
     std::fs::create_dir_all(&state).map_err(fail("state directory"))?;
@@ -992,24 +1112,75 @@ async fn ready(scale: &Scale, report: &mut Report) -> Result<(), BenchError> {
             made += n;
         }
     }
+    let measured = match exe {
+        Some(exe) => {
+            let exe = exe.to_owned();
+            let state = state.clone();
+            tokio::task::spawn_blocking(move || {
+                let out = std::process::Command::new(exe)
+                    .arg("bench")
+                    .arg("--ready-child")
+                    .arg(&state)
+                    .stderr(std::process::Stdio::inherit())
+                    .output()
+                    .map_err(fail("starting the READY process"))?;
+                if !out.status.success() {
+                    return Err(BenchError(format!(
+                        "the READY process failed: {}",
+                        out.status
+                    )));
+                }
+                serde_json::from_slice::<Ready>(&out.stdout).map_err(fail("the READY process"))
+            })
+            .await
+            .map_err(fail("the READY process"))??
+        }
+        None => {
+            reset_peak_rss();
+            ready_here(&state).await?
+        }
+    };
+    report.ready_links = scale.ready_links as u64;
+    report.ready_ms_100k_links = measured.ready_ms;
+    report.rss_100k_links_mb = measured.rss_peak_mb;
+    report.rss_before_ready_mb = measured.rss_before_mb;
+    Ok(())
+}
+
+/// What the READY measurement answers (`bench --ready-child` prints it as JSON).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Ready {
+    pub ready_ms: f64,
+    pub rss_before_mb: f64,
+    pub rss_peak_mb: f64,
+}
+
+/// Starts a daemon on the store in `state` (a simulator for its accounts) and times
+/// `daemon::start`; then idles half a second (the first poll runs) and reads the peak RSS.
+pub async fn ready_here(state: &Path) -> Result<Ready, BenchError> {
+    let sim = sim(Limits::unlimited()).await?;
+    let dir = TempDir::new("ready-config")?;
     let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let listen = listener.local_addr().map_err(fail("listener address"))?;
     let settings = Settings {
         listen,
-        state_dir: &state,
+        state_dir: state,
         poll_interval: "30s",
         requests_per_minute: UNLIMITED_RPM,
     };
     let config = load(&dir.0, &config_text(&sim, &settings))?;
-    reset_peak_rss();
+    let rss_before_mb = proc_status_mb("VmRSS");
     let t0 = Instant::now();
     let running = start(config, listener).await?;
-    report.ready_ms_100k_links = round(t0.elapsed().as_secs_f64() * 1000.0, 1);
-    report.ready_links = scale.ready_links as u64;
-    // Idle a moment with that store open (the first poll runs).
+    let ready_ms = round(t0.elapsed().as_secs_f64() * 1000.0, 1);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    report.rss_100k_links_mb = proc_status_mb("VmHWM");
-    stop(running).await
+    let rss_peak_mb = proc_status_mb("VmHWM");
+    stop(running).await?;
+    Ok(Ready {
+        ready_ms,
+        rss_before_mb,
+        rss_peak_mb,
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1029,6 +1200,16 @@ pub fn to_table(r: &Report) -> String {
         format!(
             "{} comments in {:.2} s = {:.0} comments/s",
             r.comments, r.seconds, r.comments_per_s
+        ),
+    );
+    row(
+        "throughput (1 comment per ticket, no coalescing)",
+        format!(
+            "{} comments in {:.2} s = {:.0} comments/s, {:.2} API calls each",
+            r.flood_comments,
+            r.flood_seconds,
+            r.flood_comments_per_s,
+            r.flood_api_calls_per_comment
         ),
     );
     row(
@@ -1089,8 +1270,8 @@ pub fn to_table(r: &Report) -> String {
     row(
         &format!("READY with {} links", r.ready_links),
         format!(
-            "{:.0} ms, peak RSS {:.1} MB",
-            r.ready_ms_100k_links, r.rss_100k_links_mb
+            "{:.0} ms, peak RSS {:.1} MB (process before start {:.1} MB)",
+            r.ready_ms_100k_links, r.rss_100k_links_mb, r.rss_before_ready_mb
         ),
     );
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);

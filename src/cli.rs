@@ -127,6 +127,9 @@ pub struct BenchArgs {
     /// A short run (for tests): every phase, small sizes; the figures mean little.
     #[arg(long)]
     pub quick: bool,
+    /// Internal: time READY on the store in this state directory, print JSON, exit.
+    #[arg(long, hide = true, value_name = "STATE_DIR")]
+    pub ready_child: Option<PathBuf>,
     #[command(flatten)]
     pub json: JsonFlag,
 }
@@ -234,7 +237,22 @@ fn run_bench(args: &BenchArgs) -> u8 {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let options = crate::bench::Options { quick: args.quick };
+    if let Some(state) = &args.ready_child {
+        return match rt.block_on(crate::bench::ready_here(state)) {
+            Ok(ready) => {
+                println!("{}", serde_json::to_string(&ready).unwrap_or_default());
+                exit::OK
+            }
+            Err(e) => {
+                eprintln!("sharebridge {e}");
+                exit::FAILURE
+            }
+        };
+    }
+    let options = crate::bench::Options {
+        quick: args.quick,
+        exe: std::env::current_exe().ok(),
+    };
     match rt.block_on(crate::bench::run(options)) {
         Ok(report) => {
             if args.json.json {
