@@ -129,7 +129,7 @@ impl Scale {
                 burst_per_agent: 4,
                 backlog_comments: 3_000,
                 flood_links: 50,
-                flood_rounds: 4,
+                flood_rounds: 1,
                 poll_links: 5,
                 poll_comments: 12,
                 poll_rate: 1.0,
@@ -519,6 +519,11 @@ async fn wait_seen(tracker: &Shared, tokens: &[u64], wait: Duration) -> (Vec<Dur
     }
 }
 
+/// `gap` ± 50 %, seeded: writes do not fall in step with a poller's ticks.
+fn jittered(gap: Duration, rng: &mut fastrand::Rng) -> Duration {
+    gap.mul_f64(0.5 + rng.f64())
+}
+
 fn percentile_ms(samples: &[Duration], p: f64) -> f64 {
     if samples.is_empty() {
         return 0.0;
@@ -692,11 +697,12 @@ async fn webhook_and_backlog(scale: &Scale, report: &mut Report) -> Result<(), B
     // Steady: comments spread over the links at a fixed rate.
     reset(&sim);
     let gap = Duration::from_secs_f64(1.0 / scale.steady_rate);
+    let mut rng = fastrand::Rng::with_seed(1);
     let mut tokens = Vec::new();
     let mut next = Instant::now();
     for i in 0..scale.steady_comments {
         tokio::time::sleep_until(next.into()).await;
-        next += gap;
+        next += jittered(gap, &mut rng);
         tokens.push(write(
             &sim,
             &tracker,
@@ -927,11 +933,12 @@ async fn poll_path(scale: &Scale, report: &mut Report) -> Result<(), BenchError>
     );
     reset(&sim);
     let gap = Duration::from_secs_f64(1.0 / scale.poll_rate);
+    let mut rng = fastrand::Rng::with_seed(2);
     let mut tokens = Vec::new();
     let mut next = Instant::now();
     for i in 0..scale.poll_comments {
         tokio::time::sleep_until(next.into()).await;
-        next += gap;
+        next += jittered(gap, &mut rng);
         tokens.push(write(
             &sim,
             &tracker,
@@ -1052,11 +1059,12 @@ async fn naive(scale: &Scale, report: &mut Report) -> Result<(), BenchError> {
         stop.clone(),
     ));
     let gap = Duration::from_secs_f64(1.0 / scale.naive_rate);
+    let mut rng = fastrand::Rng::with_seed(3);
     let mut tokens = Vec::new();
     let mut next = Instant::now();
     for i in 0..scale.naive_comments {
         tokio::time::sleep_until(next.into()).await;
-        next += gap;
+        next += jittered(gap, &mut rng);
         tokens.push(write(
             &sim,
             &tracker,
