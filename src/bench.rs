@@ -176,6 +176,9 @@ pub struct Report {
     pub burst_reads_per_comment: f64,
     pub burst_writes_per_comment: f64,
     pub backlog_api_calls_per_comment: f64,
+    /// Bridge reads and writes (mirror updates) spent on the whole backlog.
+    pub backlog_reads: u64,
+    pub backlog_writes: u64,
     /// Uncoalesced throughput: one comment per ticket per round, limits lifted.
     pub flood_comments: u64,
     pub flood_seconds: f64,
@@ -814,6 +817,8 @@ async fn webhook_and_backlog(scale: &Scale, report: &mut Report) -> Result<(), B
         round(drained.len() as f64 / elapsed.as_secs_f64(), 1)
     };
     report.backlog_api_calls_per_comment = per(c.total, tokens.len());
+    report.backlog_reads = c.reads;
+    report.backlog_writes = c.writes;
     stop(running).await?;
     stop_watch.cancel();
     let _ = watcher.await;
@@ -1252,7 +1257,10 @@ pub fn to_table(r: &Report) -> String {
     );
     row(
         "API calls / comment, backlog",
-        format!("{:.2}", r.backlog_api_calls_per_comment),
+        format!(
+            "{:.2} ({} reads, {} writes in all)",
+            r.backlog_api_calls_per_comment, r.backlog_reads, r.backlog_writes
+        ),
     );
     row(
         "API calls / comment, polling path",

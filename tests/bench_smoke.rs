@@ -56,7 +56,14 @@ fn quick_json_has_every_key() {
             .unwrap_or_else(|| panic!("{key} is not a number: {v}"));
         assert!(n.is_finite() && n >= 0.0, "{key} = {n}");
     }
-    for key in ["comments", "throttled", "lost", "ready_links"] {
+    for key in [
+        "comments",
+        "throttled",
+        "lost",
+        "ready_links",
+        "backlog_reads",
+        "backlog_writes",
+    ] {
         assert!(v[key].is_u64(), "{key} is a count: {v}");
     }
     assert!(
