@@ -16,6 +16,7 @@
 
 pub mod admin;
 pub mod agreement;
+pub mod bench;
 pub mod cli;
 pub mod coalesce;
 pub mod config;

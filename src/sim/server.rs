@@ -965,6 +965,17 @@ impl Simulator {
             .unwrap_or_default()
     }
 
+    /// The comments of a ticket from position `skip` on: cheap repeated polling for the
+    /// benchmark, which watches mirrors every few milliseconds.
+    pub fn comments_from(&self, account: &str, ticket_id: u64, skip: usize) -> Vec<Comment> {
+        let a = self.handle(account).lock();
+        a.tickets
+            .get(&ticket_id)
+            .and_then(|r| r.comments.get(skip..))
+            .map(<[Comment]>::to_vec)
+            .unwrap_or_default()
+    }
+
     /// The account's users.
     pub fn users(&self, account: &str) -> Vec<User> {
         self.handle(account)
