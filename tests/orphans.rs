@@ -208,6 +208,7 @@ async fn declined_agreement_orphans_its_links() {
     let config = common::load(w.dir.path(), &text);
     w.config.send_replace(std::sync::Arc::new(config));
     w.engine().reload().await.unwrap();
+    w.settle().await;
     assert_orphaned(&w, t, m, "agreement_inactive", true).await;
     w.stop();
 }
@@ -374,5 +375,72 @@ async fn restoring_an_older_backup_duplicates_nothing() {
         assert_eq!(n, 1, "t1 later {i} exactly once after the restore: {b1:?}");
     }
     assert_eq!(b1.len(), before1, "{b1:?}");
+    w.stop();
+}
+
+/// A crash between recording an orphan and writing its note: the note is written at the
+/// next start, once — also when it had landed but its answer was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owed_orphan_note_is_written_once_after_a_crash() {
+    use sharebridge::link::Flow;
+    use sharebridge::store::PendingWrite;
+    let mut w = world(Setup::default()).await;
+    let (t1, m1) = w.shared_ticket("note owed").await;
+    let (t2, m2) = w.shared_ticket("note landed").await;
+    let l1 = w.link_of(t1).id;
+    let l2 = w.link_of(t2).id;
+    // The second note landed before the crash, but its answer was lost.
+    w.sim
+        .update_ticket(
+            "vendor",
+            m2,
+            "bridge@vendor.example",
+            &TicketWrite {
+                comment: Some(sharebridge::zendesk::models::NewComment {
+                    body: Some("sharebridge: this ticket is no longer shared with acme".into()),
+                    public: Some(false),
+                    ..Default::default()
+                }),
+                additional_tags: Some(vec!["sharebridge_orphaned".into()]),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    w.restart_with(|store| {
+        let at = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(5);
+        for link in [l1, l2] {
+            store
+                .transaction(|tx| {
+                    tx.orphan_link(link, "unshared", "", at)?;
+                    tx.record_pending_write(&PendingWrite {
+                        link,
+                        flow: Flow::SourceToTarget,
+                        source_comments: vec![],
+                        marker: "orphan-note".into(),
+                        created_at: at,
+                    })
+                })
+                .unwrap();
+        }
+    })
+    .await;
+    w.settle().await;
+    for m in [m1, m2] {
+        let notes = w
+            .sim
+            .comments("vendor", m)
+            .into_iter()
+            .filter(|c| !c.public && c.body.contains("no longer shared"))
+            .count();
+        assert_eq!(notes, 1, "mirror {m}: exactly one note");
+        assert!(
+            w.sim
+                .ticket("vendor", m)
+                .unwrap()
+                .tags
+                .contains(&"sharebridge_orphaned".to_owned())
+        );
+    }
+    assert!(w.engine().store().pending_writes().unwrap().is_empty());
     w.stop();
 }

@@ -89,6 +89,7 @@ impl Engine {
             return Ok(());
         }
         let links = self.store().links()?;
+        let mut owed_notes = false;
         for link in links.iter().filter(|l| l.state != LinkState::Orphaned) {
             let state = self.state_of(&link.agreement).unwrap_or(State::Inactive);
             if let Some(reason) = Reason::for_agreement(state) {
@@ -97,7 +98,10 @@ impl Engine {
                     .find(|d| d.name == link.agreement)
                     .and_then(|d| d.transitions.last().map(|t| t.cause.clone()))
                     .unwrap_or_default();
-                self.orphan(link, reason, &detail).await?;
+                // Recorded now; the mirror's tag and note are written in the background,
+                // so neither a start nor a reload waits on Zendesk.
+                self.orphan_record(link, reason, &detail)?;
+                owed_notes = true;
                 continue;
             }
             let Some(agreement) = config.agreement(&link.agreement) else {
@@ -150,6 +154,10 @@ impl Engine {
                     "link direction changed"
                 );
             }
+        }
+        if owed_notes {
+            let engine = self.clone();
+            tokio::spawn(async move { engine.reconcile_pending().await });
         }
         Ok(())
     }

@@ -82,8 +82,9 @@ pub(crate) struct Shared {
 }
 
 impl Engine {
-    /// Builds the accounts, derives agreement states (auditing transitions, orphaning links
-    /// of agreements no longer accepted) and reconciles writes left in doubt by a crash.
+    /// Builds the accounts and derives agreement states (auditing transitions, orphaning
+    /// links of agreements no longer accepted). Writes left in doubt by a crash are
+    /// settled when [`Engine::run`] starts.
     pub async fn start(
         config: watch::Receiver<Arc<Config>>,
         store: Store,
@@ -108,7 +109,6 @@ impl Engine {
         };
         engine.rebuild_accounts()?;
         engine.apply_agreements().await?;
-        engine.reconcile_pending().await;
         engine.refresh_gauges();
         Ok(engine)
     }
@@ -154,6 +154,12 @@ impl Engine {
             pollers.spawn(poll::run(self.clone(), account, shutdown.clone()));
         }
         pollers.spawn(reconcile::run(self.clone(), shutdown.clone()));
+        // Writes a crash left in doubt are settled first thing, in the background: READY
+        // never waits on Zendesk (a link's own sync settles its pending write anyway).
+        {
+            let engine = self.clone();
+            pollers.spawn(async move { engine.reconcile_pending().await });
+        }
         let mut sched = Scheduler::default();
         let mut tasks: JoinSet<(Hint, Result<(), EngineError>)> = JoinSet::new();
         let hints = self.shared.hints.clone();
@@ -222,14 +228,20 @@ impl Engine {
         while pollers.join_next().await.is_some() {}
     }
 
-    /// Waits until no ticket is waiting or being processed (tests and the demo use it).
+    /// Waits until no ticket is waiting or being processed and no write is owed (tests,
+    /// the demo and the bench use it).
     pub async fn settle(&self, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut quiet = 0;
         while tokio::time::Instant::now() < deadline {
             // Idle on several consecutive looks: a hint being moved into the scheduler
             // is not mistaken for quiet.
-            quiet = if self.shared.hints.is_empty() && self.idle() {
+            let nothing_owed = self
+                .store()
+                .pending_writes()
+                .map(|p| p.is_empty())
+                .unwrap_or(true);
+            quiet = if self.shared.hints.is_empty() && self.idle() && nothing_owed {
                 quiet + 1
             } else {
                 0

@@ -26,6 +26,21 @@ impl Engine {
         reason: Reason,
         detail: &str,
     ) -> Result<Orphan, EngineError> {
+        let orphan = self.orphan_record(link, reason, detail)?;
+        if reason.mirror_remains() {
+            self.write_orphan_note(link, &orphan).await?;
+        }
+        Ok(orphan)
+    }
+
+    /// The store side of orphaning, in one transaction: the link ends, the orphan is
+    /// recorded and audited, and the note is owed (a pending write). No Zendesk call.
+    pub(crate) fn orphan_record(
+        &self,
+        link: &Link,
+        reason: Reason,
+        detail: &str,
+    ) -> Result<Orphan, EngineError> {
         let since = Timestamp::now();
         let (orphan, fresh) = self.store().transaction(|tx| {
             if let Some(existing) = tx.view().orphan(link.id)? {
@@ -77,9 +92,6 @@ impl Engine {
         if fresh {
             tracing::info!(link = link.id, reason = reason.as_str(), account = %link.target_account, "link orphaned");
             self.refresh_gauges();
-        }
-        if reason.mirror_remains() {
-            self.write_orphan_note(link, &orphan).await?;
         }
         Ok(orphan)
     }

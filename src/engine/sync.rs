@@ -463,6 +463,8 @@ impl Engine {
                 }
                 Ok(true)
             }
+            // A note not found is still owed (it is written, not planned again).
+            None if pending.marker == super::orphaning::NOTE_MARKER => Ok(false),
             None => {
                 self.store().clear_pending_write(link.id, pending.flow)?;
                 Ok(false)
@@ -480,6 +482,26 @@ impl Engine {
                 let _ = self.store().clear_pending_write(p.link, p.flow);
                 continue;
             };
+            if p.marker == super::orphaning::NOTE_MARKER {
+                // An orphan note: settled if it landed, else written now.
+                let result = match (
+                    self.settle_pending(&link, &p).await,
+                    self.store().orphan(link.id),
+                ) {
+                    (Ok(true), _) => Ok(()),
+                    (Ok(false), Ok(Some(orphan))) => self.write_orphan_note(&link, &orphan).await,
+                    (Ok(false), _) => self
+                        .store()
+                        .clear_pending_write(link.id, p.flow)
+                        .map(drop)
+                        .map_err(Into::into),
+                    (Err(e), _) => Err(e),
+                };
+                if let Err(e) = result {
+                    tracing::warn!(link = link.id, error = %e, "orphan note not written yet; tried again at the next start or reload");
+                }
+                continue;
+            }
             match self.settle_pending(&link, &p).await {
                 Ok(found) => tracing::info!(
                     link = link.id,

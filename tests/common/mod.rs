@@ -176,6 +176,23 @@ impl World {
         self.spawn();
     }
 
+    /// Stops the engine, lets `f` change the store as a crash could have left it, starts
+    /// again.
+    pub async fn restart_with(&mut self, f: impl FnOnce(&Store)) {
+        self.stop.cancel();
+        if let Some(t) = self.task.take() {
+            t.await.unwrap();
+        }
+        drop(self.engine.take());
+        let path = self.dir.path().join("store.redb");
+        {
+            let store = Store::open(&path).unwrap();
+            f(&store);
+        }
+        self.engine = Some(start_engine(&self.config, &path, &self.hints).await);
+        self.spawn();
+    }
+
     /// Stops the engine, puts `backup` in place of the store file, starts again: an
     /// operator restoring an older backup.
     pub async fn restore(&mut self, backup: &std::path::Path) {
@@ -195,6 +212,8 @@ impl World {
         let config = load(self.dir.path(), &config_text(&self.sim, setup));
         self.config.send_replace(Arc::new(config));
         self.engine().reload().await.unwrap();
+        // Orphan notes owed by the reload are written in the background.
+        self.settle().await;
     }
 
     pub async fn settle(&self) {
