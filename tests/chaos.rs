@@ -984,5 +984,5 @@ fn chaos_workload_loses_duplicates_and_leaks_nothing() {
 
 #[test]
 fn several_agents_on_one_ticket_sigkill_mid_burst_every_comment_exactly_once() {
-    drive("burst", &[11], burst_seed);
+    drive("burst", &[11, 12, 13], burst_seed);
 }
