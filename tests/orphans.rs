@@ -444,3 +444,44 @@ async fn an_owed_orphan_note_is_written_once_after_a_crash() {
     assert!(w.engine().store().pending_writes().unwrap().is_empty());
     w.stop();
 }
+
+/// Orphaned while a comment write to the mirror was in doubt, then a crash: the write is
+/// settled first, then the note is written, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphaned_during_a_write_in_doubt_gets_its_note_after_the_crash() {
+    use sharebridge::link::Flow;
+    use sharebridge::store::PendingWrite;
+    let mut w = world(Setup::default()).await;
+    let (t, m) = w.shared_ticket("in doubt").await;
+    let link = w.link_of(t).id;
+    let c = w
+        .sim
+        .add_comment("acme", t, AGENT_A, "caught mid-write", true)
+        .unwrap();
+    w.restart_with(|store| {
+        let at = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(5);
+        store
+            .transaction(|tx| {
+                tx.record_pending_write(&PendingWrite {
+                    link,
+                    flow: Flow::SourceToTarget,
+                    source_comments: vec![c.id],
+                    marker: "vendor".into(),
+                    created_at: at,
+                })?;
+                tx.orphan_link(link, "agreement_inactive", "", at).map(drop)
+            })
+            .unwrap();
+    })
+    .await;
+    w.settle().await;
+    let notes = w
+        .sim
+        .comments("vendor", m)
+        .into_iter()
+        .filter(|c| !c.public && c.body.contains("no longer shared"))
+        .count();
+    assert_eq!(notes, 1);
+    assert!(w.engine().store().pending_writes().unwrap().is_empty());
+    w.stop();
+}

@@ -503,17 +503,54 @@ impl Engine {
                 continue;
             }
             match self.settle_pending(&link, &p).await {
-                Ok(found) => tracing::info!(
-                    link = link.id,
-                    flow = p.flow.as_str(),
-                    applied = found,
-                    "write in doubt settled"
-                ),
+                Ok(found) => {
+                    tracing::info!(
+                        link = link.id,
+                        flow = p.flow.as_str(),
+                        applied = found,
+                        "write in doubt settled"
+                    );
+                    // A link orphaned while a write to its mirror was in doubt has not
+                    // had its note (the note waits for that write): it is owed now.
+                    if p.flow == Flow::SourceToTarget
+                        && let Err(e) = self.owe_note_if_orphaned(&link).await
+                    {
+                        tracing::warn!(link = link.id, error = %e, "orphan note not written yet");
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(link = link.id, error = %e, "write in doubt not settled yet; retried when the link syncs")
                 }
             }
         }
+    }
+
+    async fn owe_note_if_orphaned(&self, link: &Link) -> Result<(), EngineError> {
+        let Some(orphan) = self.store().orphan(link.id)? else {
+            return Ok(());
+        };
+        let remains = crate::orphan::Reason::ALL
+            .into_iter()
+            .find(|r| r.as_str() == orphan.reason)
+            .is_none_or(|r| r.mirror_remains());
+        if !remains
+            || self
+                .store()
+                .pending_write(link.id, Flow::SourceToTarget)?
+                .is_some()
+        {
+            return Ok(());
+        }
+        let note = PendingWrite {
+            link: link.id,
+            flow: Flow::SourceToTarget,
+            source_comments: Vec::new(),
+            marker: super::orphaning::NOTE_MARKER.to_owned(),
+            created_at: Timestamp::now(),
+        };
+        self.store()
+            .transaction(|tx| tx.record_pending_write(&note))?;
+        self.write_orphan_note(link, &orphan).await
     }
 }
 
