@@ -305,8 +305,14 @@ fn admin(path: &Path, command: Command) -> u8 {
         Ok(v) => v,
         Err(code) => return code,
     };
-    let client =
-        crate::admin::AdminClient::new(config.daemon.listen, config.daemon.admin_token.clone());
+    let Some(token) = config.daemon.admin_token.clone() else {
+        eprintln!(
+            "sharebridge: daemon.admin_token is not set in {}: the daemon's admin API refuses every request; set admin_token_file (or admin_token) and reload the daemon",
+            path.display()
+        );
+        return exit::FAILURE;
+    };
+    let client = crate::admin::AdminClient::new(config.daemon.listen, token);
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,

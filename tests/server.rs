@@ -34,10 +34,14 @@ struct Harness {
 }
 
 async fn start() -> Harness {
+    start_with(CONFIG).await
+}
+
+async fn start_with(config_text: &str) -> Harness {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sharebridge.toml");
-    std::fs::write(&path, CONFIG).unwrap();
+    std::fs::write(&path, config_text).unwrap();
     let config = load_with(&path, &LoadOptions::default()).unwrap().config;
     let (config_tx, rx) = tokio::sync::watch::channel(Arc::new(config));
     let hints = Arc::new(Hints::new());
@@ -161,4 +165,31 @@ async fn health_readiness_and_metrics() {
         text.contains("sharebridge_webhooks_total{account=\"acme\",outcome=\"bad_signature\"} 1"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn without_an_admin_token_the_admin_api_and_status_page_let_nobody_in() {
+    let h = start_with(&CONFIG.replace("admin_token = \"admin\"\n", "")).await;
+    for token in ["admin", "", "anything"] {
+        let r = h
+            .http
+            .get(format!("{}/api/links", h.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401, "token {token:?}");
+        let r = h
+            .http
+            .get(format!("{}/", h.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let page = r.text().await.unwrap();
+        assert!(
+            page.contains("Sign in") && !page.contains("Request budget"),
+            "only the login form, token {token:?}"
+        );
+    }
 }

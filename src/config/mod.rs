@@ -51,7 +51,8 @@ pub enum LogFormat {
 pub struct DaemonConfig {
     pub state_dir: PathBuf,
     pub listen: SocketAddr,
-    pub admin_token: SecretString,
+    /// Protects the admin API and the status page; without it both refuse every request.
+    pub admin_token: Option<SecretString>,
     /// How often each account's incremental export is polled (the safety net for webhooks).
     pub poll_interval: Duration,
     /// How often the orphan/consistency sweep runs.

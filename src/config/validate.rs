@@ -206,10 +206,10 @@ fn daemon(
         problems,
     );
     if admin_token.is_none() && raw.admin_token.is_none() && raw.admin_token_file.is_none() {
-        problems.push(error(
+        problems.push(warning(
             &admin_file,
             "daemon.admin_token",
-            "missing: set admin_token_file (or admin_token) to protect the admin API and status page",
+            "not set: the admin API, the CLI's daemon commands and the status page refuse every request; set admin_token_file (or admin_token)",
         ));
     }
     if problems.len() > before
@@ -222,7 +222,7 @@ fn daemon(
     Some(DaemonConfig {
         state_dir: PathBuf::from(state_dir),
         listen: listen?,
-        admin_token: admin_token?,
+        admin_token,
         poll_interval: poll?,
         reconcile_interval: reconcile?,
         log_level,

@@ -115,7 +115,8 @@ pub fn presented_token(headers: &HeaderMap) -> Option<String> {
 fn authorized(state: &ServerState, headers: &HeaderMap) -> Result<Engine, ApiError> {
     let config = state.config.borrow().clone();
     let ok = presented_token(headers)
-        .is_some_and(|t| token_matches(config.daemon.admin_token.expose_secret(), &t));
+        .zip(config.daemon.admin_token.as_ref())
+        .is_some_and(|(t, expected)| token_matches(expected.expose_secret(), &t));
     if !ok {
         return Err(unauthorized());
     }

@@ -577,14 +577,20 @@ fn html(status: StatusCode, body: String) -> Response {
     r
 }
 
-fn admin_token(state: &ServerState) -> String {
+/// The admin token; `None` (no token configured) lets nobody in.
+fn admin_token(state: &ServerState) -> Option<String> {
     state
         .config
         .borrow()
         .daemon
         .admin_token
-        .expose_secret()
-        .to_owned()
+        .as_ref()
+        .map(|t| t.expose_secret().to_owned())
+}
+
+/// Whether `presented` is the configured admin token (never true without one).
+fn is_admin(state: &ServerState, presented: &str) -> bool {
+    admin_token(state).is_some_and(|expected| token_matches(&expected, presented))
 }
 
 /// `GET /`: the page for a caller holding the admin token; otherwise the login form
@@ -592,7 +598,7 @@ fn admin_token(state: &ServerState) -> String {
 pub async fn page(State(state): State<Arc<ServerState>>, headers: HeaderMap) -> Response {
     match presented_token(&headers) {
         None => return html(StatusCode::OK, render_login(None)),
-        Some(t) if !token_matches(&admin_token(&state), &t) => {
+        Some(t) if !is_admin(&state, &t) => {
             return html(
                 StatusCode::UNAUTHORIZED,
                 render_login(Some(
@@ -641,7 +647,7 @@ fn cookie_safe(s: &str) -> bool {
 /// redirects to `/`; a wrong one shows the form again, 401.
 pub async fn login(State(state): State<Arc<ServerState>>, Form(form): Form<LoginForm>) -> Response {
     let token = form.token.trim();
-    if !token_matches(&admin_token(&state), token) {
+    if !is_admin(&state, token) {
         return html(
             StatusCode::UNAUTHORIZED,
             render_login(Some("Wrong admin token.")),
