@@ -679,6 +679,16 @@ fn check(sim: &Simulator, model: &Model) -> Result<(), Vec<String>> {
                     t.source
                 ));
             }
+            if !mirror.tags.contains(tag) {
+                v.push(format!("{}: its own tag {tag} removed", name(Side::Vendor)));
+            }
+        }
+        // Nobody removes tags in the workload: a tag gone from where it was added was
+        // removed by the bridge (a change misread as the other side's).
+        for tag in &t.acme_tags {
+            if !source.tags.contains(tag) {
+                v.push(format!("acme#{}: its own tag {tag} removed", t.source));
+            }
         }
     }
     if v.is_empty() { Ok(()) } else { Err(v) }
