@@ -270,25 +270,29 @@ impl Engine {
             // Race (found by tests/chaos.rs): the mirror was created by an earlier attempt
             // (a crash or a lost answer before `set_mirror_ticket`), and both sides may
             // have changed since — a partner tagging the new mirror, an agent changing
-            // the source's status. Taking either side *as it is now* as the baseline
-            // would treat those changes as already synced, and they would never cross.
-            // So the source's state is sent again once (idempotent: status, tags added,
-            // fields), and the mirror is measured against what the bridge creates it
-            // with, so the partner's changes since then cross back.
-            let expected = SideNow {
-                status: rules::map_status(&agreement.status, source.status)
-                    .filter(|s| *s != Status::Closed)
-                    .unwrap_or(mirror.status),
-                tags: TagFilter::new(agreement)
-                    .filter(source.tags.iter())
-                    .into_iter()
-                    .chain([SHARED_TAG.to_owned()])
+            // the source's status or tags. Taking either side *as it is now* as the
+            // baseline would treat those changes as already synced, and they would never
+            // cross. So the source's state is sent again once (idempotent: status, tags
+            // added, fields), and the mirror's baseline leaves out the tags the source
+            // does not explain, so the partner's tags cross back. (The mirror's status
+            // and fields stay as they are: the source's win, as the agreement says.)
+            let from_source: std::collections::BTreeSet<String> = TagFilter::new(agreement)
+                .filter(source.tags.iter())
+                .into_iter()
+                .chain([SHARED_TAG.to_owned()])
+                .collect();
+            let known = SideNow {
+                tags: mirror_now
+                    .tags
+                    .iter()
+                    .filter(|t| from_source.contains(*t))
+                    .cloned()
                     .collect(),
-                custom_fields: rules::map_fields(&agreement.fields, &source.custom_fields),
+                ..mirror_now.clone()
             };
             (
                 Baseline::default(),
-                expected.to_baseline(Some(mirror.created_at)),
+                known.to_baseline(Some(mirror.created_at)),
             )
         } else {
             (

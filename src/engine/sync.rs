@@ -25,6 +25,9 @@ use crate::zendesk::models::{NewComment, Ticket, TicketWrite};
 
 use super::{Engine, EngineError};
 
+/// The `lock_ticket` account key under which the two flows of a link take turns.
+const LINK_TURN: &str = "#link";
+
 /// Clock skew allowed between this host and Zendesk when matching a comment in doubt.
 const SKEW: jiff::SignedDuration = jiff::SignedDuration::from_secs(120);
 
@@ -90,6 +93,16 @@ impl Engine {
         let (Some(ends), Some(rules)) = (ends(&link, flow), self.rules_for(&link, flow)) else {
             return Ok(());
         };
+        // Race (found by tests/chaos.rs, no crash needed): the two flows of a two-way
+        // link ran at once. Flow A wrote a status to the mirror and recorded it in the
+        // mirror's baseline only at the end of its step; flow B read the mirror after
+        // that write but the baseline before it was recorded, took the bridge's own
+        // write for the partner's change and sent it back (acme set `hold`, the mirror
+        // got `open`, and `open` came back over acme's `hold`). So the flows of one link
+        // take turns (lock order: link, then ticket), and a step that would send a
+        // status/tag/field change re-reads the sending ticket under that turn: a ticket
+        // read before the other flow's write is not compared with the baseline after it.
+        let _turn = self.lock_ticket(LINK_TURN, link.id).await;
         // A write left in doubt is settled before anything new is planned.
         if let Some(pending) = self.store().pending_write(link.id, flow)? {
             self.settle_pending(&link, &pending).await?;
@@ -139,12 +152,25 @@ impl Engine {
                 body: c.body,
             });
         }
-        let now = SideNow {
+        let mut now = SideNow {
             status: sender.status,
             tags: sender.tags.clone(),
             custom_fields: sender.custom_fields.clone(),
         };
-        let plan = plan::plan(&rules, &sender_acct.subdomain, &baseline, &now, &comments);
+        let mut plan = plan::plan(&rules, &sender_acct.subdomain, &baseline, &now, &comments);
+        if plan
+            .writes
+            .iter()
+            .any(|w| w.status.is_some() || !w.tags.is_empty() || !w.fields.is_empty())
+        {
+            let fresh = sender_acct.client.show_ticket(ends.sender_ticket).await?;
+            now = SideNow {
+                status: fresh.status,
+                tags: fresh.tags,
+                custom_fields: fresh.custom_fields,
+            };
+            plan = plan::plan(&rules, &sender_acct.subdomain, &baseline, &now, &comments);
+        }
         tracing::debug!(
             link = link.id,
             flow = flow.as_str(),
