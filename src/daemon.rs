@@ -157,6 +157,17 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Dae
 
 /// `sharebridge run`: the daemon until SIGTERM/SIGINT, reloading on SIGHUP.
 pub async fn run(config_path: &Path, config: Config) -> Result<(), DaemonError> {
+    // Signals are taken over before anything starts: a SIGTERM while starting is answered
+    // with a clean stop once started, never the default kill.
+    #[cfg(unix)]
+    let mut signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::hangup()).map_err(DaemonError::Server)?,
+            signal(SignalKind::terminate()).map_err(DaemonError::Server)?,
+            signal(SignalKind::interrupt()).map_err(DaemonError::Server)?,
+        )
+    };
     let listener = bind(&config).await?;
     let running = start(config, listener).await?;
     notify(&[sd_notify::NotifyState::Ready]);
@@ -165,10 +176,7 @@ pub async fn run(config_path: &Path, config: Config) -> Result<(), DaemonError> 
 
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Server)?;
-        let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Server)?;
-        let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Server)?;
+        let (hup, term, int) = &mut signals;
         loop {
             tokio::select! {
                 _ = hup.recv() => {

@@ -1,7 +1,7 @@
 //! The safety net for missed webhooks: each account's cursor-based incremental ticket
 //! export, every `daemon.poll_interval`, turned into hints. The cursor is stored once the
 //! hints it produced have been processed, so a restart resumes where it stopped without
-//! skipping work; a first run starts from now.
+//! skipping work; a first run starts five minutes before now.
 
 use std::sync::Arc;
 
@@ -13,6 +13,9 @@ use super::{Account, Engine};
 
 /// The stored stream name of the ticket export cursor.
 pub(crate) const TICKETS_STREAM: &str = "tickets";
+
+/// How far before its first start the first poll of an account looks.
+const FIRST_RUN_LOOKBACK_SECS: i64 = 300;
 
 pub(crate) async fn run(engine: Engine, account: Arc<Account>, shutdown: CancellationToken) {
     // Where the export is read from next; ahead of the stored cursor until confirmed.
@@ -69,9 +72,12 @@ pub(crate) async fn poll_once(
         None => match store.cursor(&account.name, TICKETS_STREAM)? {
             Some(c) => serde_json::from_str(&c).unwrap_or(ExportStart::Cursor(c)),
             None => {
-                // A first run starts from now, and a crash before the first confirmation
-                // must not move that start later.
-                let start = ExportStart::StartTime(jiff::Timestamp::now().as_second());
+                // A first run starts a little before now (changes made while the daemon
+                // was starting are not missed; looking at them again is harmless), and a
+                // crash before the first confirmation must not move that start later.
+                let start = ExportStart::StartTime(
+                    jiff::Timestamp::now().as_second() - FIRST_RUN_LOOKBACK_SECS,
+                );
                 store.set_cursor(
                     &account.name,
                     TICKETS_STREAM,
