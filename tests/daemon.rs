@@ -4,20 +4,8 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{AGENT_A, Setup, new_ticket};
+use common::{AGENT_A, Setup, new_ticket, wait_for};
 use sharebridge::daemon;
-
-async fn wait_for(mut check: impl FnMut() -> bool) {
-    for _ in 0..500 {
-        if check() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("condition not reached in 10 s");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_api_metrics_and_webhook_path() {

@@ -8,21 +8,11 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{AGENT_A, AGENT_V, Setup, new_ticket};
+use common::{AGENT_A, AGENT_V, Setup, new_ticket, wait_for};
 
 const TOKEN: &str = "tok-SECRET-7c1f";
 const WEBHOOK_SECRET: &str = "hook-SECRET-91ab";
 const ADMIN: &str = "adm-SECRET-55d0";
-
-async fn wait_for(mut check: impl FnMut() -> bool) {
-    for _ in 0..500 {
-        if check() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("condition not reached in 10 s");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_hold_no_secret_and_no_comment_body() {

@@ -6,17 +6,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{AGENT_A, Setup, new_ticket};
-
-async fn wait_for(mut check: impl FnMut() -> bool) {
-    for _ in 0..750 {
-        if check() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("condition not reached in 15 s");
-}
+use common::{AGENT_A, Setup, new_ticket, wait_for_within};
 
 #[test]
 fn a_damaged_store_stops_the_daemon_with_a_pointer_to_recovery() {
@@ -99,13 +89,13 @@ async fn oauth_rotation_survives_sigkill() {
         )
         .unwrap();
     // Polling (no webhooks here) finds it; sharing reads acme with OAuth.
-    wait_for(|| sim.tickets("vendor").len() == 1).await;
+    wait_for_within(15, || sim.tickets("vendor").len() == 1).await;
     // Let the access token expire so the next request refreshes (rotates), then kill.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     sim.add_comment("acme", t1.id, AGENT_A, "after rotation", true)
         .unwrap();
     let m1 = sim.tickets("vendor")[0].id;
-    wait_for(|| {
+    wait_for_within(15, || {
         sim.comments("vendor", m1)
             .iter()
             .any(|c| c.body.contains("after rotation"))
@@ -129,7 +119,7 @@ async fn oauth_rotation_survives_sigkill() {
             &new_ticket("oauth two", "y", &["vendor_escalation"]),
         )
         .unwrap();
-    wait_for(|| sim.tickets("vendor").len() == 2).await;
+    wait_for_within(15, || sim.tickets("vendor").len() == 2).await;
     let _ = t2;
     child.kill().unwrap();
     child.wait().unwrap();

@@ -286,3 +286,20 @@ pub fn new_ticket(subject: &str, body: &str, tags: &[&str]) -> TicketWrite {
         ..Default::default()
     }
 }
+
+/// Polls `check` every 20 ms until it holds; panics after `secs` seconds.
+pub async fn wait_for_within(secs: u64, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("condition not reached in {secs} s");
+}
+
+/// [`wait_for_within`] ten seconds.
+pub async fn wait_for(check: impl FnMut() -> bool) {
+    wait_for_within(10, check).await
+}
