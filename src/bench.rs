@@ -523,6 +523,33 @@ async fn wait_seen(tracker: &Shared, tokens: &[u64], wait: Duration) -> (Vec<Dur
 }
 
 /// `gap` ± 50 %, seeded: writes do not fall in step with a poller's ticks.
+/// Writes `count` comments, round-robin over `tickets`, at about `rate` per second with a
+/// seeded jitter (no phase lock with the pollers); returns their tokens.
+async fn paced_writes(
+    sim: &Simulator,
+    tracker: &Shared,
+    tickets: &[u64],
+    count: usize,
+    rate: f64,
+    seed: u64,
+) -> Result<Vec<u64>, BenchError> {
+    let gap = Duration::from_secs_f64(1.0 / rate);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut tokens = Vec::with_capacity(count);
+    let mut next = Instant::now();
+    for i in 0..count {
+        tokio::time::sleep_until(next.into()).await;
+        next += jittered(gap, &mut rng);
+        tokens.push(write(
+            sim,
+            tracker,
+            tickets[i % tickets.len()],
+            "alice@acme.example",
+        )?);
+    }
+    Ok(tokens)
+}
+
 fn jittered(gap: Duration, rng: &mut fastrand::Rng) -> Duration {
     gap.mul_f64(0.5 + rng.f64())
 }
@@ -699,20 +726,15 @@ async fn webhook_and_backlog(scale: &Scale, report: &mut Report) -> Result<(), B
 
     // Steady: comments spread over the links at a fixed rate.
     reset(&sim);
-    let gap = Duration::from_secs_f64(1.0 / scale.steady_rate);
-    let mut rng = fastrand::Rng::with_seed(1);
-    let mut tokens = Vec::new();
-    let mut next = Instant::now();
-    for i in 0..scale.steady_comments {
-        tokio::time::sleep_until(next.into()).await;
-        next += jittered(gap, &mut rng);
-        tokens.push(write(
-            &sim,
-            &tracker,
-            sources[i % sources.len()],
-            "alice@acme.example",
-        )?);
-    }
+    let tokens = paced_writes(
+        &sim,
+        &tracker,
+        &sources,
+        scale.steady_comments,
+        scale.steady_rate,
+        1,
+    )
+    .await?;
     let (steady, missing) = wait_seen(&tracker, &tokens, scale.wait).await;
     lost += missing;
     settle(&running, scale.wait).await;
@@ -937,20 +959,15 @@ async fn poll_path(scale: &Scale, report: &mut Report) -> Result<(), BenchError>
         stop_watch.clone(),
     );
     reset(&sim);
-    let gap = Duration::from_secs_f64(1.0 / scale.poll_rate);
-    let mut rng = fastrand::Rng::with_seed(2);
-    let mut tokens = Vec::new();
-    let mut next = Instant::now();
-    for i in 0..scale.poll_comments {
-        tokio::time::sleep_until(next.into()).await;
-        next += jittered(gap, &mut rng);
-        tokens.push(write(
-            &sim,
-            &tracker,
-            sources[i % sources.len()],
-            "alice@acme.example",
-        )?);
-    }
+    let tokens = paced_writes(
+        &sim,
+        &tracker,
+        &sources,
+        scale.poll_comments,
+        scale.poll_rate,
+        2,
+    )
+    .await?;
     let (seen, missing) = wait_seen(&tracker, &tokens, scale.wait).await;
     settle(&running, scale.wait).await;
     let c = calls(&sim, [BRIDGE_SOURCE, BRIDGE_TARGET]);
@@ -1063,20 +1080,15 @@ async fn naive(scale: &Scale, report: &mut Report) -> Result<(), BenchError> {
         scale.naive_interval,
         stop.clone(),
     ));
-    let gap = Duration::from_secs_f64(1.0 / scale.naive_rate);
-    let mut rng = fastrand::Rng::with_seed(3);
-    let mut tokens = Vec::new();
-    let mut next = Instant::now();
-    for i in 0..scale.naive_comments {
-        tokio::time::sleep_until(next.into()).await;
-        next += jittered(gap, &mut rng);
-        tokens.push(write(
-            &sim,
-            &tracker,
-            pairs[i % pairs.len()].0,
-            "alice@acme.example",
-        )?);
-    }
+    let tokens = paced_writes(
+        &sim,
+        &tracker,
+        &pairs.iter().map(|p| p.0).collect::<Vec<_>>(),
+        scale.naive_comments,
+        scale.naive_rate,
+        3,
+    )
+    .await?;
     let (seen, missing) = wait_seen(&tracker, &tokens, scale.wait).await;
     stop.cancel();
     mirror.await.map_err(fail("naive mirror"))??;
