@@ -304,6 +304,32 @@ fn containing<'a>(comments: &'a [Comment], text: &str) -> Vec<&'a Comment> {
     comments.iter().filter(|c| c.body.contains(text)).collect()
 }
 
+/// The one public comment on `ticket` carrying `text`, attributed to `from`; or what is
+/// wrong (absent, doubled, private, unattributed).
+fn one_public_attributed(
+    sim: &Simulator,
+    account: &str,
+    ticket: u64,
+    text: &str,
+    from: &str,
+) -> Result<u64, String> {
+    let comments = sim.comments(account, ticket);
+    let attribution = format!("({from}) wrote");
+    match containing(&comments, text).as_slice() {
+        [one] if one.public && one.body.contains(&attribution) => Ok(one.id),
+        [one] => Err(format!(
+            "it arrived but public={} attributed={}",
+            one.public,
+            one.body.contains(&attribution)
+        )),
+        [] => Err(format!(
+            "{account}#{ticket} has {} comment(s), not that one",
+            comments.len()
+        )),
+        many => Err(format!("it arrived {} times", many.len())),
+    }
+}
+
 /// Runs the demo: setup, the story, then either stops or (with `keep_running`) waits for
 /// `shutdown`. Step lines go to stdout as they pass.
 pub async fn run(keep_running: bool, shutdown: impl Future<Output = ()>) -> Result<(), DemoError> {
@@ -490,22 +516,7 @@ async fn story(w: &World) -> Result<(), DemoError> {
         2,
         "public comment",
         &format!("acme comment {} on vendor#{mirror}", c.id),
-        || {
-            let comments = w.sim.comments("vendor", mirror);
-            match containing(&comments, public_text).as_slice() {
-                [one] if one.public && one.body.contains("(acme) wrote") => Ok(()),
-                [one] => Err(format!(
-                    "it arrived but public={} attributed={}",
-                    one.public,
-                    one.body.contains("(acme) wrote")
-                )),
-                [] => Err(format!(
-                    "vendor#{mirror} has {} comment(s), not that one",
-                    comments.len()
-                )),
-                many => Err(format!("it arrived {} times", many.len())),
-            }
-        },
+        || one_public_attributed(&w.sim, "vendor", mirror, public_text, "acme").map(drop),
     )
     .await?;
     println!(
@@ -565,22 +576,7 @@ async fn story(w: &World) -> Result<(), DemoError> {
         4,
         "two-way reply",
         &format!("vendor comment {} on acme#{source}", r.id),
-        || {
-            let comments = w.sim.comments("acme", source);
-            match containing(&comments, reply_text).as_slice() {
-                [one] if one.public && one.body.contains("(vendor) wrote") => Ok(one.id),
-                [one] => Err(format!(
-                    "it arrived but public={} attributed={}",
-                    one.public,
-                    one.body.contains("(vendor) wrote")
-                )),
-                [] => Err(format!(
-                    "acme#{source} has {} comment(s), not that one",
-                    comments.len()
-                )),
-                many => Err(format!("it arrived {} times", many.len())),
-            }
-        },
+        || one_public_attributed(&w.sim, "acme", source, reply_text, "vendor"),
     )
     .await?;
     // No echo: once the engine has passed the bridge's own copy on acme, the reply is
