@@ -50,8 +50,7 @@ pub(super) fn validate(input: Input<'_>, problems: &mut Vec<Problem>) -> Option<
         .accounts
         .iter()
         .filter_map(|(name, (raw, file))| {
-            account(name, raw, file, input.main, &base_dir, &secrets, problems)
-                .map(|a| (name.clone(), a))
+            account(name, raw, file, &secrets, problems).map(|a| (name.clone(), a))
         })
         .collect();
     if input.declared.is_empty() {
@@ -62,7 +61,7 @@ pub(super) fn validate(input: Input<'_>, problems: &mut Vec<Problem>) -> Option<
         ));
     }
     consent_lists(&input, problems);
-    let agreements = agreements(&input, &base_dir, problems);
+    let agreements = agreements(&input, problems);
 
     let daemon = daemon?;
     if problems
@@ -236,8 +235,6 @@ fn account(
     name: &str,
     raw: &RawAccount,
     file: &str,
-    main: &Path,
-    base_dir: &Path,
     secrets: &SecretContext,
     problems: &mut Vec<Problem>,
 ) -> Option<AccountConfig> {
@@ -410,7 +407,6 @@ fn account(
         },
         problems,
     );
-    let _ = (main, base_dir);
     if problems[before..]
         .iter()
         .any(|p| p.severity == super::Severity::Error)
@@ -461,7 +457,7 @@ fn valid_subdomain(s: &str) -> bool {
 
 /// `accept_from` / `decline_from`: known accounts, not both, not oneself.
 fn consent_lists(input: &Input<'_>, problems: &mut Vec<Problem>) {
-    for (name, (raw, file)) in &input.accounts {
+    for (name, (raw, _)) in &input.accounts {
         let accept: BTreeSet<&String> = raw.accept_from.iter().flatten().collect();
         let decline: BTreeSet<&String> = raw.decline_from.iter().flatten().collect();
         for (list, names) in [("accept_from", &accept), ("decline_from", &decline)] {
@@ -484,7 +480,6 @@ fn consent_lists(input: &Input<'_>, problems: &mut Vec<Problem>) {
         }
         for both in accept.intersection(&decline) {
             let key = format!("accounts.{name}.decline_from");
-            let _ = file;
             problems.push(error(
                 &input.prov.file_of(&key),
                 &key,
@@ -494,11 +489,7 @@ fn consent_lists(input: &Input<'_>, problems: &mut Vec<Problem>) {
     }
 }
 
-fn agreements(
-    input: &Input<'_>,
-    _base: &Path,
-    problems: &mut Vec<Problem>,
-) -> Vec<AgreementConfig> {
+fn agreements(input: &Input<'_>, problems: &mut Vec<Problem>) -> Vec<AgreementConfig> {
     let mut out = Vec::new();
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     let mut pairs: BTreeMap<(String, String), String> = BTreeMap::new();
