@@ -418,12 +418,18 @@ fn format_agreements(list: &[crate::server::api::AgreementView]) -> String {
 
 fn format_links(list: &[crate::store::Link]) -> String {
     let mut out = format!(
-        "{:<5} {:<18} {:<18} {:<8} {:<9} {:<20} {}\n",
-        "ID", "SOURCE", "MIRROR", "DIRECTION", "STATE", "LAST SYNC", "ERROR"
+        "{:<5} {:<18} {:<18} {:<9} {:<9} {:<20} {:<8} {}\n",
+        "ID", "SOURCE", "MIRROR", "DIRECTION", "STATE", "LAST SYNC", "LAG", "ERROR"
     );
+    let now = jiff::Timestamp::now();
     for l in list {
+        // Time since the last sync of a live link; an orphan does not lag.
+        let lag = match (l.state, l.last_synced_at) {
+            (crate::store::LinkState::Orphaned, _) | (_, None) => "-".to_owned(),
+            (_, Some(t)) => format!("{}s", now.duration_since(t).as_secs().max(0)),
+        };
         out.push_str(&format!(
-            "{:<5} {:<18} {:<18} {:<8} {:<9} {:<20} {}\n",
+            "{:<5} {:<18} {:<18} {:<9} {:<9} {:<20} {:<8} {}\n",
             l.id,
             format!("{}#{}", l.source_account, l.source_ticket),
             l.target_ticket
@@ -432,6 +438,7 @@ fn format_links(list: &[crate::store::Link]) -> String {
             l.direction.as_str(),
             state_name(l.state),
             ts(&l.last_synced_at),
+            lag,
             l.error.as_deref().unwrap_or("")
         ));
     }
