@@ -73,6 +73,15 @@ fn client(sim: &Simulator) -> ZendeskClient {
     .expect("client builds")
 }
 
+/// Creates a ticket without an idempotency key; its id.
+async fn create(c: &ZendeskClient, subject: &str, external_id: &str) -> u64 {
+    c.create_ticket(&new_ticket(subject, external_id), None)
+        .await
+        .unwrap()
+        .ticket
+        .id
+}
+
 fn comment(body: &str, public: bool) -> NewComment {
     NewComment {
         body: Some(body.into()),
@@ -164,12 +173,7 @@ async fn ticket_lifecycle_tags_comments_and_errors() {
         matches!(&err, ZendeskError::Invalid { details, .. } if details.contains("IdempotentRequestError")),
         "{err}"
     );
-    let other = c
-        .create_ticket(&new_ticket("Other", "x:2"), None)
-        .await
-        .unwrap()
-        .ticket
-        .id;
+    let other = create(&c, "Other", "x:2").await;
 
     assert_eq!(
         c.show_ticket(id).await.unwrap().subject.as_deref(),
@@ -290,12 +294,7 @@ async fn comments_are_read_across_pages() {
         ..EndpointLimits::default()
     };
     let c = ZendeskClient::new(s, Arc::new(MemoryTokenStore::new())).unwrap();
-    let id = c
-        .create_ticket(&new_ticket("busy", "busy"), None)
-        .await
-        .unwrap()
-        .ticket
-        .id;
+    let id = create(&c, "busy", "busy").await;
     for i in 1..120 {
         let w = TicketWrite {
             comment: Some(comment(&format!("c{i}"), true)),
@@ -340,18 +339,8 @@ async fn comments_are_read_across_pages() {
 async fn incremental_exports_resume_from_cursor() {
     let sim = start_sim(Limits::unlimited(), FaultSettings::default(), 1).await;
     let c = client(&sim);
-    let t1 = c
-        .create_ticket(&new_ticket("one", "e1"), None)
-        .await
-        .unwrap()
-        .ticket
-        .id;
-    let t2 = c
-        .create_ticket(&new_ticket("two", "e2"), None)
-        .await
-        .unwrap()
-        .ticket
-        .id;
+    let t1 = create(&c, "one", "e1").await;
+    let t2 = create(&c, "two", "e2").await;
 
     let first = c.export_tickets(&ExportStart::StartTime(0)).await.unwrap();
     let ids: Vec<u64> = first.tickets.iter().map(|t| t.id).collect();
@@ -871,12 +860,7 @@ async fn logs_carry_context_but_no_secret_or_body() {
 async fn lost_answers_are_in_doubt_for_unsafe_writes_only() {
     let sim = start_sim(Limits::unlimited(), FaultSettings::default(), 1).await;
     let c = client(&sim);
-    let id = c
-        .create_ticket(&new_ticket("base", "base"), None)
-        .await
-        .unwrap()
-        .ticket
-        .id;
+    let id = create(&c, "base", "base").await;
     sim.set_faults(Some("acme"), faults(1.0, vec![FaultKind::DropAfterCommit]));
 
     let err = c
@@ -966,12 +950,7 @@ async fn timeouts_are_retried_for_reads_and_in_doubt_for_comment_writes() {
     s.request_timeout = Duration::from_millis(150);
     s.retry.max_total = Duration::from_millis(600);
     let c = ZendeskClient::new(s, Arc::new(MemoryTokenStore::new())).unwrap();
-    let id = c
-        .create_ticket(&new_ticket("slow", "slow"), None)
-        .await
-        .unwrap()
-        .ticket
-        .id;
+    let id = create(&c, "slow", "slow").await;
     sim.set_faults(
         Some("acme"),
         FaultSettings {
@@ -1083,12 +1062,7 @@ async fn unsaved_oauth_pair_is_saved_before_it_is_used() {
 async fn comment_limit_is_classified() {
     let sim = start_sim(Limits::unlimited(), FaultSettings::default(), 1).await;
     let c = client(&sim);
-    let id = c
-        .create_ticket(&new_ticket("full", "full"), None)
-        .await
-        .unwrap()
-        .ticket
-        .id;
+    let id = create(&c, "full", "full").await;
     // Fill the ticket through the simulator's UI helper (no HTTP) to 5000 comments.
     let w = TicketWrite {
         comment: Some(comment("filler", false)),
