@@ -2,7 +2,7 @@
 //! the configuration and the stored history; each transition stored and audited; links of
 //! agreements no longer accepted orphaned; link directions upgraded or downgraded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use jiff::Timestamp;
 
@@ -88,9 +88,32 @@ impl Engine {
         if derived.iter().all(|d| d.transitions.is_empty()) {
             return Ok(());
         }
-        let links = self.store().links()?;
+        // One walk over the links keeps only those with something to do (memory stays
+        // flat with 100k links): the orphaned by their agreement and those whose
+        // direction changed.
+        let mut todo = Vec::new();
+        // Per agreement: whether its links end, and the direction they should have.
+        let mut verdicts: HashMap<String, (bool, Option<Direction>)> = HashMap::new();
+        self.store().for_each_link(|link| {
+            if link.state == LinkState::Orphaned {
+                return Ok(());
+            }
+            let (ends, direction) = *verdicts.entry(link.agreement.clone()).or_insert_with(|| {
+                let state = self.state_of(&link.agreement).unwrap_or(State::Inactive);
+                (
+                    Reason::for_agreement(state).is_some(),
+                    config
+                        .agreement(&link.agreement)
+                        .map(|a| self.direction_for(a)),
+                )
+            });
+            if ends || direction.is_some_and(|d| d != link.direction) {
+                todo.push(link);
+            }
+            Ok(())
+        })?;
         let mut owed_notes = false;
-        for link in links.iter().filter(|l| l.state != LinkState::Orphaned) {
+        for link in &todo {
             let state = self.state_of(&link.agreement).unwrap_or(State::Inactive);
             if let Some(reason) = Reason::for_agreement(state) {
                 let detail = derived

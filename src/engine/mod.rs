@@ -35,7 +35,7 @@ use crate::agreement::{Derived, State};
 use crate::config::{AgreementConfig, Config};
 use crate::link::{self, Direction};
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::store::{LinkState, Store};
 
 pub use accounts::{Account, StoreTokens};
 pub use error::EngineError;
@@ -439,29 +439,40 @@ impl Engine {
             return;
         }
         let m = &self.shared.metrics;
-        let Ok(links) = self.shared.store.links() else {
+        // Counted in one walk (memory stays flat with 100k links), then published.
+        let mut counts: HashMap<(String, LinkState), i64> = HashMap::new();
+        let walked = self.shared.store.for_each_link(|l| {
+            match counts.get_mut(&(l.agreement.clone(), l.state)) {
+                Some(n) => *n += 1,
+                None => {
+                    counts.insert((l.agreement, l.state), 1);
+                }
+            }
+            Ok(())
+        });
+        if walked.is_err() {
             return;
-        };
+        }
         m.links.clear();
         m.orphans.clear();
-        for l in &links {
-            let state = serde_json::to_value(l.state)
+        for ((agreement, state), n) in counts {
+            let state = serde_json::to_value(state)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
             m.links
-                .get_or_create(&crate::metrics::LinkStateLabels {
-                    agreement: l.agreement.clone(),
-                    state,
-                })
-                .inc();
+                .get_or_create(&crate::metrics::LinkStateLabels { agreement, state })
+                .inc_by(n);
         }
         if let Ok(orphans) = self.shared.store.orphans() {
             for o in orphans {
-                let agreement = links
-                    .iter()
-                    .find(|l| l.id == o.link)
-                    .map(|l| l.agreement.clone())
+                let agreement = self
+                    .shared
+                    .store
+                    .link(o.link)
+                    .ok()
+                    .flatten()
+                    .map(|l| l.agreement)
                     .unwrap_or_default();
                 m.orphans
                     .get_or_create(&crate::metrics::OrphanLabels {

@@ -42,30 +42,25 @@ pub(crate) async fn run(engine: Engine, shutdown: CancellationToken) {
     }
 }
 
+/// Links checked per page of the sweep (a few `show_many` calls of 100 each).
+const SWEEP_PAGE: usize = 500;
+
 impl Engine {
-    /// One reconcile sweep.
-    pub async fn sweep(&self) -> Result<SweepReport, EngineError> {
-        let mut report = SweepReport::default();
-        let links: Vec<_> = self
-            .store()
-            .links()?
-            .into_iter()
-            .filter(|l| l.state != LinkState::Orphaned)
-            .collect();
-        report.links_checked = links.len();
-        // Tickets that no longer answer, read in bulk per account.
+    /// Orphans the links of `links` whose source or mirror no longer answers; how many.
+    async fn sweep_deleted(&self, links: &[crate::store::Link]) -> Result<usize, EngineError> {
+        let mut ended = 0;
         for account in self.accounts() {
-            let sources: Vec<u64> = links
+            let ids: Vec<u64> = links
                 .iter()
                 .filter(|l| l.source_account == account.name)
                 .map(|l| l.source_ticket)
+                .chain(
+                    links
+                        .iter()
+                        .filter(|l| l.target_account == account.name)
+                        .filter_map(|l| l.target_ticket),
+                )
                 .collect();
-            let mirrors: Vec<u64> = links
-                .iter()
-                .filter(|l| l.target_account == account.name)
-                .filter_map(|l| l.target_ticket)
-                .collect();
-            let ids: Vec<u64> = sources.iter().chain(mirrors.iter()).copied().collect();
             if ids.is_empty() {
                 continue;
             }
@@ -77,19 +72,41 @@ impl Engine {
                 .filter(|t| t.status != Status::Deleted)
                 .map(|t| t.id)
                 .collect();
-            for link in &links {
+            for link in links {
                 if link.source_account == account.name && !alive.contains(&link.source_ticket) {
                     self.orphan(link, Reason::SourceDeleted, "found by the reconcile sweep")
                         .await?;
-                    report.ended += 1;
+                    ended += 1;
                 } else if link.target_account == account.name
                     && link.target_ticket.is_some_and(|t| !alive.contains(&t))
                 {
                     self.orphan(link, Reason::MirrorDeleted, "found by the reconcile sweep")
                         .await?;
-                    report.ended += 1;
+                    ended += 1;
                 }
             }
+        }
+        Ok(ended)
+    }
+
+    /// One reconcile sweep.
+    pub async fn sweep(&self) -> Result<SweepReport, EngineError> {
+        let mut report = SweepReport::default();
+        // Tickets that no longer answer, read in bulk per account, a page of links at a
+        // time (memory stays flat with 100k links).
+        let mut after = 0;
+        loop {
+            let page = self.store().links_after(after, SWEEP_PAGE)?;
+            let Some(last) = page.last().map(|l| l.id) else {
+                break;
+            };
+            after = last;
+            let links: Vec<_> = page
+                .into_iter()
+                .filter(|l| l.state != LinkState::Orphaned)
+                .collect();
+            report.links_checked += links.len();
+            report.ended += self.sweep_deleted(&links).await?;
         }
         // Mirrors nobody knows.
         let config = self.config();

@@ -26,7 +26,7 @@ fn def(name: &str) -> Def<'_> {
 }
 
 /// The page cache limit; the store holds links and maps, not ticket bodies.
-const CACHE_BYTES: usize = 64 * 1024 * 1024;
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// A failure of the engine, before it is given the file and operation.
 #[derive(Debug)]
@@ -248,8 +248,24 @@ pub(super) trait RawRead {
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
 
+    /// How many entries have keys in `[lo, hi)` bounds (nothing is copied out).
+    fn count(&self, table: &str, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> Result<u64>;
+
     /// The names of the tables present in the file.
     fn tables(&self) -> Result<Vec<String>>;
+}
+
+fn count_range<T: ReadableTable<&'static [u8], &'static [u8]>>(
+    table: &T,
+    lo: Bound<&[u8]>,
+    hi: Bound<&[u8]>,
+) -> Result<u64> {
+    let mut n = 0;
+    for entry in table.range::<&[u8]>((lo, hi))? {
+        entry?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 fn collect<T: ReadableTable<&'static [u8], &'static [u8]>>(
@@ -322,6 +338,13 @@ impl RawRead for ReadTx {
         }
     }
 
+    fn count(&self, table: &str, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> Result<u64> {
+        match self.table(table)? {
+            Some(t) => count_range(&t, lo, hi),
+            None => Ok(0),
+        }
+    }
+
     fn tables(&self) -> Result<Vec<String>> {
         Ok(self
             .0
@@ -376,6 +399,10 @@ impl RawRead for WriteTx {
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         collect(&self.table(table)?, lo, hi, reverse, limit)
+    }
+
+    fn count(&self, table: &str, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> Result<u64> {
+        count_range(&self.table(table)?, lo, hi)
     }
 
     fn tables(&self) -> Result<Vec<String>> {

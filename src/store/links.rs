@@ -17,6 +17,9 @@ use super::records::{
 };
 use super::txn::{ReadView, WriteTxn};
 
+/// Links read at once by [`ReadView::for_each_link`].
+const LINK_PAGE: usize = 512;
+
 /// Whether a link holds its (source account, ticket, agreement) slot: an orphaned link
 /// frees it, so the ticket can be shared again under the same agreement.
 fn holds_source_slot(link: &Link) -> bool {
@@ -117,6 +120,41 @@ impl ReadView<'_> {
             .collect())
     }
 
+    /// At most `limit` links with ids above `after` (0: from the first), by id: a page of
+    /// a walk over every link that never holds more than one page.
+    pub fn links_after(&self, after: u64, limit: usize) -> Result<Vec<Link>, StoreError> {
+        Ok(self
+            .scan::<Link>(
+                keys::LINKS,
+                (
+                    std::ops::Bound::Excluded(keys::id(after)),
+                    std::ops::Bound::Unbounded,
+                ),
+                false,
+                limit,
+            )?
+            .into_iter()
+            .map(|(_, l)| l)
+            .collect())
+    }
+
+    /// Calls `visit` with every link, by id, one page at a time (memory stays flat
+    /// however many links there are).
+    pub fn for_each_link(
+        &self,
+        mut visit: impl FnMut(Link) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut after = 0;
+        loop {
+            let page = self.links_after(after, LINK_PAGE)?;
+            let Some(last) = page.last().map(|l| l.id) else {
+                return Ok(());
+            };
+            page.into_iter().try_for_each(&mut visit)?;
+            after = last;
+        }
+    }
+
     /// Every link in `state`, by id.
     pub fn links_in_state(&self, state: LinkState) -> Result<Vec<Link>, StoreError> {
         let entries = self.scan_prefix::<serde_json::Value>(
@@ -137,15 +175,8 @@ impl ReadView<'_> {
 
     /// How many links are in each state, from the state index (no link is decoded).
     pub fn link_counts(&self) -> Result<LinkCounts, StoreError> {
-        let count = |state| -> Result<u64, StoreError> {
-            let n = self
-                .scan_prefix::<serde_json::Value>(
-                    keys::LINKS_BY_STATE,
-                    &keys::link_state_prefix(state),
-                )?
-                .len();
-            Ok(u64::try_from(n).unwrap_or(u64::MAX))
-        };
+        let count =
+            |state| self.count_prefix(keys::LINKS_BY_STATE, &keys::link_state_prefix(state));
         Ok(LinkCounts {
             active: count(LinkState::Active)?,
             orphaned: count(LinkState::Orphaned)?,
@@ -551,6 +582,20 @@ impl Store {
     /// See [`ReadView::links`].
     pub fn links(&self) -> Result<Vec<Link>, StoreError> {
         self.view_op("list links", |v| v.links())
+    }
+
+    /// See [`ReadView::links_after`]. Each page is its own snapshot: a walk page by page
+    /// may await between pages.
+    pub fn links_after(&self, after: u64, limit: usize) -> Result<Vec<Link>, StoreError> {
+        self.view_op("list links", |v| v.links_after(after, limit))
+    }
+
+    /// See [`ReadView::for_each_link`] (one snapshot).
+    pub fn for_each_link(
+        &self,
+        visit: impl FnMut(Link) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.view_op("walk links", |v| v.for_each_link(visit))
     }
 
     /// See [`ReadView::links_in_state`].

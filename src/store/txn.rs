@@ -97,6 +97,22 @@ impl<'a> ReadView<'a> {
             .collect()
     }
 
+    /// How many entries have keys starting with `prefix`.
+    pub(super) fn count_prefix(
+        &self,
+        table: &'static str,
+        prefix: &[u8],
+    ) -> Result<u64, StoreError> {
+        let (lo, hi) = keys::prefix_bounds(prefix);
+        self.raw
+            .count(
+                table,
+                lo.as_ref().map(Vec::as_slice),
+                hi.as_ref().map(Vec::as_slice),
+            )
+            .map_err(|e| self.engine(e))
+    }
+
     /// Every entry whose key starts with `prefix`, in key order.
     pub(super) fn scan_prefix<T: DeserializeOwned>(
         &self,
