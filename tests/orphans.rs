@@ -418,6 +418,7 @@ async fn an_owed_orphan_note_is_written_once_after_a_crash() {
                         source_comments: vec![],
                         marker: "orphan-note".into(),
                         created_at: at,
+                        ahead: false,
                     })
                 })
                 .unwrap();
@@ -468,6 +469,7 @@ async fn orphaned_during_a_write_in_doubt_gets_its_note_after_the_crash() {
                     source_comments: vec![c.id],
                     marker: "vendor".into(),
                     created_at: at,
+                    ahead: false,
                 })?;
                 tx.orphan_link(link, "agreement_inactive", "", at).map(drop)
             })

@@ -632,6 +632,7 @@ async fn webhooks_are_signed_like_zendesk() {
     let mut cfg = SimConfig::local(&["acme"]);
     cfg.limits = Limits::unlimited();
     cfg.webhook_secret = "whsec".to_owned();
+    cfg.webhook_style = sharebridge::sim::WebhookStyle::Trigger;
     cfg.webhooks = vec![sharebridge::sim::WebhookSpec {
         account: "acme".to_owned(),
         url: format!("http://{addr}/hook"),
@@ -665,6 +666,91 @@ async fn webhooks_are_signed_like_zendesk() {
         "names who changed it: {v}"
     );
     assert!(ts.ends_with('Z') && ts.len() == 20, "{ts}");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn event_webhooks_carry_the_comment_and_name_each_change() {
+    use axum::routing::post;
+    use std::sync::{Arc, Mutex};
+    type Seen = Arc<Mutex<Vec<Value>>>;
+    let seen: Seen = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            post(
+                |axum::extract::State(seen): axum::extract::State<Seen>,
+                 body: axum::body::Bytes| async move {
+                    seen.lock()
+                        .unwrap()
+                        .push(serde_json::from_slice(&body).unwrap());
+                    axum::http::StatusCode::OK
+                },
+            ),
+        )
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut cfg = SimConfig::local(&["acme"]);
+    cfg.limits = Limits::unlimited();
+    cfg.webhooks = vec![sharebridge::sim::WebhookSpec {
+        account: "acme".to_owned(),
+        url: format!("http://{addr}/hook"),
+    }];
+    let sim = Simulator::start(cfg).await.unwrap();
+    let api = Api::new(&sim, "acme");
+    let id = api.create("w", "x").await["id"].as_u64().unwrap();
+    let (s, _) = api
+        .write(
+            reqwest::Method::PUT,
+            &format!("/api/v2/tickets/{id}.json"),
+            json!({"ticket": {"comment": {"body": "hello there", "public": false},
+                "status": "pending"}}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    for _ in 0..250 {
+        if sim.webhooks().pending() == 0 && seen.lock().unwrap().len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let got = seen.lock().unwrap().clone();
+    let types: Vec<&str> = got.iter().map(|v| v["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types[0], "zen:event-type:ticket.ticket_created",
+        "{types:?}"
+    );
+    assert!(
+        types.contains(&"zen:event-type:ticket.status_changed"),
+        "{types:?}"
+    );
+    let added = got
+        .iter()
+        .rfind(|v| v["type"] == "zen:event-type:ticket.comment_added")
+        .expect("comment_added");
+    assert_eq!(added["event"]["comment"]["body"], "hello there");
+    assert_eq!(added["event"]["comment"]["is_public"], false);
+    assert!(
+        added["event"]["comment"]["id"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .is_ok()
+    );
+    assert_eq!(added["detail"]["id"], json!(id.to_string()));
+    assert_eq!(added["detail"]["status"], "PENDING");
+    assert!(added["detail"]["actor_id"].as_str().is_some());
+    // The bridge's parser takes exactly this shape.
+    let body = serde_json::to_vec(added).unwrap();
+    let (c, t) = sharebridge::server::webhook::carried_comment(&body).expect("carried");
+    assert_eq!((c.body.as_str(), c.public), ("hello there", false));
+    assert_eq!(
+        t.status,
+        Some(sharebridge::zendesk::models::Status::Pending)
+    );
+    assert_eq!(sharebridge::server::webhook::ticket_id(&body), Some(id));
     sim.shutdown().await;
 }
 

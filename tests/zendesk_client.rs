@@ -28,6 +28,7 @@ fn sim_config(limits: Limits, faults: FaultSettings, seed: u64) -> SimConfig {
         }],
         token: TOKEN.into(),
         webhooks: vec![],
+        webhook_style: Default::default(),
         webhook_secret: String::new(),
         limits,
         export_lag_secs: 0,

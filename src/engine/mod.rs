@@ -13,6 +13,7 @@
 
 mod accounts;
 mod agreements;
+mod carried;
 mod error;
 pub mod hints;
 mod orphaning;

@@ -79,6 +79,7 @@ impl Engine {
                     source_comments: Vec::new(),
                     marker: NOTE_MARKER.to_owned(),
                     created_at: since,
+                    ahead: false,
                 })
                 .or_else(|e| match e {
                     // A comment write of this link is still in doubt: it is settled first
@@ -118,6 +119,7 @@ impl Engine {
                 source_comments: Vec::new(),
                 marker: NOTE_MARKER.to_owned(),
                 created_at: Timestamp::now(),
+                ahead: false,
             };
             self.store()
                 .transaction(|tx| tx.record_pending_write(&note))?;

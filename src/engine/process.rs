@@ -1,5 +1,5 @@
-//! One changed ticket: read it once, then share, unshare or sync every link it takes part
-//! in. A ticket that can no longer be read ends its links (source or mirror deleted).
+//! One changed ticket: read it once (unless its webhook carried all there is to do, see
+//! `carried`), then share, unshare or sync every link it takes part in. A ticket that can no longer be read ends its links (source or mirror deleted).
 
 use crate::agreement::State;
 use crate::link::Direction;
@@ -15,6 +15,12 @@ use crate::link::Flow;
 impl Engine {
     /// Processes one changed ticket of `account`.
     pub(crate) async fn process(&self, account: &str, id: u64) -> Result<(), EngineError> {
+        // A comment the webhook brought whole is mirrored without reading the ticket.
+        if let Some(carried) = self.shared.hints.take_carried(account, id)
+            && self.process_carried(account, id, &carried).await?
+        {
+            return Ok(());
+        }
         let acct = self.account(account)?;
         let ticket = match acct.client.show_ticket(id).await {
             Ok(t) if t.status != Status::Deleted => Some(t),

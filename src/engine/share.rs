@@ -568,6 +568,7 @@ impl Engine {
                 source_comments: Vec::new(),
                 marker: super::orphaning::NOTE_MARKER.to_owned(),
                 created_at: now,
+                ahead: false,
             })?;
             Ok(o)
         })?;

@@ -26,7 +26,7 @@ use crate::zendesk::models::{NewComment, Ticket, TicketWrite};
 use super::{Engine, EngineError};
 
 /// The `lock_ticket` account key under which the two flows of a link take turns.
-const LINK_TURN: &str = "#link";
+pub(crate) const LINK_TURN: &str = "#link";
 
 /// Clock skew allowed between this host and Zendesk when matching a comment in doubt.
 const SKEW: jiff::SignedDuration = jiff::SignedDuration::from_secs(120);
@@ -134,7 +134,18 @@ impl Engine {
             .comments_after(ends.sender_ticket, after)
             .await?;
         let mut comments = Vec::new();
+        // Comments a webhook carried were mirrored ahead of the watermark: skipped here,
+        // and the watermark moves past them with the rest.
+        let mut ahead = None;
         for c in fresh {
+            if self
+                .store()
+                .mirrored_comment(link.id, flow, c.id)?
+                .is_some()
+            {
+                ahead = ahead.max(Some(c.id));
+                continue;
+            }
             let written_by_bridge = self.store().is_bridge_comment(&ends.sender_account, c.id)?;
             let author_is_bridge = c.author_id == sender_bridge;
             let author = if written_by_bridge || author_is_bridge {
@@ -193,40 +204,13 @@ impl Engine {
             Self::baseline(&self.store().watermark(link.id, reverse(flow))?);
         let new_baseline = now.to_baseline(baseline.not_before);
         for (i, write) in plan.writes.iter().enumerate() {
-            match self
-                .write_one(&link, flow, &ends, &receiver_acct, write)
-                .await
-            {
-                Ok(()) => {}
-                Err(WriteFailure::Ended(reason)) => {
-                    self.orphan(&link, reason, "").await?;
-                    return Ok(());
-                }
-                Err(WriteFailure::Broken(why)) => {
-                    tracing::warn!(link = link.id, flow = flow.as_str(), reason = %why, "link in error");
-                    self.store()
-                        .set_link_state(link.id, LinkState::Error, Some(why))?;
-                    self.refresh_gauges();
-                    return Ok(());
-                }
-                Err(WriteFailure::Engine(e)) => return Err(e),
+            let result = self
+                .write_one(&link, flow, &ends, &receiver_acct, write, false)
+                .await;
+            if !self.after_write(&link, flow, result).await? {
+                return Ok(());
             }
-            if let Some(batch) = &write.comment {
-                self.metrics()
-                    .mirrored_comments
-                    .get_or_create(&labels)
-                    .inc_by(batch.source_comment_ids.len() as u64);
-                // Lag: from the oldest comment this write carried to now.
-                let oldest = comments
-                    .iter()
-                    .filter(|c| batch.source_comment_ids.contains(&c.id))
-                    .map(|c| c.created_at)
-                    .min();
-                if let Some(t) = oldest {
-                    let lag = Timestamp::now().duration_since(t).as_secs_f64().max(0.0);
-                    self.metrics().lag_seconds.get_or_create(&labels).set(lag);
-                }
-            }
+            self.count_mirrored(&labels, write, &comments);
             receiver_baseline = plan::receiver_after(receiver_baseline, write);
             // The status/tag/field changes ride in the first write: once it landed, both
             // baselines take it in before the next write, so a later write failing neither
@@ -248,10 +232,10 @@ impl Engine {
         }
         // Everything decided is done: advance the watermark past held-back and skipped
         // comments too, and keep both baselines.
-        let last = match (mark.last_source_comment, plan.last_comment) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
+        let last = [mark.last_source_comment, plan.last_comment, ahead]
+            .into_iter()
+            .flatten()
+            .max();
         let changed =
             !plan.writes.is_empty() || last != mark.last_source_comment || new_baseline != baseline;
         if changed {
@@ -285,14 +269,65 @@ impl Engine {
         Ok(())
     }
 
+    /// Acts on a write's failure: the link ends or goes to `error` (`Ok(false)`: stop this
+    /// step), or the error is returned (retried later). `Ok(true)` when it landed.
+    pub(crate) async fn after_write(
+        &self,
+        link: &Link,
+        flow: Flow,
+        result: Result<(), WriteFailure>,
+    ) -> Result<bool, EngineError> {
+        match result {
+            Ok(()) => Ok(true),
+            Err(WriteFailure::Ended(reason)) => {
+                self.orphan(link, reason, "").await?;
+                Ok(false)
+            }
+            Err(WriteFailure::Broken(why)) => {
+                tracing::warn!(link = link.id, flow = flow.as_str(), reason = %why, "link in error");
+                self.store()
+                    .set_link_state(link.id, LinkState::Error, Some(why))?;
+                self.refresh_gauges();
+                Ok(false)
+            }
+            Err(WriteFailure::Engine(e)) => Err(e),
+        }
+    }
+
+    /// Counts the comments a landed write mirrored, and the lag of its oldest.
+    pub(crate) fn count_mirrored(
+        &self,
+        labels: &AgreementLabels,
+        write: &Write,
+        comments: &[CommentNow],
+    ) {
+        let Some(batch) = &write.comment else {
+            return;
+        };
+        self.metrics()
+            .mirrored_comments
+            .get_or_create(labels)
+            .inc_by(batch.source_comment_ids.len() as u64);
+        let oldest = comments
+            .iter()
+            .filter(|c| batch.source_comment_ids.contains(&c.id))
+            .map(|c| c.created_at)
+            .min();
+        if let Some(t) = oldest {
+            let lag = Timestamp::now().duration_since(t).as_secs_f64().max(0.0);
+            self.metrics().lag_seconds.get_or_create(labels).set(lag);
+        }
+    }
+
     /// One update to the receiving ticket, recorded exactly once.
-    async fn write_one(
+    pub(crate) async fn write_one(
         &self,
         link: &Link,
         flow: Flow,
         ends: &Ends,
         receiver: &super::Account,
         write: &Write,
+        ahead: bool,
     ) -> Result<(), WriteFailure> {
         let _guard = self
             .lock_ticket(&ends.receiver_account, ends.receiver_ticket)
@@ -309,6 +344,7 @@ impl Engine {
             source_comments: b.source_comment_ids.clone(),
             marker: format!("{}:{}", ends.receiver_account, ends.receiver_ticket),
             created_at: started,
+            ahead,
         });
         if let Some(p) = &pending {
             self.store()
@@ -573,6 +609,7 @@ impl Engine {
             source_comments: Vec::new(),
             marker: super::orphaning::NOTE_MARKER.to_owned(),
             created_at: Timestamp::now(),
+            ahead: false,
         };
         self.store()
             .transaction(|tx| tx.record_pending_write(&note))?;
@@ -581,7 +618,7 @@ impl Engine {
 }
 
 /// Why a write did not land.
-enum WriteFailure {
+pub(crate) enum WriteFailure {
     /// The receiving ticket is gone: the link ends with this reason.
     Ended(Reason),
     /// Retrying will not help (closed, 5000 comments, a 4xx): the link goes to `error`.

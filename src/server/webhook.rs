@@ -4,6 +4,8 @@
 //! within five minutes, body at most 1 MiB, then the ticket id is pushed onto the engine's
 //! hint set and 202 is answered at once. Nothing is enqueued for a rejected delivery.
 //! A duplicate delivery is harmless: hints are a set and the engine's work is idempotent.
+//! An event webhook announcing a new comment (`ticket.comment_added`) carries the comment
+//! into the hint, so the engine can mirror it without reading the sender.
 
 use std::sync::Arc;
 
@@ -14,6 +16,7 @@ use jiff::{SignedDuration, Timestamp};
 use secrecy::ExposeSecret;
 
 use super::ServerState;
+use crate::engine::hints::{CarriedComment, CarriedTicket};
 use crate::metrics::WebhookLabels;
 use crate::zendesk::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
@@ -102,15 +105,67 @@ pub fn ticket_id(body: &[u8]) -> Option<u64> {
         .filter(|&id| id > 0)
 }
 
-/// Who made the change, when the trigger body says (`"current_user_id":
-/// "{{current_user.id}}"`). Pure.
-pub fn updater_id(body: &[u8]) -> Option<u64> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    match value.get("current_user_id")? {
+fn as_u64(v: &serde_json::Value) -> Option<u64> {
+    match v {
         serde_json::Value::Number(n) => n.as_u64(),
         serde_json::Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
+}
+
+/// Who made the change, when the body says: a trigger's `"current_user_id":
+/// "{{current_user.id}}"` or an event's `detail.actor_id`. Pure.
+pub fn updater_id(body: &[u8]) -> Option<u64> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    value
+        .get("current_user_id")
+        .and_then(as_u64)
+        .or_else(|| value.get("detail")?.get("actor_id").and_then(as_u64))
+}
+
+/// The comment a `zen:event-type:ticket.comment_added` webhook carries, and the ticket as
+/// its `detail` describes it; `None` for any other body (the ticket is then read). Pure.
+pub fn carried_comment(body: &[u8]) -> Option<(CarriedComment, CarriedTicket)> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    if value.get("type")?.as_str()? != "zen:event-type:ticket.comment_added" {
+        return None;
+    }
+    let detail = value.get("detail")?;
+    let c = value.get("event")?.get("comment")?;
+    let author = c.get("author")?;
+    let created_at = value
+        .get("time")
+        .and_then(|t| t.as_str())
+        .and_then(|t| t.parse().ok())?;
+    let comment = CarriedComment {
+        id: c.get("id").and_then(as_u64).filter(|&id| id > 0)?,
+        body: c.get("body")?.as_str()?.to_owned(),
+        public: c.get("is_public")?.as_bool()?,
+        author_id: author.get("id").and_then(as_u64)?,
+        author_name: author
+            .get("name")
+            .and_then(|n| n.as_str())
+            .unwrap_or_default()
+            .to_owned(),
+        created_at,
+    };
+    let ticket = CarriedTicket {
+        status: detail
+            .get("status")
+            .and_then(|s| s.as_str())
+            .and_then(|s| serde_json::from_value(serde_json::json!(s.to_lowercase())).ok()),
+        tags: detail
+            .get("tags")
+            .and_then(|t| t.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        brand_id: detail.get("brand_id").and_then(as_u64),
+    };
+    Some((comment, ticket))
 }
 
 pub async fn receive(
@@ -179,7 +234,10 @@ fn accept(
     if own {
         return Ok(None);
     }
-    state.hints.push(account, ticket);
+    match carried_comment(body) {
+        Some((comment, detail)) => state.hints.push_comment(account, ticket, comment, detail),
+        None => state.hints.push(account, ticket),
+    };
     Ok(Some(ticket))
 }
 

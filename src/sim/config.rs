@@ -22,6 +22,11 @@ pub struct SimArgs {
     /// Secret used to sign webhooks (X-Zendesk-Webhook-Signature).
     #[arg(long, default_value = "", env = "SHAREBRIDGE_SIM_WEBHOOK_SECRET")]
     pub webhook_secret: String,
+    /// What the webhooks send: `events` (one event-subscribed webhook per ticket event,
+    /// `zen:event-type:ticket.comment_added` carrying the comment) or `trigger` (one
+    /// trigger-style `{"ticket_id": …}` body per changed ticket).
+    #[arg(long, value_enum, default_value_t = WebhookStyle::Events)]
+    pub webhook_style: WebhookStyle,
     /// Account-wide API requests per minute (0 = unlimited).
     #[arg(long, default_value_t = 700)]
     pub requests_per_minute: u32,
@@ -52,6 +57,18 @@ pub struct SimArgs {
     /// Lifetime of issued OAuth access tokens, in seconds.
     #[arg(long, default_value_t = 172_800)]
     pub access_token_lifetime: u64,
+}
+
+/// The body the simulator's webhooks send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum WebhookStyle {
+    /// Event-subscribed webhooks: one per ticket event, Zendesk's `zen:event-type:ticket.…`
+    /// schema (`detail` = the ticket, `event` = what happened; a comment comes whole).
+    #[default]
+    Events,
+    /// A trigger's body `{"ticket_id": …, "account": …, "current_user_id": …}`, once per
+    /// changed ticket.
+    Trigger,
 }
 
 /// One account: a local name and the address its listener binds.
@@ -176,6 +193,7 @@ pub struct SimConfig {
     pub token: String,
     pub webhooks: Vec<WebhookSpec>,
     pub webhook_secret: String,
+    pub webhook_style: WebhookStyle,
     pub limits: Limits,
     /// Incremental exports leave out changes younger than this many seconds.
     pub export_lag_secs: u64,
@@ -200,6 +218,7 @@ impl SimConfig {
             token: "sim-token".to_owned(),
             webhooks: Vec::new(),
             webhook_secret: String::new(),
+            webhook_style: WebhookStyle::Events,
             limits: Limits::default(),
             export_lag_secs: 60,
             faults: FaultSettings::default(),
@@ -243,6 +262,7 @@ impl SimConfig {
             token: args.token.clone(),
             webhooks,
             webhook_secret: args.webhook_secret.clone(),
+            webhook_style: args.webhook_style,
             limits: Limits {
                 requests_per_minute: args.requests_per_minute,
                 ticket_updates_per_minute: args.ticket_updates_per_minute,

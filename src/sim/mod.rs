@@ -41,7 +41,9 @@ mod uploads;
 mod users;
 mod webhooks;
 
-pub use config::{AccountSpec, FaultKind, FaultSettings, Limits, SimArgs, SimConfig, WebhookSpec};
+pub use config::{
+    AccountSpec, FaultKind, FaultSettings, Limits, SimArgs, SimConfig, WebhookSpec, WebhookStyle,
+};
 pub use error::{SimApiError, SimError};
 pub use oauth::OAuthGrant;
 pub use server::{KnobsPatch, Simulator};

@@ -33,7 +33,7 @@ use crate::sim::error::{ApiError, SimApiError, SimError};
 use crate::sim::http::{Caller, Req, Resp, parse_query};
 use crate::sim::limits::{self, Admit};
 use crate::sim::oauth::{self, OAuthGrant};
-use crate::sim::state::Account;
+use crate::sim::state::{Account, Touched};
 use crate::sim::stats::{Stats, StatsSnapshot};
 use crate::sim::webhooks::{self, Change, WebhookCounters};
 use crate::sim::{catalog, comments, export, faults, search, tickets, uploads, users};
@@ -70,7 +70,7 @@ impl AccountHandle {
     }
 
     /// Queues webhooks for the tickets the last operation touched.
-    fn announce(&self, touched: Vec<(u64, Option<u64>)>) {
+    fn announce(&self, touched: Vec<Touched>) {
         if touched.is_empty() {
             return;
         }
@@ -78,16 +78,21 @@ impl AccountHandle {
         if urls.is_empty() {
             return;
         }
-        for (ticket_id, updater) in touched {
+        for t in touched {
+            let bodies = if t.events.is_empty() {
+                vec![webhooks::body(&self.name, t.ticket_id, t.updater)]
+            } else {
+                t.events
+            };
             self.shared
                 .webhook_counters
                 .started
                 .fetch_add(urls.len() as u64, Ordering::SeqCst);
             let _ = self.shared.changes.send(Change {
                 account: self.name.clone(),
-                ticket_id,
-                updater,
+                ticket_id: t.ticket_id,
                 urls: urls.clone(),
+                bodies,
             });
         }
     }

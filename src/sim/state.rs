@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::sim::config::{FaultSettings, Limits, SimConfig};
+use crate::sim::config::{FaultSettings, Limits, SimConfig, WebhookStyle};
 use crate::sim::limits::LimitState;
 use crate::sim::oauth::OAuthStore;
 use crate::sim::stats::Stats;
@@ -30,6 +30,7 @@ pub(crate) struct Knobs {
     pub faults: FaultSettings,
     pub export_lag_secs: u64,
     pub access_token_lifetime_secs: u64,
+    pub webhook_style: WebhookStyle,
 }
 
 /// One ticket and what hangs off it.
@@ -119,6 +120,15 @@ pub(crate) struct Audit {
     pub author_id: u64,
     pub via: Via,
     pub events: Vec<Event>,
+}
+
+/// A ticket one request changed, as the webhooks announce it.
+#[derive(Debug, Clone)]
+pub(crate) struct Touched {
+    pub ticket_id: u64,
+    pub updater: Option<u64>,
+    /// Event-style bodies (empty with trigger-style webhooks).
+    pub events: Vec<Vec<u8>>,
 }
 
 /// Id sequences of one account.
@@ -338,6 +348,7 @@ impl Account {
                 faults: config.faults.clone(),
                 export_lag_secs: config.export_lag_secs,
                 access_token_lifetime_secs: config.access_token_lifetime_secs,
+                webhook_style: config.webhook_style,
             },
             stats: Stats::default(),
             rng: fastrand::Rng::with_seed(seed),
@@ -544,15 +555,16 @@ impl Account {
         }
     }
 
-    /// The tickets the last operation touched, each with the user whose change it was
-    /// (the author of its newest audit; `None` for a deletion), for the webhooks.
-    pub fn take_touched(&mut self) -> Vec<(u64, Option<u64>)> {
+    /// The tickets the last operation touched, for the webhooks: each with the user whose
+    /// change it was (the author of its newest audit; `None` for a deletion) and, with
+    /// event-style webhooks, the event bodies that change produces.
+    pub fn take_touched(&mut self) -> Vec<Touched> {
         let touched = std::mem::take(&mut self.touched);
         touched
             .into_iter()
             .map(|id| {
                 let deleted = self.tickets.get(&id).is_none_or(|r| r.deleted);
-                let by = if deleted {
+                let audit = if deleted {
                     None
                 } else {
                     self.audits
@@ -560,9 +572,16 @@ impl Account {
                         .rev()
                         .take(64)
                         .find(|a| a.ticket_id == id)
-                        .map(|a| a.author_id)
                 };
-                (id, by)
+                let events = match self.knobs.webhook_style {
+                    WebhookStyle::Trigger => Vec::new(),
+                    WebhookStyle::Events => crate::sim::webhooks::events(self, id, audit),
+                };
+                Touched {
+                    ticket_id: id,
+                    updater: audit.map(|a| a.author_id),
+                    events,
+                }
             })
             .collect()
     }

@@ -1,6 +1,9 @@
 //! Webhook delivery: after every ticket change in an account, each URL configured for it
-//! receives `POST {"ticket_id": <id>, "account": "<name>"}` (a trigger-style body), signed
-//! as Zendesk signs (`X-Zendesk-Webhook-Signature` = base64 HMAC-SHA256 over timestamp +
+//! receives either one event-subscribed webhook per ticket event (Zendesk's
+//! `zen:event-type:ticket.*` schema: `detail` is the ticket, `event` what happened, a new
+//! comment comes whole in `ticket.comment_added`) or one trigger-style body
+//! `POST {"ticket_id": <id>, "account": "<name>", "current_user_id": <id>}`, signed as
+//! Zendesk signs (`X-Zendesk-Webhook-Signature` = base64 HMAC-SHA256 over timestamp +
 //! body, `X-Zendesk-Webhook-Signature-Timestamp`). Sent from a background task, never from
 //! the request; best effort: 3 attempts, 10 s timeout each, then dropped (logged).
 
@@ -11,9 +14,12 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use serde_json::{Value, json};
+
 use crate::sim::clock::Clock;
 use crate::sim::config::WebhookSpec;
 use crate::sim::error::SimError;
+use crate::sim::state::{Account, Audit, EventKind};
 use crate::zendesk::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 
 /// Delivery counters, so tests can wait for webhooks instead of sleeping.
@@ -40,10 +46,145 @@ impl WebhookCounters {
 pub(crate) struct Change {
     pub account: Arc<str>,
     pub ticket_id: u64,
-    /// The user whose change it was (`{{current_user.id}}` in a Zendesk trigger body).
-    pub updater: Option<u64>,
     /// Targets, fixed (and counted as started) when the change is queued.
     pub urls: Vec<String>,
+    /// The bodies to send, in order (one trigger body, or one per event).
+    pub bodies: Vec<Vec<u8>>,
+}
+
+/// Zendesk's ids in event webhooks are strings.
+fn id_str(id: Option<u64>) -> Value {
+    id.map_or(Value::Null, |i| Value::String(i.to_string()))
+}
+
+/// The event-subscribed webhook bodies for one change of `ticket_id` (made by `audit`,
+/// or a deletion when the ticket is gone), in the order Zendesk's events would come.
+pub(crate) fn events(a: &Account, ticket_id: u64, audit: Option<&Audit>) -> Vec<Vec<u8>> {
+    let Some(rec) = a.tickets.get(&ticket_id) else {
+        return Vec::new();
+    };
+    let t = &rec.ticket;
+    let actor = audit.map(|x| x.author_id);
+    let detail = json!({
+        "actor_id": id_str(actor),
+        "assignee_id": id_str(t.assignee_id),
+        "brand_id": id_str(t.brand_id),
+        "created_at": t.created_at,
+        "custom_status": null,
+        "description": t.description,
+        "external_id": t.external_id,
+        "form_id": null,
+        "group_id": id_str(t.group_id),
+        "id": ticket_id.to_string(),
+        "is_public": true,
+        "organization_id": id_str(t.organization_id),
+        "priority": t.priority.as_deref().map(str::to_uppercase),
+        "requester_id": id_str(t.requester_id),
+        "status": t.status.as_str().to_uppercase(),
+        "subject": t.subject,
+        "submitter_id": id_str(t.submitter_id),
+        "tags": t.tags,
+        "type": t.ticket_type.as_deref().map(str::to_uppercase),
+        "updated_at": t.updated_at,
+        "via": {"channel": audit.map_or("api", |x| x.via.channel.as_str())},
+    });
+    let time = audit.map_or(t.updated_at, |x| x.created_at);
+    let wrap = |n: usize, kind: &str, event: Value| -> Vec<u8> {
+        let body = json!({
+            "account_id": 1,
+            "detail": detail,
+            "event": event,
+            "id": format!("{:016x}-{n}", audit.map_or(ticket_id, |x| x.id)),
+            "subject": format!("zen:ticket:{ticket_id}"),
+            "time": time,
+            "type": format!("zen:event-type:ticket.{kind}"),
+            "zendesk_event_version": "2022-11-06",
+        });
+        serde_json::to_vec(&body).unwrap_or_default()
+    };
+    let Some(audit) = audit.filter(|_| !rec.deleted) else {
+        return vec![wrap(0, "soft_deleted", json!({}))];
+    };
+    let mut out = Vec::new();
+    if audit
+        .events
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::Create { .. }))
+    {
+        out.push(wrap(0, "ticket_created", json!({})));
+    }
+    for (n, e) in audit.events.iter().enumerate() {
+        let n = n + 1;
+        match &e.kind {
+            EventKind::Create { .. } => {}
+            EventKind::Comment { comment_id } => {
+                let Some(c) = rec.comments.iter().find(|c| c.id == *comment_id) else {
+                    continue;
+                };
+                let author = a.users.get(&c.author_id);
+                out.push(wrap(
+                    n,
+                    "comment_added",
+                    json!({"comment": {
+                        "author": {
+                            "id": c.author_id.to_string(),
+                            "is_staff": author.is_some_and(|u| u.role != "end-user"),
+                            "name": author.map_or("", |u| u.name.as_str()),
+                        },
+                        "body": c.body,
+                        "id": c.id.to_string(),
+                        "is_public": c.public,
+                    }}),
+                ));
+            }
+            EventKind::PrivacyChange { comment_id } => out.push(wrap(
+                n,
+                "comment_made_private",
+                json!({"comment": {"id": comment_id.to_string(), "is_public": false}}),
+            )),
+            EventKind::Change {
+                field,
+                previous,
+                value,
+            } => {
+                let (kind, event) = match field.as_str() {
+                    "status" => (
+                        "status_changed".to_owned(),
+                        json!({"current": value, "previous": previous}),
+                    ),
+                    "tags" => {
+                        let list = |v: &Value| -> Vec<String> {
+                            v.as_array()
+                                .map(|a| {
+                                    a.iter()
+                                        .filter_map(|t| t.as_str().map(str::to_owned))
+                                        .collect()
+                                })
+                                .unwrap_or_default()
+                        };
+                        let (before, after) = (list(previous), list(value));
+                        (
+                            "tags_changed".to_owned(),
+                            json!({
+                                "tags_added": after.iter().filter(|t| !before.contains(t)).collect::<Vec<_>>(),
+                                "tags_removed": before.iter().filter(|t| !after.contains(t)).collect::<Vec<_>>(),
+                            }),
+                        )
+                    }
+                    f if f.parse::<u64>().is_ok() => (
+                        "custom_field_changed".to_owned(),
+                        json!({"custom_field": {"id": f}, "current": value, "previous": previous}),
+                    ),
+                    f => (
+                        format!("{f}_changed"),
+                        json!({"current": value, "previous": previous}),
+                    ),
+                };
+                out.push(wrap(n, &kind, event));
+            }
+        }
+    }
+    out
 }
 
 /// The webhook body for a change (exact bytes that get signed): what a trigger with the
@@ -134,7 +275,22 @@ async fn deliver(
     clock: &Clock,
     c: &Change,
 ) -> bool {
-    let payload = body(&c.account, c.ticket_id, c.updater);
+    let mut all = true;
+    for payload in &c.bodies {
+        all &= deliver_one(client, url, secret, clock, c, payload).await;
+    }
+    all
+}
+
+/// Delivers one body to one URL, 3 attempts.
+async fn deliver_one(
+    client: &reqwest::Client,
+    url: &str,
+    secret: &[u8],
+    clock: &Clock,
+    c: &Change,
+    payload: &[u8],
+) -> bool {
     // Zendesk names the webhook and the invocation (the same across retries).
     let invocation = fastrand::u64(..).to_string();
     for attempt in 0..3u32 {
@@ -142,7 +298,7 @@ async fn deliver(
             tokio::time::sleep(Duration::from_millis(200 * 5u64.pow(attempt - 1))).await;
         }
         let ts = clock.now().to_string();
-        let sig = sign(secret, &ts, &payload);
+        let sig = sign(secret, &ts, payload);
         let sent = client
             .post(url)
             .header("content-type", "application/json")
@@ -150,7 +306,7 @@ async fn deliver(
             .header(TIMESTAMP_HEADER, ts)
             .header("x-zendesk-webhook-id", webhook_id(url))
             .header("x-zendesk-webhook-invocation-id", invocation.as_str())
-            .body(payload.clone())
+            .body(payload.to_vec())
             .send()
             .await;
         match sent {

@@ -182,7 +182,12 @@ impl WriteTxn<'_> {
                 source_comments: carried,
             },
         )?;
-        if let Some(&highest) = source_comments.iter().max() {
+        // The pending write is done once every source comment it carried is recorded;
+        // a write split over several mirror comments stays pending for the rest.
+        let intent_key = keys::link_flow(link, flow);
+        let pending = view.get::<PendingWrite>(keys::INTENTS, &intent_key)?;
+        let ahead = pending.as_ref().is_some_and(|p| p.ahead);
+        if let Some(&highest) = source_comments.iter().max().filter(|_| !ahead) {
             let mut mark = view.watermark(link, flow)?;
             if mark.last_source_comment.is_none_or(|last| highest > last) {
                 mark.last_source_comment = Some(highest);
@@ -190,10 +195,7 @@ impl WriteTxn<'_> {
             mark.updated_at = Some(now);
             self.put(keys::WATERMARKS, &keys::link_flow(link, flow), &mark)?;
         }
-        // The pending write is done once every source comment it carried is recorded;
-        // a write split over several mirror comments stays pending for the rest.
-        let intent_key = keys::link_flow(link, flow);
-        if let Some(mut pending) = view.get::<PendingWrite>(keys::INTENTS, &intent_key)? {
+        if let Some(mut pending) = pending {
             pending
                 .source_comments
                 .retain(|c| !source_comments.contains(c));

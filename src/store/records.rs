@@ -148,6 +148,11 @@ pub struct PendingWrite {
     /// What the engine will find in the written comment to recognise it (opaque here).
     pub marker: String,
     pub created_at: Timestamp,
+    /// Comments a webhook carried, sent before the sender's comments were read: once
+    /// recorded they are mirrored, but the watermark stays until a complete read (or
+    /// the export) vouches that nothing before them was missed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ahead: bool,
 }
 
 /// How far a link has been mirrored in one flow.

@@ -260,6 +260,7 @@ fn data_persists_across_reopen() {
                 source_comments: vec![11, 12],
                 marker: "sb:1:11".into(),
                 created_at: ts(1),
+                ahead: false,
             })
             .unwrap();
         store.append_audit(audit(1)).unwrap();
@@ -297,6 +298,7 @@ fn comment_map_coalesces_and_suppresses_echoes() {
         source_comments: vec![101, 102, 103],
         marker: "sb-marker".into(),
         created_at: ts(1),
+        ahead: false,
     };
     store.record_pending_write(&write).unwrap();
     store.record_pending_write(&write).unwrap(); // the same again: no-op
@@ -1010,11 +1012,63 @@ fn links_are_walked_page_by_page_in_id_order() {
         paged.extend(page.iter().map(|l| l.id));
     }
     assert_eq!(paged, all);
-    assert!(store.links_after(*all.last().unwrap(), 10).unwrap().is_empty());
+    assert!(
+        store
+            .links_after(*all.last().unwrap(), 10)
+            .unwrap()
+            .is_empty()
+    );
     // The counts come from the state index without reading a link.
     let counts = store.link_counts().unwrap();
-    assert_eq!(counts.active + counts.orphaned + counts.error, all.len() as u64);
+    assert_eq!(
+        counts.active + counts.orphaned + counts.error,
+        all.len() as u64
+    );
     assert_eq!(store.link(first.id).unwrap().unwrap().id, first.id);
+}
+
+#[test]
+fn a_write_ahead_of_the_watermark_is_recorded_but_does_not_move_it() {
+    let (_dir, path) = temp();
+    let store = Store::open(&path).unwrap();
+    let link = store.create_link(new_link("acme", 1, "a2v")).unwrap().link;
+    store.set_mirror_ticket(link.id, 500).unwrap();
+    store
+        .commit_mirrored(link.id, Flow::SourceToTarget, &[10], 9001)
+        .unwrap();
+    let write = |sources: Vec<u64>, ahead| PendingWrite {
+        link: link.id,
+        flow: Flow::SourceToTarget,
+        source_comments: sources,
+        marker: "m".into(),
+        created_at: ts(1),
+        ahead,
+    };
+    store.record_pending_write(&write(vec![30], true)).unwrap();
+    store
+        .commit_mirrored(link.id, Flow::SourceToTarget, &[30], 9002)
+        .unwrap();
+    let mark = store.watermark(link.id, Flow::SourceToTarget).unwrap();
+    assert_eq!(mark.last_source_comment, Some(10));
+    assert!(
+        store
+            .mirrored_comment(link.id, Flow::SourceToTarget, 30)
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .pending_write(link.id, Flow::SourceToTarget)
+            .unwrap()
+            .is_none()
+    );
+    // A write in order moves it as always.
+    store.record_pending_write(&write(vec![40], false)).unwrap();
+    store
+        .commit_mirrored(link.id, Flow::SourceToTarget, &[40], 9003)
+        .unwrap();
+    let mark = store.watermark(link.id, Flow::SourceToTarget).unwrap();
+    assert_eq!(mark.last_source_comment, Some(40));
 }
 
 const CRASH_CHILD_ENV: &str = "SHAREBRIDGE_STORE_CRASH_CHILD";
@@ -1043,6 +1097,7 @@ fn crash_child() {
             source_comments: vec![i],
             marker: format!("m{i}"),
             created_at: ts(0),
+            ahead: false,
         };
         store.record_pending_write(&write).unwrap();
         store
@@ -1056,6 +1111,7 @@ fn crash_child() {
         source_comments: vec![CRASH_AFTER + 1],
         marker: "in flight".into(),
         created_at: ts(0),
+        ahead: false,
     };
     store.record_pending_write(&last).unwrap();
     writeln!(out, "pending {}", CRASH_AFTER + 1).unwrap();

@@ -1,0 +1,201 @@
+//! Comments an event webhook carried (`ticket.comment_added`): mirrored without reading the
+//! sender, so a steady comment costs one API call (the mirror's update).
+//!
+//! Only a plain new comment takes this path: the ticket must already be a live sender with
+//! its mirror, nothing may be in doubt or unverified, and the step must send no status,
+//! tag or field change (the planner runs against the stored baseline as "now"). Anything
+//! else returns `false` and the caller reads the ticket as usual.
+//!
+//! Must not move the watermark: a webhook can be lost, so a carried comment proves nothing
+//! about the comments before it. It is recorded as mirrored (`PendingWrite::ahead`); the
+//! next complete read skips it and moves the watermark past it.
+
+use crate::agreement::State;
+use crate::link::{Direction, Flow};
+use crate::metrics::AgreementLabels;
+use crate::plan::{self, CommentNow, SideNow};
+use crate::rules;
+use crate::store::{Link, LinkState};
+use crate::zendesk::models::{CustomField, Status};
+
+use super::hints::{Carried, CarriedComment};
+use super::sync::{LINK_TURN, ends};
+use super::{Engine, EngineError};
+
+impl Engine {
+    /// Mirrors the comments `carried` brought for ticket `id` of `account`; `false` when
+    /// this path does not apply and the ticket must be read.
+    pub(crate) async fn process_carried(
+        &self,
+        account: &str,
+        id: u64,
+        carried: &Carried,
+    ) -> Result<bool, EngineError> {
+        if carried.full || carried.comments.is_empty() {
+            return Ok(false);
+        }
+        let detail = carried.ticket.clone().unwrap_or_default();
+        if matches!(detail.status, None | Some(Status::Closed | Status::Deleted)) {
+            return Ok(false);
+        }
+        let store = self.store().clone();
+        let as_source = store.links_by_source_ticket(account, id)?;
+        let as_mirror = store.link_by_target(account, id)?;
+        // Sharing decisions need the whole ticket: a ticket that could be auto-shared or
+        // unshared, or whose mirror does not exist yet, takes the full path.
+        let config = self.config();
+        for agreement in config.agreements.iter().filter(|a| a.from == account) {
+            let live = as_source
+                .iter()
+                .find(|l| l.agreement == agreement.name && l.state != LinkState::Orphaned);
+            let needs_read = match live {
+                None => {
+                    self.state_of(&agreement.name) == Some(State::Accepted)
+                        && rules::auto_share(agreement, &detail.tags, detail.brand_id)
+                }
+                Some(l) => {
+                    l.state == LinkState::Active
+                        && (l.target_ticket.is_none()
+                            || rules::unshare_on_tag_loss(agreement, &detail.tags))
+                }
+            };
+            if needs_read {
+                return Ok(false);
+            }
+        }
+        let mut flows: Vec<(Link, Flow)> = as_source
+            .into_iter()
+            .filter(|l| l.state == LinkState::Active)
+            .map(|l| (l, Flow::SourceToTarget))
+            .collect();
+        if let Some(l) = as_mirror
+            && l.state == LinkState::Active
+            && l.direction == Direction::TwoWay
+        {
+            flows.push((l, Flow::TargetToSource));
+        }
+        for (link, flow) in flows {
+            // A flow that cannot take the carried path sends the whole ticket through the
+            // full one; what this path already sent is recorded and not sent again.
+            if !self.sync_carried(&link, flow, &carried.comments).await? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// One flow of one link from carried comments; `false` when it needs a full read.
+    async fn sync_carried(
+        &self,
+        link: &Link,
+        flow: Flow,
+        carried: &[CarriedComment],
+    ) -> Result<bool, EngineError> {
+        let (Some(ends), Some(rules)) = (ends(link, flow), self.rules_for(link, flow)) else {
+            return Ok(false);
+        };
+        let _turn = self.lock_ticket(LINK_TURN, link.id).await;
+        let verified = self
+            .shared
+            .verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&(link.id, flow));
+        if !verified || self.store().pending_write(link.id, flow)?.is_some() {
+            return Ok(false);
+        }
+        let mark = self.store().watermark(link.id, flow)?;
+        let baseline = Self::baseline(&mark);
+        let Some(status) = baseline.status.filter(|_| !baseline.rebase) else {
+            return Ok(false);
+        };
+        let after = mark.last_source_comment.unwrap_or(0);
+        let sender = self.account(&ends.sender_account)?;
+        let sender_bridge = sender.bridge_user().await?;
+        let mut ordered: Vec<&CarriedComment> = carried.iter().collect();
+        ordered.sort_by_key(|c| c.id);
+        let mut comments = Vec::new();
+        for c in ordered {
+            if c.id <= after
+                || self
+                    .store()
+                    .mirrored_comment(link.id, flow, c.id)?
+                    .is_some()
+            {
+                continue;
+            }
+            let written_by_bridge = self.store().is_bridge_comment(&ends.sender_account, c.id)?;
+            let author_is_bridge = c.author_id == sender_bridge;
+            let author = if written_by_bridge || author_is_bridge {
+                String::new()
+            } else if c.author_name.is_empty() {
+                sender.user_name(c.author_id).await
+            } else {
+                c.author_name.clone()
+            };
+            comments.push(CommentNow {
+                id: c.id,
+                public: c.public,
+                author,
+                author_is_bridge,
+                written_by_bridge,
+                created_at: c.created_at,
+                body: c.body.clone(),
+            });
+        }
+        if comments.is_empty() {
+            return Ok(true);
+        }
+        // "Now" is the baseline itself: this path sends comments and nothing else.
+        let now = SideNow {
+            status,
+            tags: baseline.tags.iter().cloned().collect(),
+            custom_fields: baseline
+                .fields
+                .iter()
+                .map(|(id, value)| CustomField {
+                    id: *id,
+                    value: value.clone(),
+                })
+                .collect(),
+        };
+        let plan = plan::plan(&rules, &sender.subdomain, &baseline, &now, &comments);
+        if plan
+            .writes
+            .iter()
+            .any(|w| w.status.is_some() || !w.tags.is_empty() || !w.fields.is_empty())
+        {
+            return Ok(false);
+        }
+        let labels = AgreementLabels {
+            agreement: rules.name.clone(),
+        };
+        if !plan.held_back.is_empty() {
+            self.metrics()
+                .held_back_comments
+                .get_or_create(&labels)
+                .inc_by(plan.held_back.len() as u64);
+        }
+        let receiver = self.account(&ends.receiver_account)?;
+        for write in &plan.writes {
+            let result = self
+                .write_one(link, flow, &ends, &receiver, write, true)
+                .await;
+            if !self.after_write(link, flow, result).await? {
+                return Ok(true);
+            }
+            self.count_mirrored(&labels, write, &comments);
+        }
+        if !plan.writes.is_empty() {
+            self.store()
+                .mark_link_synced(link.id, jiff::Timestamp::now())?;
+            tracing::info!(
+                link = link.id,
+                flow = flow.as_str(),
+                writes = plan.writes.len(),
+                "synced from the webhook"
+            );
+        }
+        Ok(true)
+    }
+}

@@ -1,0 +1,196 @@
+//! Comments an event webhook carries are mirrored without reading the sender (one API call
+//! each), and a comment whose webhook was lost is still found by the next complete read,
+//! without sending anything twice.
+
+mod common;
+
+use common::{AGENT_A, Setup, world};
+use sharebridge::engine::hints::{CarriedComment, CarriedTicket};
+use sharebridge::link::Flow;
+use sharebridge::zendesk::models::{Comment, Status};
+
+fn carried(c: &Comment) -> CarriedComment {
+    CarriedComment {
+        id: c.id,
+        body: c.body.clone(),
+        public: c.public,
+        author_id: c.author_id,
+        author_name: "Alice".into(),
+        created_at: c.created_at,
+    }
+}
+
+fn detail() -> CarriedTicket {
+    CarriedTicket {
+        status: Some(Status::Open),
+        tags: vec!["vendor_escalation".into()],
+        brand_id: None,
+    }
+}
+
+/// The bridge's calls other than the export polls, by endpoint.
+fn calls(w: &common::World, account: &str) -> Vec<(String, u64)> {
+    w.sim
+        .stats(account)
+        .by_endpoint
+        .into_iter()
+        .filter(|(e, _)| !e.contains("incremental"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn carried_comments_cost_one_call_and_a_lost_one_is_found_later() {
+    let w = world(Setup::default()).await;
+    let (t, m) = w.shared_ticket("Carried").await;
+    let link = w.link_of(t);
+    w.sim.reset_stats("acme");
+    w.sim.reset_stats("vendor");
+
+    // One carried comment: one update of the mirror, no read of acme.
+    let c1 = w
+        .sim
+        .add_comment("acme", t, AGENT_A, "Carried one", true)
+        .unwrap();
+    w.hints.push_comment("acme", t, carried(&c1), detail());
+    w.settle().await;
+    let bodies = w.bodies("vendor", m);
+    assert!(
+        bodies.last().unwrap().0.contains("Carried one"),
+        "{bodies:?}"
+    );
+    assert!(
+        bodies.last().unwrap().0.contains("Alice"),
+        "attributed: {bodies:?}"
+    );
+    assert_eq!(calls(&w, "acme"), vec![], "nothing read from the sender");
+    assert_eq!(
+        calls(&w, "vendor"),
+        vec![("PUT /api/v2/tickets/{id}".to_owned(), 1)]
+    );
+    let before = w
+        .engine()
+        .store()
+        .watermark(link.id, Flow::SourceToTarget)
+        .unwrap();
+    assert!(
+        before.last_source_comment < Some(c1.id),
+        "a carried comment does not move the watermark"
+    );
+
+    // The webhook of c2 is lost; c3's arrives: c3 is mirrored at once.
+    let c2 = w
+        .sim
+        .add_comment("acme", t, AGENT_A, "Lost webhook", true)
+        .unwrap();
+    let c3 = w
+        .sim
+        .add_comment("acme", t, AGENT_A, "After the lost one", true)
+        .unwrap();
+    w.hints.push_comment("acme", t, carried(&c3), detail());
+    w.settle().await;
+    let bodies = w.bodies("vendor", m);
+    assert!(bodies.iter().any(|b| b.0.contains("After the lost one")));
+    assert!(!bodies.iter().any(|b| b.0.contains("Lost webhook")));
+
+    // The next complete read (the poll, or any hint that carries nothing) finds c2 and
+    // sends nothing twice; the watermark then covers everything.
+    w.poke("acme", t).await;
+    let bodies = w.bodies("vendor", m);
+    for text in ["Carried one", "Lost webhook", "After the lost one"] {
+        assert_eq!(
+            bodies.iter().filter(|b| b.0.contains(text)).count(),
+            1,
+            "{text}: {bodies:?}"
+        );
+    }
+    let after = w
+        .engine()
+        .store()
+        .watermark(link.id, Flow::SourceToTarget)
+        .unwrap();
+    assert_eq!(after.last_source_comment, Some(c3.id.max(c2.id)));
+
+    // A carried comment delivered twice, and one already covered, are not sent again.
+    let c4 = w
+        .sim
+        .add_comment("acme", t, AGENT_A, "Twice delivered", true)
+        .unwrap();
+    w.hints.push_comment("acme", t, carried(&c4), detail());
+    w.settle().await;
+    w.hints.push_comment("acme", t, carried(&c4), detail());
+    w.hints.push_comment("acme", t, carried(&c1), detail());
+    w.settle().await;
+    let bodies = w.bodies("vendor", m);
+    assert_eq!(
+        bodies
+            .iter()
+            .filter(|b| b.0.contains("Twice delivered"))
+            .count(),
+        1
+    );
+    assert_eq!(
+        bodies
+            .iter()
+            .filter(|b| b.0.contains("Carried one"))
+            .count(),
+        1
+    );
+
+    // A private comment is held back on this path too.
+    let p = w
+        .sim
+        .add_comment("acme", t, AGENT_A, "Private carried", false)
+        .unwrap();
+    w.hints.push_comment("acme", t, carried(&p), detail());
+    w.settle().await;
+    assert!(
+        !w.bodies("vendor", m)
+            .iter()
+            .any(|b| b.0.contains("Private carried"))
+    );
+
+    // A reply on the mirror crosses back the same way (two-way link).
+    let r = w
+        .sim
+        .add_comment("vendor", m, common::AGENT_V, "Reply carried", true)
+        .unwrap();
+    w.hints.push_comment("vendor", m, carried(&r), detail());
+    w.settle().await;
+    assert!(
+        w.bodies("acme", t)
+            .iter()
+            .any(|b| b.0.contains("Reply carried"))
+    );
+    // And nothing echoed back to the mirror.
+    assert_eq!(
+        w.bodies("vendor", m)
+            .iter()
+            .filter(|b| b.0.contains("Reply carried"))
+            .count(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_carried_comment_on_a_ticket_not_yet_shared_takes_the_full_path() {
+    let w = world(Setup::default()).await;
+    let t = w
+        .sim
+        .create_ticket(
+            "acme",
+            AGENT_A,
+            &common::new_ticket("Tagged", "first", &["vendor_escalation"]),
+        )
+        .unwrap();
+    let c = w
+        .sim
+        .add_comment("acme", t.id, AGENT_A, "Second", true)
+        .unwrap();
+    // Only the comment's webhook arrives: the ticket qualifies for sharing, so it is read
+    // and shared, with both comments.
+    w.hints.push_comment("acme", t.id, carried(&c), detail());
+    w.settle().await;
+    let m = w.mirror_of(t.id);
+    let bodies = w.bodies("vendor", m);
+    assert!(bodies.iter().any(|b| b.0.contains("Second")), "{bodies:?}");
+}
