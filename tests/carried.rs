@@ -194,3 +194,62 @@ async fn a_carried_comment_on_a_ticket_not_yet_shared_takes_the_full_path() {
     let bodies = w.bodies("vendor", m);
     assert!(bodies.iter().any(|b| b.0.contains("Second")), "{bodies:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_export_poll_reads_only_tickets_with_unmirrored_changes() {
+    let w = world(Setup::default()).await;
+    let (t, m) = w.shared_ticket("Polled").await;
+    // The ticket's creation is read once.
+    w.engine().poll_now("acme").await.unwrap();
+    // Carried by its webhook: the poll sees it mirrored and reads nothing.
+    let c1 = w
+        .sim
+        .add_comment("acme", t, AGENT_A, "Webhook worked", true)
+        .unwrap();
+    w.hints.push_comment("acme", t, carried(&c1), detail());
+    w.settle().await;
+    w.sim.reset_stats("acme");
+    w.sim.reset_stats("vendor");
+    assert!(w.engine().poll_now("acme").await.unwrap() > 0);
+    w.settle().await;
+    assert_eq!(calls(&w, "acme"), vec![], "nothing read but the export");
+    assert_eq!(calls(&w, "vendor"), vec![]);
+
+    // A comment whose webhook was lost: the poll finds it and it is mirrored once.
+    w.sim
+        .add_comment("acme", t, AGENT_A, "Webhook lost", true)
+        .unwrap();
+    w.engine().poll_now("acme").await.unwrap();
+    w.settle().await;
+    let bodies = w.bodies("vendor", m);
+    assert_eq!(
+        bodies
+            .iter()
+            .filter(|b| b.0.contains("Webhook lost"))
+            .count(),
+        1,
+        "{bodies:?}"
+    );
+    assert_eq!(
+        bodies
+            .iter()
+            .filter(|b| b.0.contains("Webhook worked"))
+            .count(),
+        1
+    );
+    // A status change is not in any comment: the poll reads the ticket for it.
+    w.sim
+        .update_ticket(
+            "acme",
+            t,
+            AGENT_A,
+            &sharebridge::zendesk::models::TicketWrite {
+                status: Some(Status::Pending),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    w.engine().poll_now("acme").await.unwrap();
+    w.settle().await;
+    assert_eq!(w.sim.ticket("vendor", m).unwrap().status, Status::Pending);
+}

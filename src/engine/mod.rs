@@ -278,6 +278,23 @@ impl Engine {
             .and_then(|a| a.known_bridge_user())
     }
 
+    /// Reads `account`'s export once now, from the stored position, pushes the hints it
+    /// finds and, once they are done, stores the new position (tests and the bench; the
+    /// daemon polls on its own); how many events were new.
+    pub async fn poll_now(&self, account: &str) -> Result<usize, EngineError> {
+        let acct = self.account(account)?;
+        let mut next = None;
+        let read = poll::poll_once(self, &acct, &mut next).await?;
+        // Confirmed once what it found is done, as the daemon's own loop does.
+        if let Some(at) = next
+            && self.settle(Duration::from_secs(30)).await
+        {
+            self.store()
+                .set_cursor(account, poll::EVENTS_STREAM, &at.render())?;
+        }
+        Ok(read)
+    }
+
     /// Tickets waiting or being processed now.
     pub fn backlog(&self) -> usize {
         self.shared

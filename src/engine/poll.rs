@@ -1,25 +1,91 @@
-//! The safety net for missed webhooks: each account's cursor-based incremental ticket
-//! export, every `daemon.poll_interval`, turned into hints. The cursor is stored once the
-//! hints it produced have been processed, so a restart resumes where it stopped without
-//! skipping work; a first run starts five minutes before now.
+//! The safety net for missed webhooks: each account's incremental ticket events export
+//! (`include=comment_events`), every `daemon.poll_interval`, turned into hints. The export
+//! brings every change of the account in bulk, so a ticket is read only when the export
+//! shows something the bridge has not mirrored: a change other than a comment, or a
+//! comment missing from the comment map (its webhook was lost). Comments the webhooks
+//! already carried cost nothing here. Each link flow is also read completely at least every
+//! [`VERIFY_EVERY`], which moves its watermark past what the webhooks carried.
+//!
+//! The start time is stored once the hints it produced have been processed, so a restart
+//! resumes where it stopped without skipping work; a first run starts five minutes before
+//! now.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::zendesk::client::ExportStart;
+use crate::link::{Direction, Flow};
+use crate::store::LinkState;
+use crate::zendesk::models::TicketEvent;
 
-use super::{Account, Engine};
+use super::{Account, Engine, EngineError};
 
-/// The stored stream name of the ticket export cursor.
-pub(crate) const TICKETS_STREAM: &str = "tickets";
+/// The stored stream name of the ticket events export position (Unix seconds).
+pub(crate) const EVENTS_STREAM: &str = "ticket_events";
+
+/// Where the export resumes: Zendesk's `start_time`, and the newest event already read in
+/// that second (a time-based export repeats the boundary second; those are skipped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Position {
+    pub start: i64,
+    pub seen_through: u64,
+}
+
+impl Position {
+    /// Stored as `start:event_id` (a bare number is a start time).
+    fn parse(s: &str) -> Option<Position> {
+        let (start, seen) = s.split_once(':').unwrap_or((s, "0"));
+        Some(Position {
+            start: start.trim().parse().ok()?,
+            seen_through: seen.trim().parse().ok()?,
+        })
+    }
+
+    pub(crate) fn render(self) -> String {
+        format!("{}:{}", self.start, self.seen_through)
+    }
+
+    /// Whether an event was read before.
+    fn seen(self, e: &TicketEvent) -> bool {
+        e.timestamp < self.start || (e.timestamp == self.start && e.id <= self.seen_through)
+    }
+
+    /// The position after a page whose `end_time` is `next` and whose events were `read`.
+    fn after(self, next: i64, read: &[TicketEvent]) -> Position {
+        let newest = read
+            .iter()
+            .filter(|e| e.timestamp == next)
+            .map(|e| e.id)
+            .max();
+        match newest {
+            Some(id) if next == self.start => Position {
+                start: next,
+                seen_through: id.max(self.seen_through),
+            },
+            Some(id) => Position {
+                start: next,
+                seen_through: id,
+            },
+            None if next == self.start => self,
+            None => Position {
+                start: next,
+                seen_through: 0,
+            },
+        }
+    }
+}
 
 /// How far before its first start the first poll of an account looks.
 const FIRST_RUN_LOOKBACK_SECS: i64 = 300;
 
+/// A link flow whose watermark has not moved for this long is read completely when its
+/// ticket shows up in the export, even if every comment there is mirrored.
+pub(crate) const VERIFY_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
+
 pub(crate) async fn run(engine: Engine, account: Arc<Account>, shutdown: CancellationToken) {
-    // Where the export is read from next; ahead of the stored cursor until confirmed.
-    let mut next: Option<ExportStart> = None;
+    // Where the export is read from next; ahead of the stored position until confirmed.
+    let mut next: Option<Position> = None;
     loop {
         let interval = engine.config().daemon.poll_interval;
         if let Err(e) = poll_once(&engine, &account, &mut next).await {
@@ -43,9 +109,10 @@ async fn quiet(engine: &Engine) -> bool {
     engine.backlog() == 0
 }
 
-/// Reads the export up to the present, pushing a hint per changed ticket.
+/// Reads the export up to the present, pushing a hint per ticket that needs work; how
+/// many events it read.
 ///
-/// Race (found by tests/chaos.rs): hints live in memory. Storing the cursor as soon as a
+/// Race (found by tests/chaos.rs): hints live in memory. Storing the position as soon as a
 /// page was read meant a crash before its tickets were processed lost those changes for
 /// good (a ticket tagged for sharing never shared, comments never mirrored) until the
 /// ticket changed again: the restart resumed past them, and the webhooks had been
@@ -55,57 +122,176 @@ async fn quiet(engine: &Engine) -> bool {
 pub(crate) async fn poll_once(
     engine: &Engine,
     account: &Account,
-    next: &mut Option<ExportStart>,
-) -> Result<usize, super::EngineError> {
+    next: &mut Option<Position>,
+) -> Result<usize, EngineError> {
     let store = engine.store();
-    if let Some(read) = next.as_ref()
+    if let Some(read) = *next
         && quiet(engine).await
     {
-        store.set_cursor(
-            &account.name,
-            TICKETS_STREAM,
-            &serde_json::to_string(read).unwrap_or_default(),
-        )?;
+        store.set_cursor(&account.name, EVENTS_STREAM, &read.render())?;
     }
     let mut from = match next.take() {
         Some(from) => from,
-        None => match store.cursor(&account.name, TICKETS_STREAM)? {
-            Some(c) => serde_json::from_str(&c).unwrap_or(ExportStart::Cursor(c)),
+        None => match store
+            .cursor(&account.name, EVENTS_STREAM)?
+            .and_then(|c| Position::parse(&c))
+        {
+            Some(c) => c,
             None => {
                 // A first run starts a little before now (changes made while the daemon
                 // was starting are not missed; looking at them again is harmless), and a
                 // crash before the first confirmation must not move that start later.
-                let start = ExportStart::StartTime(
-                    jiff::Timestamp::now().as_second() - FIRST_RUN_LOOKBACK_SECS,
-                );
-                store.set_cursor(
-                    &account.name,
-                    TICKETS_STREAM,
-                    &serde_json::to_string(&start).unwrap_or_default(),
-                )?;
+                let start = Position {
+                    start: jiff::Timestamp::now().as_second() - FIRST_RUN_LOOKBACK_SECS,
+                    seen_through: 0,
+                };
+                store.set_cursor(&account.name, EVENTS_STREAM, &start.render())?;
                 start
             }
         },
     };
+    let bridge = account.bridge_user().await.ok();
     let mut seen = 0;
     for _ in 0..100 {
-        let page = match account.client.export_tickets(&from).await {
+        let page = match account.client.export_ticket_events(from.start).await {
             Ok(page) => page,
             Err(e) => {
                 *next = Some(from);
                 return Err(e.into());
             }
         };
-        for t in &page.tickets {
-            engine.shared.hints.push(&account.name, t.id);
+        let mut by_ticket: BTreeMap<u64, Vec<&TicketEvent>> = BTreeMap::new();
+        for e in page.events.iter().filter(|e| !from.seen(e)) {
+            seen += 1;
+            by_ticket.entry(e.ticket_id).or_default().push(e);
         }
-        seen += page.tickets.len();
-        let done = page.end_of_stream || page.next == from;
-        from = page.next;
+        for (ticket, events) in by_ticket {
+            if needs_read(engine, account, bridge, ticket, &events)? {
+                engine.shared.hints.push(&account.name, ticket);
+            }
+        }
+        let after = from.after(page.next_start_time, &page.events);
+        let done = page.end_of_stream || after == from;
+        from = after;
         if done {
             break;
         }
     }
     *next = Some(from);
     Ok(seen)
+}
+
+/// Whether a ticket's events show work the webhooks did not already do.
+fn needs_read(
+    engine: &Engine,
+    account: &Account,
+    bridge: Option<u64>,
+    ticket: u64,
+    events: &[&TicketEvent],
+) -> Result<bool, EngineError> {
+    // Before the bridge knows its own user, nothing can be told apart: read.
+    let Some(bridge) = bridge else {
+        return Ok(true);
+    };
+    let mut comments = Vec::new();
+    for e in events.iter().filter(|e| e.updater_id != Some(bridge)) {
+        for c in &e.child_events {
+            match (c.event_type.as_str(), c.author_id) {
+                ("Comment", Some(author)) if author == bridge => {}
+                ("Comment", _) => comments.push(c.id),
+                // A status, tag or field change, a new ticket, a privacy change: read.
+                _ => return Ok(true),
+            }
+        }
+    }
+    if comments.is_empty() {
+        return Ok(false);
+    }
+    let store = engine.store();
+    let mut flows = Vec::new();
+    for l in store.links_by_source_ticket(&account.name, ticket)? {
+        flows.push((l, Flow::SourceToTarget));
+    }
+    if let Some(l) = store.link_by_target(&account.name, ticket)?
+        && l.direction == Direction::TwoWay
+    {
+        flows.push((l, Flow::TargetToSource));
+    }
+    let now = jiff::Timestamp::now();
+    for (link, flow) in flows.iter().filter(|(l, _)| l.state == LinkState::Active) {
+        let mark = store.watermark(link.id, flow.to_owned())?;
+        let stale = mark
+            .updated_at
+            .is_none_or(|at| now.duration_since(at) > VERIFY_EVERY);
+        if stale {
+            return Ok(true);
+        }
+        let after = mark.last_source_comment.unwrap_or(0);
+        for &c in &comments {
+            if c > after
+                && store.mirrored_comment(link.id, *flow, c)?.is_none()
+                && !store.is_bridge_comment(&account.name, c)?
+            {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: u64, timestamp: i64) -> TicketEvent {
+        TicketEvent {
+            id,
+            ticket_id: 1,
+            timestamp,
+            created_at: None,
+            updater_id: None,
+            via: serde_json::Value::Null,
+            event_type: "Audit".into(),
+            child_events: vec![],
+        }
+    }
+
+    #[test]
+    fn the_boundary_second_is_not_read_twice() {
+        let p = Position {
+            start: 100,
+            seen_through: 0,
+        };
+        let page = [event(5, 100), event(7, 101), event(9, 101)];
+        let after = p.after(101, &page);
+        assert_eq!(
+            after,
+            Position {
+                start: 101,
+                seen_through: 9
+            }
+        );
+        // The next page repeats second 101: only what is new there counts.
+        assert!(after.seen(&event(9, 101)) && after.seen(&event(7, 101)));
+        assert!(!after.seen(&event(11, 101)) && !after.seen(&event(2, 102)));
+        // An empty page at the same start changes nothing; one further on resets.
+        assert_eq!(after.after(101, &[]), after);
+        assert_eq!(
+            after.after(130, &[]),
+            Position {
+                start: 130,
+                seen_through: 0
+            }
+        );
+        // Stored and read back; a bare start time (older stores) reads too.
+        assert_eq!(Position::parse(&after.render()), Some(after));
+        assert_eq!(
+            Position::parse("77"),
+            Some(Position {
+                start: 77,
+                seen_through: 0
+            })
+        );
+        assert_eq!(Position::parse("x"), None);
+    }
 }
