@@ -21,7 +21,6 @@ use secrecy::SecretString;
 use crate::admin::AdminClient;
 use crate::config::{self, Config, LoadOptions};
 use crate::daemon::{self, Running};
-use crate::link::Flow;
 use crate::sim::{SimConfig, Simulator};
 use crate::store::{Link, LinkState};
 use crate::zendesk::models::{Comment, NewComment, TicketWrite};
@@ -530,24 +529,15 @@ async fn story(w: &World) -> Result<(), DemoError> {
         .sim
         .add_comment("acme", source, ACME_AGENT, private_text, false)
         .map_err(|e| setup("cannot add the private comment", e))?;
-    wait_for(
-        3,
-        "private comment",
-        &format!("the engine to pass acme comment {} (its watermark)", p.id),
-        || {
-            let mark = w
-                .daemon
-                .engine
-                .store()
-                .watermark(link.id, Flow::SourceToTarget)
-                .map_err(|e| e.to_string())?;
-            match mark.last_source_comment {
-                Some(last) if last >= p.id => Ok(()),
-                other => Err(format!("watermark at comment {other:?}")),
-            }
-        },
-    )
-    .await?;
+    // Settled: every hint handled (a comment its webhook carried moves no watermark).
+    if !w.daemon.engine.settle(Duration::from_secs(10)).await {
+        return Err(fail(
+            3,
+            "private comment",
+            format!("the engine to handle acme comment {} within 10 s", p.id),
+            "still busy".to_owned(),
+        ));
+    }
     let comments = w.sim.comments("vendor", mirror);
     if !containing(&comments, private_text).is_empty() || comments.len() != 2 {
         return Err(fail(
@@ -579,26 +569,16 @@ async fn story(w: &World) -> Result<(), DemoError> {
         || one_public_attributed(&w.sim, "acme", source, reply_text, "vendor"),
     )
     .await?;
-    // No echo: once the engine has passed the bridge's own copy on acme, the reply is
-    // still on vendor exactly once.
-    wait_for(
-        4,
-        "two-way reply",
-        &format!("the engine to pass acme comment {copy} (the bridge's copy)"),
-        || {
-            let mark = w
-                .daemon
-                .engine
-                .store()
-                .watermark(link.id, Flow::SourceToTarget)
-                .map_err(|e| e.to_string())?;
-            match mark.last_source_comment {
-                Some(last) if last >= copy => Ok(()),
-                other => Err(format!("watermark at comment {other:?}")),
-            }
-        },
-    )
-    .await?;
+    // No echo: once the engine has settled after the bridge's own copy on acme, the
+    // reply is still on vendor exactly once.
+    if !w.daemon.engine.settle(Duration::from_secs(10)).await {
+        return Err(fail(
+            4,
+            "two-way reply",
+            format!("the engine to handle acme comment {copy} (the bridge's copy) within 10 s"),
+            "still busy".to_owned(),
+        ));
+    }
     let echoes = containing(&w.sim.comments("vendor", mirror), reply_text).len();
     if echoes != 1 {
         return Err(fail(
