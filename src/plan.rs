@@ -82,10 +82,13 @@ pub struct Write {
 
 impl Write {
     pub fn is_empty(&self) -> bool {
-        self.comment.is_none()
-            && self.status.is_none()
-            && self.tags.is_empty()
-            && self.fields.is_empty()
+        self.comment.is_none() && !self.changes_ticket()
+    }
+
+    /// Whether it changes the ticket itself (status, tags or fields), not only adds a
+    /// comment.
+    pub fn changes_ticket(&self) -> bool {
+        self.status.is_some() || !self.tags.is_empty() || !self.fields.is_empty()
     }
 }
 
@@ -100,6 +103,13 @@ pub struct Plan {
     pub skipped: Vec<u64>,
     /// The highest comment id decided by this plan (the watermark once all writes land).
     pub last_comment: Option<u64>,
+}
+
+impl Plan {
+    /// Whether any write changes the ticket itself (status, tags or fields).
+    pub fn changes_ticket(&self) -> bool {
+        self.writes.iter().any(Write::changes_ticket)
+    }
 }
 
 /// Decides one step. `account` names the sending side in attributions.

@@ -124,15 +124,9 @@ impl Engine {
             {
                 continue;
             }
-            let written_by_bridge = self.store().is_bridge_comment(&ends.sender_account, c.id)?;
-            let author_is_bridge = c.author_id == sender_bridge;
-            let author = if written_by_bridge || author_is_bridge {
-                String::new()
-            } else if c.author_name.is_empty() {
-                sender.user_name(c.author_id).await
-            } else {
-                c.author_name.clone()
-            };
+            let (author, author_is_bridge, written_by_bridge) = self
+                .authorship(&sender, sender_bridge, c.id, c.author_id, &c.author_name)
+                .await?;
             comments.push(CommentNow {
                 id: c.id,
                 public: c.public,
@@ -160,22 +154,13 @@ impl Engine {
                 .collect(),
         };
         let plan = plan::plan(&rules, &sender.subdomain, &baseline, &now, &comments);
-        if plan
-            .writes
-            .iter()
-            .any(|w| w.status.is_some() || !w.tags.is_empty() || !w.fields.is_empty())
-        {
+        if plan.changes_ticket() {
             return Ok(false);
         }
         let labels = AgreementLabels {
             agreement: rules.name.clone(),
         };
-        if !plan.held_back.is_empty() {
-            self.metrics()
-                .held_back_comments
-                .get_or_create(&labels)
-                .inc_by(plan.held_back.len() as u64);
-        }
+        self.count_held_back(&labels, &plan);
         let receiver = self.account(&ends.receiver_account)?;
         for write in &plan.writes {
             let result = self

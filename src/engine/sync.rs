@@ -146,13 +146,9 @@ impl Engine {
                 ahead = ahead.max(Some(c.id));
                 continue;
             }
-            let written_by_bridge = self.store().is_bridge_comment(&ends.sender_account, c.id)?;
-            let author_is_bridge = c.author_id == sender_bridge;
-            let author = if written_by_bridge || author_is_bridge {
-                String::new()
-            } else {
-                sender_acct.user_name(c.author_id).await
-            };
+            let (author, author_is_bridge, written_by_bridge) = self
+                .authorship(&sender_acct, sender_bridge, c.id, c.author_id, "")
+                .await?;
             comments.push(CommentNow {
                 id: c.id,
                 public: c.public,
@@ -169,11 +165,7 @@ impl Engine {
             custom_fields: sender.custom_fields.clone(),
         };
         let mut plan = plan::plan(&rules, &sender_acct.subdomain, &baseline, &now, &comments);
-        if plan
-            .writes
-            .iter()
-            .any(|w| w.status.is_some() || !w.tags.is_empty() || !w.fields.is_empty())
-        {
+        if plan.changes_ticket() {
             let fresh = sender_acct.client.show_ticket(ends.sender_ticket).await?;
             now = SideNow {
                 status: fresh.status,
@@ -194,12 +186,7 @@ impl Engine {
         let labels = AgreementLabels {
             agreement: rules.name.clone(),
         };
-        if !plan.held_back.is_empty() {
-            self.metrics()
-                .held_back_comments
-                .get_or_create(&labels)
-                .inc_by(plan.held_back.len() as u64);
-        }
+        self.count_held_back(&labels, &plan);
         let mut receiver_baseline =
             Self::baseline(&self.store().watermark(link.id, reverse(flow))?);
         let new_baseline = now.to_baseline(baseline.not_before);
@@ -216,9 +203,7 @@ impl Engine {
             // baselines take it in before the next write, so a later write failing neither
             // lets the reverse flow echo those changes back nor loses a sender change
             // reverted before the next step (found by tests/plan_props.rs).
-            let carries_changes =
-                write.status.is_some() || !write.tags.is_empty() || !write.fields.is_empty();
-            if i == 0 && carries_changes && plan.writes.len() > 1 {
+            if i == 0 && write.changes_ticket() && plan.writes.len() > 1 {
                 self.store().transaction(|tx| {
                     let mut m = tx.view().watermark(link.id, flow)?;
                     m.snapshot = serde_json::to_value(&new_baseline).ok();
@@ -291,6 +276,39 @@ impl Engine {
                 Ok(false)
             }
             Err(WriteFailure::Engine(e)) => Err(e),
+        }
+    }
+
+    /// Who wrote a sending side's comment, as the planner needs it: `(name,
+    /// author_is_bridge, written_by_bridge)`. The bridge's own comments carry no name; an
+    /// agent's is `known_name` when the caller has it, else looked up (cached).
+    pub(crate) async fn authorship(
+        &self,
+        sender: &super::Account,
+        sender_bridge: u64,
+        comment: u64,
+        author_id: u64,
+        known_name: &str,
+    ) -> Result<(String, bool, bool), EngineError> {
+        let written_by_bridge = self.store().is_bridge_comment(&sender.name, comment)?;
+        let author_is_bridge = author_id == sender_bridge;
+        let name = if written_by_bridge || author_is_bridge {
+            String::new()
+        } else if known_name.is_empty() {
+            sender.user_name(author_id).await
+        } else {
+            known_name.to_owned()
+        };
+        Ok((name, author_is_bridge, written_by_bridge))
+    }
+
+    /// Counts the private comments a plan held back.
+    pub(crate) fn count_held_back(&self, labels: &AgreementLabels, plan: &plan::Plan) {
+        if !plan.held_back.is_empty() {
+            self.metrics()
+                .held_back_comments
+                .get_or_create(labels)
+                .inc_by(plan.held_back.len() as u64);
         }
     }
 
