@@ -253,3 +253,49 @@ async fn the_export_poll_reads_only_tickets_with_unmirrored_changes() {
     w.settle().await;
     assert_eq!(w.sim.ticket("vendor", m).unwrap().status, Status::Pending);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flow_ahead_of_its_watermark_for_long_is_read_completely() {
+    let w = world(Setup::default()).await;
+    let (t, _m) = w.shared_ticket("Verified").await;
+    let link = w.link_of(t);
+    w.engine().poll_now("acme").await.unwrap();
+    let c = w
+        .sim
+        .add_comment("acme", t, AGENT_A, "Carried, then verified", true)
+        .unwrap();
+    w.hints.push_comment("acme", t, carried(&c), detail());
+    w.settle().await;
+    let store = w.engine().store().clone();
+    let mark = store.watermark(link.id, Flow::SourceToTarget).unwrap();
+    assert!(mark.last_source_comment < Some(c.id));
+    // Recent: the poll trusts the comment map and reads nothing.
+    w.sim.reset_stats("acme");
+    w.engine().poll_now("acme").await.unwrap();
+    assert_eq!(calls(&w, "acme"), vec![]);
+    // The same, but the watermark has not moved for longer than the verification period:
+    // this poll reads the ticket, and the watermark moves past the carried comment.
+    w.sim
+        .add_comment("acme", t, AGENT_A, "Again", true)
+        .unwrap();
+    let c2 = w.sim.comments("acme", t).pop().unwrap();
+    w.hints.push_comment("acme", t, carried(&c2), detail());
+    w.settle().await;
+    store
+        .transaction(|tx| {
+            let mut m = tx.view().watermark(link.id, Flow::SourceToTarget)?;
+            m.updated_at = Some(jiff::Timestamp::now() - jiff::SignedDuration::from_mins(11));
+            tx.set_watermark(link.id, Flow::SourceToTarget, &m)
+        })
+        .unwrap();
+    w.sim.reset_stats("acme");
+    w.engine().poll_now("acme").await.unwrap();
+    let read = calls(&w, "acme");
+    assert!(
+        read.iter()
+            .any(|(e, n)| e == "GET /api/v2/tickets/{id}/comments" && *n == 1),
+        "{read:?}"
+    );
+    let mark = store.watermark(link.id, Flow::SourceToTarget).unwrap();
+    assert_eq!(mark.last_source_comment, Some(c2.id));
+}

@@ -279,8 +279,8 @@ impl Engine {
     }
 
     /// Reads `account`'s export once now, from the stored position, pushes the hints it
-    /// finds and, once they are done, stores the new position (tests and the bench; the
-    /// daemon polls on its own); how many events were new.
+    /// finds and, once they are done, stores the new position (for tests; the daemon polls
+    /// on its own); how many events were new.
     pub async fn poll_now(&self, account: &str) -> Result<usize, EngineError> {
         let acct = self.account(account)?;
         let mut next = None;

@@ -132,12 +132,15 @@ pub(crate) async fn poll_once(
     }
     let mut from = match next.take() {
         Some(from) => from,
-        None => match store
-            .cursor(&account.name, EVENTS_STREAM)?
-            .and_then(|c| Position::parse(&c))
-        {
-            Some(c) => c,
-            None => {
+        None => match store.cursor(&account.name, EVENTS_STREAM)?.map(|c| {
+            let parsed = Position::parse(&c);
+            if parsed.is_none() {
+                tracing::warn!(account = %account.name, stored = %c, "stored export position unreadable; reading from five minutes ago");
+            }
+            parsed
+        }) {
+            Some(Some(c)) => c,
+            _ => {
                 // A first run starts a little before now (changes made while the daemon
                 // was starting are not missed; looking at them again is harmless), and a
                 // crash before the first confirmation must not move that start later.
@@ -219,19 +222,19 @@ fn needs_read(
     }
     let now = jiff::Timestamp::now();
     for (link, flow) in flows.iter().filter(|(l, _)| l.state == LinkState::Active) {
-        let mark = store.watermark(link.id, flow.to_owned())?;
+        let mark = store.watermark(link.id, *flow)?;
+        let after = mark.last_source_comment.unwrap_or(0);
+        // Past the watermark a comment must be mirrored ahead of it (carried by its
+        // webhook), and only for so long before a complete read vouches for what came
+        // before it.
         let stale = mark
             .updated_at
             .is_none_or(|at| now.duration_since(at) > VERIFY_EVERY);
-        if stale {
-            return Ok(true);
-        }
-        let after = mark.last_source_comment.unwrap_or(0);
-        for &c in &comments {
-            if c > after
-                && store.mirrored_comment(link.id, *flow, c)?.is_none()
-                && !store.is_bridge_comment(&account.name, c)?
-            {
+        for &c in comments.iter().filter(|&&c| c > after) {
+            if store.is_bridge_comment(&account.name, c)? {
+                continue;
+            }
+            if stale || store.mirrored_comment(link.id, *flow, c)?.is_none() {
                 return Ok(true);
             }
         }
