@@ -880,6 +880,23 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
                 );
                 mutate_bytes(doc.into_bytes(), &edits)
             }),
+        // A whole comment event, its values and bytes mutated.
+        (
+            json_value(),
+            json_value(),
+            json_value(),
+            prop::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 0..4)
+        )
+            .prop_map(|(id, body, status, edits)| {
+                let doc = json!({
+                    "type": "zen:event-type:ticket.comment_added",
+                    "time": "2026-11-23T05:29:05Z",
+                    "detail": {"id": "7", "actor_id": "3", "status": status, "tags": ["a"]},
+                    "event": {"comment": {"id": id, "body": body, "is_public": true,
+                        "author": {"id": "3", "name": "Ann"}}},
+                });
+                mutate_bytes(doc.to_string().into_bytes(), &edits)
+            }),
     ]
 }
 
@@ -1400,6 +1417,11 @@ proptest! {
     fn webhook_ticket_id_answers(body in body()) {
         if let Some(id) = webhook::ticket_id(&body) {
             prop_assert!(id > 0);
+        }
+        // A carried comment is only ever taken from a comment event with a positive id.
+        if let Some((c, _)) = webhook::carried_comment(&body) {
+            prop_assert!(c.id > 0);
+            prop_assert!(webhook::ticket_id(&body).is_some());
         }
     }
 

@@ -131,6 +131,7 @@ pub fn carried_comment(body: &[u8]) -> Option<(CarriedComment, CarriedTicket)> {
         return None;
     }
     let detail = value.get("detail")?;
+    detail.get("id").and_then(as_u64).filter(|&id| id > 0)?;
     let c = value.get("event")?.get("comment")?;
     let author = c.get("author")?;
     let created_at = value
@@ -244,6 +245,39 @@ fn accept(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_comment_event_carries_its_comment_and_nothing_else_does() {
+        let event = |kind: &str, comment: serde_json::Value| {
+            serde_json::to_vec(&serde_json::json!({
+                "type": format!("zen:event-type:ticket.{kind}"),
+                "time": "2026-11-23T05:29:05Z",
+                "detail": {"id": "42", "actor_id": "7", "status": "HOLD",
+                    "tags": ["a", "b"], "brand_id": "3"},
+                "event": {"comment": comment},
+            }))
+            .unwrap()
+        };
+        let comment = serde_json::json!({"id": "99", "body": "hi", "is_public": false,
+            "author": {"id": "7", "name": "Ann", "is_staff": true}});
+        let body = event("comment_added", comment.clone());
+        let (c, t) = carried_comment(&body).unwrap();
+        assert_eq!((c.id, c.body.as_str(), c.public), (99, "hi", false));
+        assert_eq!((c.author_id, c.author_name.as_str()), (7, "Ann"));
+        assert_eq!(c.created_at, "2026-11-23T05:29:05Z".parse().unwrap());
+        assert_eq!(t.status, Some(crate::zendesk::models::Status::Hold));
+        assert_eq!((t.tags.len(), t.brand_id), (2, Some(3)));
+        assert_eq!((ticket_id(&body), updater_id(&body)), (Some(42), Some(7)));
+        // Another event, a comment without body or id, a trigger body: nothing carried.
+        assert!(carried_comment(&event("status_changed", comment.clone())).is_none());
+        let mut partial = comment.clone();
+        partial.as_object_mut().unwrap().remove("body");
+        assert!(carried_comment(&event("comment_added", partial)).is_none());
+        let mut no_id = comment;
+        no_id["id"] = serde_json::json!("0");
+        assert!(carried_comment(&event("comment_added", no_id)).is_none());
+        assert!(carried_comment(br#"{"ticket_id": 42}"#).is_none());
+    }
 
     fn now() -> Timestamp {
         "2026-11-23T05:30:00Z".parse().unwrap()
