@@ -718,10 +718,7 @@ async fn event_webhooks_carry_the_comment_and_name_each_change() {
     }
     let got = seen.lock().unwrap().clone();
     let types: Vec<&str> = got.iter().map(|v| v["type"].as_str().unwrap()).collect();
-    assert_eq!(
-        types[0], "zen:event-type:ticket.ticket_created",
-        "{types:?}"
-    );
+    assert_eq!(types[0], "zen:event-type:ticket.created", "{types:?}");
     assert!(
         types.contains(&"zen:event-type:ticket.status_changed"),
         "{types:?}"

@@ -111,7 +111,7 @@ pub(crate) fn events(a: &Account, ticket_id: u64, audit: Option<&Audit>) -> Vec<
         .iter()
         .any(|e| matches!(e.kind, EventKind::Create { .. }))
     {
-        out.push(wrap(0, "ticket_created", json!({})));
+        out.push(wrap(0, "created", json!({})));
     }
     for (n, e) in audit.events.iter().enumerate() {
         let n = n + 1;
