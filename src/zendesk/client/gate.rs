@@ -17,18 +17,25 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// One sliding window: at most `limit` grants in any interval of length `window`.
+/// One sliding window: at most `limit` requests in any interval of length `window`, as
+/// Zendesk counts them: when they arrive, which the client cannot see.
 ///
-/// A log of the grant times inside the current window is kept (at most `limit` entries),
-/// so the limit holds for every window, not only for aligned ones.
+/// A request therefore counts from its grant (`reserve`) until its answer came back
+/// (`settle`), and then for a whole `window` after the answer: it reached Zendesk at some
+/// instant in between, so whenever Zendesk counted it, it has left Zendesk's window by
+/// then. Recording the grant time alone let requests queued on Zendesk's side (loopback:
+/// milliseconds; the internet: hundreds) still count there when the client's window had
+/// already freed them, and the next burst got 429s (found by the bench's budget phase).
 #[derive(Debug, Clone)]
 pub struct SlidingWindow {
-    /// Most grants allowed in any interval of length `window`.
+    /// Most requests allowed in any interval of length `window`.
     limit: u32,
     /// Length of the interval.
     window: Duration,
-    /// Grant times, oldest first, none older than `now - window` after `prune`.
+    /// Answer times, oldest first, none older than `now - window` after `prune`.
     grants: VecDeque<Instant>,
+    /// Granted and not answered yet.
+    in_flight: u32,
 }
 
 impl SlidingWindow {
@@ -39,7 +46,12 @@ impl SlidingWindow {
             limit: limit.max(1),
             window,
             grants: VecDeque::new(),
+            in_flight: 0,
         }
+    }
+
+    fn used(&self) -> u64 {
+        self.grants.len() as u64 + u64::from(self.in_flight)
     }
 
     fn prune(&mut self, now: Instant) {
@@ -55,30 +67,50 @@ impl SlidingWindow {
     /// How long to wait from `now` until one more grant fits; zero when it fits now.
     pub fn wait(&mut self, now: Instant) -> Duration {
         self.prune(now);
-        if (self.grants.len() as u64) < u64::from(self.limit) {
+        let used = self.used();
+        if used < u64::from(self.limit) {
             return Duration::ZERO;
         }
-        // The grant that must leave the window first: the one `limit` grants back.
-        let idx = self.grants.len() - self.limit as usize;
-        let leaves_at = self.grants[idx] + self.window;
-        leaves_at.saturating_duration_since(now)
+        // How many answered requests must leave before one more fits.
+        let must_leave = (used - u64::from(self.limit) + 1) as usize;
+        match self.grants.get(must_leave - 1) {
+            Some(&at) => (at + self.window).saturating_duration_since(now),
+            // Requests in flight fill it: none leaves before a window after its answer.
+            None => self.window,
+        }
     }
 
-    /// Records a grant at `now`. Call only after `wait(now)` returned zero.
+    /// A request was granted: it counts as in flight. Call only after `wait` returned zero.
+    pub fn reserve(&mut self) {
+        self.in_flight = self.in_flight.saturating_add(1);
+    }
+
+    /// A granted request was answered (or given up) at `now`: it counts for a window from
+    /// now on.
+    pub fn settle(&mut self, now: Instant) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        // Answers are settled in time order; keep the log sorted if a caller was late.
+        let at = self.grants.back().map_or(now, |&last| last.max(now));
+        self.grants.push_back(at);
+    }
+
+    /// A request granted and answered at once (tests).
+    #[cfg(test)]
     pub fn record(&mut self, now: Instant) {
-        self.grants.push_back(now);
+        self.reserve();
+        self.settle(now);
     }
 
-    /// Grants still available at `now` before this window makes a caller wait.
+    /// Requests still available at `now` before this window makes a caller wait.
     pub fn remaining(&mut self, now: Instant) -> u32 {
         self.prune(now);
-        self.limit.saturating_sub(self.grants.len() as u32)
+        u32::try_from(u64::from(self.limit).saturating_sub(self.used())).unwrap_or(0)
     }
 
     /// True when no grant is inside the window any more (the window can be forgotten).
     fn is_idle(&mut self, now: Instant) -> bool {
         self.prune(now);
-        self.grants.is_empty()
+        self.grants.is_empty() && self.in_flight == 0
     }
 }
 
@@ -191,25 +223,40 @@ impl GateState {
             return Err(wait);
         }
         self.paused_until = None;
-        self.account.record(now);
+        self.account.reserve();
         match class {
             EndpointClass::General => {}
-            EndpointClass::Export => self.exports.record(now),
+            EndpointClass::Export => self.exports.reserve(),
             EndpointClass::TicketUpdate { ticket } => {
-                self.updates.record(now);
+                self.updates.reserve();
                 let limits = self.limits;
                 self.per_ticket
                     .entry(ticket)
                     .or_insert_with(|| {
                         SlidingWindow::new(limits.updates_per_ticket, limits.ticket_update_window)
                     })
-                    .record(now);
+                    .reserve();
                 if self.per_ticket.len() > 1024 {
                     self.per_ticket.retain(|_, w| !w.is_idle(now));
                 }
             }
         }
         Ok(())
+    }
+
+    /// The request granted for `class` was answered (or given up) at `now`.
+    pub fn settle(&mut self, class: EndpointClass, now: Instant) {
+        self.account.settle(now);
+        match class {
+            EndpointClass::General => {}
+            EndpointClass::Export => self.exports.settle(now),
+            EndpointClass::TicketUpdate { ticket } => {
+                self.updates.settle(now);
+                if let Some(w) = self.per_ticket.get_mut(&ticket) {
+                    w.settle(now);
+                }
+            }
+        }
     }
 
     /// A 429 arrived at `now`: pause the whole account for `retry_after`, or for the
@@ -284,6 +331,21 @@ pub struct GateStatus {
     pub server_remaining: Option<u32>,
 }
 
+/// One request's place in the gate's windows; dropping it settles the request.
+#[derive(Debug)]
+pub struct Grant<'a> {
+    gate: &'a Gate,
+    class: EndpointClass,
+    /// How long the caller waited for it.
+    pub waited: Duration,
+}
+
+impl Drop for Grant<'_> {
+    fn drop(&mut self) {
+        self.gate.lock().settle(self.class, Instant::now());
+    }
+}
+
 /// The shared, waiting gate of one account.
 #[derive(Debug)]
 pub struct Gate {
@@ -302,14 +364,21 @@ impl Gate {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits until a request of `class` may go, then takes its grant. Returns the time
-    /// spent waiting.
-    pub async fn acquire(&self, class: EndpointClass) -> Duration {
+    /// Waits until a request of `class` may go, then takes its grant. The grant counts as
+    /// in flight until it is dropped (when the answer came back or the request was given
+    /// up), and for a window after that.
+    pub async fn acquire(&self, class: EndpointClass) -> Grant<'_> {
         let start = Instant::now();
         loop {
             let res = self.lock().try_acquire(class, Instant::now());
             match res {
-                Ok(()) => return start.elapsed(),
+                Ok(()) => {
+                    return Grant {
+                        gate: self,
+                        class,
+                        waited: start.elapsed(),
+                    };
+                }
                 Err(wait) => tokio::time::sleep(wait).await,
             }
         }
@@ -413,8 +482,10 @@ mod tests {
         let mut g = GateState::new(1000, limits);
         let a = EndpointClass::TicketUpdate { ticket: 1 };
         let b = EndpointClass::TicketUpdate { ticket: 2 };
-        assert!(g.try_acquire(a, t0).is_ok());
-        assert!(g.try_acquire(a, t0).is_ok());
+        for _ in 0..2 {
+            assert!(g.try_acquire(a, t0).is_ok());
+            g.settle(a, t0);
+        }
         assert_eq!(
             g.try_acquire(a, t0 + ms(10)),
             Err(Duration::from_secs(600) - ms(10))
@@ -426,13 +497,53 @@ mod tests {
     #[tokio::test]
     async fn gate_waits_rather_than_fails() {
         let gate = Gate::new(2, EndpointLimits::default());
-        assert!(gate.acquire(EndpointClass::General).await < ms(20));
+        drop(gate.acquire(EndpointClass::General).await);
         assert_eq!(gate.remaining(), 1);
         gate.on_throttled(Some(ms(80)));
         assert!(gate.status().paused_for.is_some());
-        let waited = gate.acquire(EndpointClass::General).await;
-        assert!(waited >= ms(80), "{waited:?}");
+        let grant = gate.acquire(EndpointClass::General).await;
+        assert!(grant.waited >= ms(80), "{:?}", grant.waited);
         assert_eq!(gate.remaining(), 0);
+    }
+
+    #[test]
+    fn a_request_counts_from_its_grant_until_a_window_after_its_answer() {
+        let t0 = Instant::now();
+        let mut w = SlidingWindow::new(2, ms(1000));
+        w.reserve();
+        w.reserve();
+        // Both in flight, however long: nothing leaves before a window after its answer.
+        assert_eq!(w.wait(t0 + ms(5000)), ms(1000));
+        assert_eq!(w.remaining(t0), 0);
+        w.settle(t0 + ms(300)); // answered after 300 ms
+        assert_eq!(w.wait(t0 + ms(400)), ms(900));
+        w.settle(t0 + ms(500));
+        // A window after each answer, not after the grants at t0.
+        assert_eq!(w.wait(t0 + ms(1000)), ms(300));
+        assert_eq!(w.wait(t0 + ms(1300)), Duration::ZERO);
+        assert_eq!(w.remaining(t0 + ms(1500)), 2);
+    }
+
+    #[test]
+    fn a_grant_dropped_settles_every_window_it_took() {
+        let t0 = Instant::now();
+        let limits = EndpointLimits {
+            exports_per_minute: 1,
+            ..EndpointLimits::default()
+        };
+        let mut g = GateState::new(10, limits);
+        assert!(g.try_acquire(EndpointClass::Export, t0).is_ok());
+        assert_eq!(
+            g.wait(EndpointClass::Export, t0),
+            Duration::from_secs(60),
+            "in flight"
+        );
+        g.settle(EndpointClass::Export, t0 + ms(100));
+        assert_eq!(
+            g.wait(EndpointClass::Export, t0 + ms(100)),
+            Duration::from_secs(60)
+        );
+        assert_eq!(g.status(t0 + ms(100)).remaining, 9);
     }
 
     fn class_strategy() -> impl Strategy<Value = EndpointClass> {
@@ -510,6 +621,8 @@ mod tests {
                         };
                     match g.try_acquire(class, now) {
                         Ok(()) => {
+                            // Answered at once: the window counts from the grant.
+                            g.settle(class, now);
                             granted.push((now_ms, class));
                             break;
                         }
@@ -531,6 +644,56 @@ mod tests {
             for ticket in 0..3 {
                 let one = grants_of(&granted, |c| c == EndpointClass::TicketUpdate { ticket });
                 prop_assert!(max_in_window(&one, 600_000) <= per_ticket as usize);
+            }
+        }
+
+        /// With answers that take a while, wherever in between Zendesk counted each request,
+        /// no window of Zendesk's ever holds more than the budget: every interval [grant,
+        /// answer] that touches a window counts.
+        #[test]
+        fn never_exceeds_wherever_zendesk_counts(
+            budget in 1u32..6,
+            steps in proptest::collection::vec((0u64..30_000, 0u64..5_000), 1..40),
+        ) {
+            let t0 = Instant::now();
+            let mut g = GateState::new(budget, EndpointLimits::default());
+            let class = EndpointClass::General;
+            // (grant, answer) in ms; answers pending until their time comes.
+            let mut done: Vec<(u64, u64)> = Vec::new();
+            let mut pending: Vec<(u64, u64)> = Vec::new();
+            let mut now_ms = 0u64;
+            for (gap, latency) in steps {
+                now_ms += gap;
+                loop {
+                    // Settle, in time order, every answer due by now.
+                    pending.sort_by_key(|p| p.1);
+                    while pending.first().is_some_and(|p| p.1 <= now_ms) {
+                        let p = pending.remove(0);
+                        g.settle(class, t0 + ms(p.1));
+                        done.push(p);
+                    }
+                    match g.try_acquire(class, t0 + ms(now_ms)) {
+                        Ok(()) => {
+                            pending.push((now_ms, now_ms + latency));
+                            break;
+                        }
+                        Err(wait) => {
+                            let next_answer = pending.iter().map(|p| p.1).min();
+                            let by_clock = now_ms + (wait.as_micros() as u64).div_ceil(1000);
+                            now_ms = next_answer.map_or(by_clock, |a| a.max(now_ms).min(by_clock));
+                        }
+                    }
+                }
+            }
+            done.extend(pending);
+            // Every window [s, s + 60 s) that starts at an answer or a grant.
+            let starts: Vec<u64> = done.iter().flat_map(|&(gr, an)| [gr, an]).collect();
+            for s in starts {
+                let touching = done
+                    .iter()
+                    .filter(|&&(gr, an)| an >= s && gr < s + 60_000)
+                    .count();
+                prop_assert!(touching <= budget as usize, "{touching} requests touch the window at {s}");
             }
         }
 

@@ -412,10 +412,15 @@ impl ZendeskClient {
         let inner = &self.inner;
         let mut refreshed = false;
         loop {
-            let waited = inner.gate.acquire(call.class).await;
+            // Held until this attempt ends: the request counts against the budget until its
+            // answer is in (see `gate::SlidingWindow`).
+            let grant = inner.gate.acquire(call.class).await;
             inner.requests.fetch_add(1, Ordering::Relaxed);
-            if waited > Duration::from_millis(500) {
-                tracing::debug!(waited_ms = waited.as_millis() as u64, "gate held request");
+            if grant.waited > Duration::from_millis(500) {
+                tracing::debug!(
+                    waited_ms = grant.waited.as_millis() as u64,
+                    "gate held request"
+                );
             }
             let absolute = call.path.starts_with("http://") || call.path.starts_with("https://");
             let url = if absolute {
