@@ -93,6 +93,9 @@ struct Scale {
     naive_rate: f64,
     naive_interval: Duration,
     ready_links: usize,
+    budget_rpm: u32,
+    budget_tickets: usize,
+    budget_window: Duration,
     wait: Duration,
 }
 
@@ -118,6 +121,9 @@ impl Scale {
                 naive_rate: 10.0,
                 naive_interval: Duration::from_millis(500),
                 ready_links: 1_000,
+                budget_rpm: 6,
+                budget_tickets: 5,
+                budget_window: Duration::from_secs(3),
                 wait: Duration::from_secs(30),
             }
         } else {
@@ -140,6 +146,9 @@ impl Scale {
                 naive_rate: 2.0,
                 naive_interval: Duration::from_secs(1),
                 ready_links: 100_000,
+                budget_rpm: 60,
+                budget_tickets: 45,
+                budget_window: Duration::from_secs(60),
                 wait: Duration::from_secs(60),
             }
         }
@@ -208,6 +217,23 @@ pub struct Report {
     pub rss_100k_links_mb: f64,
     /// Resident set of that process before the daemon started (runtime and simulator).
     pub rss_before_ready_mb: f64,
+    /// Budget after a backlog: each account's `requests_per_minute` in that phase, the
+    /// tickets with a waiting comment, and the window measured (a minute; seconds with
+    /// `--quick`).
+    pub budget_rpm: u64,
+    pub budget_tickets: u64,
+    pub budget_window_s: f64,
+    /// Share of the budget the daemon spent in that window on the busier account, whose
+    /// budget bounds the drain (1.0 = all of it; the window starts with the whole budget
+    /// available).
+    pub budget_used: f64,
+    /// Calls each account's bridge user made in the window.
+    pub budget_calls_source: u64,
+    pub budget_calls_target: u64,
+    /// 429s received in that phase (also counted in `throttled`).
+    pub budget_throttled: u64,
+    /// Backlog comments on their mirror when the window ended.
+    pub budget_mirrored: u64,
     /// Wall time of the whole bench.
     pub total_s: f64,
     /// Bridge calls by endpoint, steady phase (for finding what costs calls).
@@ -226,6 +252,7 @@ pub async fn run(options: Options) -> Result<Report, BenchError> {
     };
     webhook_and_backlog(&scale, &mut report).await?;
     flood(&scale, &mut report).await?;
+    budget(&scale, &mut report).await?;
     poll_path(&scale, &mut report).await?;
     naive(&scale, &mut report).await?;
     report.peak_rss_mb = proc_status_mb("VmHWM");
@@ -911,6 +938,92 @@ async fn flood(scale: &Scale, report: &mut Report) -> Result<(), BenchError> {
 }
 
 // ---------------------------------------------------------------------------------------
+// Phase 2c: the budget after a backlog.
+
+/// Tickets shared with limits lifted; the daemon stopped; one comment on each written while
+/// it is down (their webhooks are lost). Then Zendesk's limits in the simulator with the
+/// account-wide limit at `budget_rpm`, and the daemon started again with that budget on
+/// each account: the backlog needs more calls than one minute's budget (each ticket is
+/// read, its mirror checked once after the start, and updated). Measured over the first
+/// `budget_window` of the drain: each account's calls against its budget, and the 429s.
+async fn budget(scale: &Scale, report: &mut Report) -> Result<(), BenchError> {
+    let world = webhook_world(
+        Limits::unlimited(),
+        UNLIMITED_RPM,
+        scale.budget_tickets,
+        scale.wait,
+    )
+    .await?;
+    let WebhookWorld {
+        sim,
+        dir,
+        listen,
+        running,
+        sources,
+        mirrors,
+    } = world;
+    stop(running).await?;
+    for s in &sources {
+        sim.add_comment(
+            SOURCE,
+            *s,
+            "alice@acme.example",
+            "Written during the outage",
+            true,
+        )
+        .map_err(fail("writing the backlog"))?;
+    }
+    // Undeliverable webhooks are given up after ~1.2 s: the export finds the backlog.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    sim.set_limits(
+        None,
+        Limits {
+            requests_per_minute: scale.budget_rpm,
+            ..Limits::default()
+        },
+    );
+    reset(&sim);
+    let state = dir.0.join("state");
+    let settings = Settings {
+        listen,
+        state_dir: &state,
+        poll_interval: "30s",
+        requests_per_minute: scale.budget_rpm,
+    };
+    let config = load(&dir.0, &config_text(&sim, &settings))?;
+    let listener = bind(listen).await?;
+    let t0 = Instant::now();
+    let running = start(config, listener).await?;
+    tokio::time::sleep_until((t0 + scale.budget_window).into()).await;
+    let used =
+        |account: &str, user: &str| sim.stats(account).by_user.get(user).copied().unwrap_or(0);
+    let source = used(SOURCE, BRIDGE_SOURCE);
+    let target = used(TARGET, BRIDGE_TARGET);
+    let throttled = sim.stats(SOURCE).throttled + sim.stats(TARGET).throttled;
+    // A sliding window that starts empty allows the whole budget at once: within the
+    // first minute the budget is `budget_rpm` calls.
+    let budget = f64::from(scale.budget_rpm.max(1));
+    report.budget_rpm = u64::from(scale.budget_rpm);
+    report.budget_tickets = sources.len() as u64;
+    report.budget_window_s = scale.budget_window.as_secs_f64();
+    report.budget_calls_source = source;
+    report.budget_calls_target = target;
+    // The binding budget is the busier account's: the other waits on its reads.
+    report.budget_used = round(source.max(target) as f64 / budget, 2);
+    report.budget_throttled = throttled;
+    report.throttled += throttled;
+    report.budget_mirrored = mirrors
+        .iter()
+        .filter(|m| {
+            sim.comments(TARGET, **m)
+                .iter()
+                .any(|c| c.body.contains("Written during the outage"))
+        })
+        .count() as u64;
+    stop(running).await
+}
+
+// ---------------------------------------------------------------------------------------
 // Phase 3: polling path.
 
 async fn poll_path(scale: &Scale, report: &mut Report) -> Result<(), BenchError> {
@@ -1287,6 +1400,20 @@ pub fn to_table(r: &Report) -> String {
             r.naive_writes_per_comment,
             r.naive_latency_ms_p50,
             r.naive_latency_ms_p99
+        ),
+    );
+    row(
+        "budget after a backlog",
+        format!(
+            "{:.0}% of {}/min used in the first {:.0} s ({} / {} calls), {} 429s, {} of {} mirrored",
+            r.budget_used * 100.0,
+            r.budget_rpm,
+            r.budget_window_s,
+            r.budget_calls_source,
+            r.budget_calls_target,
+            r.budget_throttled,
+            r.budget_mirrored,
+            r.budget_tickets
         ),
     );
     row("429s received", r.throttled.to_string());

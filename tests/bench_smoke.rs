@@ -27,6 +27,8 @@ const MORE: &[&str] = &[
     "rss_idle_mb",
     "ready_ms_100k_links",
     "rss_100k_links_mb",
+    "budget_used",
+    "budget_window_s",
 ];
 
 #[test]
@@ -63,6 +65,11 @@ fn quick_json_has_every_key() {
         "ready_links",
         "backlog_reads",
         "backlog_writes",
+        "budget_rpm",
+        "budget_calls_source",
+        "budget_calls_target",
+        "budget_throttled",
+        "budget_mirrored",
     ] {
         assert!(v[key].is_u64(), "{key} is a count: {v}");
     }
