@@ -62,6 +62,15 @@ impl EngineError {
         }
     }
 
+    /// A failure of one link that retrying will not cure: the link goes to `error`.
+    pub fn breaks_link(&self) -> bool {
+        match self {
+            EngineError::Zendesk(e) => e.is_permanent() || matches!(e, ZendeskError::Decode { .. }),
+            EngineError::Closed { .. } => true,
+            _ => false,
+        }
+    }
+
     /// The HTTP status the admin API answers with.
     pub fn http_status(&self) -> u16 {
         match self {

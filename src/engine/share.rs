@@ -9,11 +9,24 @@ use crate::coalesce::{self, Part};
 use crate::config::AgreementConfig;
 use crate::link::Flow;
 use crate::plan::{Baseline, SideNow};
-use crate::rules::{self, SHARED_TAG, TagFilter};
+use crate::rules::{self, CommentVerdict, SHARED_TAG, TagFilter};
 use crate::store::{AuditKind, Link, LinkState, NewAudit, NewLink, Watermark};
 use crate::zendesk::models::{Comment, NewComment, Status, Ticket, TicketWrite};
 
 use super::{Engine, EngineError};
+
+/// Whether the source's first comment goes into the mirror, under the same rules as every
+/// later comment (`comments.public`, `comments.private`).
+fn first_verdict(agreement: &AgreementConfig, first: &Comment) -> CommentVerdict {
+    rules::comment_verdict(
+        &agreement.comments,
+        rules::CommentFacts {
+            public: first.public,
+            written_by_bridge: false,
+            author_is_bridge: false,
+        },
+    )
+}
 
 /// `sharebridge:{from_subdomain}:{ticket}`: how a mirror names its source.
 pub fn external_id(from_subdomain: &str, ticket: u64) -> String {
@@ -144,9 +157,20 @@ impl Engine {
                 })
                 .inc();
         }
-        let link = self
+        let link = match self
             .ensure_mirror_with(&alloc.link, agreement, source, existing)
-            .await?;
+            .await
+        {
+            Ok(link) => link,
+            Err(e) => {
+                // A mirror that cannot be made (refused, unreadable) leaves the link in
+                // `error`, not active without a mirror; `resync` tries again.
+                if e.breaks_link() {
+                    self.break_link(alloc.link.id, &format!("creating the mirror: {e}"))?;
+                }
+                return Err(e);
+            }
+        };
         self.refresh_gauges();
         Ok(link)
     }
@@ -253,7 +277,7 @@ impl Engine {
         };
 
         let first_crossed = first
-            .filter(|c| c.public || agreement.comments.private)
+            .filter(|c| first_verdict(agreement, c).crosses())
             .map(|c| c.id);
         let source_now = SideNow {
             status: source.status,
@@ -357,19 +381,22 @@ impl Engine {
             from.subdomain, source.id
         );
         let mut public = true;
-        match first {
-            Some(c) if c.public || agreement.comments.private => {
+        match first.map(|c| (c, first_verdict(agreement, c))) {
+            Some((c, CommentVerdict::Send { public: shown })) => {
                 let part = Part {
                     source_comment_id: c.id,
                     author: from.user_name(c.author_id).await,
                     account: from.subdomain.clone(),
-                    public: c.public,
+                    public: shown,
                     body: c.body.clone(),
                 };
                 body.push_str("\n\n");
                 body.push_str(&coalesce::render(&part, agreement.comments.attribution));
-                public = c.public;
+                public = shown;
             }
+            Some((_, CommentVerdict::PublicDisabled)) => body.push_str(
+                "\n\n(The first comment was held back: this agreement mirrors no public comments.)",
+            ),
             Some(_) => body.push_str("\n\n(The first comment is private and was held back.)"),
             None => {}
         }

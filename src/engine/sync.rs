@@ -269,10 +269,7 @@ impl Engine {
                 Ok(false)
             }
             Err(WriteFailure::Broken(why)) => {
-                tracing::warn!(link = link.id, flow = flow.as_str(), reason = %why, "link in error");
-                self.store()
-                    .set_link_state(link.id, LinkState::Error, Some(why))?;
-                self.refresh_gauges();
+                self.break_link(link.id, &format!("{} flow: {why}", flow.as_str()))?;
                 Ok(false)
             }
             Err(WriteFailure::Engine(e)) => Err(e),
