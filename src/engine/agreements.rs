@@ -180,7 +180,7 @@ impl Engine {
         }
         if owed_notes {
             let engine = self.clone();
-            tokio::spawn(async move { engine.reconcile_pending().await });
+            tokio::spawn(async move { engine.write_owed_notes().await });
         }
         Ok(())
     }

@@ -20,9 +20,11 @@ mod orphaning;
 mod poll;
 mod process;
 mod reconcile;
+mod recovery;
 mod scheduler;
 mod share;
 mod sync;
+mod write;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -159,7 +161,7 @@ impl Engine {
         // never waits on Zendesk (a link's own sync settles its pending write anyway).
         {
             let engine = self.clone();
-            pollers.spawn(async move { engine.reconcile_pending().await });
+            pollers.spawn(async move { engine.recover().await });
         }
         let mut sched = Scheduler::default();
         let mut tasks: JoinSet<(Hint, Result<(), EngineError>)> = JoinSet::new();

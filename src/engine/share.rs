@@ -573,6 +573,10 @@ impl Engine {
             created_at: now,
         };
         let orphan = self.store().transaction(|tx| {
+            let was_orphan = match tx.view().link_by_target(&agreement.to, mirror)? {
+                Some(l) => tx.view().orphan(l.id)?.is_some(),
+                None => false,
+            };
             let o = tx.adopt_orphan(
                 new,
                 mirror,
@@ -589,19 +593,15 @@ impl Engine {
                     o.source_account, o.source_ticket, o.target_account, mirror
                 ),
             })?;
-            tx.record_pending_write(&crate::store::PendingWrite {
-                link: o.link,
-                flow: Flow::SourceToTarget,
-                source_comments: Vec::new(),
-                marker: super::orphaning::NOTE_MARKER.to_owned(),
-                created_at: now,
-                ahead: false,
-            })?;
+            // An orphan recorded before has had (or still owes) its note.
+            if !was_orphan {
+                tx.set_orphan_note_owed(o.link, true)?;
+            }
             Ok(o)
         })?;
         tracing::warn!(link = orphan.link, account = %agreement.to, ticket = mirror, "unknown mirror recorded as an orphan");
         if let Some(link) = self.store().link(orphan.link)? {
-            self.write_orphan_note(&link, &orphan).await?;
+            self.write_orphan_note(&link).await?;
         }
         self.refresh_gauges();
         Ok(())
