@@ -384,6 +384,22 @@ impl Engine {
         link::direction(own, reverse)
     }
 
+    /// Whether `flow` of `link` may write now: the link's agreement accepted at this
+    /// moment and, for replies from the mirror, the reverse agreement too (DESIGN §5:
+    /// consent at every write, whatever crashed in between).
+    pub(crate) fn consents(&self, link: &crate::store::Link, flow: link::Flow) -> bool {
+        let accepted = |name: &str| self.state_of(name) == Some(State::Accepted);
+        if !accepted(&link.agreement) {
+            return false;
+        }
+        match flow {
+            link::Flow::SourceToTarget => true,
+            link::Flow::TargetToSource => self
+                .agreement_between(&link.target_account, &link.source_account)
+                .is_some_and(|r| accepted(&r.name)),
+        }
+    }
+
     pub(crate) async fn lock_ticket(&self, account: &str, ticket: u64) -> OwnedMutexGuard<()> {
         let lock = {
             let mut locks = self

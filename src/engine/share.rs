@@ -228,6 +228,14 @@ impl Engine {
         if link.target_ticket.is_some() {
             return Ok(link.clone());
         }
+        // Consent at the moment of the write (the mirror's creation is the first one).
+        let state = self.state_of(&agreement.name).unwrap_or(State::Pending);
+        if state != State::Accepted {
+            return Err(EngineError::NotAccepted {
+                name: agreement.name.clone(),
+                state,
+            });
+        }
         let from = self.account(&link.source_account)?;
         let to = self.account(&link.target_account)?;
         let source_comments = from.client.list_comments(source.id).await?;

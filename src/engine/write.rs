@@ -41,6 +41,16 @@ impl Engine {
             Some(l) if l.state == LinkState::Active => {}
             _ => return Err(WriteFailure::LinkEnded),
         }
+        // Consent at the moment of the write: an agreement that stopped being accepted
+        // (its links are being orphaned) writes nothing more, and the step stops here.
+        if !self.consents(link, flow) {
+            tracing::info!(
+                link = link.id,
+                flow = flow.as_str(),
+                "not written: the agreement is not accepted now"
+            );
+            return Err(WriteFailure::LinkEnded);
+        }
         let started = Timestamp::now();
         let pending = write.comment.as_ref().map(|b| PendingWrite {
             link: link.id,
@@ -112,7 +122,8 @@ impl Engine {
 pub(crate) enum WriteFailure {
     /// The receiving ticket is gone: the link ends with this reason.
     Ended(Reason),
-    /// The link ended (unshare, consent withdrawn) before this write: nothing was sent.
+    /// The link ended (unshare, consent withdrawn), or its agreement is not accepted at
+    /// the moment of the write: nothing was sent.
     LinkEnded,
     /// Retrying will not help (closed, 5000 comments, a 4xx): the link goes to `error`.
     Broken(String),
