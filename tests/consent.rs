@@ -78,3 +78,66 @@ async fn a_crash_between_a_transition_and_its_orphaning_still_ends_the_links() {
     assert_eq!(notes, 1);
     w.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_is_never_shared_back_into_the_account_it_mirrors() {
+    // Both directions auto-share: vendor's agreement shares tickets tagged acme_escalation.
+    let mut w = world(Setup::default()).await;
+    let text = common::config_text(&w.sim, &Setup::default()).replace(
+        "from = \"vendor\"\nto = \"acme\"\n",
+        "from = \"vendor\"\nto = \"acme\"\nauto_share_tags = [\"acme_escalation\"]\n",
+    );
+    w.reconfigure_text(&text).await;
+    let (t, m) = w.shared_ticket("loop").await;
+    let tag = |w: &common::World, m: u64| {
+        w.sim
+            .update_ticket(
+                "vendor",
+                m,
+                AGENT_V,
+                &sharebridge::zendesk::models::TicketWrite {
+                    additional_tags: Some(vec!["acme_escalation".into()]),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+    };
+    // Tagging the mirror with vendor's auto-share tag does not copy acme's own ticket
+    // back into acme.
+    tag(&w, m);
+    w.poke("vendor", m).await;
+    assert_eq!(
+        w.sim.tickets("acme").len(),
+        1,
+        "{:?}",
+        w.sim.tickets("acme")
+    );
+    assert!(
+        w.engine()
+            .store()
+            .links_by_source_ticket("vendor", m)
+            .unwrap()
+            .is_empty()
+    );
+    // Nor by hand, and nor once the mirror is an orphan (a store that forgot the link
+    // still refuses: the mirror's external id names acme, `rules::mirrors_account`).
+    let refused = w.engine().share("vendor", m, "acme", "test").await;
+    assert!(refused.is_err(), "{refused:?}");
+    let msg = refused.unwrap_err().to_string();
+    assert!(msg.contains("mirror"), "{msg}");
+    w.engine()
+        .unshare("acme", t, "vendor", "test")
+        .await
+        .unwrap();
+    w.poke("vendor", m).await;
+    w.restart().await;
+    tag(&w, m);
+    w.poke("vendor", m).await;
+    assert_eq!(
+        w.sim.tickets("acme").len(),
+        1,
+        "{:?}",
+        w.sim.tickets("acme")
+    );
+    w.stop();
+}

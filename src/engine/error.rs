@@ -41,6 +41,14 @@ pub enum EngineError {
         link: u64,
     },
     #[error(
+        "{account} ticket {ticket} is a mirror of a {to} ticket: a mirror is never shared back into the account it mirrors"
+    )]
+    MirrorOfReceiver {
+        account: String,
+        ticket: u64,
+        to: String,
+    },
+    #[error(
         "link {id} is orphaned: `sharebridge resync {id} --relink` re-attaches it to its mirror, or `share` the ticket again"
     )]
     Orphaned { id: u64 },
@@ -82,6 +90,7 @@ impl EngineError {
             | EngineError::NotAccepted { .. }
             | EngineError::Closed { .. }
             | EngineError::MirrorOfOrphan { .. }
+            | EngineError::MirrorOfReceiver { .. }
             | EngineError::Orphaned { .. } => 409,
             EngineError::ShuttingDown | EngineError::NotApplied { .. } => 503,
             EngineError::Zendesk(_) => 502,

@@ -79,6 +79,16 @@ impl Engine {
                         {
                             // A ticket whose link ended is not shared again by its tag
                             // alone: `resync --relink` re-attaches the old mirror.
+                            // A mirror tagged for sharing back into the account it
+                            // mirrors: never (it would copy that account's own ticket).
+                            Err(EngineError::MirrorOfReceiver { .. }) => {
+                                tracing::debug!(
+                                    account,
+                                    ticket = id,
+                                    agreement = %agreement.name,
+                                    "not shared: it mirrors a ticket of the receiver"
+                                );
+                            }
                             Err(EngineError::MirrorOfOrphan { link, .. }) => {
                                 tracing::debug!(
                                     account,

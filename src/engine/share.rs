@@ -87,6 +87,21 @@ impl Engine {
                 ticket: source.id,
             });
         }
+        // A mirror is never shared back into the account it mirrors, whatever tags it
+        // gets there: known by its link (orphaned ones too) or by its external id.
+        let to = self.account(&agreement.to)?;
+        let mirror_of_receiver = self
+            .store()
+            .link_by_target(&agreement.from, source.id)?
+            .is_some_and(|l| l.source_account == agreement.to)
+            || rules::mirrors_account(source.external_id.as_deref(), &to.subdomain);
+        if mirror_of_receiver {
+            return Err(EngineError::MirrorOfReceiver {
+                account: agreement.from.clone(),
+                ticket: source.id,
+                to: agreement.to.clone(),
+            });
+        }
         // A mirror left by an earlier link of this ticket is re-attached, not copied: by
         // an explicit share, or when the ticket gains the tag whose removal ended it.
         let existing = self.existing_mirror(agreement, source.id).await?;
