@@ -10,6 +10,7 @@
 //! - [`server`]: webhooks, health, metrics, admin API, status page.
 //! - [`daemon`]: wiring, signals, shutdown; [`demo`]: simulator + daemon + a verified story.
 //! - [`engine`]: the sync workers.
+//! - [`fields`]: `sharebridge fields` suggestions (pure field and option matching).
 //! - [`zendesk`]: Zendesk's wire format (models, webhook signing).
 //! - [`telemetry`]: logging setup.
 #![forbid(unsafe_code)]
@@ -23,6 +24,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod engine;
+pub mod fields;
 pub mod link;
 pub mod metrics;
 pub mod orphan;
