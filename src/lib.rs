@@ -13,6 +13,7 @@
 //! - [`fields`]: `sharebridge fields` suggestions (pure field and option matching).
 //! - [`zendesk`]: Zendesk's wire format (models, webhook signing).
 //! - [`telemetry`]: logging setup.
+//! - [`visibility`]: who in the receiver can see a mirror, and why (pure).
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -34,4 +35,5 @@ pub mod server;
 pub mod sim;
 pub mod store;
 pub mod telemetry;
+pub mod visibility;
 pub mod zendesk;
