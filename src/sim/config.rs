@@ -13,7 +13,8 @@ pub struct SimArgs {
     /// acme=127.0.0.1:18081. Port 0 picks a free port.
     #[arg(long = "account", value_name = "NAME=ADDR", required = true)]
     pub accounts: Vec<String>,
-    /// The API token every account accepts (basic auth `{email}/token:{TOKEN}`).
+    /// The API token every account accepts (basic auth `{email}/token:{TOKEN}`); empty
+    /// means the default.
     #[arg(long, default_value = "sim-token", env = "SHAREBRIDGE_SIM_TOKEN")]
     pub token: String,
     /// POST a signed webhook to URL after every ticket change in account NAME (repeatable).
@@ -259,7 +260,12 @@ impl SimConfig {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(SimConfig {
             accounts,
-            token: args.token.clone(),
+            // An empty value (e.g. `SHAREBRIDGE_SIM_TOKEN=` left set) means unset.
+            token: if args.token.is_empty() {
+                "sim-token".to_owned()
+            } else {
+                args.token.clone()
+            },
             webhooks,
             webhook_secret: args.webhook_secret.clone(),
             webhook_style: args.webhook_style,

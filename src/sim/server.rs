@@ -141,6 +141,7 @@ enum Route {
     UploadCreate,
     UploadDelete,
     Attachment,
+    AttachmentShow,
     OAuthTokens,
 }
 
@@ -285,6 +286,12 @@ fn resolve(method: &Method, path: &str) -> Option<Resolved> {
             [0, 0],
             Some((*t).to_owned()),
         ),
+        ("GET", ["api", "v2", "attachments", id]) => (
+            AttachmentShow,
+            "GET /api/v2/attachments/{id}",
+            [num(id)?, 0],
+            None,
+        ),
         ("GET", ["attachments", "token", t]) => (
             Attachment,
             "GET /attachments/token/{token}",
@@ -347,6 +354,7 @@ fn call(route: Route, a: &mut Account, req: &Req, authz: Option<&str>) -> Result
         UploadCreate => uploads::create(a, req),
         UploadDelete => uploads::delete(a, req),
         Attachment => uploads::content(a, req),
+        AttachmentShow => uploads::show(a, req),
         OAuthTokens => oauth::tokens(a, req, authz),
     }
 }
@@ -576,7 +584,32 @@ async fn dispatch(State(h): State<Arc<AccountHandle>>, request: Request) -> Resp
     let touched = a.take_touched();
     drop(guard);
     h.announce(touched);
+    let resp = match header_str(headers, header::HOST) {
+        Some(host) => rebase(resp, &h.base_url, host),
+        None => resp,
+    };
     answer(resp, rate)
+}
+
+/// Absolute URLs in an answer (`url`, `next_page`, `links.next`, `content_url`, …) name
+/// the host the client asked for, as Zendesk's name `{subdomain}.zendesk.com`: a client
+/// that reached the simulator as `acme.localhost:PORT` follows links to the same place.
+fn rebase(mut resp: Resp, base_url: &str, host: &str) -> Resp {
+    let valid = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b));
+    let asked = format!("http://{host}");
+    if !valid || asked == base_url || !resp.content_type.contains("json") {
+        return resp;
+    }
+    // JSON escapes no character of an authority, so the URLs appear verbatim.
+    if let Ok(text) = std::str::from_utf8(&resp.body)
+        && text.contains(base_url)
+    {
+        resp.body = Bytes::from(text.replace(base_url, &asked));
+    }
+    resp
 }
 
 /// Runtime knobs as `/sim/knobs` shows and takes them (absent = unchanged).

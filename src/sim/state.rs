@@ -120,6 +120,8 @@ pub(crate) struct Audit {
     pub author_id: u64,
     pub via: Via,
     pub events: Vec<Event>,
+    /// `metadata.custom` the write asked to keep (an object; `{}` when none).
+    pub custom: Value,
 }
 
 /// A ticket one request changed, as the webhooks announce it.
@@ -639,7 +641,7 @@ impl Account {
             "ticket_id": audit.ticket_id,
             "created_at": audit.created_at,
             "author_id": audit.author_id,
-            "metadata": {"system": {"client": "sharebridge-sim", "ip_address": "127.0.0.1"}, "custom": {}},
+            "metadata": {"system": {"client": "sharebridge-sim", "ip_address": "127.0.0.1"}, "custom": audit.custom},
             "via": audit.via,
             "events": events,
         })
