@@ -31,6 +31,8 @@ pub(crate) struct Knobs {
     pub export_lag_secs: u64,
     pub access_token_lifetime_secs: u64,
     pub webhook_style: WebhookStyle,
+    /// With the late-apply fault: delay before a write takes effect.
+    pub late_apply_ms: u64,
 }
 
 /// One ticket and what hangs off it.
@@ -101,6 +103,10 @@ pub(crate) enum EventKind {
         value: Value,
     },
     PrivacyChange {
+        comment_id: u64,
+    },
+    /// Text or attachments of a comment were redacted.
+    Redaction {
         comment_id: u64,
     },
 }
@@ -351,6 +357,7 @@ impl Account {
                 export_lag_secs: config.export_lag_secs,
                 access_token_lifetime_secs: config.access_token_lifetime_secs,
                 webhook_style: config.webhook_style,
+                late_apply_ms: config.late_apply_ms,
             },
             stats: Stats::default(),
             rng: fastrand::Rng::with_seed(seed),
@@ -633,6 +640,9 @@ impl Account {
                 }),
                 EventKind::PrivacyChange { comment_id } => json!({
                     "id": e.id, "type": "CommentPrivacyChange", "comment_id": comment_id, "public": false,
+                }),
+                EventKind::Redaction { comment_id } => json!({
+                    "id": e.id, "type": "CommentRedactionEvent", "comment_id": comment_id,
                 }),
             })
             .collect();
