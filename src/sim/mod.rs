@@ -33,6 +33,7 @@ mod comments;
 mod export;
 mod http;
 mod oauth;
+mod redaction;
 mod search;
 mod server;
 mod state;

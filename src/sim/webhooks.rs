@@ -76,7 +76,7 @@ pub(crate) fn events(a: &Account, ticket_id: u64, audit: Option<&Audit>) -> Vec<
         "form_id": null,
         "group_id": id_str(t.group_id),
         "id": ticket_id.to_string(),
-        "is_public": true,
+        "is_public": t.is_public,
         "organization_id": id_str(t.organization_id),
         "priority": t.priority.as_deref().map(str::to_uppercase),
         "requester_id": id_str(t.requester_id),
@@ -89,29 +89,46 @@ pub(crate) fn events(a: &Account, ticket_id: u64, audit: Option<&Audit>) -> Vec<
         "via": {"channel": audit.map_or("api", |x| x.via.channel.as_str())},
     });
     let time = audit.map_or(t.updated_at, |x| x.created_at);
-    let wrap = |n: usize, kind: &str, event: Value| -> Vec<u8> {
-        let body = json!({
-            "account_id": 1,
-            "detail": detail,
-            "event": event,
-            "id": format!("{:016x}-{n}", audit.map_or(ticket_id, |x| x.id)),
-            "subject": format!("zen:ticket:{ticket_id}"),
-            "time": time,
-            "type": format!("zen:event-type:ticket.{kind}"),
-            "zendesk_event_version": "2022-11-06",
-        });
-        serde_json::to_vec(&body).unwrap_or_default()
+    // The events of one action share `event.meta.sequence.id` and are numbered by
+    // `position` (1-based) out of `total`, as Zendesk's are.
+    let sequence = format!("{:016x}", audit.map_or(ticket_id, |x| x.id));
+    let finish = |events: Vec<(usize, String, Value)>| -> Vec<Vec<u8>> {
+        let total = events.len();
+        events
+            .into_iter()
+            .enumerate()
+            .map(|(i, (n, kind, mut event))| {
+                if !event.is_object() {
+                    event = json!({});
+                }
+                event["meta"] = json!({"sequence": {
+                    "id": sequence, "position": i + 1, "total": total,
+                }});
+                let body = json!({
+                    "account_id": 1,
+                    "detail": detail,
+                    "event": event,
+                    "id": format!("{sequence}-{n}"),
+                    "subject": format!("zen:ticket:{ticket_id}"),
+                    "time": time,
+                    "type": format!("zen:event-type:ticket.{kind}"),
+                    "zendesk_event_version": "2022-11-06",
+                });
+                serde_json::to_vec(&body).unwrap_or_default()
+            })
+            .collect()
     };
     let Some(audit) = audit.filter(|_| !rec.deleted) else {
-        return vec![wrap(0, "soft_deleted", json!({}))];
+        return finish(vec![(0, "soft_deleted".to_owned(), json!({}))]);
     };
-    let mut out = Vec::new();
+    let mut out: Vec<(usize, String, Value)> = Vec::new();
+    let mut wrap = |n: usize, kind: &str, event: Value| out.push((n, kind.to_owned(), event));
     if audit
         .events
         .iter()
         .any(|e| matches!(e.kind, EventKind::Create { .. }))
     {
-        out.push(wrap(0, "created", json!({})));
+        wrap(0, "created", json!({}));
     }
     for (n, e) in audit.events.iter().enumerate() {
         let n = n + 1;
@@ -122,7 +139,7 @@ pub(crate) fn events(a: &Account, ticket_id: u64, audit: Option<&Audit>) -> Vec<
                     continue;
                 };
                 let author = a.users.get(&c.author_id);
-                out.push(wrap(
+                wrap(
                     n,
                     "comment_added",
                     json!({"comment": {
@@ -135,13 +152,25 @@ pub(crate) fn events(a: &Account, ticket_id: u64, audit: Option<&Audit>) -> Vec<
                         "id": c.id.to_string(),
                         "is_public": c.public,
                     }}),
-                ));
+                );
             }
-            EventKind::PrivacyChange { comment_id } => out.push(wrap(
+            EventKind::PrivacyChange { comment_id } => wrap(
                 n,
                 "comment_made_private",
                 json!({"comment": {"id": comment_id.to_string(), "is_public": false}}),
-            )),
+            ),
+            EventKind::Redaction { comment_id } => {
+                let c = rec.comments.iter().find(|c| c.id == *comment_id);
+                wrap(
+                    n,
+                    "comment_redacted",
+                    json!({"comment": {
+                        "id": comment_id.to_string(),
+                        "body": c.map(|c| c.body.as_str()),
+                        "is_public": c.map(|c| c.public),
+                    }}),
+                );
+            }
             EventKind::Change {
                 field,
                 previous,
@@ -180,11 +209,11 @@ pub(crate) fn events(a: &Account, ticket_id: u64, audit: Option<&Audit>) -> Vec<
                         json!({"current": value, "previous": previous}),
                     ),
                 };
-                out.push(wrap(n, &kind, event));
+                wrap(n, &kind, event);
             }
         }
     }
-    out
+    finish(out)
 }
 
 /// The webhook body for a change (exact bytes that get signed): what a trigger with the
