@@ -421,7 +421,7 @@ fn format_links(list: &[crate::store::Link]) -> String {
         "{:<5} {:<18} {:<18} {:<9} {:<9} {:<20} {:<8} {}\n",
         "ID", "SOURCE", "MIRROR", "DIRECTION", "STATE", "LAST SYNC", "LAG", "ERROR"
     );
-    let now = jiff::Timestamp::now();
+    let now = crate::clock::now();
     for l in list {
         // Time since the last sync of a live link; an orphan does not lag.
         let lag = match (l.state, l.last_synced_at) {
@@ -588,7 +588,7 @@ pub fn summary(config: &Config) -> String {
     let derived = agreement::derive(
         &config.offers(),
         &Default::default(),
-        jiff::Timestamp::now(),
+        crate::clock::now(),
     );
     let _ = writeln!(
         out,

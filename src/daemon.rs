@@ -238,7 +238,7 @@ async fn apply_reload(
         .join(", ");
     tx.send_replace(Arc::new(config));
     engine.store().append_audit(NewAudit {
-        at: jiff::Timestamp::now(),
+        at: crate::clock::now(),
         kind: AuditKind::Config,
         subject: "configuration".into(),
         detail: format!("reloaded from {files}"),

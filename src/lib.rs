@@ -18,6 +18,7 @@ pub mod admin;
 pub mod agreement;
 pub mod bench;
 pub mod cli;
+pub mod clock;
 pub mod coalesce;
 pub mod config;
 pub mod daemon;

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use jiff::Timestamp;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
@@ -144,7 +143,7 @@ impl TokenStore for StoreTokens {
         let tokens = OAuthTokens {
             access_token: pair.access_token.expose_secret().to_owned(),
             refresh_token: pair.refresh_token.expose_secret().to_owned(),
-            expires_at: pair.access_expires_at.unwrap_or_else(Timestamp::now),
+            expires_at: pair.access_expires_at.unwrap_or_else(crate::clock::now),
         };
         Ok(self.0.set_oauth_tokens(account, &tokens)?)
     }

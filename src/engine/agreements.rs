@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use jiff::Timestamp;
 
 use crate::agreement::{self, State, Stored};
 use crate::link::{Direction, Flow};
@@ -32,7 +31,7 @@ impl Engine {
                 (name, s)
             })
             .collect();
-        let now = Timestamp::now();
+        let now = crate::clock::now();
         let derived = agreement::derive(&config.offers(), &stored, now);
         self.store().transaction(|tx| {
             for d in derived.iter().filter(|d| !d.transitions.is_empty()) {

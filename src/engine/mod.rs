@@ -73,7 +73,7 @@ pub(crate) struct Shared {
     /// Per-account counters last exported to metrics (requests, 429s, retries).
     exported: Mutex<HashMap<String, (u64, u64, u64)>>,
     /// When the scheduler loop last turned (for the systemd watchdog).
-    heartbeat: Mutex<std::time::Instant>,
+    heartbeat: Mutex<tokio::time::Instant>,
     /// The link and orphan gauges need a recount (`recount_gauges`).
     gauges_stale: std::sync::atomic::AtomicBool,
     /// Tickets waiting or being processed (for `settle` and the status page).
@@ -102,7 +102,7 @@ impl Engine {
                 states: RwLock::new(BTreeMap::new()),
                 activity: std::sync::atomic::AtomicUsize::new(0),
                 gauges_stale: std::sync::atomic::AtomicBool::new(true),
-                heartbeat: Mutex::new(std::time::Instant::now()),
+                heartbeat: Mutex::new(tokio::time::Instant::now()),
                 exported: Mutex::new(HashMap::new()),
                 verified: Mutex::new(Default::default()),
                 ticket_locks: Mutex::new(HashMap::new()),
@@ -185,7 +185,7 @@ impl Engine {
                 .shared
                 .heartbeat
                 .lock()
-                .unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
+                .unwrap_or_else(|e| e.into_inner()) = tokio::time::Instant::now();
             // Wake at least every second, so the heartbeat shows a live loop.
             let sleep_until = sched
                 .next_due()

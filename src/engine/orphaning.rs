@@ -3,7 +3,6 @@
 //! when, why and from which account. The note is a pending write like any other, so a
 //! crash never writes it twice.
 
-use jiff::Timestamp;
 
 use crate::link::Flow;
 use crate::orphan::{self, Reason};
@@ -41,7 +40,7 @@ impl Engine {
         reason: Reason,
         detail: &str,
     ) -> Result<Orphan, EngineError> {
-        let since = Timestamp::now();
+        let since = crate::clock::now();
         let (orphan, fresh) = self.store().transaction(|tx| {
             if let Some(existing) = tx.view().orphan(link.id)? {
                 return Ok((existing, false));
@@ -118,7 +117,7 @@ impl Engine {
                 flow: Flow::SourceToTarget,
                 source_comments: Vec::new(),
                 marker: NOTE_MARKER.to_owned(),
-                created_at: Timestamp::now(),
+                created_at: crate::clock::now(),
                 ahead: false,
             };
             self.store()

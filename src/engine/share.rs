@@ -2,7 +2,6 @@
 //! (Idempotency-Key, and a look-up by `external_id` first, so a crash between Zendesk's
 //! answer and the store commit adopts the mirror instead of creating a second one).
 
-use jiff::Timestamp;
 
 use crate::agreement::State;
 use crate::coalesce::{self, Part};
@@ -110,7 +109,7 @@ impl Engine {
                 link: other.id,
             });
         }
-        let now = Timestamp::now();
+        let now = crate::clock::now();
         let new = NewLink {
             agreement: agreement.name.clone(),
             source_account: agreement.from.clone(),
@@ -322,7 +321,7 @@ impl Engine {
                 &Watermark {
                     last_source_comment: first.map(|c| c.id),
                     snapshot: serde_json::to_value(&source_base).ok(),
-                    updated_at: Some(Timestamp::now()),
+                    updated_at: Some(crate::clock::now()),
                 },
             )?;
             tx.set_watermark(
@@ -331,7 +330,7 @@ impl Engine {
                 &Watermark {
                     last_source_comment: last_mirror_comment,
                     snapshot: serde_json::to_value(&mirror_base).ok(),
-                    updated_at: Some(Timestamp::now()),
+                    updated_at: Some(crate::clock::now()),
                 },
             )?;
             Ok(l)
@@ -451,7 +450,7 @@ impl Engine {
         if link.state == LinkState::Error {
             self.store().set_link_state(id, LinkState::Active, None)?;
             self.store().append_audit(NewAudit {
-                at: Timestamp::now(),
+                at: crate::clock::now(),
                 kind: AuditKind::Resync,
                 subject: format!("link {id}"),
                 detail: format!(
@@ -494,7 +493,7 @@ impl Engine {
                 state,
             });
         }
-        let now = Timestamp::now();
+        let now = crate::clock::now();
         let direction = self.direction_for(&agreement);
         let link = self.store().transaction(|tx| {
             let link = tx.relink(orphaned, direction, now)?;
@@ -535,7 +534,7 @@ impl Engine {
         source_ticket: u64,
         mirror: u64,
     ) -> Result<(), EngineError> {
-        let now = Timestamp::now();
+        let now = crate::clock::now();
         let detail = "a mirror no live link knows (an older store was restored?)";
         let new = NewLink {
             agreement: agreement.name.clone(),
@@ -615,7 +614,7 @@ impl Engine {
             .max();
         let source = from.client.show_ticket(link.source_ticket).await?;
         let mirror_ticket = to.client.show_ticket(mirror).await?;
-        let now = Timestamp::now();
+        let now = crate::clock::now();
         let forward = Watermark {
             last_source_comment: last,
             snapshot: serde_json::to_value(

@@ -12,7 +12,6 @@
 //! write is reconciled by the same look-up before anything else is sent: found → commit,
 //! not found → clear and plan again.
 
-use jiff::Timestamp;
 
 use crate::config::AgreementConfig;
 use crate::link::Flow;
@@ -224,7 +223,7 @@ impl Engine {
         let changed =
             !plan.writes.is_empty() || last != mark.last_source_comment || new_baseline != baseline;
         if changed {
-            let at = Timestamp::now();
+            let at = crate::clock::now();
             self.store().transaction(|tx| {
                 let mut m = tx.view().watermark(link.id, flow)?;
                 m.last_source_comment = match (m.last_source_comment, last) {
@@ -332,7 +331,7 @@ impl Engine {
             .map(|c| c.created_at)
             .min();
         if let Some(t) = oldest {
-            let lag = Timestamp::now().duration_since(t).as_secs_f64().max(0.0);
+            let lag = crate::clock::now().duration_since(t).as_secs_f64().max(0.0);
             self.metrics().lag_seconds.get_or_create(labels).set(lag);
         }
     }
@@ -355,7 +354,7 @@ impl Engine {
             Some(l) if l.state == LinkState::Active => {}
             _ => return Ok(()),
         }
-        let started = Timestamp::now();
+        let started = crate::clock::now();
         let pending = write.comment.as_ref().map(|b| PendingWrite {
             link: link.id,
             flow,
@@ -626,7 +625,7 @@ impl Engine {
             flow: Flow::SourceToTarget,
             source_comments: Vec::new(),
             marker: super::orphaning::NOTE_MARKER.to_owned(),
-            created_at: Timestamp::now(),
+            created_at: crate::clock::now(),
             ahead: false,
         };
         self.store()
