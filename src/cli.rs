@@ -290,6 +290,7 @@ async fn shutdown_signal() {
         use tokio::signal::unix::{SignalKind, signal};
         if let Ok(mut term) = signal(SignalKind::terminate()) {
             tokio::select! {
+                biased;
                 _ = term.recv() => {}
                 _ = tokio::signal::ctrl_c() => {}
             }
@@ -585,11 +586,7 @@ pub fn summary(config: &Config) -> String {
             }
         );
     }
-    let derived = agreement::derive(
-        &config.offers(),
-        &Default::default(),
-        crate::clock::now(),
-    );
+    let derived = agreement::derive(&config.offers(), &Default::default(), crate::clock::now());
     let _ = writeln!(
         out,
         "agreements ({}), states as this configuration sets them:",

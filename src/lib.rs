@@ -32,5 +32,6 @@ pub mod rules;
 pub mod server;
 pub mod sim;
 pub mod store;
+pub mod tasks;
 pub mod telemetry;
 pub mod zendesk;

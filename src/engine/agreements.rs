@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-
 use crate::agreement::{self, State, Stored};
 use crate::link::{Direction, Flow};
 use crate::orphan::Reason;
@@ -179,7 +178,7 @@ impl Engine {
         }
         if owed_notes {
             let engine = self.clone();
-            tokio::spawn(async move { engine.reconcile_pending().await });
+            crate::tasks::spawn(async move { engine.reconcile_pending().await });
         }
         Ok(())
     }

@@ -192,6 +192,7 @@ impl Engine {
                 .unwrap_or(now + Duration::from_secs(1))
                 .min(now + Duration::from_secs(1));
             tokio::select! {
+                biased;
                 _ = shutdown.cancelled() => break,
                 _ = hints.wait() => {}
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {

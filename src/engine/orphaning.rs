@@ -3,7 +3,6 @@
 //! when, why and from which account. The note is a pending write like any other, so a
 //! crash never writes it twice.
 
-
 use crate::link::Flow;
 use crate::orphan::{self, Reason};
 use crate::rules::ORPHANED_TAG;

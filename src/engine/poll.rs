@@ -92,6 +92,7 @@ pub(crate) async fn run(engine: Engine, account: Arc<Account>, shutdown: Cancell
             tracing::warn!(account = %account.name, error = %e, "poll failed; trying again next interval");
         }
         tokio::select! {
+            biased;
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(interval) => {}
         }

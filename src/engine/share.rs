@@ -2,7 +2,6 @@
 //! (Idempotency-Key, and a look-up by `external_id` first, so a crash between Zendesk's
 //! answer and the store commit adopts the mirror instead of creating a second one).
 
-
 use crate::agreement::State;
 use crate::coalesce::{self, Part};
 use crate::config::AgreementConfig;

@@ -12,7 +12,6 @@
 //! write is reconciled by the same look-up before anything else is sent: found → commit,
 //! not found → clear and plan again.
 
-
 use crate::config::AgreementConfig;
 use crate::link::Flow;
 use crate::metrics::AgreementLabels;

@@ -9,7 +9,6 @@
 //! may or may not have reached Zendesk; the engine reads the mirror to decide. Must not
 //! decide what to mirror or coalesce; it records what the engine did.
 
-
 use super::Store;
 use super::error::StoreError;
 use super::keys;
