@@ -11,7 +11,8 @@ use tokio::sync::OnceCell;
 use crate::config::{AccountAuth, AccountConfig};
 use crate::store::{OAuthTokens, Store};
 use crate::zendesk::client::{
-    Auth, ClientSettings, TokenPair, TokenStore, TokenStoreError, ZendeskClient, ZendeskError,
+    Auth, ClientSettings, TokenPair, TokenStore, TokenStoreError, Transport, ZendeskClient,
+    ZendeskError,
 };
 
 /// The engine's view of one configured account.
@@ -30,7 +31,11 @@ pub struct Account {
 }
 
 impl Account {
-    pub fn new(config: &AccountConfig, store: &Store) -> Result<Account, ZendeskError> {
+    pub fn new(
+        config: &AccountConfig,
+        store: &Store,
+        transport: Option<Arc<dyn Transport>>,
+    ) -> Result<Account, ZendeskError> {
         let auth = match &config.auth {
             AccountAuth::ApiToken { email, token } => Auth::ApiToken {
                 email: email.clone(),
@@ -49,7 +54,11 @@ impl Account {
         };
         let mut settings = ClientSettings::new(config.name.clone(), config.base_url.clone(), auth);
         settings.requests_per_minute = config.requests_per_minute;
-        let client = ZendeskClient::new(settings, Arc::new(StoreTokens(store.clone())))?;
+        let tokens = Arc::new(StoreTokens(store.clone()));
+        let client = match transport {
+            Some(t) => ZendeskClient::with_transport(settings, tokens, t)?,
+            None => ZendeskClient::new(settings, tokens)?,
+        };
         Ok(Account {
             name: config.name.clone(),
             subdomain: config.subdomain.clone(),

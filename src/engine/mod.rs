@@ -80,6 +80,8 @@ pub(crate) struct Shared {
     activity: std::sync::atomic::AtomicUsize,
     /// One writer per Zendesk ticket at a time: at most one write in doubt per ticket.
     ticket_locks: Mutex<HashMap<(String, u64), TicketLock>>,
+    /// The transport every account's client sends through; `None`: reqwest (production).
+    transport: Option<Arc<dyn crate::zendesk::client::Transport>>,
 }
 
 impl Engine {
@@ -91,6 +93,18 @@ impl Engine {
         store: Store,
         hints: Arc<Hints>,
         metrics: Arc<Metrics>,
+    ) -> Result<Engine, EngineError> {
+        Self::start_with_transport(config, store, hints, metrics, None).await
+    }
+
+    /// [`Engine::start`] with every account's client sending through `transport`
+    /// (`sharebridge chaos`: the simulated network); `None` is reqwest.
+    pub async fn start_with_transport(
+        config: watch::Receiver<Arc<Config>>,
+        store: Store,
+        hints: Arc<Hints>,
+        metrics: Arc<Metrics>,
+        transport: Option<Arc<dyn crate::zendesk::client::Transport>>,
     ) -> Result<Engine, EngineError> {
         let engine = Engine {
             shared: Arc::new(Shared {
@@ -106,6 +120,7 @@ impl Engine {
                 exported: Mutex::new(HashMap::new()),
                 verified: Mutex::new(Default::default()),
                 ticket_locks: Mutex::new(HashMap::new()),
+                transport,
             }),
         };
         engine.rebuild_accounts()?;
@@ -344,7 +359,7 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner());
         let mut next = BTreeMap::new();
         for (name, ac) in &config.accounts {
-            let fresh = Account::new(ac, &self.shared.store)?;
+            let fresh = Account::new(ac, &self.shared.store, self.shared.transport.clone())?;
             let keep = accounts
                 .get(name)
                 .filter(|old| old.fingerprint == fresh.fingerprint)
