@@ -8,8 +8,6 @@
 //! A lost answer (`InDoubt`) is settled by `recovery` before anything else is sent on that
 //! link and flow: found → committed, not found → cleared and planned again.
 
-use jiff::Timestamp;
-
 use crate::link::Flow;
 use crate::orphan::Reason;
 use crate::plan::Write;
@@ -51,7 +49,7 @@ impl Engine {
             );
             return Err(WriteFailure::LinkEnded);
         }
-        let started = Timestamp::now();
+        let started = crate::clock::now();
         let pending = write.comment.as_ref().map(|b| PendingWrite {
             link: link.id,
             flow,
