@@ -329,7 +329,13 @@ pub(crate) fn normalize_tags<'a>(tags: impl IntoIterator<Item = &'a String>) -> 
 }
 
 impl Account {
-    pub fn new(name: &str, index: usize, base_url: String, config: &SimConfig) -> Account {
+    pub fn new(
+        name: &str,
+        index: usize,
+        base_url: String,
+        config: &SimConfig,
+        now: Timestamp,
+    ) -> Account {
         let seed = crate::sim::faults::account_seed(config.seed, index);
         let mut a = Account {
             name: name.to_owned(),
@@ -363,7 +369,7 @@ impl Account {
             rng: fastrand::Rng::with_seed(seed),
             touched: Vec::new(),
         };
-        a.seed(Timestamp::now());
+        a.seed(now);
         a
     }
 

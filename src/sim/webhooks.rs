@@ -7,6 +7,8 @@
 //! body, `X-Zendesk-Webhook-Signature-Timestamp`). Sent from a background task, never from
 //! the request; best effort: 3 attempts, 10 s timeout each, then dropped (logged).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -243,19 +245,83 @@ pub(crate) fn targets_of(targets: &RwLock<Vec<WebhookSpec>>, account: &str) -> V
     }
 }
 
+/// One signed webhook delivery attempt, as it goes on the wire: `POST url` with these
+/// headers (content type, signature, timestamp, webhook and invocation ids) and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookDelivery {
+    /// The account whose change it announces.
+    pub account: String,
+    pub url: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Where the simulator's webhooks go: over HTTP ([`HttpSender`], what
+/// [`crate::sim::Simulator::start`] uses) or anywhere a caller chooses (a deterministic
+/// simulation delivers them in-process; an `mpsc::UnboundedSender<WebhookDelivery>` is
+/// one: every delivery is queued and counts as answered 2xx).
+pub trait WebhookSender: Send + Sync + 'static {
+    /// Makes one delivery attempt; resolves to `true` when the target answered 2xx.
+    /// Failed attempts are retried (3 in all) by the simulator.
+    fn send(&self, delivery: WebhookDelivery) -> Pin<Box<dyn Future<Output = bool> + Send>>;
+}
+
+/// Webhooks over HTTP: 10 s timeout per attempt.
+#[derive(Debug, Clone)]
+pub struct HttpSender {
+    client: reqwest::Client,
+}
+
+impl HttpSender {
+    pub fn new() -> Result<HttpSender, SimError> {
+        // reqwest is built without a TLS provider; install ring's so https targets work.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| SimError::HttpClient(e.to_string()))?;
+        Ok(HttpSender { client })
+    }
+}
+
+impl WebhookSender for HttpSender {
+    fn send(&self, d: WebhookDelivery) -> Pin<Box<dyn Future<Output = bool> + Send>> {
+        let client = self.client.clone();
+        Box::pin(async move {
+            let mut rb = client.post(&d.url);
+            for (k, v) in &d.headers {
+                rb = rb.header(*k, v);
+            }
+            match rb.body(d.body).send().await {
+                Ok(r) if r.status().is_success() => true,
+                Ok(r) => {
+                    tracing::debug!(url = %d.url, status = r.status().as_u16(), "webhook refused");
+                    false
+                }
+                Err(e) => {
+                    tracing::debug!(url = %d.url, error = %e, "webhook failed");
+                    false
+                }
+            }
+        })
+    }
+}
+
+impl WebhookSender for mpsc::UnboundedSender<WebhookDelivery> {
+    fn send(&self, d: WebhookDelivery) -> Pin<Box<dyn Future<Output = bool> + Send>> {
+        let ok = mpsc::UnboundedSender::send(self, d).is_ok();
+        Box::pin(async move { ok })
+    }
+}
+
 /// Starts the delivery task; returns the queue to feed it.
 pub(crate) fn spawn(
     secret: String,
     clock: Arc<Clock>,
     counters: Arc<WebhookCounters>,
     cancel: CancellationToken,
-) -> Result<(mpsc::UnboundedSender<Change>, tokio::task::JoinHandle<()>), SimError> {
-    // reqwest is built without a TLS provider; install ring's so https targets work too.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| SimError::HttpClient(e.to_string()))?;
+    sender: Arc<dyn WebhookSender>,
+) -> (mpsc::UnboundedSender<Change>, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Change>();
     let secret: Arc<[u8]> = Arc::from(secret.into_bytes());
     let task = tokio::spawn(async move {
@@ -266,7 +332,7 @@ pub(crate) fn spawn(
             };
             for url in change.urls.clone() {
                 let counters = counters.clone();
-                let client = client.clone();
+                let sender = sender.clone();
                 let secret = secret.clone();
                 let clock = clock.clone();
                 let change = change.clone();
@@ -274,7 +340,7 @@ pub(crate) fn spawn(
                 tokio::spawn(async move {
                     tokio::select! {
                         _ = cancel.cancelled() => {}
-                        ok = deliver(&client, &url, &secret, &clock, &change) => {
+                        ok = deliver(&*sender, &url, &secret, &clock, &change) => {
                             let c = if ok { &counters.delivered } else { &counters.failed };
                             c.fetch_add(1, Ordering::SeqCst);
                         }
@@ -283,22 +349,28 @@ pub(crate) fn spawn(
             }
         }
     });
-    Ok((tx, task))
+    (tx, task)
 }
 
 /// A stable id per target URL (Zendesk sends the webhook's id with every delivery).
 fn webhook_id(url: &str) -> String {
-    // FNV-1a: stable across runs, unlike the std hasher.
+    format!("01{:016X}", fnv(&[url.as_bytes()]))
+}
+
+/// FNV-1a: stable across runs, unlike the std hasher.
+fn fnv(parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in url.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    for p in parts {
+        for b in *p {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
     }
-    format!("01{:016X}", h)
+    h
 }
 
 /// Delivers one change to one URL; `true` once a 2xx came back.
 async fn deliver(
-    client: &reqwest::Client,
+    sender: &dyn WebhookSender,
     url: &str,
     secret: &[u8],
     clock: &Clock,
@@ -306,14 +378,14 @@ async fn deliver(
 ) -> bool {
     let mut all = true;
     for payload in &c.bodies {
-        all &= deliver_one(client, url, secret, clock, c, payload).await;
+        all &= deliver_one(sender, url, secret, clock, c, payload).await;
     }
     all
 }
 
 /// Delivers one body to one URL, 3 attempts.
 async fn deliver_one(
-    client: &reqwest::Client,
+    sender: &dyn WebhookSender,
     url: &str,
     secret: &[u8],
     clock: &Clock,
@@ -321,33 +393,29 @@ async fn deliver_one(
     payload: &[u8],
 ) -> bool {
     // Zendesk names the webhook and the invocation (the same across retries).
-    let invocation = fastrand::u64(..).to_string();
+    let invocation = fnv(&[url.as_bytes(), payload]).to_string();
     for attempt in 0..3u32 {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(200 * 5u64.pow(attempt - 1))).await;
         }
         let ts = clock.now().to_string();
         let sig = sign(secret, &ts, payload);
-        let sent = client
-            .post(url)
-            .header("content-type", "application/json")
-            .header(SIGNATURE_HEADER, sig)
-            .header(TIMESTAMP_HEADER, ts)
-            .header("x-zendesk-webhook-id", webhook_id(url))
-            .header("x-zendesk-webhook-invocation-id", invocation.as_str())
-            .body(payload.to_vec())
-            .send()
-            .await;
-        match sent {
-            Ok(r) if r.status().is_success() => return true,
-            Ok(r) => tracing::debug!(
-                url,
-                status = r.status().as_u16(),
-                attempt,
-                "webhook refused"
-            ),
-            Err(e) => tracing::debug!(url, error = %e, attempt, "webhook failed"),
+        let delivery = WebhookDelivery {
+            account: c.account.to_string(),
+            url: url.to_owned(),
+            headers: vec![
+                ("content-type", "application/json".to_owned()),
+                (SIGNATURE_HEADER, sig),
+                (TIMESTAMP_HEADER, ts),
+                ("x-zendesk-webhook-id", webhook_id(url)),
+                ("x-zendesk-webhook-invocation-id", invocation.clone()),
+            ],
+            body: payload.to_vec(),
+        };
+        if sender.send(delivery).await {
+            return true;
         }
+        tracing::debug!(url, attempt, "webhook attempt failed");
     }
     tracing::warn!(url, account = %c.account, ticket_id = c.ticket_id, "webhook dropped after 3 attempts");
     false
