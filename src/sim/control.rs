@@ -9,7 +9,7 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::sim::clock::seconds;
 use crate::sim::config::FaultKind;
@@ -213,6 +213,62 @@ pub(crate) async fn control(State(h): State<Arc<AccountHandle>>, request: Reques
                 Ok(()) => control_json(StatusCode::OK, &knobs_view(&h.lock())),
                 Err(e) => control_error(StatusCode::UNPROCESSABLE_ENTITY, &e),
             }
+        }
+        ("POST", "/sim/users") => {
+            let v = match parse(&bytes) {
+                Ok(v) => v,
+                Err(r) => return *r,
+            };
+            let email = v["email"].as_str().unwrap_or("").to_owned();
+            let role = v["role"].as_str().unwrap_or("agent").to_owned();
+            if !email.contains('@') || !["end-user", "agent", "admin"].contains(&role.as_str()) {
+                return control_error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "expected {email, role: end-user|agent|admin}",
+                );
+            }
+            let now = h.shared.clock.now();
+            let mut a = h.lock();
+            let id = a.set_role(&email, &role, now);
+            control_json(StatusCode::OK, &json!({"user": a.users[&id]}))
+        }
+        ("PUT" | "POST", "/sim/brand_agents") => {
+            let v = match parse(&bytes) {
+                Ok(v) => v,
+                Err(r) => return *r,
+            };
+            let (Some(user), Some(brands)) = (v["user_id"].as_u64(), v["brand_ids"].as_array())
+            else {
+                return control_error(
+                    StatusCode::BAD_REQUEST,
+                    "expected {user_id, brand_ids: [...]}",
+                );
+            };
+            let brands: Vec<u64> = brands.iter().filter_map(Value::as_u64).collect();
+            let now = h.shared.clock.now();
+            let mut a = h.lock();
+            if !a.users.contains_key(&user)
+                || brands.iter().any(|b| !a.brands.iter().any(|x| x.id == *b))
+            {
+                return control_error(StatusCode::UNPROCESSABLE_ENTITY, "unknown user or brand");
+            }
+            a.set_brand_memberships(user, &brands, now);
+            let list: Vec<_> = a
+                .brand_agents
+                .values()
+                .filter(|m| m.user_id == user)
+                .cloned()
+                .collect();
+            control_json(StatusCode::OK, &json!({"brand_agents": list}))
+        }
+        ("POST", "/sim/oauth/revoke") => {
+            let v = match parse(&bytes) {
+                Ok(v) => v,
+                Err(r) => return *r,
+            };
+            let token = v["token"].as_str().unwrap_or("");
+            let found = h.lock().revoke_access(token);
+            control_json(StatusCode::OK, &json!({"revoked": found}))
         }
         ("POST", "/sim/clock/advance") => {
             let v = match parse(&bytes) {

@@ -38,9 +38,11 @@ pub mod stats;
 mod catalog;
 mod comments;
 mod control;
+mod directory;
 mod export;
 mod http;
 mod oauth;
+mod oauth_flow;
 mod redaction;
 mod routes;
 mod search;
@@ -50,6 +52,7 @@ mod tickets;
 mod uploads;
 mod users;
 mod webhooks;
+mod webhooks_api;
 
 pub use config::{
     AccountSpec, FaultKind, FaultSettings, Limits, SimArgs, SimConfig, WebhookSpec, WebhookStyle,

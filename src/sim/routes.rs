@@ -26,15 +26,16 @@ use serde_json::json;
 
 use crate::sim::clock::seconds;
 use crate::sim::config::FaultKind;
+use crate::sim::directory::{self, MembershipFilter};
 use crate::sim::error::ApiError;
 use crate::sim::http::{Caller, Req, Resp, parse_query};
 use crate::sim::limits::{self, Admit};
-use crate::sim::oauth;
 use crate::sim::server::AccountHandle;
 use crate::sim::state::Account;
 use crate::sim::{
     catalog, comments, control, export, faults, redaction, search, tickets, uploads, users,
 };
+use crate::sim::{oauth, oauth_flow, webhooks_api};
 
 /// Largest request body accepted (uploads may be up to 50 MB).
 const MAX_BODY: usize = 51 * 1024 * 1024;
@@ -77,9 +78,34 @@ pub(crate) enum Route {
     FieldDelete,
     Brands,
     Brand,
+    BrandCreate,
+    BrandUpdate,
+    BrandDelete,
+    BrandAgents,
+    BrandAgent,
+    UserBrandAgents,
     Groups,
     Group,
+    GroupCreate,
+    GroupUpdate,
+    GroupDelete,
+    GroupMemberships,
+    GroupMembers,
+    UserGroupMemberships,
+    GroupMembershipCreate,
+    GroupMembershipShow,
+    GroupMembershipDelete,
     CustomRoles,
+    CustomRole,
+    CustomRoleCreate,
+    CustomRoleUpdate,
+    CustomRoleDelete,
+    Organizations,
+    Organization,
+    OrganizationCreate,
+    OrganizationUpdate,
+    OrganizationDelete,
+    UserUpdate,
     Sharing,
     SharingOne,
     UploadCreate,
@@ -87,6 +113,19 @@ pub(crate) enum Route {
     Attachment,
     AttachmentShow,
     OAuthTokens,
+    OAuthAuthorize,
+    OAuthDecide,
+    OAuthTokenList,
+    OAuthTokenShow,
+    OAuthTokenRevoke,
+    Webhooks,
+    WebhookCreate,
+    WebhookShow,
+    WebhookPut,
+    WebhookPatch,
+    WebhookDelete,
+    WebhookSecret,
+    WebhookSecretReset,
 }
 
 /// Every API route: method, template, handler. The template is the stats key.
@@ -158,16 +197,73 @@ const ROUTES: &[(Method, &str, Route)] = {
         ),
         (Method::GET, "/api/v2/users/show_many", UsersShowMany),
         (Method::GET, "/api/v2/users/{id}", UserShow),
+        (Method::PUT, "/api/v2/users/{id}", UserUpdate),
+        (
+            Method::GET,
+            "/api/v2/users/{id}/brand_agents",
+            UserBrandAgents,
+        ),
+        (
+            Method::GET,
+            "/api/v2/users/{id}/group_memberships",
+            UserGroupMemberships,
+        ),
         (Method::GET, "/api/v2/ticket_fields", Fields),
         (Method::POST, "/api/v2/ticket_fields", FieldCreate),
         (Method::GET, "/api/v2/ticket_fields/{id}", Field),
         (Method::PUT, "/api/v2/ticket_fields/{id}", FieldUpdate),
         (Method::DELETE, "/api/v2/ticket_fields/{id}", FieldDelete),
         (Method::GET, "/api/v2/brands", Brands),
+        (Method::POST, "/api/v2/brands", BrandCreate),
         (Method::GET, "/api/v2/brands/{id}", Brand),
+        (Method::PUT, "/api/v2/brands/{id}", BrandUpdate),
+        (Method::DELETE, "/api/v2/brands/{id}", BrandDelete),
+        (Method::GET, "/api/v2/brand_agents", BrandAgents),
+        (Method::GET, "/api/v2/brand_agents/{id}", BrandAgent),
         (Method::GET, "/api/v2/groups", Groups),
+        (Method::POST, "/api/v2/groups", GroupCreate),
         (Method::GET, "/api/v2/groups/{id}", Group),
+        (Method::PUT, "/api/v2/groups/{id}", GroupUpdate),
+        (Method::DELETE, "/api/v2/groups/{id}", GroupDelete),
+        (Method::GET, "/api/v2/groups/{id}/memberships", GroupMembers),
+        (Method::GET, "/api/v2/group_memberships", GroupMemberships),
+        (
+            Method::POST,
+            "/api/v2/group_memberships",
+            GroupMembershipCreate,
+        ),
+        (
+            Method::GET,
+            "/api/v2/group_memberships/{id}",
+            GroupMembershipShow,
+        ),
+        (
+            Method::DELETE,
+            "/api/v2/group_memberships/{id}",
+            GroupMembershipDelete,
+        ),
         (Method::GET, "/api/v2/custom_roles", CustomRoles),
+        (Method::POST, "/api/v2/custom_roles", CustomRoleCreate),
+        (Method::GET, "/api/v2/custom_roles/{id}", CustomRole),
+        (Method::PUT, "/api/v2/custom_roles/{id}", CustomRoleUpdate),
+        (
+            Method::DELETE,
+            "/api/v2/custom_roles/{id}",
+            CustomRoleDelete,
+        ),
+        (Method::GET, "/api/v2/organizations", Organizations),
+        (Method::POST, "/api/v2/organizations", OrganizationCreate),
+        (Method::GET, "/api/v2/organizations/{id}", Organization),
+        (
+            Method::PUT,
+            "/api/v2/organizations/{id}",
+            OrganizationUpdate,
+        ),
+        (
+            Method::DELETE,
+            "/api/v2/organizations/{id}",
+            OrganizationDelete,
+        ),
         (Method::GET, "/api/v2/sharing_agreements", Sharing),
         (Method::GET, "/api/v2/sharing_agreements/{id}", SharingOne),
         (Method::POST, "/api/v2/uploads", UploadCreate),
@@ -175,6 +271,35 @@ const ROUTES: &[(Method, &str, Route)] = {
         (Method::GET, "/api/v2/attachments/{id}", AttachmentShow),
         (Method::GET, "/attachments/token/{token}", Attachment),
         (Method::POST, "/oauth/tokens", OAuthTokens),
+        (Method::GET, "/oauth/authorizations/new", OAuthAuthorize),
+        (Method::POST, "/oauth/authorizations", OAuthDecide),
+        (Method::GET, "/api/v2/oauth/tokens", OAuthTokenList),
+        (Method::GET, "/api/v2/oauth/tokens/{token}", OAuthTokenShow),
+        (
+            Method::DELETE,
+            "/api/v2/oauth/tokens/{token}",
+            OAuthTokenRevoke,
+        ),
+        (Method::GET, "/api/v2/webhooks", Webhooks),
+        (Method::POST, "/api/v2/webhooks", WebhookCreate),
+        (Method::GET, "/api/v2/webhooks/{webhook_id}", WebhookShow),
+        (Method::PUT, "/api/v2/webhooks/{webhook_id}", WebhookPut),
+        (Method::PATCH, "/api/v2/webhooks/{webhook_id}", WebhookPatch),
+        (
+            Method::DELETE,
+            "/api/v2/webhooks/{webhook_id}",
+            WebhookDelete,
+        ),
+        (
+            Method::GET,
+            "/api/v2/webhooks/{webhook_id}/signing_secret",
+            WebhookSecret,
+        ),
+        (
+            Method::POST,
+            "/api/v2/webhooks/{webhook_id}/signing_secret",
+            WebhookSecretReset,
+        ),
     ]
 };
 
@@ -316,9 +441,33 @@ pub(crate) fn call(
         FieldDelete => catalog::delete_field(a, req),
         Brands => catalog::brands(a, req),
         Brand => catalog::brand(a, req),
-        Groups => catalog::groups(a, req),
+        Groups => directory::groups(a, req),
         Group => catalog::group(a, req),
         CustomRoles => catalog::custom_roles(a, req),
+        CustomRole => directory::custom_role(a, req),
+        CustomRoleCreate => directory::create_custom_role(a, req),
+        CustomRoleUpdate => directory::update_custom_role(a, req),
+        CustomRoleDelete => directory::delete_custom_role(a, req),
+        BrandCreate => directory::create_brand(a, req),
+        BrandUpdate => directory::update_brand(a, req),
+        BrandDelete => directory::delete_brand(a, req),
+        BrandAgents | UserBrandAgents => directory::brand_agents(a, req),
+        BrandAgent => directory::brand_agent(a, req),
+        GroupCreate => directory::create_group(a, req),
+        GroupUpdate => directory::update_group(a, req),
+        GroupDelete => directory::delete_group(a, req),
+        GroupMemberships => directory::group_memberships(a, req, MembershipFilter::All),
+        GroupMembers => directory::group_memberships(a, req, MembershipFilter::Group),
+        UserGroupMemberships => directory::group_memberships(a, req, MembershipFilter::User),
+        GroupMembershipCreate => directory::create_group_membership(a, req),
+        GroupMembershipShow => directory::group_membership(a, req),
+        GroupMembershipDelete => directory::delete_group_membership(a, req),
+        Organizations => directory::organizations(a, req),
+        Organization => directory::organization(a, req),
+        OrganizationCreate => directory::create_organization(a, req),
+        OrganizationUpdate => directory::update_organization(a, req),
+        OrganizationDelete => directory::delete_organization(a, req),
+        UserUpdate => users::update(a, req),
         Sharing => catalog::sharing_agreements(a, req),
         SharingOne => catalog::sharing_agreement(a, req),
         UploadCreate => uploads::create(a, req),
@@ -326,6 +475,19 @@ pub(crate) fn call(
         Attachment => uploads::content(a, req),
         AttachmentShow => uploads::show(a, req),
         OAuthTokens => oauth::tokens(a, req, authz),
+        OAuthAuthorize => oauth_flow::authorize(a, req),
+        OAuthDecide => oauth_flow::decide(a, req),
+        OAuthTokenList => oauth::list_tokens(a, req),
+        OAuthTokenShow => oauth::show_token(a, req, authz),
+        OAuthTokenRevoke => oauth::revoke_token(a, req, authz),
+        Webhooks => webhooks_api::list(a, req),
+        WebhookCreate => webhooks_api::create(a, req),
+        WebhookShow => webhooks_api::show(a, req),
+        WebhookPut => webhooks_api::update(a, req, true),
+        WebhookPatch => webhooks_api::update(a, req, false),
+        WebhookDelete => webhooks_api::delete(a, req),
+        WebhookSecret => webhooks_api::signing_secret(a, req),
+        WebhookSecretReset => webhooks_api::reset_signing_secret(a, req),
     }
 }
 
@@ -488,7 +650,10 @@ async fn pipeline(h: Arc<AccountHandle>, resolved: Option<Resolved>, request: Re
         let rate = rate_view(a, now_ms);
         return answer(Resp::from_error(&invalid_endpoint()), rate);
     };
-    let public = matches!(r.route, Route::OAuthTokens | Route::Attachment);
+    let public = matches!(
+        r.route,
+        Route::OAuthTokens | Route::OAuthAuthorize | Route::OAuthDecide | Route::Attachment
+    );
     let caller = if public {
         Caller {
             id: 0,
@@ -561,9 +726,7 @@ async fn pipeline(h: Arc<AccountHandle>, resolved: Option<Resolved>, request: Re
             Resp::from_error(&e)
         }
     };
-    let touched = a.take_touched();
-    drop(guard);
-    h.announce(touched);
+    h.settle(guard);
     let resp = match header_str(headers, header::HOST) {
         Some(host) => rebase(resp, &h.base_url, host),
         None => resp,
@@ -625,7 +788,14 @@ mod tests {
             );
             for seg in template.split('/').filter(|s| s.starts_with('{')) {
                 assert!(
-                    ["{id}", "{comment_id}", "{attachment_id}", "{token}"].contains(&seg),
+                    [
+                        "{id}",
+                        "{comment_id}",
+                        "{attachment_id}",
+                        "{token}",
+                        "{webhook_id}"
+                    ]
+                    .contains(&seg),
                     "{template}"
                 );
             }

@@ -31,7 +31,7 @@ use crate::sim::error::{ApiError, SimApiError, SimError};
 use crate::sim::http::{Caller, Req};
 use crate::sim::oauth::{self, OAuthGrant};
 use crate::sim::routes::{self, Route};
-use crate::sim::state::{Account, Touched};
+use crate::sim::state::Account;
 use crate::sim::stats::{Stats, StatsSnapshot};
 use crate::sim::webhooks::{self, Change, HttpSender, WebhookCounters, WebhookSender};
 use crate::sim::{comments, redaction, tickets};
@@ -73,36 +73,24 @@ impl AccountHandle {
         if let Err(e) = routes::call(route, &mut a, &req, authz) {
             tracing::debug!(account = %self.name, status = %e.status, "late write refused");
         }
-        let touched = a.take_touched();
-        drop(a);
-        self.announce(touched);
+        self.settle(a);
     }
 
-    /// Queues webhooks for the tickets the last operation touched.
-    pub fn announce(&self, touched: Vec<Touched>) {
-        if touched.is_empty() {
+    /// Ends an operation: turns the tickets it touched into webhook deliveries (under
+    /// the lock, so they follow the order of the changes), releases the lock, queues them.
+    pub fn settle(&self, mut a: MutexGuard<'_, Account>) {
+        if a.touched.is_empty() {
             return;
         }
-        let urls = webhooks::targets_of(&self.shared.webhooks, &self.name);
-        if urls.is_empty() {
-            return;
-        }
-        for t in touched {
-            let bodies = if t.events.is_empty() {
-                vec![webhooks::body(&self.name, t.ticket_id, t.updater)]
-            } else {
-                t.events
-            };
+        let targets = webhooks::targets_of(&self.shared.webhooks, &a, &self.name);
+        let changes = webhooks::changes(&mut a, &self.name, &targets);
+        drop(a);
+        for c in changes {
             self.shared
                 .webhook_counters
                 .started
-                .fetch_add(urls.len() as u64, Ordering::SeqCst);
-            let _ = self.shared.changes.send(Change {
-                account: self.name.clone(),
-                ticket_id: t.ticket_id,
-                urls: urls.clone(),
-                bodies,
-            });
+                .fetch_add(1, Ordering::SeqCst);
+            let _ = self.shared.changes.send(c);
         }
     }
 }
@@ -453,9 +441,7 @@ impl Simulator {
         let req = self.helper_req(&mut a, email);
         let id = tickets::create_direct(&mut a, &req, write)?;
         let t = a.wire(&a.tickets[&id]).ticket;
-        let touched = a.take_touched();
-        drop(a);
-        h.announce(touched);
+        h.settle(a);
         Ok(t)
     }
 
@@ -472,9 +458,7 @@ impl Simulator {
         let req = self.helper_req(&mut a, email);
         tickets::update_direct(&mut a, &req, id, write)?;
         let t = a.wire(&a.tickets[&id]).ticket;
-        let touched = a.take_touched();
-        drop(a);
-        h.announce(touched);
+        h.settle(a);
         Ok(t)
     }
 
@@ -501,9 +485,7 @@ impl Simulator {
         let mut req = self.helper_req(&mut a, email);
         req.ids = [id, 0];
         tickets::delete(&mut a, &req)?;
-        let touched = a.take_touched();
-        drop(a);
-        h.announce(touched);
+        h.settle(a);
         Ok(())
     }
 
@@ -520,9 +502,7 @@ impl Simulator {
         let mut req = self.helper_req(&mut a, email);
         req.ids = [id, comment_id];
         comments::make_private(&mut a, &req)?;
-        let touched = a.take_touched();
-        drop(a);
-        h.announce(touched);
+        h.settle(a);
         Ok(())
     }
 
@@ -548,9 +528,7 @@ impl Simulator {
             }
             None => redaction::redact_whole(&mut a, &req)?,
         }
-        let touched = a.take_touched();
-        drop(a);
-        h.announce(touched);
+        h.settle(a);
         Ok(())
     }
 
@@ -606,6 +584,27 @@ impl Simulator {
         let now_ms = self.shared.clock.now_ms();
         let mut a = self.handle_of(account).lock();
         oauth::provision(&mut a, None, None, user_email, seconds(now_ms), now_ms)
+    }
+
+    /// Gives `email` (created if new) the role `end-user`, `agent` or `admin`, as an
+    /// account owner would in the admin UI; returns the user id.
+    pub fn set_role(&self, account: &str, email: &str, role: &str) -> u64 {
+        let now = self.now();
+        self.handle_of(account).lock().set_role(email, role, now)
+    }
+
+    /// Makes `email` (an agent) a member of exactly these brands.
+    pub fn set_brand_memberships(&self, account: &str, email: &str, brand_ids: &[u64]) {
+        let now = self.now();
+        let mut a = self.handle_of(account).lock();
+        let id = a.ensure_user(email, "agent", now);
+        a.set_brand_memberships(id, brand_ids, now);
+    }
+
+    /// Revokes an OAuth access token (and the refresh token issued with it), as an admin
+    /// would in Admin Center; whether it was live.
+    pub fn revoke_oauth_token(&self, account: &str, access_token: &str) -> bool {
+        self.handle_of(account).lock().revoke_access(access_token)
     }
 
     fn each(&self, account: Option<&str>, f: impl Fn(&AccountHandle)) {

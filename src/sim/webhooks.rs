@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use serde_json::{Value, json};
 
 use crate::sim::clock::Clock;
-use crate::sim::config::WebhookSpec;
+use crate::sim::config::{WebhookSpec, WebhookStyle};
 use crate::sim::error::SimError;
 use crate::sim::state::{Account, Audit, EventKind};
 use crate::zendesk::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
@@ -43,15 +43,90 @@ impl WebhookCounters {
     }
 }
 
-/// One change to announce.
+/// One change to announce to one target.
 #[derive(Debug, Clone)]
 pub(crate) struct Change {
     pub account: Arc<str>,
     pub ticket_id: u64,
-    /// Targets, fixed (and counted as started) when the change is queued.
-    pub urls: Vec<String>,
+    pub url: String,
+    /// The target's own signing secret (a Webhooks API webhook); `None`: the
+    /// simulator's `--webhook-secret`.
+    pub secret: Option<Arc<[u8]>>,
     /// The bodies to send, in order (one trigger body, or one per event).
     pub bodies: Vec<Vec<u8>>,
+}
+
+/// Which bodies a target takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Wants {
+    /// `--webhook`: what `--webhook-style` says.
+    Style(WebhookStyle),
+    /// A Webhooks API webhook subscribed to these `zen:event-type:…` types.
+    Events(Vec<String>),
+    /// A Webhooks API webhook subscribed to `conditional_ticket_events` (what a trigger
+    /// would send it): the trigger-style body.
+    Trigger,
+}
+
+/// A webhook target of an account.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub url: String,
+    pub secret: Option<Arc<[u8]>>,
+    pub wants: Wants,
+}
+
+/// Drains the tickets the last operation touched into the deliveries they cause, one
+/// per (ticket, target), in the order the tickets changed: each with its bodies (the
+/// events of the ticket's newest audit, or one trigger-style body naming who changed it).
+pub(crate) fn changes(a: &mut Account, account: &Arc<str>, targets: &[Target]) -> Vec<Change> {
+    let touched = std::mem::take(&mut a.touched);
+    if targets.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for id in touched {
+        let deleted = a.tickets.get(&id).is_none_or(|r| r.deleted);
+        let audit = if deleted {
+            None
+        } else {
+            a.audits.iter().rev().take(64).find(|x| x.ticket_id == id)
+        };
+        let needs_events = targets.iter().any(|t| {
+            matches!(
+                t.wants,
+                Wants::Events(_) | Wants::Style(WebhookStyle::Events)
+            )
+        });
+        let evs = if needs_events {
+            events(a, id, audit)
+        } else {
+            Vec::new()
+        };
+        let trigger = body(account, id, audit.map(|x| x.author_id));
+        for t in targets {
+            let bodies: Vec<Vec<u8>> = match &t.wants {
+                Wants::Style(WebhookStyle::Events) => evs.iter().map(|(_, b)| b.clone()).collect(),
+                Wants::Style(WebhookStyle::Trigger) | Wants::Trigger => vec![trigger.clone()],
+                Wants::Events(types) => evs
+                    .iter()
+                    .filter(|(ty, _)| types.iter().any(|x| x == ty))
+                    .map(|(_, b)| b.clone())
+                    .collect(),
+            };
+            if bodies.is_empty() {
+                continue;
+            }
+            out.push(Change {
+                account: account.clone(),
+                ticket_id: id,
+                url: t.url.clone(),
+                secret: t.secret.clone(),
+                bodies,
+            });
+        }
+    }
+    out
 }
 
 /// Zendesk's ids in event webhooks are strings.
@@ -61,7 +136,7 @@ fn id_str(id: Option<u64>) -> Value {
 
 /// The event-subscribed webhook bodies for one change of `ticket_id` (made by `audit`,
 /// or a deletion when the ticket is gone), in the order Zendesk's events would come.
-pub(crate) fn events(a: &Account, ticket_id: u64, audit: Option<&Audit>) -> Vec<Vec<u8>> {
+pub(crate) fn events(a: &Account, ticket_id: u64, audit: Option<&Audit>) -> Vec<(String, Vec<u8>)> {
     let Some(rec) = a.tickets.get(&ticket_id) else {
         return Vec::new();
     };
@@ -94,7 +169,7 @@ pub(crate) fn events(a: &Account, ticket_id: u64, audit: Option<&Audit>) -> Vec<
     // The events of one action share `event.meta.sequence.id` and are numbered by
     // `position` (1-based) out of `total`, as Zendesk's are.
     let sequence = format!("{:016x}", audit.map_or(ticket_id, |x| x.id));
-    let finish = |events: Vec<(usize, String, Value)>| -> Vec<Vec<u8>> {
+    let finish = |events: Vec<(usize, String, Value)>| -> Vec<(String, Vec<u8>)> {
         let total = events.len();
         events
             .into_iter()
@@ -106,6 +181,7 @@ pub(crate) fn events(a: &Account, ticket_id: u64, audit: Option<&Audit>) -> Vec<
                 event["meta"] = json!({"sequence": {
                     "id": sequence, "position": i + 1, "total": total,
                 }});
+                let ty = format!("zen:event-type:ticket.{kind}");
                 let body = json!({
                     "account_id": 1,
                     "detail": detail,
@@ -113,10 +189,10 @@ pub(crate) fn events(a: &Account, ticket_id: u64, audit: Option<&Audit>) -> Vec<
                     "id": format!("{sequence}-{n}"),
                     "subject": format!("zen:ticket:{ticket_id}"),
                     "time": time,
-                    "type": format!("zen:event-type:ticket.{kind}"),
+                    "type": ty,
                     "zendesk_event_version": "2022-11-06",
                 });
-                serde_json::to_vec(&body).unwrap_or_default()
+                (ty, serde_json::to_vec(&body).unwrap_or_default())
             })
             .collect()
     };
@@ -233,16 +309,27 @@ pub(crate) fn body(account: &str, ticket_id: u64, updater: Option<u64>) -> Vec<u
     }
 }
 
-/// The URLs configured for `account`.
-pub(crate) fn targets_of(targets: &RwLock<Vec<WebhookSpec>>, account: &str) -> Vec<String> {
-    match targets.read() {
+/// The targets of `account`: its `--webhook` URLs (as `style` says) and its active
+/// Webhooks API webhooks.
+pub(crate) fn targets_of(
+    configured: &RwLock<Vec<WebhookSpec>>,
+    a: &Account,
+    account: &str,
+) -> Vec<Target> {
+    let mut out: Vec<Target> = match configured.read() {
         Ok(t) => t
             .iter()
             .filter(|w| w.account == account)
-            .map(|w| w.url.clone())
+            .map(|w| Target {
+                url: w.url.clone(),
+                secret: None,
+                wants: Wants::Style(a.knobs.webhook_style),
+            })
             .collect(),
         Err(_) => Vec::new(),
-    }
+    };
+    out.extend(a.api_webhooks.values().filter_map(|w| w.target()));
+    out
 }
 
 /// One signed webhook delivery attempt, as it goes on the wire: `POST url` with these
@@ -330,23 +417,20 @@ pub(crate) fn spawn(
                 _ = cancel.cancelled() => break,
                 c = rx.recv() => match c { Some(c) => c, None => break },
             };
-            for url in change.urls.clone() {
-                let counters = counters.clone();
-                let sender = sender.clone();
-                let secret = secret.clone();
-                let clock = clock.clone();
-                let change = change.clone();
-                let cancel = cancel.clone();
-                tokio::spawn(async move {
-                    tokio::select! {
-                        _ = cancel.cancelled() => {}
-                        ok = deliver(&*sender, &url, &secret, &clock, &change) => {
-                            let c = if ok { &counters.delivered } else { &counters.failed };
-                            c.fetch_add(1, Ordering::SeqCst);
-                        }
+            let counters = counters.clone();
+            let sender = sender.clone();
+            let secret = change.secret.clone().unwrap_or_else(|| secret.clone());
+            let clock = clock.clone();
+            let cancel = cancel.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = cancel.cancelled() => {}
+                    ok = deliver(&*sender, &change.url, &secret, &clock, &change) => {
+                        let c = if ok { &counters.delivered } else { &counters.failed };
+                        c.fetch_add(1, Ordering::SeqCst);
                     }
-                });
-            }
+                }
+            });
         }
     });
     (tx, task)

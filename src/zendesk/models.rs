@@ -247,6 +247,63 @@ pub struct User {
     pub active: bool,
     #[serde(default)]
     pub custom_role_id: Option<u64>,
+    /// The user's default organization (end users; agents may have one too).
+    #[serde(default)]
+    pub organization_id: Option<u64>,
+    /// The agent's default group.
+    #[serde(default)]
+    pub default_group_id: Option<u64>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// An organization (`GET /api/v2/organizations`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Organization {
+    pub id: u64,
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub domain_names: Vec<String>,
+    #[serde(default)]
+    pub group_id: Option<u64>,
+    /// End users of the organization see each other's tickets.
+    #[serde(default)]
+    pub shared_tickets: bool,
+    #[serde(default)]
+    pub shared_comments: bool,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// An agent's membership of a group (`GET /api/v2/group_memberships`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupMembership {
+    pub id: u64,
+    #[serde(default)]
+    pub url: String,
+    pub user_id: u64,
+    pub group_id: u64,
+    #[serde(default)]
+    pub default: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// An agent's membership of a brand (`GET /api/v2/brand_agents`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BrandAgent {
+    pub id: u64,
+    #[serde(default)]
+    pub url: String,
+    pub user_id: u64,
+    pub brand_id: u64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
