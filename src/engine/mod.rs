@@ -51,6 +51,8 @@ use scheduler::Scheduler;
 const CONCURRENCY: usize = 16;
 /// Delay before a ticket whose processing failed transiently is tried again.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
+/// The shortest such delay (a write in doubt decided sooner than `RETRY_AFTER`).
+const MIN_RETRY: Duration = Duration::from_millis(100);
 
 /// Serialises writes to one Zendesk ticket.
 type TicketLock = Arc<tokio::sync::Mutex<()>>;
@@ -203,7 +205,10 @@ impl Engine {
                             Ok(()) => sched.finished(&key, now, window),
                             Err(e) if e.is_transient() => {
                                 tracing::warn!(account = %key.account, ticket = key.ticket, error = %e, "will retry");
-                                sched.retry(key, now + RETRY_AFTER);
+                                let delay = e
+                                    .retry_in(jiff::Timestamp::now())
+                                    .map_or(RETRY_AFTER, |d| d.clamp(MIN_RETRY, RETRY_AFTER));
+                                sched.retry(key, now + delay);
                             }
                             Err(e) => {
                                 tracing::error!(account = %key.account, ticket = key.ticket, error = %e, "ticket not synced");
