@@ -7,8 +7,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use jiff::Timestamp;
-
 use crate::agreement::{self, State, Stored};
 use crate::link::{Direction, Flow};
 use crate::orphan::Reason;
@@ -35,7 +33,7 @@ impl Engine {
                 (name, s)
             })
             .collect();
-        let now = Timestamp::now();
+        let now = crate::clock::now();
         let derived = agreement::derive(&config.offers(), &stored, now);
         self.store().transaction(|tx| {
             for d in derived.iter().filter(|d| !d.transitions.is_empty()) {
@@ -187,7 +185,7 @@ impl Engine {
         }
         if owed_notes {
             let engine = self.clone();
-            tokio::spawn(async move { engine.write_owed_notes().await });
+            crate::tasks::spawn(async move { engine.write_owed_notes().await });
         }
         Ok(())
     }

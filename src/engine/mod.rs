@@ -77,13 +77,15 @@ pub(crate) struct Shared {
     /// Per-account counters last exported to metrics (requests, 429s, retries).
     exported: Mutex<HashMap<String, (u64, u64, u64)>>,
     /// When the scheduler loop last turned (for the systemd watchdog).
-    heartbeat: Mutex<std::time::Instant>,
+    heartbeat: Mutex<tokio::time::Instant>,
     /// The link and orphan gauges need a recount (`recount_gauges`).
     gauges_stale: std::sync::atomic::AtomicBool,
     /// Tickets waiting or being processed (for `settle` and the status page).
     activity: std::sync::atomic::AtomicUsize,
     /// One writer per Zendesk ticket at a time: at most one write in doubt per ticket.
     ticket_locks: Mutex<HashMap<(String, u64), TicketLock>>,
+    /// The transport every account's client sends through; `None`: reqwest (production).
+    transport: Option<Arc<dyn crate::zendesk::client::Transport>>,
 }
 
 impl Engine {
@@ -96,6 +98,18 @@ impl Engine {
         hints: Arc<Hints>,
         metrics: Arc<Metrics>,
     ) -> Result<Engine, EngineError> {
+        Self::start_with_transport(config, store, hints, metrics, None).await
+    }
+
+    /// [`Engine::start`] with every account's client sending through `transport`
+    /// (`sharebridge chaos`: the simulated network); `None` is reqwest.
+    pub async fn start_with_transport(
+        config: watch::Receiver<Arc<Config>>,
+        store: Store,
+        hints: Arc<Hints>,
+        metrics: Arc<Metrics>,
+        transport: Option<Arc<dyn crate::zendesk::client::Transport>>,
+    ) -> Result<Engine, EngineError> {
         let engine = Engine {
             shared: Arc::new(Shared {
                 config,
@@ -106,10 +120,11 @@ impl Engine {
                 states: RwLock::new(BTreeMap::new()),
                 activity: std::sync::atomic::AtomicUsize::new(0),
                 gauges_stale: std::sync::atomic::AtomicBool::new(true),
-                heartbeat: Mutex::new(std::time::Instant::now()),
+                heartbeat: Mutex::new(tokio::time::Instant::now()),
                 exported: Mutex::new(HashMap::new()),
                 verified: Mutex::new(Default::default()),
                 ticket_locks: Mutex::new(HashMap::new()),
+                transport,
             }),
         };
         engine.rebuild_accounts()?;
@@ -189,13 +204,14 @@ impl Engine {
                 .shared
                 .heartbeat
                 .lock()
-                .unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
+                .unwrap_or_else(|e| e.into_inner()) = tokio::time::Instant::now();
             // Wake at least every second, so the heartbeat shows a live loop.
             let sleep_until = sched
                 .next_due()
                 .unwrap_or(now + Duration::from_secs(1))
                 .min(now + Duration::from_secs(1));
             tokio::select! {
+                biased;
                 _ = shutdown.cancelled() => break,
                 _ = hints.wait() => {}
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
@@ -206,7 +222,7 @@ impl Engine {
                             Err(e) if e.is_transient() => {
                                 tracing::warn!(account = %key.account, ticket = key.ticket, error = %e, "will retry");
                                 let delay = e
-                                    .retry_in(jiff::Timestamp::now())
+                                    .retry_in(crate::clock::now())
                                     .map_or(RETRY_AFTER, |d| d.clamp(MIN_RETRY, RETRY_AFTER));
                                 sched.retry(key, now + delay);
                             }
@@ -350,7 +366,7 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner());
         let mut next = BTreeMap::new();
         for (name, ac) in &config.accounts {
-            let fresh = Account::new(ac, &self.shared.store)?;
+            let fresh = Account::new(ac, &self.shared.store, self.shared.transport.clone())?;
             let keep = accounts
                 .get(name)
                 .filter(|old| old.fingerprint == fresh.fingerprint)

@@ -5,8 +5,6 @@
 //! crash or a lost answer), so it is never written twice, and it stays owed until it is
 //! recorded, whatever else held the link's pending-write slot when the link ended.
 
-use jiff::Timestamp;
-
 use crate::link::Flow;
 use crate::orphan::{self, Reason};
 use crate::rules::ORPHANED_TAG;
@@ -41,7 +39,7 @@ impl Engine {
         reason: Reason,
         detail: &str,
     ) -> Result<Orphan, EngineError> {
-        let since = Timestamp::now();
+        let since = crate::clock::now();
         let (orphan, fresh) = self.store().transaction(|tx| {
             if let Some(existing) = tx.view().orphan(link.id)? {
                 return Ok((existing, false));
@@ -107,7 +105,7 @@ impl Engine {
                 }
                 continue;
             }
-            let at = Timestamp::now();
+            let at = crate::clock::now();
             let mut note = PendingWrite {
                 link: link.id,
                 flow: Flow::SourceToTarget,

@@ -178,7 +178,7 @@ impl Engine {
         };
         let wait = jiff::SignedDuration::try_from(self.config().daemon.in_doubt_wait)
             .unwrap_or(jiff::SignedDuration::from_secs(60));
-        let verdict = judge(found, pending.created_at, Timestamp::now(), wait);
+        let verdict = judge(found, pending.created_at, crate::clock::now(), wait);
         match verdict {
             Settled::Landed(id) if pending.source_comments.is_empty() => {
                 // A comment that mirrors nothing: an orphan note, now written.

@@ -2,8 +2,6 @@
 //! (Idempotency-Key, and a look-up by `external_id` first, so a crash between Zendesk's
 //! answer and the store commit adopts the mirror instead of creating a second one).
 
-use jiff::Timestamp;
-
 use crate::agreement::State;
 use crate::coalesce::{self, Part};
 use crate::config::AgreementConfig;
@@ -138,7 +136,7 @@ impl Engine {
                 link: other.id,
             });
         }
-        let now = Timestamp::now();
+        let now = crate::clock::now();
         let new = NewLink {
             agreement: agreement.name.clone(),
             source_account: agreement.from.clone(),
@@ -369,7 +367,7 @@ impl Engine {
                 &Watermark {
                     last_source_comment: first.map(|c| c.id),
                     snapshot: serde_json::to_value(&source_base).ok(),
-                    updated_at: Some(Timestamp::now()),
+                    updated_at: Some(crate::clock::now()),
                 },
             )?;
             tx.set_watermark(
@@ -378,7 +376,7 @@ impl Engine {
                 &Watermark {
                     last_source_comment: last_mirror_comment,
                     snapshot: serde_json::to_value(&mirror_base).ok(),
-                    updated_at: Some(Timestamp::now()),
+                    updated_at: Some(crate::clock::now()),
                 },
             )?;
             Ok(l)
@@ -501,7 +499,7 @@ impl Engine {
         if link.state == LinkState::Error {
             self.store().set_link_state(id, LinkState::Active, None)?;
             self.store().append_audit(NewAudit {
-                at: Timestamp::now(),
+                at: crate::clock::now(),
                 kind: AuditKind::Resync,
                 subject: format!("link {id}"),
                 detail: format!(
@@ -544,7 +542,7 @@ impl Engine {
                 state,
             });
         }
-        let now = Timestamp::now();
+        let now = crate::clock::now();
         let direction = self.direction_for(&agreement);
         let link = self.store().transaction(|tx| {
             let link = tx.relink(orphaned, direction, now)?;
@@ -585,7 +583,7 @@ impl Engine {
         source_ticket: u64,
         mirror: u64,
     ) -> Result<(), EngineError> {
-        let now = Timestamp::now();
+        let now = crate::clock::now();
         let detail = "a mirror no live link knows (an older store was restored?)";
         let new = NewLink {
             agreement: agreement.name.clone(),
@@ -665,7 +663,7 @@ impl Engine {
             .max();
         let source = from.client.show_ticket(link.source_ticket).await?;
         let mirror_ticket = to.client.show_ticket(mirror).await?;
-        let now = Timestamp::now();
+        let now = crate::clock::now();
         let forward = Watermark {
             last_source_comment: last,
             snapshot: serde_json::to_value(

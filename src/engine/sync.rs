@@ -12,8 +12,6 @@
 //! write is reconciled by the same look-up before anything else is sent: found → commit,
 //! not found → clear and plan again.
 
-use jiff::Timestamp;
-
 use crate::config::AgreementConfig;
 use crate::link::Flow;
 use crate::metrics::AgreementLabels;
@@ -227,7 +225,7 @@ impl Engine {
         let changed =
             !plan.writes.is_empty() || last != mark.last_source_comment || new_baseline != baseline;
         if changed {
-            let at = Timestamp::now();
+            let at = crate::clock::now();
             self.store().transaction(|tx| {
                 // A link that ended meanwhile keeps its watermark where its last write
                 // left it.
@@ -342,7 +340,7 @@ impl Engine {
             .map(|c| c.created_at)
             .min();
         if let Some(t) = oldest {
-            let lag = Timestamp::now().duration_since(t).as_secs_f64().max(0.0);
+            let lag = crate::clock::now().duration_since(t).as_secs_f64().max(0.0);
             self.metrics().lag_seconds.get_or_create(labels).set(lag);
         }
     }

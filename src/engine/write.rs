@@ -51,7 +51,7 @@ impl Engine {
             );
             return Err(WriteFailure::LinkEnded);
         }
-        let started = Timestamp::now();
+        let started = crate::clock::now();
         let mut pending = write.comment.as_ref().map(|b| PendingWrite {
             link: link.id,
             flow,

@@ -539,7 +539,7 @@ pub fn gather(engine: &Engine) -> StatusView {
         })
         .collect();
     StatusView {
-        now: Timestamp::now(),
+        now: crate::clock::now(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         backlog: engine.backlog(),
         agreements: agreement_views(engine),

@@ -49,7 +49,7 @@ pub use error::{SimApiError, SimError};
 pub use oauth::OAuthGrant;
 pub use server::{KnobsPatch, Simulator};
 pub use stats::StatsSnapshot;
-pub use webhooks::WebhookCounters;
+pub use webhooks::{WebhookCounters, WebhookDelivery, WebhookSender};
 
 use std::future::Future;
 

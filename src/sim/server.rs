@@ -911,6 +911,52 @@ impl Drop for Simulator {
 impl Simulator {
     /// Binds every account (all or nothing) and starts serving.
     pub async fn start(config: SimConfig) -> Result<Simulator, SimError> {
+        Self::check(&config)?;
+        let mut listeners = Vec::new();
+        for spec in &config.accounts {
+            let bind_err = |source| SimError::Bind {
+                account: spec.name.clone(),
+                addr: spec.addr,
+                source,
+            };
+            let l = TcpListener::bind(spec.addr).await.map_err(bind_err)?;
+            let addr = l.local_addr().map_err(bind_err)?;
+            let ip = if addr.ip().is_unspecified() {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            } else {
+                addr.ip()
+            };
+            let base_url = format!("http://{}", SocketAddr::new(ip, addr.port()));
+            listeners.push((Some(l), addr, base_url));
+        }
+        Self::assemble(config, listeners, None)
+    }
+
+    /// The simulator without sockets, for a deterministic simulation: each account's API
+    /// is served by [`Simulator::serve`] (its base URL is `http://NAME.sim.invalid`), and
+    /// webhooks go to `webhooks` instead of over HTTP. Nothing else differs. Call it
+    /// inside a tokio runtime (the webhook sender is a task).
+    pub fn start_in_process(
+        config: SimConfig,
+        webhooks: Arc<dyn webhooks::WebhookSender>,
+    ) -> Result<Simulator, SimError> {
+        Self::check(&config)?;
+        let endpoints = config
+            .accounts
+            .iter()
+            .map(|spec| (None, spec.addr, format!("http://{}.sim.invalid", spec.name)))
+            .collect();
+        Self::assemble(config, endpoints, Some(webhooks))
+    }
+
+    /// Serves one API request to `account` in-process, through the same pipeline as its
+    /// listener (faults, auth, limits, handler, webhooks). A dropped connection shows as a
+    /// response whose body fails when read. Panics for an unknown account.
+    pub async fn serve(&self, account: &str, request: Request) -> Response {
+        dispatch(State(self.handle(account).clone()), request).await
+    }
+
+    fn check(config: &SimConfig) -> Result<(), SimError> {
         if config.accounts.is_empty() {
             return Err(SimError::NoAccounts);
         }
@@ -927,17 +973,16 @@ impl Simulator {
         if !(0.0..=1.0).contains(&config.faults.rate) {
             return Err(SimError::BadFaultRate(config.faults.rate));
         }
-        let mut listeners = Vec::new();
-        for spec in &config.accounts {
-            let bind_err = |source| SimError::Bind {
-                account: spec.name.clone(),
-                addr: spec.addr,
-                source,
-            };
-            let l = TcpListener::bind(spec.addr).await.map_err(bind_err)?;
-            let addr = l.local_addr().map_err(bind_err)?;
-            listeners.push((l, addr));
-        }
+        Ok(())
+    }
+
+    /// Builds the accounts on their endpoints (a listener to serve, or none for
+    /// in-process use) and starts the webhook sender.
+    fn assemble(
+        config: SimConfig,
+        endpoints: Vec<(Option<TcpListener>, SocketAddr, String)>,
+        sender: Option<Arc<dyn webhooks::WebhookSender>>,
+    ) -> Result<Simulator, SimError> {
         let clock = Arc::new(Clock::default());
         let cancel = CancellationToken::new();
         let targets = Arc::new(RwLock::new(config.webhooks.clone()));
@@ -947,6 +992,7 @@ impl Simulator {
             clock.clone(),
             webhook_counters.clone(),
             cancel.clone(),
+            sender,
         )?;
         let shared = Arc::new(Shared {
             clock,
@@ -957,13 +1003,9 @@ impl Simulator {
         });
         let mut accounts = Vec::new();
         let mut tasks = vec![webhook_task];
-        for (i, (spec, (listener, addr))) in config.accounts.iter().zip(listeners).enumerate() {
-            let ip = if addr.ip().is_unspecified() {
-                IpAddr::V4(Ipv4Addr::LOCALHOST)
-            } else {
-                addr.ip()
-            };
-            let base_url = format!("http://{}", SocketAddr::new(ip, addr.port()));
+        for (i, (spec, (listener, addr, base_url))) in
+            config.accounts.iter().zip(endpoints).enumerate()
+        {
             let account = Account::new(&spec.name, i, base_url.clone(), &config);
             let handle = Arc::new(AccountHandle {
                 name: Arc::from(spec.name.as_str()),
@@ -973,6 +1015,10 @@ impl Simulator {
                 state: Mutex::new(account),
                 shared: shared.clone(),
             });
+            accounts.push(handle.clone());
+            let Some(listener) = listener else {
+                continue;
+            };
             let app = Router::new().fallback(dispatch).with_state(handle.clone());
             let stop = cancel.clone();
             tasks.push(tokio::spawn(async move {
@@ -987,7 +1033,6 @@ impl Simulator {
                     tracing::warn!(error = %e, "simulator listener stopped");
                 }
             }));
-            accounts.push(handle);
         }
         Ok(Simulator {
             accounts,

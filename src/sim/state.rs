@@ -363,7 +363,7 @@ impl Account {
             rng: fastrand::Rng::with_seed(seed),
             touched: Vec::new(),
         };
-        a.seed(Timestamp::now());
+        a.seed(crate::clock::now());
         a
     }
 

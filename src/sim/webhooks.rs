@@ -7,6 +7,8 @@
 //! body, `X-Zendesk-Webhook-Signature-Timestamp`). Sent from a background task, never from
 //! the request; best effort: 3 attempts, 10 s timeout each, then dropped (logged).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -243,24 +245,60 @@ pub(crate) fn targets_of(targets: &RwLock<Vec<WebhookSpec>>, account: &str) -> V
     }
 }
 
-/// Starts the delivery task; returns the queue to feed it.
+/// One signed webhook on its way to its URL.
+#[derive(Debug, Clone)]
+pub struct WebhookDelivery {
+    /// The account whose change it announces.
+    pub account: String,
+    pub ticket_id: u64,
+    pub url: String,
+    /// Content type, signature, signature timestamp, webhook and invocation ids.
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Where webhooks go instead of over HTTP (the deterministic simulation's network, which
+/// decides loss, delay, duplication and order and calls the daemon in-process).
+pub trait WebhookSender: Send + Sync + 'static {
+    /// Sends one delivery attempt; `true` once it was accepted (2xx).
+    fn send(&self, delivery: WebhookDelivery) -> Pin<Box<dyn Future<Output = bool> + Send>>;
+}
+
+/// How deliveries leave the simulator.
+#[derive(Clone)]
+enum Sender {
+    Http(reqwest::Client),
+    Given(Arc<dyn WebhookSender>),
+}
+
+/// Starts the delivery task; returns the queue to feed it. Webhooks go over HTTP, or to
+/// `sender` when given.
 pub(crate) fn spawn(
     secret: String,
     clock: Arc<Clock>,
     counters: Arc<WebhookCounters>,
     cancel: CancellationToken,
+    sender: Option<Arc<dyn WebhookSender>>,
 ) -> Result<(mpsc::UnboundedSender<Change>, tokio::task::JoinHandle<()>), SimError> {
-    // reqwest is built without a TLS provider; install ring's so https targets work too.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| SimError::HttpClient(e.to_string()))?;
+    let client = match sender {
+        Some(s) => Sender::Given(s),
+        None => {
+            // reqwest is built without a TLS provider; install ring's so https targets work too.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            Sender::Http(
+                reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .map_err(|e| SimError::HttpClient(e.to_string()))?,
+            )
+        }
+    };
     let (tx, mut rx) = mpsc::unbounded_channel::<Change>();
     let secret: Arc<[u8]> = Arc::from(secret.into_bytes());
     let task = tokio::spawn(async move {
         loop {
             let change = tokio::select! {
+                biased;
                 _ = cancel.cancelled() => break,
                 c = rx.recv() => match c { Some(c) => c, None => break },
             };
@@ -273,6 +311,7 @@ pub(crate) fn spawn(
                 let cancel = cancel.clone();
                 tokio::spawn(async move {
                     tokio::select! {
+                        biased;
                         _ = cancel.cancelled() => {}
                         ok = deliver(&client, &url, &secret, &clock, &change) => {
                             let c = if ok { &counters.delivered } else { &counters.failed };
@@ -297,13 +336,7 @@ fn webhook_id(url: &str) -> String {
 }
 
 /// Delivers one change to one URL; `true` once a 2xx came back.
-async fn deliver(
-    client: &reqwest::Client,
-    url: &str,
-    secret: &[u8],
-    clock: &Clock,
-    c: &Change,
-) -> bool {
+async fn deliver(client: &Sender, url: &str, secret: &[u8], clock: &Clock, c: &Change) -> bool {
     let mut all = true;
     for payload in &c.bodies {
         all &= deliver_one(client, url, secret, clock, c, payload).await;
@@ -313,7 +346,7 @@ async fn deliver(
 
 /// Delivers one body to one URL, 3 attempts.
 async fn deliver_one(
-    client: &reqwest::Client,
+    client: &Sender,
     url: &str,
     secret: &[u8],
     clock: &Clock,
@@ -328,16 +361,34 @@ async fn deliver_one(
         }
         let ts = clock.now().to_string();
         let sig = sign(secret, &ts, payload);
-        let sent = client
-            .post(url)
-            .header("content-type", "application/json")
-            .header(SIGNATURE_HEADER, sig)
-            .header(TIMESTAMP_HEADER, ts)
-            .header("x-zendesk-webhook-id", webhook_id(url))
-            .header("x-zendesk-webhook-invocation-id", invocation.as_str())
-            .body(payload.to_vec())
-            .send()
-            .await;
+        let headers = vec![
+            ("content-type", "application/json".to_owned()),
+            (SIGNATURE_HEADER, sig),
+            (TIMESTAMP_HEADER, ts),
+            ("x-zendesk-webhook-id", webhook_id(url)),
+            ("x-zendesk-webhook-invocation-id", invocation.clone()),
+        ];
+        let client = match client {
+            Sender::Http(client) => client,
+            Sender::Given(sender) => {
+                let delivery = WebhookDelivery {
+                    account: c.account.to_string(),
+                    ticket_id: c.ticket_id,
+                    url: url.to_owned(),
+                    headers,
+                    body: payload.to_vec(),
+                };
+                if sender.send(delivery).await {
+                    return true;
+                }
+                continue;
+            }
+        };
+        let mut request = client.post(url).body(payload.to_vec());
+        for (k, v) in headers {
+            request = request.header(k, v);
+        }
+        let sent = request.send().await;
         match sent {
             Ok(r) if r.status().is_success() => return true,
             Ok(r) => tracing::debug!(

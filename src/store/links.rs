@@ -260,7 +260,7 @@ impl WriteTxn<'_> {
                 "link {id} is orphaned; share the ticket again to make a new link"
             )));
         }
-        new.updated_at = Timestamp::now();
+        new.updated_at = crate::clock::now();
         self.write_link(Some(&old), &new)?;
         Ok(new)
     }
