@@ -10,8 +10,6 @@
 //!
 //! Must not: plan or send comments; it only decides what an earlier attempt did.
 
-use jiff::Timestamp;
-
 use crate::link::Flow;
 use crate::orphan::Reason;
 use crate::store::{Link, PendingWrite};
