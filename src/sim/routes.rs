@@ -654,7 +654,10 @@ async fn pipeline(h: Arc<AccountHandle>, resolved: Option<Resolved>, request: Re
         r.route,
         Route::OAuthTokens | Route::OAuthAuthorize | Route::OAuthDecide | Route::Attachment
     );
-    let caller = if public {
+    // An attachment's content is public or needs the account's credentials (a private
+    // attachment): credentials, when sent, are checked.
+    let optional = r.route == Route::Attachment && authz.is_some();
+    let caller = if public && !optional {
         Caller {
             id: 0,
             email: String::new(),
