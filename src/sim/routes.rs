@@ -160,6 +160,12 @@ const ROUTES: &[(Method, &str, Route)] = {
             "/api/v2/tickets/{id}/comments/{comment_id}/attachments/{attachment_id}/redact",
             RedactAttachment,
         ),
+        // node-zendesk 6 sends DELETE here; Zendesk documents PUT. Both redact.
+        (
+            Method::DELETE,
+            "/api/v2/tickets/{id}/comments/{comment_id}/attachments/{attachment_id}/redact",
+            RedactAttachment,
+        ),
         (
             Method::PUT,
             "/api/v2/comment_redactions/{comment_id}",
