@@ -317,6 +317,7 @@ async fn shutdown_signal() {
         use tokio::signal::unix::{SignalKind, signal};
         if let Ok(mut term) = signal(SignalKind::terminate()) {
             tokio::select! {
+                biased;
                 _ = term.recv() => {}
                 _ = tokio::signal::ctrl_c() => {}
             }
@@ -448,7 +449,7 @@ fn format_links(list: &[crate::store::Link]) -> String {
         "{:<5} {:<18} {:<18} {:<9} {:<9} {:<20} {:<8} {}\n",
         "ID", "SOURCE", "MIRROR", "DIRECTION", "STATE", "LAST SYNC", "LAG", "ERROR"
     );
-    let now = jiff::Timestamp::now();
+    let now = crate::clock::now();
     for l in list {
         // Time since the last sync of a live link; an orphan does not lag.
         let lag = match (l.state, l.last_synced_at) {
@@ -612,11 +613,7 @@ pub fn summary(config: &Config) -> String {
             }
         );
     }
-    let derived = agreement::derive(
-        &config.offers(),
-        &Default::default(),
-        jiff::Timestamp::now(),
-    );
+    let derived = agreement::derive(&config.offers(), &Default::default(), crate::clock::now());
     let _ = writeln!(
         out,
         "agreements ({}), states as this configuration sets them:",

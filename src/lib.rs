@@ -10,19 +10,23 @@
 //! - [`server`]: webhooks, health, metrics, admin API, status page.
 //! - [`daemon`]: wiring, signals, shutdown; [`demo`]: simulator + daemon + a verified story.
 //! - [`engine`]: the sync workers.
+//! - [`fields`]: `sharebridge fields` suggestions (pure field and option matching).
 //! - [`zendesk`]: Zendesk's wire format (models, webhook signing).
 //! - [`telemetry`]: logging setup.
+//! - [`visibility`]: who in the receiver can see a mirror, and why (pure).
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod agreement;
 pub mod bench;
 pub mod cli;
+pub mod clock;
 pub mod coalesce;
 pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod engine;
+pub mod fields;
 pub mod link;
 pub mod metrics;
 pub mod orphan;
@@ -31,5 +35,7 @@ pub mod rules;
 pub mod server;
 pub mod sim;
 pub mod store;
+pub mod tasks;
 pub mod telemetry;
+pub mod visibility;
 pub mod zendesk;

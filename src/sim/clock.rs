@@ -27,7 +27,7 @@ impl Clock {
     pub fn now_ms(&self) -> i64 {
         let start = self
             .start_ms
-            .unwrap_or_else(|| Timestamp::now().as_millisecond());
+            .unwrap_or_else(|| crate::clock::now().as_millisecond());
         start + self.offset_ms.load(Ordering::Relaxed)
     }
 

@@ -338,6 +338,8 @@ pub(crate) fn targets_of(
 pub struct WebhookDelivery {
     /// The account whose change it announces.
     pub account: String,
+    /// The ticket it is about.
+    pub ticket_id: u64,
     pub url: String,
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
@@ -414,6 +416,7 @@ pub(crate) fn spawn(
     let task = tokio::spawn(async move {
         loop {
             let change = tokio::select! {
+                biased;
                 _ = cancel.cancelled() => break,
                 c = rx.recv() => match c { Some(c) => c, None => break },
             };
@@ -424,6 +427,7 @@ pub(crate) fn spawn(
             let cancel = cancel.clone();
             tokio::spawn(async move {
                 tokio::select! {
+                    biased;
                     _ = cancel.cancelled() => {}
                     ok = deliver(&*sender, &change.url, &secret, &clock, &change) => {
                         let c = if ok { &counters.delivered } else { &counters.failed };
@@ -486,6 +490,7 @@ async fn deliver_one(
         let sig = sign(secret, &ts, payload);
         let delivery = WebhookDelivery {
             account: c.account.to_string(),
+            ticket_id: c.ticket_id,
             url: url.to_owned(),
             headers: vec![
                 ("content-type", "application/json".to_owned()),

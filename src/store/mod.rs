@@ -45,6 +45,7 @@ pub use records::*;
 pub use schema::SCHEMA_VERSION;
 pub use txn::{ReadView, WriteTxn};
 
+pub use engine::StorageBackend;
 use engine::{Db, EngineError, Mode};
 use schema::Schema;
 
@@ -100,6 +101,28 @@ impl Store {
     /// open (use the admin API then), and on a file that was not closed cleanly.
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store, StoreError> {
         Self::open_with(path.as_ref(), Mode::ReadOnly, &schema::CURRENT)
+    }
+
+    /// Opens the store on a storage backend instead of a file (the deterministic
+    /// simulation's disk, whose unsynced writes a simulated crash drops); `label` stands
+    /// for the file in errors. An empty backend is initialised; no pre-migration copy is
+    /// taken (there is no file to put it beside).
+    pub fn open_with_backend(
+        backend: impl StorageBackend,
+        label: impl AsRef<Path>,
+    ) -> Result<Store, StoreError> {
+        const OP: &str = "open";
+        let path = label.as_ref();
+        let db = engine::open_backend(backend).map_err(|e| e.at(path, OP))?;
+        let store = Store {
+            inner: Arc::new(Inner {
+                db,
+                path: path.to_path_buf(),
+                schema_version: schema::CURRENT.version,
+            }),
+        };
+        store.transaction_op(OP, |tx| schema::prepare(tx, &schema::CURRENT))?;
+        Ok(store)
     }
 
     fn open_with(path: &Path, mode: Mode, schema: &Schema) -> Result<Store, StoreError> {
