@@ -541,7 +541,17 @@ async fn webhooks_api_is_for_admins_and_its_webhooks_are_delivered_signed() {
         Some(json!({"webhook": {"status": "active"}})),
     )
     .await;
-    assert_eq!(s, 400);
+    assert_eq!(s, 204);
+    let (s, _, e) = call(
+        &sim,
+        reqwest::Method::PUT,
+        &format!("/api/v2/webhooks/{id}"),
+        Ok(ADMIN),
+        Some(json!({"webhook": {"endpoint": "ftp://x"}})),
+    )
+    .await;
+    assert_eq!(s, 400, "{e}");
+    assert_eq!(e["errors"][0]["code"], "InvalidInput");
     let (s, _, _) = call(
         &sim,
         reqwest::Method::DELETE,
