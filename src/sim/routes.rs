@@ -71,6 +71,7 @@ pub(crate) enum Route {
     UsersCreate,
     UsersCreateOrUpdate,
     UsersShowMany,
+    UsersSearch,
     UserShow,
     Fields,
     FieldCreate,
@@ -204,6 +205,7 @@ const ROUTES: &[(Method, &str, Route)] = {
             UsersCreateOrUpdate,
         ),
         (Method::GET, "/api/v2/users/show_many", UsersShowMany),
+        (Method::GET, "/api/v2/users/search", UsersSearch),
         (Method::GET, "/api/v2/users/{id}", UserShow),
         (Method::PUT, "/api/v2/users/{id}", UserUpdate),
         (
@@ -442,6 +444,7 @@ pub(crate) fn call(
         UsersCreate => users::create_or_update(a, req, false),
         UsersCreateOrUpdate => users::create_or_update(a, req, true),
         UsersShowMany => users::show_many(a, req),
+        UsersSearch => users::search(a, req),
         UserShow => users::show(a, req),
         Fields => catalog::fields(a, req),
         FieldCreate => catalog::create_field(a, req),

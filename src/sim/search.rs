@@ -191,6 +191,12 @@ fn query_of(req: &Req) -> Result<&str, ApiError> {
 /// `GET /api/v2/search?query=…[&sort_by=created_at|updated_at&sort_order=asc|desc]`.
 pub(crate) fn search(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
     let query = query_of(req)?;
+    if parse(query)
+        .iter()
+        .any(|(neg, t)| !neg && *t == Term::Type("user".to_owned()))
+    {
+        return users(a, req, query);
+    }
     let mut ids = run(a, query);
     let desc = req.param("sort_order") == Some("desc");
     match req.param("sort_by") {
@@ -291,6 +297,58 @@ pub(crate) fn export(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
         "facets": null,
         "meta": meta,
         "links": links,
+    })))
+}
+
+/// `type:user` searches: free text and `email:` against users' email and name, `role:`.
+fn users(a: &Account, req: &Req, query: &str) -> Result<Resp, ApiError> {
+    let terms = parse(query);
+    let hits: Vec<u64> = a
+        .users
+        .values()
+        .filter(|u| {
+            terms.iter().all(|(neg, t)| {
+                let m = match t {
+                    Term::Type(ty) => ty == "user",
+                    Term::Text(w) => {
+                        u.email.as_deref().is_some_and(|e| e.contains(w.as_str()))
+                            || u.name.to_lowercase().contains(w.as_str())
+                    }
+                    Term::Field { name, value, .. } => match name.as_str() {
+                        "email" => u.email.as_deref() == Some(value.to_lowercase().as_str()),
+                        "role" => u.role == value.to_lowercase(),
+                        "name" => u.name.eq_ignore_ascii_case(value),
+                        _ => false,
+                    },
+                };
+                m != *neg
+            })
+        })
+        .map(|u| u.id)
+        .collect();
+    let page = crate::sim::pagination::offset_page(&req.query, hits.len())?;
+    let results: Vec<serde_json::Value> = hits[page.start..page.end]
+        .iter()
+        .map(|id| {
+            let mut v = serde_json::to_value(&a.users[id]).unwrap_or_default();
+            v["result_type"] = json!("user");
+            v
+        })
+        .collect();
+    let link = |n: usize| {
+        format!(
+            "{}?page={n}&per_page={}&query={}",
+            a.url("search.json"),
+            page.per_page,
+            percent_encode(query)
+        )
+    };
+    Ok(Resp::ok(&json!({
+        "results": results,
+        "facets": null,
+        "next_page": page.next.map(link),
+        "previous_page": page.previous.map(link),
+        "count": hits.len(),
     })))
 }
 

@@ -183,3 +183,11 @@ def test_rate_limited_answers_are_retried_after_retry_after(zd, sim):
     finally:
         sim.knobs(fault_rate=0.0)
     assert sim.stats()["faults"] > 0
+
+
+def test_user_search(zd_admin):
+    email = f"findme-{uuid.uuid4().hex[:6]}@customer.example"
+    u = zd_admin.users.create(User(name="Find Me", email=email, external_id=email))
+    assert [x.id for x in zd_admin.search(email, type="user")] == [u.id]
+    assert [x.id for x in zd_admin.users.search(email)] == [u.id]
+    assert [x.id for x in zd_admin.users.search(external_id=email)] == [u.id]
