@@ -416,6 +416,7 @@ pub(crate) fn spawn(
     let task = tokio::spawn(async move {
         loop {
             let change = tokio::select! {
+                biased;
                 _ = cancel.cancelled() => break,
                 c = rx.recv() => match c { Some(c) => c, None => break },
             };
