@@ -4,13 +4,21 @@
 //! Zendesk's rules, as the seed (Merge's "Zendesk integration nuances (permissions)" and
 //! Zendesk's "Restricting agent ticket access by brand (department spaces)") gives them:
 //! - admins see every ticket of every brand;
-//! - followers (and CCs) see the ticket whatever their role and brand;
-//! - an agent assigned to the ticket sees it;
-//! - otherwise an agent needs membership of the ticket's brand, and then its role's
-//!   `ticket_access` decides: `all`; `within-groups` (the ticket's group is one of the
-//!   agent's); `within-groups-and-public-groups` (or a public group); `within-organization`
-//!   (the ticket's organization is one of the agent's); `assigned-only`.
-//!   A ticket with no group is seen by neither group-restricted access.
+//! - followers see the ticket whatever their role and brand (the one exception the seed
+//!   names to role-based access);
+//! - every other agent needs membership of the ticket's brand ("team members can only
+//!   view, search, and access tickets within their assigned brands"); then
+//! - an agent assigned to the ticket, or copied on it (a CC: Zendesk lets agents CC
+//!   "internal agents who are not part of the allowed groups or organizations" so that
+//!   they see it), sees it; and otherwise
+//! - its role's `ticket_access` decides: `all`; `within-groups` (the ticket's group is one
+//!   of the agent's); `within-groups-and-public-groups` (or a public group);
+//!   `within-organization` (the ticket's organization is one of the agent's);
+//!   `assigned-only`. A ticket with no group is seen by neither group-restricted access.
+//!
+//! Brand before CC and assignee: the seed makes brand membership a condition of all
+//! role-based access and names followers alone as the exception, so an assignee or CC
+//! outside the ticket's brand is reported as not seeing it.
 //!
 //! Owns: that decision and the warnings drawn from it, as pure functions over plain data
 //! ([`Directory`], [`Mirror`]). Must not: call Zendesk or read the store (the caller
@@ -18,10 +26,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A role's `configuration.ticket_access`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TicketAccess {
     All,
@@ -71,6 +79,8 @@ pub struct Agent {
     /// The role's name as Zendesk shows it ("Admin", "Light agent", a custom role).
     pub role_name: String,
     pub role: Role,
+    /// The agent's custom role, when it has one (Enterprise plans).
+    pub custom_role_id: Option<u64>,
     /// Brands the agent is a member of.
     pub brands: BTreeSet<u64>,
     /// Groups the agent is a member of.
@@ -103,16 +113,16 @@ pub struct Mirror {
 }
 
 /// Why an agent sees the mirror, or why not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Why {
     /// Sees it: an admin sees every brand.
     Admin,
     /// Sees it: followers see it regardless of role and brand.
     Follower,
-    /// Sees it: CCs see it regardless of role and brand.
+    /// Sees it: copied on it (a CC), member of its brand, whatever the role's access.
     Cc,
-    /// Sees it: assigned to it.
+    /// Sees it: assigned to it, member of its brand.
     Assignee,
     /// Sees it: role with `ticket_access = all`, member of the brand.
     AllTickets,
@@ -176,12 +186,15 @@ pub struct Verdict {
     pub agent_id: u64,
     pub role: Role,
     pub role_name: String,
+    pub custom_role_id: Option<u64>,
     pub can_see: bool,
     pub why: Why,
+    /// The bridge's own user: listed, never counted as a person who sees the mirror.
+    pub bridge: bool,
 }
 
 /// Something the operator should know before relying on the mirror being seen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Warning {
     /// Nobody but admins (and the bridge) sees the mirror; `brand_without_agents` when
@@ -240,7 +253,10 @@ pub struct Report {
 impl Report {
     /// How many people (not the bridge) can see the mirror.
     pub fn seen_by(&self) -> usize {
-        self.verdicts.iter().filter(|v| v.can_see).count()
+        self.verdicts
+            .iter()
+            .filter(|v| v.can_see && !v.bridge)
+            .count()
     }
 }
 
@@ -253,16 +269,16 @@ pub fn verdict(agent: &Agent, dir: &Directory, mirror: &Mirror) -> Why {
     if mirror.follower_ids.contains(&agent.id) {
         return Why::Follower;
     }
-    if mirror.collaborator_ids.contains(&agent.id) {
-        return Why::Cc;
-    }
-    if mirror.assignee_id == Some(agent.id) {
-        return Why::Assignee;
-    }
     if let Some(b) = mirror.brand_id
         && !agent.brands.contains(&b)
     {
         return Why::NotInBrand;
+    }
+    if mirror.assignee_id == Some(agent.id) {
+        return Why::Assignee;
+    }
+    if mirror.collaborator_ids.contains(&agent.id) {
+        return Why::Cc;
     }
     let in_group = mirror.group_id.map(|g| agent.groups.contains(&g));
     let public = mirror
@@ -289,14 +305,11 @@ pub fn verdict(agent: &Agent, dir: &Directory, mirror: &Mirror) -> Why {
     }
 }
 
-/// Everyone's verdict (the bridge's own user left out) and the warnings.
+/// Everyone's verdict (the bridge's own user listed and flagged) and the warnings (drawn
+/// from people only: the bridge seeing what it wrote says nothing about the partner).
 pub fn report(dir: &Directory, mirror: &Mirror) -> Report {
-    let people: Vec<&Agent> = dir
+    let verdicts: Vec<Verdict> = dir
         .agents
-        .iter()
-        .filter(|a| Some(a.id) != dir.bridge_user)
-        .collect();
-    let verdicts: Vec<Verdict> = people
         .iter()
         .map(|a| {
             let why = verdict(a, dir, mirror);
@@ -304,10 +317,17 @@ pub fn report(dir: &Directory, mirror: &Mirror) -> Report {
                 agent_id: a.id,
                 role: a.role,
                 role_name: a.role_name.clone(),
+                custom_role_id: a.custom_role_id,
                 can_see: why.sees(),
                 why,
+                bridge: Some(a.id) == dir.bridge_user,
             }
         })
+        .collect();
+    let people: Vec<&Agent> = dir
+        .agents
+        .iter()
+        .filter(|a| Some(a.id) != dir.bridge_user)
         .collect();
     let mut warnings = Vec::new();
     if let Some(b) = mirror.brand_id
@@ -356,6 +376,149 @@ pub fn report(dir: &Directory, mirror: &Mirror) -> Report {
     Report { verdicts, warnings }
 }
 
+/// What `visibility --json` prints, and the `visibility` object of `plan --json`. The
+/// names are fixed (README, "visibility --json"): scripts compare them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct View {
+    /// The link, for `visibility LINK`; absent for `--agreement` and in `plan`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<u64>,
+    pub agreement: String,
+    /// The receiving account, where the mirror is (or would be).
+    pub account: String,
+    pub mirror: MirrorView,
+    /// How many people (admins and agents, the bridge's own user not counted) see it.
+    pub seen_by: usize,
+    /// One per agent and admin of the receiver, by user id.
+    pub verdicts: Vec<VerdictView>,
+    pub warnings: Vec<WarningView>,
+    /// What could not be read and what was assumed instead.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// The mirror a [`View`] judged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MirrorView {
+    /// The mirror ticket, when it exists.
+    pub ticket: Option<u64>,
+    /// `true` when this is the mirror as the bridge would create it (`--agreement`,
+    /// `plan`), `false` when it was read.
+    pub planned: bool,
+    pub brand_id: Option<u64>,
+    pub group_id: Option<u64>,
+    pub organization_id: Option<u64>,
+    pub assignee_id: Option<u64>,
+    pub follower_ids: Vec<u64>,
+    pub collaborator_ids: Vec<u64>,
+}
+
+impl MirrorView {
+    pub fn new(mirror: &Mirror, ticket: Option<u64>, planned: bool) -> MirrorView {
+        MirrorView {
+            ticket,
+            planned,
+            brand_id: mirror.brand_id,
+            group_id: mirror.group_id,
+            organization_id: mirror.organization_id,
+            assignee_id: mirror.assignee_id,
+            follower_ids: mirror.follower_ids.iter().copied().collect(),
+            collaborator_ids: mirror.collaborator_ids.iter().copied().collect(),
+        }
+    }
+}
+
+/// One agent's verdict in a [`View`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerdictView {
+    pub agent_id: u64,
+    /// `admin` or `agent`.
+    pub role: String,
+    /// The role's name ("Admin", "Agent", or the custom role's).
+    pub role_name: String,
+    pub custom_role_id: Option<u64>,
+    /// The role's `ticket_access` (`all` for admins).
+    pub ticket_access: TicketAccess,
+    pub can_see: bool,
+    pub why: Why,
+    /// [`Why::explain`]: the reason as a sentence.
+    pub reason: String,
+    /// The bridge's own API user (not counted in `seen_by`).
+    pub bridge: bool,
+}
+
+/// One warning in a [`View`]: its `kind` and fields, and the sentence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WarningView {
+    #[serde(flatten)]
+    pub warning: Warning,
+    pub message: String,
+}
+
+impl View {
+    /// The view of `report` for the mirror of `agreement` in `account`.
+    pub fn new(
+        agreement: &str,
+        account: &str,
+        mirror: MirrorView,
+        report: &Report,
+        notes: Vec<String>,
+    ) -> View {
+        View {
+            link: None,
+            agreement: agreement.to_owned(),
+            account: account.to_owned(),
+            mirror,
+            seen_by: report.seen_by(),
+            verdicts: report
+                .verdicts
+                .iter()
+                .map(|v| VerdictView {
+                    agent_id: v.agent_id,
+                    role: match v.role {
+                        Role::Admin => "admin",
+                        Role::Agent(_) => "agent",
+                    }
+                    .to_owned(),
+                    role_name: v.role_name.clone(),
+                    custom_role_id: v.custom_role_id,
+                    ticket_access: match v.role {
+                        Role::Admin => TicketAccess::All,
+                        Role::Agent(a) => a,
+                    },
+                    can_see: v.can_see,
+                    why: v.why,
+                    reason: v.why.explain().to_owned(),
+                    bridge: v.bridge,
+                })
+                .collect(),
+            warnings: report
+                .warnings
+                .iter()
+                .map(|w| WarningView {
+                    warning: w.clone(),
+                    message: w.message(agreement),
+                })
+                .collect(),
+            notes,
+        }
+    }
+
+    /// "seen by N people", and the first warning's sentence if there is one: the
+    /// status page's column.
+    pub fn summary(&self) -> String {
+        let people = if self.seen_by == 1 {
+            "person"
+        } else {
+            "people"
+        };
+        match self.warnings.first() {
+            Some(w) => format!("seen by {} {people}; {}", self.seen_by, w.message),
+            None => format!("seen by {} {people}", self.seen_by),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,6 +535,7 @@ mod tests {
             id,
             role_name: format!("{role:?}"),
             role,
+            custom_role_id: None,
             brands: BTreeSet::from([BRAND]),
             groups: BTreeSet::from([GROUP]),
             organizations: BTreeSet::from([ORG]),
@@ -472,44 +636,47 @@ mod tests {
         }
     }
 
-    /// Admins, followers, CCs and the assignee see it whatever the role, brand and group.
+    /// Admins and followers see it whatever the role, brand and group; the assignee and
+    /// CCs whatever the role and group, but only within their brands (the seed names
+    /// followers alone as the exception to brand membership).
     #[test]
-    fn exceptions_beat_role_and_brand() {
+    fn exceptions_beat_role_and_only_followers_beat_brand() {
         let nowhere = Mirror {
             brand_id: Some(OTHER_BRAND),
             group_id: Some(PRIVATE_GROUP),
             organization_id: Some(901),
             ..Mirror::default()
         };
+        let in_brand = Mirror {
+            brand_id: Some(BRAND),
+            ..nowhere.clone()
+        };
         for access in TicketAccess::ALL {
             let a = agent(2, Role::Agent(access));
             let d = dir(vec![a.clone()]);
             assert_eq!(verdict(&a, &d, &nowhere), Why::NotInBrand);
+            let followed = |m: &Mirror| Mirror {
+                follower_ids: BTreeSet::from([2]),
+                ..m.clone()
+            };
+            let copied = |m: &Mirror| Mirror {
+                collaborator_ids: BTreeSet::from([2]),
+                ..m.clone()
+            };
+            let assigned = |m: &Mirror| Mirror {
+                assignee_id: Some(2),
+                ..m.clone()
+            };
             let cases = [
-                (
-                    Mirror {
-                        follower_ids: BTreeSet::from([2]),
-                        ..nowhere.clone()
-                    },
-                    Why::Follower,
-                ),
-                (
-                    Mirror {
-                        collaborator_ids: BTreeSet::from([2]),
-                        ..nowhere.clone()
-                    },
-                    Why::Cc,
-                ),
-                (
-                    Mirror {
-                        assignee_id: Some(2),
-                        ..nowhere.clone()
-                    },
-                    Why::Assignee,
-                ),
+                (followed(&nowhere), Why::Follower),
+                (copied(&nowhere), Why::NotInBrand),
+                (assigned(&nowhere), Why::NotInBrand),
+                (followed(&in_brand), Why::Follower),
+                (copied(&in_brand), Why::Cc),
+                (assigned(&in_brand), Why::Assignee),
             ];
-            for (m, want) in cases {
-                assert_eq!(verdict(&a, &d, &m), want, "{}", access.as_str());
+            for (i, (m, want)) in cases.into_iter().enumerate() {
+                assert_eq!(verdict(&a, &d, &m), want, "case {i}, {}", access.as_str());
             }
         }
         let mut admin = agent(3, Role::Admin);
@@ -524,8 +691,13 @@ mod tests {
         a.brands = BTreeSet::from([OTHER_BRAND]);
         let d = dir(vec![a, agent(3, Role::Admin), agent(1, Role::Admin)]);
         let r = report(&d, &mirror(Some(GROUP)));
-        assert_eq!(r.seen_by(), 1, "the admin; the bridge is left out");
-        assert_eq!(r.verdicts.len(), 2);
+        assert_eq!(r.seen_by(), 1, "the admin; the bridge is not counted");
+        assert_eq!(r.verdicts.len(), 3);
+        assert!(
+            r.verdicts
+                .iter()
+                .any(|v| v.agent_id == 1 && v.bridge && v.can_see)
+        );
         assert!(r.warnings.contains(&Warning::OnlyAdmins {
             brand: Some(BRAND),
             brand_without_agents: true
@@ -582,6 +754,55 @@ mod tests {
         );
         assert!(r.warnings.contains(&Warning::UnknownBrand { brand: 99 }));
         assert!(r.warnings.contains(&Warning::UnknownGroup { group: 98 }));
+    }
+
+    /// The names `visibility --json` promises (README), and a round trip.
+    #[test]
+    fn view_json_names_are_stable() {
+        let d = dir(vec![
+            agent(1, Role::Agent(TicketAccess::All)),
+            agent(2, Role::Agent(TicketAccess::WithinGroups)),
+            agent(3, Role::Admin),
+        ]);
+        let m = mirror(None);
+        let r = report(&d, &m);
+        let v = View::new(
+            "acme-to-vendor",
+            "vendor",
+            MirrorView::new(&m, None, true),
+            &r,
+            vec![],
+        );
+        let json = serde_json::to_value(&v).unwrap();
+        assert_eq!(json["agreement"], "acme-to-vendor");
+        assert!(json.get("link").is_none());
+        assert_eq!(json["mirror"]["brand_id"], BRAND);
+        assert_eq!(json["mirror"]["group_id"], serde_json::Value::Null);
+        assert_eq!(json["seen_by"], 1, "the admin; agent 1 is the bridge");
+        let v2 = &json["verdicts"][1];
+        assert_eq!(v2["agent_id"], 2);
+        assert_eq!(v2["role"], "agent");
+        assert_eq!(v2["ticket_access"], "within-groups");
+        assert_eq!(v2["can_see"], false);
+        assert_eq!(v2["why"], "no_group");
+        assert_eq!(json["verdicts"][2]["role"], "admin");
+        assert_eq!(json["verdicts"][2]["ticket_access"], "all");
+        assert_eq!(json["verdicts"][0]["bridge"], true);
+        assert_eq!(json["warnings"][0]["kind"], "only_admins");
+        assert_eq!(json["warnings"][1]["kind"], "no_group");
+        assert_eq!(json["warnings"][1]["agents"], 1);
+        assert!(
+            json["warnings"][1]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("the mirror has no group")
+        );
+        let back: View = serde_json::from_value(json).unwrap();
+        assert_eq!(back, v);
+        assert_eq!(
+            v.summary(),
+            "seen by 1 person; no agent but admins can see mirrors of acme-to-vendor (brand 7)"
+        );
     }
 
     #[test]
