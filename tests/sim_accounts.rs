@@ -733,6 +733,37 @@ async fn visibility_objects_are_built_through_the_api() {
         r["custom_role"]["configuration"]["ticket_access"],
         "assigned-only"
     );
+    // List Users narrowed by role (`role=` or `role[]=`), as a client lists the staff.
+    let roles_of = |l: &Value| -> Vec<String> {
+        l["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["role"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, _, all) = call(&sim, reqwest::Method::GET, "/api/v2/users", Ok(AGENT), None).await;
+    assert!(roles_of(&all).contains(&"end-user".to_owned()), "{all}");
+    let (_, _, staff) = call(
+        &sim,
+        reqwest::Method::GET,
+        "/api/v2/users.json?role%5B%5D=agent&role%5B%5D=admin&page%5Bsize%5D=100",
+        Ok(AGENT),
+        None,
+    )
+    .await;
+    let staff_roles = roles_of(&staff);
+    assert!(staff_roles.contains(&"agent".to_owned()) && staff_roles.contains(&"admin".to_owned()));
+    assert!(!staff_roles.contains(&"end-user".to_owned()), "{staff}");
+    let (_, _, admins) = call(
+        &sim,
+        reqwest::Method::GET,
+        "/api/v2/users?role=admin",
+        Ok(AGENT),
+        None,
+    )
+    .await;
+    assert_eq!(roles_of(&admins), vec!["admin".to_owned()]);
     sim.shutdown().await;
 }
 

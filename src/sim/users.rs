@@ -36,7 +36,20 @@ pub(crate) fn show_many(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
 
 /// `GET /api/v2/users`.
 pub(crate) fn list(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
-    let keys: Vec<u64> = a.users.keys().copied().collect();
+    // `role=agent` or `role[]=agent&role[]=admin` narrows the list, as Zendesk's List
+    // Users does (how a client lists the staff of an account with many end users).
+    let roles: Vec<&str> = req
+        .query
+        .iter()
+        .filter(|(k, _)| k == "role" || k == "role[]")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let keys: Vec<u64> = a
+        .users
+        .values()
+        .filter(|u| roles.is_empty() || roles.contains(&u.role.as_str()))
+        .map(|u| u.id)
+        .collect();
     let url = format!("{}?", a.url("users.json"));
     pagination::list(&req.query, "users", &keys, true, &url, |i| {
         &a.users[&keys[i]]
