@@ -1090,3 +1090,68 @@ async fn comment_limit_is_classified() {
     assert!(err.is_permanent());
     assert_eq!(sim.stats("acme").requests, 1, "not retried");
 }
+
+/// The directory reads visibility gathers, the Search API reads `plan` uses, and the
+/// read-only handle: it refuses writes before sending them and counts its own attempts
+/// while the shared client is used by others.
+#[tokio::test]
+async fn directory_reads_search_and_the_read_only_handle() {
+    let sim = start_sim(Limits::unlimited(), FaultSettings::default(), 1).await;
+    let c = client(&sim);
+    sim.set_role("acme", "lead@acme.example", "admin");
+    sim.set_role("acme", "pat@acme.example", "agent");
+    sim.set_role("acme", "customer@example.com", "end-user");
+    let tagged = c
+        .create_ticket(
+            &TicketWrite {
+                tags: Some(vec!["vendor_escalation".into()]),
+                ..new_ticket("tagged", "t-1")
+            },
+            None,
+        )
+        .await
+        .unwrap()
+        .ticket
+        .id;
+    create(&c, "plain", "t-2").await;
+    let ro = c.read_only();
+    let staff = ro.list_staff().await.unwrap();
+    let roles: Vec<&str> = staff.iter().map(|u| u.role.as_str()).collect();
+    assert!(
+        roles.contains(&"admin") && roles.contains(&"agent"),
+        "{roles:?}"
+    );
+    assert!(!roles.contains(&"end-user"), "{roles:?}");
+    let memberships = ro.list_brand_agents().await.unwrap();
+    assert!(
+        memberships
+            .iter()
+            .any(|m| staff.iter().any(|u| u.id == m.user_id))
+    );
+    assert!(ro.list_group_memberships().await.unwrap().is_empty());
+    ro.list_organizations().await.unwrap();
+    let query = "type:ticket tags:vendor_escalation status<closed";
+    let page = ro.search_export_page(query, None, 100).await.unwrap();
+    assert_eq!(
+        page.items.iter().map(|t| t.id).collect::<Vec<_>>(),
+        vec![tagged]
+    );
+    assert!(!page.has_more);
+    assert_eq!(ro.search_count(query).await.unwrap(), 1);
+    let before = ro.scoped_requests();
+    assert_eq!(before, 6, "one request per read");
+    // Writes are refused before they are sent; the shared client is not counted here.
+    let err = ro.set_tags(tagged, &["x".to_owned()]).await.unwrap_err();
+    assert!(err.to_string().contains("only reads"), "{err}");
+    c.show_ticket(tagged).await.unwrap();
+    assert_eq!(ro.scoped_requests(), before);
+    assert_eq!(c.scoped_requests(), 0);
+    let stats = sim_stats(&sim).await;
+    assert!(
+        stats["by_endpoint"]
+            .get("POST /api/v2/tickets/{id}/tags")
+            .is_none(),
+        "{stats}"
+    );
+    sim.shutdown().await;
+}

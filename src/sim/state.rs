@@ -523,6 +523,7 @@ impl Account {
                 custom_role_id: None,
                 organization_id: None,
                 default_group_id: None,
+                ticket_restriction: None,
                 created_at: now,
                 updated_at: now,
             },

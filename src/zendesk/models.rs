@@ -277,6 +277,10 @@ pub struct User {
     /// The agent's default group.
     #[serde(default)]
     pub default_group_id: Option<u64>,
+    /// Which tickets the user may access without a custom role (plans without custom
+    /// roles): `organization`, `groups`, `assigned`, `requested` or null (all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_restriction: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }

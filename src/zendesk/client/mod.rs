@@ -3,8 +3,11 @@
 //! Layout: this file owns the settings, the HTTP client (reqwest over rustls, explicit
 //! timeouts) and the one request path every call takes: gate → credentials → send →
 //! classify → retry. The typed methods live beside it by resource: `tickets`, `users`,
-//! `account` (fields, brands, groups, roles, sharing agreements), `incremental`, `uploads`,
-//! `pagination`; `gate`, `retry`, `auth` and `error` are the parts they share.
+//! `account` (fields, brands, groups, roles, sharing agreements), `directory` (staff,
+//! brand and group memberships, organizations, search export and count), `incremental`,
+//! `uploads`, `pagination`; `gate`, `retry`, `auth` and `error` are the parts they share.
+//! [`ZendeskClient::read_only`] gives a handle that refuses writes and counts its own
+//! requests (what `plan` and `visibility` use).
 //!
 //! Invariants: every request passes the account's [`gate::Gate`] (budget, per-endpoint
 //! limits, 429 pause); a request that may have reached Zendesk is repeated only when it is
@@ -28,6 +31,7 @@
 
 pub mod account;
 pub mod auth;
+pub mod directory;
 pub mod error;
 pub mod gate;
 pub mod incremental;
@@ -109,6 +113,16 @@ impl ClientSettings {
 #[derive(Clone)]
 pub struct ZendeskClient {
     inner: Arc<Inner>,
+    /// Set on a handle from [`ZendeskClient::read_only`]: its own attempt count, and the
+    /// refusal of every request but GET.
+    scope: Option<Arc<Scope>>,
+}
+
+/// What a [`ZendeskClient::read_only`] handle keeps of its own.
+#[derive(Debug, Default)]
+struct Scope {
+    /// Attempts sent through this handle (each retry counts).
+    requests: std::sync::atomic::AtomicU64,
 }
 
 struct Inner {
@@ -310,6 +324,7 @@ impl ZendeskClient {
         let transport =
             transport.unwrap_or_else(|| Arc::new(transport::Reqwest::new(http.clone())));
         Ok(ZendeskClient {
+            scope: None,
             inner: Arc::new(Inner {
                 account,
                 base,
@@ -346,6 +361,25 @@ impl ZendeskClient {
         self.inner.gate.status()
     }
 
+    /// A handle on this client (same gate, budget and OAuth session) for commands that
+    /// only read (`plan`, `visibility`): it refuses every request but GET before sending
+    /// it, and counts its own attempts ([`ZendeskClient::scoped_requests`]), so a read
+    /// made while the engine uses the same client is measured exactly.
+    pub fn read_only(&self) -> ZendeskClient {
+        ZendeskClient {
+            inner: self.inner.clone(),
+            scope: Some(Arc::new(Scope::default())),
+        }
+    }
+
+    /// Attempts sent through this [`ZendeskClient::read_only`] handle (retries count);
+    /// 0 on any other handle.
+    pub fn scoped_requests(&self) -> u64 {
+        self.scope
+            .as_ref()
+            .map_or(0, |s| s.requests.load(Ordering::Relaxed))
+    }
+
     /// Requests sent and retries made since the client was built.
     pub fn counters(&self) -> (u64, u64) {
         (
@@ -373,6 +407,15 @@ impl ZendeskClient {
     /// Runs `call` with gate, auth and retries; returns the 2xx answer.
     pub(crate) async fn execute(&self, call: Call) -> Result<Answer, ZendeskError> {
         let ctx = self.context(&call);
+        if self.scope.is_some() && call.method != Method::GET {
+            return Err(ZendeskError::Settings {
+                account: ctx.account,
+                reason: format!(
+                    "{} {} refused: this handle only reads (plan, visibility)",
+                    ctx.method, ctx.path
+                ),
+            });
+        }
         let span = tracing::info_span!(
             "zendesk",
             account = %ctx.account,
@@ -419,6 +462,9 @@ impl ZendeskClient {
             // answer is in (see `gate::SlidingWindow`).
             let grant = inner.gate.acquire(call.class).await;
             inner.requests.fetch_add(1, Ordering::Relaxed);
+            if let Some(scope) = &self.scope {
+                scope.requests.fetch_add(1, Ordering::Relaxed);
+            }
             if grant.waited > Duration::from_millis(500) {
                 tracing::debug!(
                     waited_ms = grant.waited.as_millis() as u64,
