@@ -1,5 +1,6 @@
 //! The admin API's client: what `agreements list`, `links`, `orphans`, `share`, `unshare`,
-//! `resync`, `audit` and `backup` use to talk to a running daemon at `daemon.listen`.
+//! `resync`, `audit`, `backup`, `plan` and `visibility` use to talk to a running daemon at
+//! `daemon.listen`.
 //!
 //! Architecture invariant: only HTTP to this machine's daemon; the token travels in the
 //! `Authorization` header and is never printed.
@@ -29,6 +30,9 @@ pub enum AdminError {
     #[error("unexpected answer from the daemon: {0}")]
     Decode(String),
 }
+
+/// How long `plan` and `visibility` may take in the daemon (they read Zendesk).
+const PREVIEW_TIMEOUT_SECS: u64 = 900;
 
 pub struct AdminClient {
     base: String,
@@ -136,6 +140,45 @@ impl AdminClient {
     pub async fn resync(&self, link: u64, relink: bool) -> Result<Link, AdminError> {
         self.call(self.post(&format!("/resync/{link}"), &ResyncRequest { relink }))
             .await
+    }
+
+    /// `GET /api/plan[?agreement=NAME]&limit=N`: the daemon reads Zendesk for it, so it
+    /// may take minutes on a large account (the timeout is long).
+    pub async fn plan(
+        &self,
+        agreement: Option<&str>,
+        limit: usize,
+    ) -> Result<crate::preview::PlanReport, AdminError> {
+        let mut req = self
+            .get("/plan")
+            .query(&[("limit", limit.to_string())])
+            .timeout(Duration::from_secs(PREVIEW_TIMEOUT_SECS));
+        if let Some(a) = agreement {
+            req = req.query(&[("agreement", a)]);
+        }
+        self.call(req).await
+    }
+
+    /// `GET /api/links/{id}/visibility`.
+    pub async fn link_visibility(&self, id: u64) -> Result<crate::visibility::View, AdminError> {
+        self.call(
+            self.get(&format!("/links/{id}/visibility"))
+                .timeout(Duration::from_secs(PREVIEW_TIMEOUT_SECS)),
+        )
+        .await
+    }
+
+    /// `GET /api/visibility?agreement=NAME`.
+    pub async fn agreement_visibility(
+        &self,
+        name: &str,
+    ) -> Result<crate::visibility::View, AdminError> {
+        self.call(
+            self.get("/visibility")
+                .query(&[("agreement", name)])
+                .timeout(Duration::from_secs(PREVIEW_TIMEOUT_SECS)),
+        )
+        .await
     }
 
     pub async fn backup(&self, path: &str) -> Result<serde_json::Value, AdminError> {

@@ -69,6 +69,11 @@ pub enum Command {
     Demo(DemoArgs),
     /// Throughput, latency and API calls per mirrored comment, on loopback.
     Bench(BenchArgs),
+    /// A dry run that only reads: what each agreement would share now, what would cross
+    /// and be held back, where mirrors land and who there could see them.
+    Plan(crate::preview::run::PlanArgs),
+    /// Who in the receiving account can see a link's mirror (or an agreement's), and why.
+    Visibility(crate::preview::run::VisibilityArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,6 +203,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Sim(args) => run_sim(args),
         Command::Demo(args) => run_demo(args),
         Command::Bench(args) => run_bench(&args),
+        Command::Plan(args) => crate::preview::run::run_plan(&cli.config, args),
+        Command::Visibility(args) => crate::preview::run::run_visibility(&cli.config, args),
         command => admin(&cli.config, command),
     }
 }
@@ -355,10 +362,39 @@ fn admin(path: &Path, command: Command) -> u8 {
                 .links()
                 .await
                 .map(|v| output(&v, f.json, |v| format_links(v))),
-            Command::Links(LinksCommand::Show { id, json }) => client
-                .link(id)
-                .await
-                .map(|v| output(&v, json.json, format_link)),
+            Command::Links(LinksCommand::Show { id, json }) => match client.link(id).await {
+                // Who can see the mirror, read by the daemon; a failure to read it is
+                // shown, never the command's failure.
+                Ok(detail) => {
+                    let vis = client.link_visibility(id).await.map_err(|e| e.to_string());
+                    Ok(if json.json {
+                        let mut v = serde_json::to_value(&detail).unwrap_or_default();
+                        v["visibility"] = match &vis {
+                            Ok(view) => serde_json::to_value(view).unwrap_or_default(),
+                            Err(_) => serde_json::Value::Null,
+                        };
+                        if let Err(e) = &vis {
+                            v["visibility_error"] = serde_json::Value::String(e.clone());
+                        }
+                        format!("{v}\n")
+                    } else {
+                        let mut text = format_link(&detail);
+                        match &vis {
+                            Ok(view) => {
+                                text.push_str(&format!("visibility: {}\n", view.summary()));
+                                for w in view.warnings.iter().skip(1) {
+                                    text.push_str(&format!("  warning: {}\n", w.message));
+                                }
+                            }
+                            Err(e) => {
+                                text.push_str(&format!("visibility: could not be read: {e}\n"))
+                            }
+                        }
+                        text
+                    })
+                }
+                Err(e) => Err(e),
+            },
             Command::Orphans(OrphansCommand::List(f)) => client
                 .orphans()
                 .await

@@ -14,6 +14,8 @@
 //! - [`zendesk`]: Zendesk's wire format (models, webhook signing).
 //! - [`telemetry`]: logging setup.
 //! - [`visibility`]: who in the receiver can see a mirror, and why (pure).
+//! - [`preview`]: `plan` and `visibility`: what would be shared and who would see it,
+//!   by reads alone.
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -31,6 +33,7 @@ pub mod link;
 pub mod metrics;
 pub mod orphan;
 pub mod plan;
+pub mod preview;
 pub mod rules;
 pub mod server;
 pub mod sim;

@@ -109,10 +109,22 @@ impl TagFilter {
 
     /// Whether one tag may cross.
     pub fn allows(&self, tag: &str) -> bool {
-        self.sync
-            && !tag.starts_with(TAG_PREFIX)
-            && !self.control.contains(tag)
-            && !self.exclude.is_match(tag)
+        self.held(tag).is_none()
+    }
+
+    /// Why one tag does not cross, or `None` when it does.
+    pub fn held(&self, tag: &str) -> Option<TagHeld> {
+        if !self.sync {
+            Some(TagHeld::SyncOff)
+        } else if tag.starts_with(TAG_PREFIX) {
+            Some(TagHeld::Bridge)
+        } else if self.control.contains(tag) {
+            Some(TagHeld::AutoShare)
+        } else if self.exclude.is_match(tag) {
+            Some(TagHeld::Excluded)
+        } else {
+            None
+        }
     }
 
     /// The tags of a source ticket that may cross.
@@ -122,6 +134,20 @@ impl TagFilter {
             .cloned()
             .collect()
     }
+}
+
+/// Why a tag is held back ([`TagFilter::held`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TagHeld {
+    /// `tags.sync = false`: no tag crosses.
+    SyncOff,
+    /// A `sharebridge_*` tag: the bridge's own.
+    Bridge,
+    /// One of the agreement's `auto_share_tags`: it would share the mirror onward.
+    AutoShare,
+    /// Matches a `tags.exclude` glob.
+    Excluded,
 }
 
 /// A tag change to apply to the mirror: add and remove, never a replace, so the receiver's
@@ -317,6 +343,20 @@ pub(crate) mod tests {
         let mut a = agreement();
         a.tags.sync = false;
         assert!(!TagFilter::new(&a).allows("billing"));
+    }
+
+    #[test]
+    fn held_tags_say_why() {
+        let mut a = agreement();
+        a.auto_share_tags = vec!["vendor_escalation".into()];
+        a.tags.exclude = vec!["internal_*".into()];
+        let f = TagFilter::new(&a);
+        assert_eq!(f.held("vip"), None);
+        assert_eq!(f.held("sharebridge_shared"), Some(TagHeld::Bridge));
+        assert_eq!(f.held("vendor_escalation"), Some(TagHeld::AutoShare));
+        assert_eq!(f.held("internal_note"), Some(TagHeld::Excluded));
+        a.tags.sync = false;
+        assert_eq!(TagFilter::new(&a).held("vip"), Some(TagHeld::SyncOff));
     }
 
     #[test]

@@ -32,6 +32,79 @@ pub fn router() -> Router<Arc<ServerState>> {
         .route("/unshare", post(unshare))
         .route("/resync/{id}", post(resync))
         .route("/backup", post(backup))
+        .route("/plan", get(plan))
+        .route("/links/{id}/visibility", get(link_visibility))
+        .route("/visibility", get(agreement_visibility))
+}
+
+impl From<crate::preview::gather::PreviewError> for ApiError {
+    fn from(e: crate::preview::gather::PreviewError) -> Self {
+        use crate::preview::gather::PreviewError as P;
+        let status = match &e {
+            P::UnknownAgreement(_) | P::UnknownLink(_) | P::MirrorGone { .. } => {
+                StatusCode::NOT_FOUND
+            }
+            P::UnknownAccount { .. } => StatusCode::CONFLICT,
+            P::Zendesk { .. } => StatusCode::BAD_GATEWAY,
+            P::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError {
+            status,
+            message: e.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PlanQuery {
+    pub agreement: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// `GET /api/plan[?agreement=NAME][&limit=N]`: `sharebridge plan`, run by the daemon with
+/// read-only handles on its own clients. Waits on Zendesk (reads only), like doctor.
+async fn plan(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    Query(q): Query<PlanQuery>,
+) -> Result<Json<crate::preview::PlanReport>, ApiError> {
+    let engine = authorized(&state, &headers)?;
+    let sources = crate::preview::gather::Sources::from_engine(&engine);
+    let limit = q.limit.unwrap_or(crate::preview::DEFAULT_LIMIT);
+    Ok(Json(
+        crate::preview::gather::plan(&sources, q.agreement.as_deref(), limit).await?,
+    ))
+}
+
+/// `GET /api/links/{id}/visibility`: who in the receiver can see the link's mirror.
+async fn link_visibility(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+) -> Result<Json<crate::visibility::View>, ApiError> {
+    let engine = authorized(&state, &headers)?;
+    let sources = crate::preview::gather::Sources::from_engine(&engine);
+    Ok(Json(
+        crate::preview::gather::visibility_of_link(&sources, id).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VisibilityQuery {
+    pub agreement: String,
+}
+
+/// `GET /api/visibility?agreement=NAME`: who would see a mirror the agreement creates.
+async fn agreement_visibility(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    Query(q): Query<VisibilityQuery>,
+) -> Result<Json<crate::visibility::View>, ApiError> {
+    let engine = authorized(&state, &headers)?;
+    let sources = crate::preview::gather::Sources::from_engine(&engine);
+    Ok(Json(
+        crate::preview::gather::visibility_of_agreement(&sources, &q.agreement).await?,
+    ))
 }
 
 /// An error answer: `{"error": "..."}` with the status that fits.
