@@ -138,8 +138,9 @@ async fn build_vendor(sim: &Simulator) -> Vendor {
         Some(json!({"user": {"organization_id": org}})),
     )
     .await;
-    // name, custom role, organization, groups, brands (None: every brand).
-    let agents: [(&str, Option<&str>, bool, Vec<u64>, Option<Vec<u64>>); 10] = [
+    // name, custom role, in the organization, groups, brands (None: every brand).
+    type AgentSpec<'a> = (&'a str, Option<&'a str>, bool, Vec<u64>, Option<Vec<u64>>);
+    let agents: [AgentSpec; 10] = [
         (
             "all_in",
             Some("all"),
