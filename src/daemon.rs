@@ -125,6 +125,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Dae
         metrics,
         readiness: readiness.clone(),
         engine: Some(engine.clone()),
+        visibility: Default::default(),
     });
     let server_stop = shutdown.clone();
     let server = crate::tasks::spawn(server::serve(listener, state, async move {

@@ -30,15 +30,36 @@ pub const MAX_AGE: Duration = Duration::from_secs(300);
 /// Links whose mirrors are read per refresh (the page lists at most this many).
 pub const MAX_LINKS: usize = crate::server::status::MAX_ROWS;
 
+/// One cell of the column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cell {
+    /// How many people see the mirror, and the first warning.
+    Seen {
+        seen_by: usize,
+        warning: Option<String>,
+    },
+    /// The link's mirror was not found in the receiver.
+    Missing,
+}
+
+impl Cell {
+    fn of(view: &View) -> Cell {
+        Cell::Seen {
+            seen_by: view.seen_by,
+            warning: view.warnings.first().map(|w| w.message.clone()),
+        }
+    }
+}
+
 /// The cached column, as the page renders it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     /// When the last refresh finished; `None` before the first.
     pub refreshed_at: Option<Timestamp>,
-    /// Agreement name → the column's sentence for a mirror it would create.
-    pub agreements: BTreeMap<String, String>,
-    /// Link id → the column's sentence for its mirror as it is.
-    pub links: BTreeMap<u64, String>,
+    /// Agreement name → who would see a mirror it creates.
+    pub agreements: BTreeMap<String, Cell>,
+    /// Link id → who sees its mirror as it is.
+    pub links: BTreeMap<u64, Cell>,
     /// What the last refresh could not read.
     pub problems: Vec<String>,
 }
@@ -147,7 +168,7 @@ pub async fn refresh(engine: &Engine) -> Snapshot {
                 &report,
                 Vec::new(),
             );
-            snap.agreements.insert(a.name.clone(), view.summary());
+            snap.agreements.insert(a.name.clone(), Cell::of(&view));
         }
     }
     let mut by_account: BTreeMap<&str, Vec<(u64, u64, &str)>> = BTreeMap::new();
@@ -174,22 +195,21 @@ pub async fn refresh(engine: &Engine) -> Snapshot {
                 }
             };
             for (link, ticket, agreement) in chunk {
-                let summary = match tickets.iter().find(|t| t.id == *ticket) {
+                let cell = match tickets.iter().find(|t| t.id == *ticket) {
                     Some(t) => {
                         let mirror = directory::mirror_of(t);
                         let report = visibility::report(&r.directory, &mirror);
-                        View::new(
+                        Cell::of(&View::new(
                             agreement,
                             account,
                             MirrorView::new(&mirror, Some(*ticket), false),
                             &report,
                             Vec::new(),
-                        )
-                        .summary()
+                        ))
                     }
-                    None => "mirror not found".to_owned(),
+                    None => Cell::Missing,
                 };
-                snap.links.insert(*link, summary);
+                snap.links.insert(*link, cell);
             }
         }
     }

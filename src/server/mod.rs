@@ -60,6 +60,8 @@ pub struct ServerState {
     pub readiness: Arc<Readiness>,
     /// The engine, for the admin API (`None` in tests of the webhook path alone).
     pub engine: Option<Engine>,
+    /// The status page's visibility column, read in the background.
+    pub visibility: Arc<crate::preview::cache::VisibilityCache>,
 }
 
 pub fn router(state: Arc<ServerState>) -> Router {

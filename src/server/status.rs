@@ -1,7 +1,9 @@
 //! The status page at `GET /` (DESIGN §4): HTML a person reads at a glance — agreements
 //! with states and pairing, links with direction, state, last sync, lag and errors,
 //! orphans with reason and since, the last 20 audit entries, each account's request
-//! budget.
+//! budget, and who in the receiver can see each agreement's and each link's mirror (the
+//! visibility column, read in the background by `preview::cache`; the page shows what
+//! it kept and starts a refresh when that is stale, never waiting for it).
 //!
 //! Owns: [`render`] and [`render_login`], pure functions over plain values
 //! ([`StatusView`]), and thin handlers that gather those values from the engine and store
@@ -31,6 +33,7 @@ use super::ServerState;
 use super::api::{AgreementView, agreement_views, presented_token, token_matches};
 use crate::agreement::State as AgreementState;
 use crate::engine::Engine;
+use crate::preview::cache::{Cell, Snapshot};
 use crate::store::{AuditEntry, Link, LinkState, Orphan};
 
 /// The cookie `POST /login` sets and `presented_token` reads.
@@ -72,6 +75,36 @@ pub struct StatusView {
     pub accounts: Vec<AccountBudget>,
     /// What could not be read (shown on the page instead of failing it).
     pub problems: Vec<String>,
+    /// The visibility column as last read in the background (empty before the first).
+    pub visibility: Snapshot,
+    /// A read of the visibility column is under way.
+    pub visibility_reading: bool,
+}
+
+/// One visibility cell: "seen by N" and the first warning, or why there is none.
+fn visibility_cell(cell: Option<&Cell>, reading: bool) -> String {
+    match cell {
+        Some(Cell::Seen { seen_by, warning }) => {
+            let class = if *seen_by == 0 { "bad" } else { "ok" };
+            let people = if *seen_by == 1 { "person" } else { "people" };
+            let mut out = badge(class, &format!("seen by {seen_by} {people}"));
+            if let Some(w) = warning {
+                let _ = write!(out, " <span class=\"warn-text\">{}</span>", escape(w));
+            }
+            out
+        }
+        Some(Cell::Missing) => badge("bad", "mirror not found"),
+        None if reading => "<span class=\"muted\">reading…</span>".to_owned(),
+        None => "<span class=\"muted\">–</span>".to_owned(),
+    }
+}
+
+fn visibility_note(v: &StatusView) -> String {
+    match v.visibility.refreshed_at {
+        Some(t) => format!("visibility as of {} ago", ago(v.now, t)),
+        None if v.visibility_reading => "visibility being read".to_owned(),
+        None => String::new(),
+    }
 }
 
 /// Escapes text for HTML element content and quoted attribute values.
@@ -139,7 +172,7 @@ td.t{white-space:nowrap}
 .b{display:inline-block;border-radius:10px;padding:1px 9px;font-size:12px;font-weight:600}
 .ok{color:var(--ok);background:var(--ok-bg)} .warn{color:var(--warn);background:var(--warn-bg)}
 .bad{color:var(--bad);background:var(--bad-bg)} .off{color:var(--off);background:var(--off-bg)}
-.muted{color:var(--muted)} .err{color:var(--bad)}
+.muted{color:var(--muted)} .err{color:var(--bad)} .warn-text{color:var(--warn);font-size:12px}
 .bar{display:inline-block;width:140px;height:8px;background:var(--off-bg);border-radius:4px;vertical-align:middle;margin-right:8px;overflow:hidden}
 .bar i{display:block;height:100%;background:var(--ok)}
 .problems{background:var(--bad-bg);color:var(--bad);border:1px solid #f3b9bc;border-radius:8px;padding:10px 14px;margin-bottom:16px}
@@ -321,12 +354,20 @@ fn agreements(out: &mut String, v: &StatusView) {
     }
     table_head(
         out,
-        &["name", "from → to", "state", "pairing", "since", "cause"],
+        &[
+            "name",
+            "from → to",
+            "state",
+            "pairing",
+            "since",
+            "cause",
+            "who can see its mirrors",
+        ],
     );
     for a in &v.agreements {
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{} → {}</td><td>{}</td><td>{}</td><td class=\"t\">{} <span class=\"muted\">({} ago)</span></td><td class=\"muted\">{}</td></tr>",
+            "<tr><td>{}</td><td>{} → {}</td><td>{}</td><td>{}</td><td class=\"t\">{} <span class=\"muted\">({} ago)</span></td><td class=\"muted\">{}</td><td>{}</td></tr>",
             escape(&a.name),
             escape(&a.from),
             escape(&a.to),
@@ -335,6 +376,7 @@ fn agreements(out: &mut String, v: &StatusView) {
             escape(&time(a.since)),
             escape(&ago(v.now, a.since)),
             escape(&a.cause),
+            visibility_cell(v.visibility.agreements.get(&a.name), v.visibility_reading),
         );
     }
     out.push_str("</tbody></table></section>");
@@ -360,6 +402,12 @@ fn links(out: &mut String, v: &StatusView) {
     } else {
         format!("{}", rows.len())
     };
+    let vis = visibility_note(v);
+    let note = if vis.is_empty() {
+        note
+    } else {
+        format!("{note} · {vis}")
+    };
     section(out, "Links", &note);
     if rows.is_empty() {
         out.push_str("<p class=\"empty\">No shared tickets yet.</p></section>");
@@ -377,6 +425,7 @@ fn links(out: &mut String, v: &StatusView) {
             "last sync",
             "lag",
             "error",
+            "visibility",
         ],
     );
     for l in rows.into_iter().take(MAX_ROWS) {
@@ -391,7 +440,7 @@ fn links(out: &mut String, v: &StatusView) {
         };
         let _ = write!(
             out,
-            "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"t\">{last}</td><td class=\"num\">{lag}</td><td class=\"err\">{}</td></tr>",
+            "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"t\">{last}</td><td class=\"num\">{lag}</td><td class=\"err\">{}</td><td>{}</td></tr>",
             l.id,
             escape(&l.agreement),
             ticket(&l.source_account, Some(l.source_ticket)),
@@ -399,6 +448,7 @@ fn links(out: &mut String, v: &StatusView) {
             escape(l.direction.as_str()),
             link_state_badge(l.state),
             escape(l.error.as_deref().unwrap_or("")),
+            visibility_cell(v.visibility.links.get(&l.id), v.visibility_reading),
         );
     }
     out.push_str("</tbody></table></section>");
@@ -548,6 +598,8 @@ pub fn gather(engine: &Engine) -> StatusView {
         audit,
         accounts,
         problems,
+        visibility: Snapshot::default(),
+        visibility_reading: false,
     }
 }
 
@@ -611,8 +663,22 @@ pub async fn page(State(state): State<Arc<ServerState>>, headers: HeaderMap) -> 
     match &state.engine {
         Some(engine) => {
             let engine = engine.clone();
+            // The visibility column reads Zendesk: in the background, never awaited here.
+            state
+                .visibility
+                .refresh_if_stale(&engine, crate::clock::now());
+            let cache = state.visibility.clone();
             // Store reads are blocking I/O: off the async workers.
-            match tokio::task::spawn_blocking(move || gather(&engine)).await {
+            match tokio::task::spawn_blocking(move || {
+                let mut view = gather(&engine);
+                view.visibility = cache.snapshot();
+                view.visibility_reading = cache.refreshing();
+                view.problems
+                    .extend(view.visibility.problems.iter().cloned());
+                view
+            })
+            .await
+            {
                 Ok(view) => html(StatusCode::OK, render(&view)),
                 Err(e) => html(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -775,6 +841,30 @@ mod tests {
                 throttled_total: 3,
             }],
             problems: vec![],
+            visibility: Snapshot {
+                refreshed_at: Some(at("2026-11-25T11:58:00Z")),
+                agreements: [(
+                    "acme-to-vendor".to_owned(),
+                    Cell::Seen {
+                        seen_by: 0,
+                        warning: Some(
+                            "no agent but admins can see mirrors of acme-to-vendor: brand 7 <b>"
+                                .into(),
+                        ),
+                    },
+                )]
+                .into(),
+                links: [(
+                    7,
+                    Cell::Seen {
+                        seen_by: 3,
+                        warning: None,
+                    },
+                )]
+                .into(),
+                problems: vec![],
+            },
+            visibility_reading: false,
         }
     }
 
@@ -799,6 +889,10 @@ mod tests {
             "paused 12 s",
             "link 7",
             "1/1",
+            "seen by 3 people",
+            "seen by 0 people",
+            "no agent but admins can see mirrors of acme-to-vendor",
+            "visibility as of 2 min ago",
         ] {
             assert!(html.contains(want), "missing {want:?} in\n{html}");
         }
@@ -814,6 +908,7 @@ mod tests {
         assert!(html.contains("&lt;vendor.toml&gt;"));
         assert!(html.contains("ops &amp; co"));
         assert!(html.contains("&quot;quoted&quot;"));
+        assert!(html.contains("brand 7 &lt;b&gt;") && !html.contains("<b>"));
         assert!(!html.contains("http://") && !html.contains("https://"));
         assert!(!html.contains("<script") && !html.contains("<link"));
     }
