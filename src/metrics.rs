@@ -54,6 +54,15 @@ pub struct Metrics {
     pub links: Family<LinkStateLabels, Gauge>,
     pub orphans: Family<OrphanLabels, Gauge>,
     pub webhooks: Family<WebhookLabels, Counter>,
+    /// 1 while an account's worker works (or is starting), 0 while it fails or is stopped.
+    pub worker_up: Family<WorkerLabels, Gauge>,
+    pub task_panics: Counter,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WorkerLabels {
+    pub account: String,
+    pub worker: String,
 }
 
 impl Default for Metrics {
@@ -77,6 +86,8 @@ impl Metrics {
             links: Family::default(),
             orphans: Family::default(),
             webhooks: Family::default(),
+            worker_up: Family::default(),
+            task_panics: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -121,6 +132,16 @@ impl Metrics {
             "webhooks",
             "Webhook deliveries by outcome (accepted, bad_signature, stale, unknown_account, too_large, bad_body)",
             m.webhooks.clone(),
+        );
+        registry.register(
+            "account_worker_up",
+            "1 while an account's worker (auth, webhook, poller) works, 0 while it fails or is stopped",
+            m.worker_up.clone(),
+        );
+        registry.register(
+            "task_panics",
+            "Ticket tasks that panicked (a bug; the ticket is tried again)",
+            m.task_panics.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -25,10 +25,24 @@ impl Engine {
         detail: &str,
     ) -> Result<Orphan, EngineError> {
         let orphan = self.orphan_record(link, reason, detail)?;
-        if orphan.note_owed {
-            self.write_orphan_note(link).await?;
+        if orphan.note_owed
+            && let Err(e) = self.write_orphan_note(link).await
+        {
+            // The link has ended either way; the note stays owed and is written later.
+            tracing::warn!(link = link.id, error = %e, "orphan note not written yet; tried again shortly");
+            self.write_owed_notes_later();
         }
         Ok(self.store().orphan(link.id)?.unwrap_or(orphan))
+    }
+
+    /// Tries the owed orphan notes again after a while, in the background (and at every
+    /// start, reload and sweep).
+    pub(crate) fn write_owed_notes_later(&self) {
+        let engine = self.clone();
+        crate::tasks::spawn(async move {
+            tokio::time::sleep(super::RETRY_AFTER).await;
+            engine.write_owed_notes().await;
+        });
     }
 
     /// The store side of orphaning, in one transaction: the link ends, the orphan is

@@ -205,6 +205,9 @@ pub async fn receive(
     };
     // Count only configured accounts: unknown names must not grow the label set.
     if !matches!(outcome, Err(Rejection::UnknownAccount)) {
+        if let Some(engine) = &state.engine {
+            engine.note_webhook(&account, outcome.map(drop).map_err(Rejection::label));
+        }
         state
             .metrics
             .webhooks
