@@ -57,6 +57,14 @@ pub struct Metrics {
     /// 1 while an account's worker works (or is starting), 0 while it fails or is stopped.
     pub worker_up: Family<WorkerLabels, Gauge>,
     pub task_panics: Counter,
+    pub privacy_followed: Family<PrivacyLabels, Counter>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PrivacyLabels {
+    pub agreement: String,
+    /// `made_private` or `redacted`.
+    pub change: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -88,6 +96,7 @@ impl Metrics {
             webhooks: Family::default(),
             worker_up: Family::default(),
             task_panics: Counter::default(),
+            privacy_followed: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -142,6 +151,11 @@ impl Metrics {
             "task_panics",
             "Ticket tasks that panicked (a bug; the ticket is tried again)",
             m.task_panics.clone(),
+        );
+        registry.register(
+            "privacy_followed",
+            "Mirror comments made private or redacted because their source comment was",
+            m.privacy_followed.clone(),
         );
         Metrics { registry, ..m }
     }

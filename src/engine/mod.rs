@@ -18,6 +18,7 @@ mod error;
 pub mod hints;
 mod orphaning;
 mod poll;
+mod privacy;
 mod process;
 mod reconcile;
 mod recovery;

@@ -209,6 +209,13 @@ pub(crate) async fn poll_once(
             by_ticket.entry(e.ticket_id).or_default().push(e);
         }
         for (ticket, events) in by_ticket {
+            // Privacy changes are followed from the events themselves.
+            for change in privacy_changes(&events) {
+                engine
+                    .shared
+                    .hints
+                    .push_privacy(&account.name, ticket, change);
+            }
             if needs_read(engine, account, bridge, ticket, &events)? {
                 engine.shared.hints.push(&account.name, ticket);
             }
@@ -250,6 +257,8 @@ fn needs_read(
             match (c.event_type.as_str(), c.author_id) {
                 ("Comment", Some(author)) if author == bridge => {}
                 ("Comment", _) => comments.push(c.id),
+                // Followed from the event itself (`privacy_changes`): nothing to read.
+                ("CommentPrivacyChange" | "CommentRedactionEvent", _) => {}
                 // A status, tag or field change, a new ticket, a privacy change: read.
                 _ => return Ok(true),
             }
@@ -287,6 +296,26 @@ fn needs_read(
         }
     }
     Ok(false)
+}
+
+/// The comments whose privacy the events changed (made private, redacted), not by the
+/// bridge itself (those are its own following).
+fn privacy_changes(events: &[&TicketEvent]) -> Vec<super::hints::PrivacyChange> {
+    events
+        .iter()
+        .flat_map(|e| e.child_events.iter())
+        .filter_map(|c| {
+            let redacted = match c.event_type.as_str() {
+                "CommentPrivacyChange" => false,
+                "CommentRedactionEvent" => true,
+                _ => return None,
+            };
+            Some(super::hints::PrivacyChange {
+                comment: c.comment_id?,
+                redacted,
+            })
+        })
+        .collect()
 }
 
 /// The ticket's tags as its newest tag event in the export sets them (a new ticket's
