@@ -89,6 +89,8 @@ pub(crate) struct Shared {
     unfinished: Mutex<HashMap<String, usize>>,
     /// One writer per Zendesk ticket at a time: at most one write in doubt per ticket.
     ticket_locks: Mutex<HashMap<(String, u64), TicketLock>>,
+    /// One step per link at a time (its two flows take turns); taken before a ticket's.
+    link_locks: Mutex<HashMap<u64, TicketLock>>,
     /// Each account's workers and their status.
     workers: workers::Workers,
     /// Accounts a reload made worth trying again: their parked tickets run (`run`).
@@ -138,6 +140,7 @@ impl Engine {
                 exported: Mutex::new(HashMap::new()),
                 verified: Mutex::new(Default::default()),
                 ticket_locks: Mutex::new(HashMap::new()),
+                link_locks: Mutex::new(HashMap::new()),
                 workers: workers::Workers::default(),
                 revived: Mutex::new(Vec::new()),
                 revive: tokio::sync::Notify::new(),
@@ -476,6 +479,22 @@ impl Engine {
                 .agreement_between(&link.target_account, &link.source_account)
                 .is_some_and(|r| accepted(&r.name)),
         }
+    }
+
+    /// The turn of one link: its two flows (and the carried path) never run at once.
+    pub(crate) async fn lock_link(&self, link: u64) -> OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self
+                .shared
+                .link_locks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if locks.len() > 4096 {
+                locks.retain(|_, m| Arc::strong_count(m) > 1);
+            }
+            locks.entry(link).or_default().clone()
+        };
+        lock.lock_owned().await
     }
 
     pub(crate) async fn lock_ticket(&self, account: &str, ticket: u64) -> OwnedMutexGuard<()> {
