@@ -1,8 +1,11 @@
 //! Chaos: the real `sharebridge run` binary against the in-process simulator, under seeded
-//! API faults (429, 500, 503, dropped connections and `drop-after-commit` — a write that
-//! lands but whose answer is lost) and SIGKILLs at seeded moments, with a seeded workload
-//! of several agents on both sides of several links. At the end faults are lifted, the
-//! daemon settles, and a model computed from the workload must hold:
+//! API faults (429, 500, 503, dropped connections, `drop-after-commit` — a write that
+//! lands but whose answer is lost — and `late-apply` — a write applied only after its
+//! answer timed out), webhooks lost and reordered on their way (a seeded relay between
+//! the simulator and the daemon drops some and delays the rest by random amounts), and
+//! SIGKILLs at seeded moments, with a seeded workload of several agents on both sides of
+//! several links. At the end faults are lifted, the daemon settles, and a model computed
+//! from the workload must hold:
 //!
 //! - every public comment an agent wrote on one side of a link appears on the other side
 //!   exactly once, in order (matched by a unique token in its body; a coalesced mirror
@@ -38,6 +41,13 @@ const VENDOR_AGENTS: &[&str] = &["victor", "wendy"];
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// After the model first holds, it must still hold this much later (late duplicates).
 const STABLE_FOR: Duration = Duration::from_secs(3);
+/// How long after it was sent the simulator may apply a write whose answer it dropped
+/// (`late-apply`), and how long the daemon waits before judging such a write not applied.
+const LATE_APPLY_MS: u64 = 1500;
+const IN_DOUBT_WAIT: &str = "4s";
+/// Share of webhooks the relay loses, and the longest it holds one back (reordering them).
+const WEBHOOK_LOSS: f64 = 0.15;
+const WEBHOOK_MAX_DELAY_MS: u64 = 400;
 /// The fault rate during the workload (`SHAREBRIDGE_CHAOS_FAULT_RATE` overrides it).
 fn fault_rate() -> f64 {
     std::env::var("SHAREBRIDGE_CHAOS_FAULT_RATE")
@@ -156,6 +166,7 @@ listen = "127.0.0.1:{port}"
 poll_interval = "1s"
 coalesce_window = "100ms"
 shutdown_grace = "10s"
+in_doubt_wait = "{in_doubt}"
 log_level = "info,sharebridge=debug"
 
 [accounts.acme]
@@ -202,6 +213,7 @@ private = false
         vendor = sim.base_url("vendor"),
         token = sim.token(),
         secret = WEBHOOK_SECRET,
+        in_doubt = IN_DOUBT_WAIT,
     )
 }
 
@@ -217,17 +229,16 @@ impl World {
         sc.export_lag_secs = 0;
         sc.webhook_secret = WEBHOOK_SECRET.to_owned();
         sc.seed = seed;
+        sc.late_apply_ms = LATE_APPLY_MS;
         let sim = rt.block_on(Simulator::start(sc)).expect("simulator");
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let config = dir.path().join("sharebridge.toml");
         std::fs::write(&config, config_text(&sim, port, &dir.path().join("state")))
             .expect("config written");
+        let relay = rt.block_on(relay::start(seed, port));
         for account in ["acme", "vendor"] {
-            sim.add_webhook(
-                account,
-                &format!("http://127.0.0.1:{port}/webhooks/{account}"),
-            );
+            sim.add_webhook(account, &format!("http://{relay}/webhooks/{account}"));
         }
         let daemon = Daemon {
             config,
@@ -260,6 +271,8 @@ impl World {
                     // lands but whose answer is lost) is a third of all faults.
                     FaultKind::DropAfterCommit,
                     FaultKind::DropAfterCommit,
+                    // A write Zendesk is still applying when its answer times out.
+                    FaultKind::LateApply,
                 ],
                 latency_ms: 1,
             },
@@ -328,10 +341,23 @@ impl World {
 
     /// One agent comment on model ticket `i` on `side` (skipped when no mirror exists yet).
     fn add_comment(&mut self, i: usize, side: Side, step: usize, n: usize, public: bool) -> bool {
+        let agent = self.agent(side);
+        self.add_comment_as(i, side, agent, step, n, public)
+    }
+
+    /// One comment by `agent` on model ticket `i` on `side`.
+    fn add_comment_as(
+        &mut self,
+        i: usize,
+        side: Side,
+        agent: &'static str,
+        step: usize,
+        n: usize,
+        public: bool,
+    ) -> bool {
         let Some(ticket) = self.ticket_on(i, side) else {
             return false;
         };
-        let agent = self.agent(side);
         let tok = token(step, n, side, agent, public);
         let body = if public {
             format!("{agent} says {tok} about the issue")
@@ -547,6 +573,81 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
     let mut head = [0u8; 12];
     s.read_exact(&mut head).ok()?;
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+// ---------------------------------------------------------------------------------------
+// Webhooks on their way: lost and reordered.
+
+mod relay {
+    //! Between the simulator's webhooks and the daemon: each delivery is answered at once
+    //! (as Zendesk's endpoint sees it delivered), then lost (`WEBHOOK_LOSS`) or passed on
+    //! after a seeded delay of up to `WEBHOOK_MAX_DELAY_MS`, so webhooks reach the daemon
+    //! late and out of order, some never, and none while it is down.
+
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use axum::body::Bytes;
+    use axum::extract::{Path, State};
+    use axum::http::{HeaderMap, StatusCode};
+
+    struct Relay {
+        rng: Mutex<fastrand::Rng>,
+        daemon: u16,
+        http: reqwest::Client,
+    }
+
+    pub async fn start(seed: u64, daemon: u16) -> SocketAddr {
+        let state = Arc::new(Relay {
+            rng: Mutex::new(fastrand::Rng::with_seed(seed ^ 0x5eed_f0eb)),
+            daemon,
+            http: reqwest::Client::new(),
+        });
+        let app = axum::Router::new()
+            .route("/webhooks/{account}", axum::routing::post(pass))
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("relay port");
+        let addr = listener.local_addr().expect("relay address");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        addr
+    }
+
+    async fn pass(
+        State(relay): State<Arc<Relay>>,
+        Path(account): Path<String>,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> StatusCode {
+        let (lost, delay) = {
+            let mut rng = relay.rng.lock().unwrap_or_else(|e| e.into_inner());
+            (
+                rng.f64() < super::WEBHOOK_LOSS,
+                rng.u64(0..super::WEBHOOK_MAX_DELAY_MS),
+            )
+        };
+        if lost {
+            return StatusCode::ACCEPTED;
+        }
+        let url = format!("http://127.0.0.1:{}/webhooks/{account}", relay.daemon);
+        let relay = relay.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            let mut request = relay.http.post(url).body(body.to_vec());
+            for (k, v) in headers.iter() {
+                if k.as_str().starts_with("x-zendesk") || k == "content-type" {
+                    request = request.header(k.clone(), v.clone());
+                }
+            }
+            // The daemon may be down: then this webhook is lost, as Zendesk's would be.
+            let _ = request.send().await;
+        });
+        StatusCode::ACCEPTED
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -944,6 +1045,61 @@ fn burst_seed(seed: u64) -> Result<Summary, String> {
     run(&mut world).map_err(|why| fail(&world, seed, "burst", why))
 }
 
+/// Issue #12's burst: three agents write 25 comments each on one ticket, interleaved,
+/// while the daemon is killed with -9 four times and 10% of requests fail (late-applied
+/// writes among them) and webhooks are lost and reordered: every comment arrives once,
+/// and no comment lands after later ones (of its agent or any other).
+fn three_agents_seed(seed: u64) -> Result<Summary, String> {
+    let mut world = World::new(seed);
+    let run = |world: &mut World| -> Result<Summary, String> {
+        world.daemon.spawn();
+        world.daemon.wait_ready()?;
+        world.new_ticket(0);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while world.mirror(world.model.tickets[0].source).is_none() {
+            if Instant::now() >= deadline {
+                return Err("the ticket was not shared within 30 s".to_owned());
+            }
+            world.daemon.ensure_alive()?;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        world.faults(fault_rate());
+        // 25 turns per agent, shuffled; four kills at distinct seeded turns.
+        let mut turns: Vec<&'static str> = ACME_AGENTS
+            .iter()
+            .flat_map(|a| std::iter::repeat_n(*a, 25))
+            .collect();
+        world.rng.shuffle(&mut turns);
+        let mut kill_at: Vec<usize> = Vec::new();
+        while kill_at.len() < 4 {
+            let at = world.rng.usize(5..turns.len() - 5);
+            if !kill_at.contains(&at) {
+                kill_at.push(at);
+            }
+        }
+        let mut kills = 0;
+        for (n, agent) in turns.into_iter().enumerate() {
+            world.add_comment_as(0, Side::Acme, agent, 1, n, true);
+            std::thread::sleep(Duration::from_millis(world.rng.u64(5..40)));
+            if kill_at.contains(&n) {
+                world.daemon.kill();
+                kills += 1;
+                std::thread::sleep(Duration::from_millis(world.rng.u64(0..300)));
+                world.daemon.spawn();
+            }
+        }
+        finish(world)?;
+        Ok(Summary {
+            links: 1,
+            comments: world.model.tickets[0].written.len(),
+            kills,
+            ..Summary::default()
+        }
+        .observed(world))
+    };
+    run(&mut world).map_err(|why| fail(&world, seed, "three-agents", why))
+}
+
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }
@@ -1011,4 +1167,9 @@ fn chaos_workload_loses_duplicates_and_leaks_nothing() {
 fn several_agents_on_one_ticket_sigkill_mid_burst_every_comment_exactly_once() {
     // Few updates (the burst coalesces): a lost answer is likely, not certain.
     drive("burst", &[11], false, burst_seed);
+}
+
+#[test]
+fn three_agents_twenty_five_comments_each_four_sigkills_every_comment_once_in_order() {
+    drive("three-agents", &[21], false, three_agents_seed);
 }

@@ -102,7 +102,7 @@ impl Engine {
     ) -> Result<bool, EngineError> {
         if self.config().daemon.ordering == Ordering::PerTicket {
             // The comments after the watermark are read, then written in order.
-            self.step(link, flow, None).await?;
+            self.step(link, flow, None, carried).await?;
             return Ok(true);
         }
         let (Some(ends), Some(rules)) = (ends(link, flow), self.rules_for(link, flow)) else {

@@ -119,7 +119,7 @@ impl Engine {
             };
             link = self.ensure_mirror(&link, &agreement, sender).await?;
         }
-        self.step(&link, flow, Some(SideNow::of(sender))).await
+        self.step(&link, flow, Some(SideNow::of(sender)), &[]).await
     }
 
     /// One step of `flow` on `link`: read → plan → write → commit. `now` is the sending
@@ -130,6 +130,7 @@ impl Engine {
         link: &Link,
         flow: Flow,
         now: Option<SideNow>,
+        known: &[super::hints::CarriedComment],
     ) -> Result<(), EngineError> {
         let (Some(ends), Some(rules)) = (ends(link, flow), self.rules_for(link, flow)) else {
             return Ok(());
@@ -146,7 +147,7 @@ impl Engine {
         let _turn = self.lock_link(link.id).await;
         self.recover_flow(link, flow, &ends).await?;
         let sender = self.account(&ends.sender_account)?;
-        let read = self.read_step(link, flow, &ends, &sender).await?;
+        let read = self.read_step(link, flow, &ends, &sender, known).await?;
         let (plan, now) = self.plan_step(&rules, &ends, &sender, &read, now).await?;
         tracing::debug!(
             link = link.id,
@@ -211,13 +212,15 @@ impl Engine {
         Ok(())
     }
 
-    /// Read: every comment of the sending ticket after the watermark, with who wrote it.
+    /// Read: every comment of the sending ticket after the watermark, with who wrote it
+    /// (names the webhooks already gave, in `known`, are not looked up again).
     async fn read_step(
         &self,
         link: &Link,
         flow: Flow,
         ends: &Ends,
         sender: &Account,
+        known: &[super::hints::CarriedComment],
     ) -> Result<Read, EngineError> {
         let mark = self.store().watermark(link.id, flow)?;
         let baseline = Self::baseline(&mark);
@@ -240,8 +243,12 @@ impl Engine {
                 ahead = ahead.max(Some(c.id));
                 continue;
             }
+            let name = known
+                .iter()
+                .find(|k| k.author_id == c.author_id)
+                .map_or("", |k| k.author_name.as_str());
             let (author, author_is_bridge, written_by_bridge) = self
-                .authorship(sender, sender_bridge, c.id, c.author_id, "")
+                .authorship(sender, sender_bridge, c.id, c.author_id, name)
                 .await?;
             comments.push(CommentNow {
                 id: c.id,
