@@ -197,6 +197,8 @@ impl Engine {
         while tokio::time::Instant::now() < deadline {
             // Idle on several consecutive looks: a hint being moved into the scheduler
             // is not mistaken for quiet.
+            // An orphan's tag and note are owed from the moment the orphan is recorded
+            // until written, even before the background task that writes them runs.
             let nothing_owed = self
                 .store()
                 .pending_writes()
