@@ -118,18 +118,13 @@ pub fn carried_comment(body: &[u8]) -> Option<(CarriedComment, CarriedTicket)> {
 /// The comment whose privacy a `zen:event-type:ticket.comment_made_private` or
 /// `…comment_redacted` webhook announces; `None` for any other body. Pure.
 pub fn privacy_change(body: &[u8]) -> Option<PrivacyChange> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let redacted = match value.get("type")?.as_str()? {
+    let value = WebhookBody::parse(body)?;
+    let redacted = match value.event_type.as_deref()? {
         "zen:event-type:ticket.comment_made_private" => false,
         "zen:event-type:ticket.comment_redacted" => true,
         _ => return None,
     };
-    let comment = value
-        .get("event")?
-        .get("comment")?
-        .get("id")
-        .and_then(as_u64)
-        .filter(|&id| id > 0)?;
+    let comment = value.event.as_ref()?.comment.as_ref()?.id.get()?;
     Some(PrivacyChange { comment, redacted })
 }
 
