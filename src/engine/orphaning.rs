@@ -103,13 +103,27 @@ impl Engine {
         let Some(mirror) = link.target_ticket else {
             return Ok(());
         };
-        loop {
+        // A write in doubt on the link is settled first; a few rounds at most (each
+        // settles one), then the note waits for the next try.
+        for round in 0..4 {
             let guard = self.lock_ticket(&link.target_account, mirror).await;
             let Some(orphan) = self.store().orphan(link.id)?.filter(|o| o.note_owed) else {
                 return Ok(());
             };
             if let Some(p) = self.store().pending_write(link.id, Flow::SourceToTarget)? {
                 drop(guard);
+                tracing::debug!(
+                    link = link.id,
+                    round,
+                    note = p.is_note(),
+                    "a write in doubt before the orphan note"
+                );
+                if round >= 3 {
+                    return Err(EngineError::NotApplied {
+                        account: link.target_account.clone(),
+                        ticket: mirror,
+                    });
+                }
                 if let Settled::Undecided { until } = self.settle_pending(link, &p).await? {
                     return Err(EngineError::Undecided {
                         account: link.target_account.clone(),
@@ -199,6 +213,10 @@ impl Engine {
                 }
             };
         }
+        Err(EngineError::NotApplied {
+            account: link.target_account.clone(),
+            ticket: mirror,
+        })
     }
 }
 

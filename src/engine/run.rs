@@ -114,7 +114,14 @@ impl Engine {
         let hints = self.shared.hints.clone();
         loop {
             self.keep_pollers(&mut background, &mut pollers, &shutdown);
-            while background.try_join_next().is_some() {}
+            while let Some(ended) = background.try_join_next() {
+                if let Err(e) = ended
+                    && e.is_panic()
+                {
+                    tracing::error!(error = %e, "a background task panicked (a bug: please report it)");
+                    self.metrics().task_panics.inc();
+                }
+            }
             let window = self.config().daemon.coalesce_window;
             let now = tokio::time::Instant::now();
             for account in self.take_revived() {
