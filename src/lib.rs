@@ -31,6 +31,7 @@ pub mod link;
 pub mod metrics;
 pub mod orphan;
 pub mod plan;
+pub mod privacy;
 pub mod rules;
 pub mod server;
 pub mod sim;

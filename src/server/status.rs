@@ -70,6 +70,8 @@ pub struct StatusView {
     /// Newest first.
     pub audit: Vec<AuditEntry>,
     pub accounts: Vec<AccountBudget>,
+    /// Each account's workers (auth, webhook, poller).
+    pub workers: Vec<crate::engine::workers::AccountView>,
     /// What could not be read (shown on the page instead of failing it).
     pub problems: Vec<String>,
 }
@@ -90,7 +92,7 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-fn time(t: Timestamp) -> String {
+pub(super) fn time(t: Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
@@ -170,7 +172,7 @@ fn head(out: &mut String, title: &str, refresh: bool) {
     );
 }
 
-fn badge(class: &str, text: &str) -> String {
+pub(super) fn badge(class: &str, text: &str) -> String {
     format!("<span class=\"b {class}\">{}</span>", escape(text))
 }
 
@@ -244,6 +246,7 @@ pub fn render(view: &StatusView) -> String {
     agreements(&mut out, view);
     links(&mut out, view);
     orphans(&mut out, view);
+    super::status_workers::accounts(&mut out, &view.workers, view.now);
     budgets(&mut out, view);
     audit(&mut out, view);
     out.push_str("</main></body></html>\n");
@@ -293,7 +296,7 @@ fn cards(out: &mut String, v: &StatusView) {
     out.push_str("</div>");
 }
 
-fn section(out: &mut String, title: &str, note: &str) {
+pub(super) fn section(out: &mut String, title: &str, note: &str) {
     let _ = write!(out, "<section><h2>{}", escape(title));
     if !note.is_empty() {
         let _ = write!(out, "<small>{}</small>", escape(note));
@@ -301,7 +304,7 @@ fn section(out: &mut String, title: &str, note: &str) {
     out.push_str("</h2>");
 }
 
-fn table_head(out: &mut String, columns: &[&str]) {
+pub(super) fn table_head(out: &mut String, columns: &[&str]) {
     out.push_str("<table><thead><tr>");
     for c in columns {
         let _ = write!(out, "<th>{}</th>", escape(c));
@@ -547,6 +550,7 @@ pub fn gather(engine: &Engine) -> StatusView {
         orphans,
         audit,
         accounts,
+        workers: engine.account_views(),
         problems,
     }
 }
@@ -774,6 +778,7 @@ mod tests {
                 paused_secs: Some(12),
                 throttled_total: 3,
             }],
+            workers: vec![],
             problems: vec![],
         }
     }
