@@ -59,6 +59,8 @@ const UNLIMITED_RPM: u32 = 10_000_000;
 pub struct Options {
     /// A small run for tests (seconds, not minutes); figures are not meaningful.
     pub quick: bool,
+    /// `daemon.ordering` of the daemon under test (`per-ticket`, the default, or `arrival`).
+    pub ordering: Option<String>,
     /// The `sharebridge` binary: the READY phase runs in a fresh process of it, so the
     /// heap left by the other phases does not count in its RSS. `None`: in-process.
     pub exe: Option<PathBuf>,
@@ -97,6 +99,8 @@ struct Scale {
     budget_tickets: usize,
     budget_window: Duration,
     wait: Duration,
+    /// `daemon.ordering` of the daemon under test.
+    ordering: String,
 }
 
 impl Scale {
@@ -125,6 +129,7 @@ impl Scale {
                 budget_tickets: 5,
                 budget_window: Duration::from_secs(3),
                 wait: Duration::from_secs(30),
+                ordering: "per-ticket".to_owned(),
             }
         } else {
             Scale {
@@ -150,6 +155,7 @@ impl Scale {
                 budget_tickets: 45,
                 budget_window: Duration::from_secs(60),
                 wait: Duration::from_secs(60),
+                ordering: "per-ticket".to_owned(),
             }
         }
     }
@@ -174,6 +180,8 @@ pub struct Report {
     pub peak_rss_mb: f64,
 
     pub quick: bool,
+    /// `daemon.ordering` of the daemon measured.
+    pub ordering: String,
     pub links: u64,
     pub steady_comments: u64,
     pub steady_latency_ms_p50: f64,
@@ -244,9 +252,14 @@ pub struct Report {
 /// Runs every phase and returns the figures.
 pub async fn run(options: Options) -> Result<Report, BenchError> {
     let started = Instant::now();
-    let scale = Scale::new(options.quick);
+    let mut scale = Scale::new(options.quick);
+    if let Some(o) = &options.ordering {
+        scale.ordering = o.clone();
+    }
+    *ORDERING.lock().unwrap_or_else(|e| e.into_inner()) = scale.ordering.clone();
     let mut report = Report {
         quick: options.quick,
+        ordering: scale.ordering.clone(),
         links: scale.links as u64,
         ..Report::default()
     };
@@ -287,7 +300,20 @@ impl Drop for TempDir {
     }
 }
 
+/// `daemon.ordering` of every daemon this run starts (one run per process).
+static ORDERING: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+fn ordering() -> String {
+    let o = ORDERING.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if o.is_empty() {
+        "per-ticket".to_owned()
+    } else {
+        o
+    }
+}
+
 struct Settings<'a> {
+    ordering: &'a str,
     listen: SocketAddr,
     state_dir: &'a Path,
     poll_interval: &'a str,
@@ -316,6 +342,7 @@ accept_from = ["{other}"]
         r#"
 [daemon]
 admin_token = "bench-admin-token"
+ordering = "{ordering}"
 state_dir = "{state}"
 listen = "{listen}"
 poll_interval = "{poll}"
@@ -332,6 +359,7 @@ name = "vendor-to-acme"
 from = "{TARGET}"
 to = "{SOURCE}"
 "#,
+        ordering = s.ordering,
         state = s.state_dir.display(),
         listen = s.listen,
         poll = s.poll_interval,
@@ -686,6 +714,7 @@ async fn webhook_world(
     let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let listen = listener.local_addr().map_err(fail("listener address"))?;
     let settings = Settings {
+        ordering: &ordering(),
         listen,
         state_dir: &state,
         poll_interval: "30s",
@@ -733,6 +762,7 @@ async fn webhook_and_backlog(scale: &Scale, report: &mut Report) -> Result<(), B
     } = world;
     let state = dir.0.join("state");
     let settings = Settings {
+        ordering: &ordering(),
         listen,
         state_dir: &state,
         poll_interval: "30s",
@@ -986,6 +1016,7 @@ async fn budget(scale: &Scale, report: &mut Report) -> Result<(), BenchError> {
     reset(&sim);
     let state = dir.0.join("state");
     let settings = Settings {
+        ordering: &ordering(),
         listen,
         state_dir: &state,
         poll_interval: "30s",
@@ -1034,6 +1065,7 @@ async fn poll_path(scale: &Scale, report: &mut Report) -> Result<(), BenchError>
     let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let listen = listener.local_addr().map_err(fail("listener address"))?;
     let settings = Settings {
+        ordering: &ordering(),
         listen,
         state_dir: &state,
         poll_interval: scale.poll_interval,
@@ -1303,6 +1335,7 @@ pub async fn ready_here(state: &Path) -> Result<Ready, BenchError> {
     let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let listen = listener.local_addr().map_err(fail("listener address"))?;
     let settings = Settings {
+        ordering: &ordering(),
         listen,
         state_dir: state,
         poll_interval: "30s",

@@ -135,6 +135,9 @@ pub struct BenchArgs {
     /// A short run (for tests): every phase, small sizes; the figures mean little.
     #[arg(long)]
     pub quick: bool,
+    /// The daemon's `daemon.ordering`: `per-ticket` (the default) or `arrival`.
+    #[arg(long, value_parser = ["per-ticket", "arrival"])]
+    pub ordering: Option<String>,
     /// Internal: time READY on the store in this state directory, print JSON, exit.
     #[arg(long, hide = true, value_name = "STATE_DIR")]
     pub ready_child: Option<PathBuf>,
@@ -299,6 +302,7 @@ fn run_bench(args: &BenchArgs) -> u8 {
     }
     let options = crate::bench::Options {
         quick: args.quick,
+        ordering: args.ordering.clone(),
         exe: std::env::current_exe().ok(),
     };
     match rt.block_on(crate::bench::run(options)) {

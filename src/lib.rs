@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod orphan;
 pub mod plan;
 pub mod preview;
+pub mod privacy;
 pub mod rules;
 pub mod server;
 pub mod sim;

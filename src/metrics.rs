@@ -54,6 +54,23 @@ pub struct Metrics {
     pub links: Family<LinkStateLabels, Gauge>,
     pub orphans: Family<OrphanLabels, Gauge>,
     pub webhooks: Family<WebhookLabels, Counter>,
+    /// 1 while an account's worker works (or is starting), 0 while it fails or is stopped.
+    pub worker_up: Family<WorkerLabels, Gauge>,
+    pub task_panics: Counter,
+    pub privacy_followed: Family<PrivacyLabels, Counter>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PrivacyLabels {
+    pub agreement: String,
+    /// `made_private` or `redacted`.
+    pub change: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WorkerLabels {
+    pub account: String,
+    pub worker: String,
 }
 
 impl Default for Metrics {
@@ -77,6 +94,9 @@ impl Metrics {
             links: Family::default(),
             orphans: Family::default(),
             webhooks: Family::default(),
+            worker_up: Family::default(),
+            task_panics: Counter::default(),
+            privacy_followed: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -121,6 +141,21 @@ impl Metrics {
             "webhooks",
             "Webhook deliveries by outcome (accepted, bad_signature, stale, unknown_account, too_large, bad_body)",
             m.webhooks.clone(),
+        );
+        registry.register(
+            "account_worker_up",
+            "1 while an account's worker (auth, webhook, poller) works, 0 while it fails or is stopped",
+            m.worker_up.clone(),
+        );
+        registry.register(
+            "task_panics",
+            "Ticket tasks that panicked (a bug; the ticket is tried again)",
+            m.task_panics.clone(),
+        );
+        registry.register(
+            "privacy_followed",
+            "Mirror comments made private or redacted because their source comment was",
+            m.privacy_followed.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -493,3 +493,14 @@ fn one_operator_writing_everything_in_one_file_changes_nothing() {
     // GOOD declares both accounts and acme's offer in the main file.
     Dir::new(GOOD).check().code(0);
 }
+
+#[test]
+fn ordering_is_per_ticket_or_arrival_and_nothing_else() {
+    let with = |v: &str| GOOD.replace("listen = ", &format!("ordering = \"{v}\"\nlisten = "));
+    Dir::new(&with("per-ticket")).check().code(0);
+    Dir::new(&with("arrival")).check().code(0);
+    refused(
+        &Dir::new(&with("fast")),
+        &["daemon.ordering", "\"fast\"", "per-ticket"],
+    );
+}

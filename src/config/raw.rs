@@ -19,6 +19,7 @@ pub struct RawDaemon {
     pub shutdown_grace: Option<String>,
     pub coalesce_window: Option<String>,
     pub in_doubt_wait: Option<String>,
+    pub ordering: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -181,6 +181,20 @@ fn daemon(
         prov,
         problems,
     );
+    let ordering = match raw.ordering.as_deref() {
+        None | Some("per-ticket") => super::Ordering::PerTicket,
+        Some("arrival") => super::Ordering::Arrival,
+        Some(other) => {
+            problems.push(error(
+                &prov.file_of("daemon.ordering"),
+                "daemon.ordering",
+                format!(
+                    "{other:?} is not an ordering; use \"per-ticket\" (comments in source order on every mirror, the default) or \"arrival\" (webhooks' comments as they arrive: fewer calls, may reorder)"
+                ),
+            ));
+            super::Ordering::PerTicket
+        }
+    };
     let log_level = raw.log_level.clone().unwrap_or_else(|| "info".to_owned());
     if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
         problems.push(error(
@@ -237,6 +251,7 @@ fn daemon(
         shutdown_grace: grace?,
         coalesce_window: coalesce?,
         in_doubt_wait: in_doubt?,
+        ordering,
     })
 }
 

@@ -24,6 +24,7 @@ use crate::store::{AuditEntry, Link, Orphan};
 pub fn router() -> Router<Arc<ServerState>> {
     Router::new()
         .route("/agreements", get(agreements))
+        .route("/accounts", get(accounts))
         .route("/links", get(links))
         .route("/links/{id}", get(link))
         .route("/orphans", get(orphans))
@@ -233,6 +234,16 @@ pub fn agreement_views(engine: &Engine) -> Vec<AgreementView> {
             paired: d.paired,
         })
         .collect()
+}
+
+/// Each account's workers (auth with token expiry, webhook, poller with the export
+/// position): state, since, last success, last error, and the fix when one is needed.
+async fn accounts(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<crate::engine::workers::AccountView>>, ApiError> {
+    let engine = authorized(&state, &headers)?;
+    Ok(Json(engine.account_views()))
 }
 
 async fn agreements(

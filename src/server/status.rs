@@ -73,6 +73,8 @@ pub struct StatusView {
     /// Newest first.
     pub audit: Vec<AuditEntry>,
     pub accounts: Vec<AccountBudget>,
+    /// Each account's workers (auth, webhook, poller).
+    pub workers: Vec<crate::engine::workers::AccountView>,
     /// What could not be read (shown on the page instead of failing it).
     pub problems: Vec<String>,
     /// The visibility column as last read in the background (empty before the first).
@@ -123,7 +125,7 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-fn time(t: Timestamp) -> String {
+pub(super) fn time(t: Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
@@ -203,7 +205,7 @@ fn head(out: &mut String, title: &str, refresh: bool) {
     );
 }
 
-fn badge(class: &str, text: &str) -> String {
+pub(super) fn badge(class: &str, text: &str) -> String {
     format!("<span class=\"b {class}\">{}</span>", escape(text))
 }
 
@@ -277,6 +279,7 @@ pub fn render(view: &StatusView) -> String {
     agreements(&mut out, view);
     links(&mut out, view);
     orphans(&mut out, view);
+    super::status_workers::accounts(&mut out, &view.workers, view.now);
     budgets(&mut out, view);
     audit(&mut out, view);
     out.push_str("</main></body></html>\n");
@@ -326,7 +329,7 @@ fn cards(out: &mut String, v: &StatusView) {
     out.push_str("</div>");
 }
 
-fn section(out: &mut String, title: &str, note: &str) {
+pub(super) fn section(out: &mut String, title: &str, note: &str) {
     let _ = write!(out, "<section><h2>{}", escape(title));
     if !note.is_empty() {
         let _ = write!(out, "<small>{}</small>", escape(note));
@@ -334,7 +337,7 @@ fn section(out: &mut String, title: &str, note: &str) {
     out.push_str("</h2>");
 }
 
-fn table_head(out: &mut String, columns: &[&str]) {
+pub(super) fn table_head(out: &mut String, columns: &[&str]) {
     out.push_str("<table><thead><tr>");
     for c in columns {
         let _ = write!(out, "<th>{}</th>", escape(c));
@@ -597,6 +600,7 @@ pub fn gather(engine: &Engine) -> StatusView {
         orphans,
         audit,
         accounts,
+        workers: engine.account_views(),
         problems,
         visibility: Snapshot::default(),
         visibility_reading: false,
@@ -840,6 +844,7 @@ mod tests {
                 paused_secs: Some(12),
                 throttled_total: 3,
             }],
+            workers: vec![],
             problems: vec![],
             visibility: Snapshot {
                 refreshed_at: Some(at("2026-11-25T11:58:00Z")),
