@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use sharebridge::config::{LoadOptions, load_with};
 use sharebridge::daemon::{self, Running};
 use sharebridge::demo::{DEMO_CONFIG, DemoPlaces, demo_config};
-use sharebridge::sim::{Limits, SimConfig, Simulator};
+use sharebridge::sim::{FaultSettings, Limits, SimConfig, Simulator};
 use sharebridge::zendesk::models::{NewComment, TicketWrite};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -208,6 +208,80 @@ async fn login_form_sets_a_strict_http_only_cookie_that_opens_the_page() {
             .unwrap()
             .contains("Max-Age=0")
     );
+    w.daemon.stop().await.unwrap();
+    w.sim.shutdown().await;
+}
+
+/// The visibility column: the page never waits on Zendesk for it. With every vendor
+/// request made 3 s slow, the first page answers at once and says the column is being
+/// read; once the background read ends, each agreement's and the link's cell says how
+/// many people see the mirror, the same number `GET /api/links/{id}/visibility` gives,
+/// and when it was read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_visibility_column_is_read_in_the_background() {
+    let w = world().await;
+    let base = format!("http://{}", w.daemon.addr);
+    let http = no_redirects();
+    let link = w
+        .daemon
+        .engine
+        .store()
+        .links_by_source_ticket("acme", w.source)
+        .unwrap()[0]
+        .id;
+    let page = || async {
+        let r = http
+            .get(format!("{base}/"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    };
+    w.sim.set_faults(
+        Some("vendor"),
+        FaultSettings {
+            latency_ms: 3000,
+            ..FaultSettings::default()
+        },
+    );
+    let first = page().await;
+    assert!(first.contains("visibility being read"), "{first}");
+    assert!(first.contains("reading…"), "{first}");
+    w.sim.set_faults(Some("vendor"), FaultSettings::default());
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let read = loop {
+        let p = page().await;
+        if p.contains("visibility as of") {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "the column was never read:\n{p}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!read.contains("reading…"), "{read}");
+    let api: serde_json::Value = http
+        .get(format!("{base}/api/links/{link}/visibility"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let n = api["seen_by"].as_u64().unwrap();
+    let people = if n == 1 { "person" } else { "people" };
+    let row_start = read
+        .find(&format!("<td class=\"num\">{link}</td>"))
+        .expect("the link's row");
+    let row = &read[row_start..row_start + read[row_start..].find("</tr>").unwrap()];
+    assert!(row.contains(&format!("seen by {n} {people}")), "{row}");
+    if let Some(first_warning) = api["warnings"][0]["message"].as_str() {
+        assert!(row.contains(first_warning), "{row}");
+    }
+    // Both agreements have a cell of their own.
+    assert_eq!(read.matches("seen by ").count(), 3, "{read}");
     w.daemon.stop().await.unwrap();
     w.sim.shutdown().await;
 }

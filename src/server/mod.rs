@@ -8,6 +8,7 @@
 pub mod api;
 mod health;
 pub mod status;
+mod status_html;
 mod status_workers;
 pub mod webhook;
 

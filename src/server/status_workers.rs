@@ -4,14 +4,13 @@
 //! `engine::workers::AccountView`s, which hold ids, states, times and Zendesk's error
 //! descriptions only: never a token or a comment.
 
-use std::fmt::Write as _;
-
 use jiff::Timestamp;
+use maud::{Markup, html};
 
-use super::status::{badge, escape, section, span, table_head, time};
+use super::status_html::{badge, muted, section, table, time, when};
 use crate::engine::workers::{AccountView, Worker, WorkerState, WorkerStatus};
 
-fn state_badge(s: &WorkerStatus) -> String {
+fn state_badge(s: &WorkerStatus) -> Markup {
     let class = match s.state {
         WorkerState::Ok => "ok",
         WorkerState::Starting | WorkerState::Off => "off",
@@ -21,72 +20,60 @@ fn state_badge(s: &WorkerStatus) -> String {
     badge(class, s.state.as_str())
 }
 
-fn ago(t: Option<Timestamp>, now: Timestamp) -> String {
-    match t {
-        Some(t) => format!(
-            "{} <span class=\"muted\">({} ago)</span>",
-            escape(&time(t)),
-            escape(&span(now.duration_since(t).as_secs()))
-        ),
-        None => "<span class=\"muted\">never</span>".to_owned(),
+/// The worker's name with what it holds: the token's expiry, the export position.
+fn what(a: &AccountView, w: Worker) -> String {
+    let mut what = w.as_str().to_owned();
+    match w {
+        Worker::Auth => {
+            if let Some(exp) = a.token_expires_at {
+                what.push_str(&format!(" (token until {})", time(exp)));
+            }
+        }
+        Worker::Poller => {
+            if let Some(p) = &a.export_position {
+                what.push_str(&format!(" (position {p})"));
+            }
+        }
+        Worker::Webhook => {}
     }
+    what
 }
 
-pub(super) fn accounts(out: &mut String, accounts: &[AccountView], now: Timestamp) {
+pub(super) fn accounts(accounts: &[AccountView], now: Timestamp) -> Markup {
+    let columns = ["account", "worker", "state", "last success", "last error"];
     section(
-        out,
         "Accounts",
         "each account's workers: credentials, webhooks, the export poller",
-    );
-    if accounts.is_empty() {
-        out.push_str("<p class=\"empty\">No accounts.</p></section>");
-        return;
-    }
-    table_head(
-        out,
-        &["account", "worker", "state", "last success", "last error"],
-    );
-    for a in accounts {
-        for w in Worker::ALL {
-            let s = a.worker(w);
-            let mut what = w.as_str().to_owned();
-            match w {
-                Worker::Auth => {
-                    if let Some(exp) = a.token_expires_at {
-                        what.push_str(&format!(" (token until {})", time(exp)));
+        accounts.is_empty().then_some("No accounts."),
+        table(
+            &columns,
+            html! {
+                @for a in accounts {
+                    @for w in Worker::ALL {
+                        @let s = a.worker(w);
+                        tr {
+                            td { (a.account) }
+                            td { (what(a, w)) }
+                            td { (state_badge(s)) }
+                            td.t { (when(s.last_success, now)) }
+                            td {
+                                @match &s.last_error {
+                                    Some(e) => { (e) " " (when(s.last_error_at, now)) }
+                                    None => { (muted("none")) }
+                                }
+                            }
+                        }
+                    }
+                    @if let Some(fix) = &a.fix {
+                        tr {
+                            td { (a.account) }
+                            td colspan="4" { (badge("bad", "fix")) " " (fix) }
+                        }
                     }
                 }
-                Worker::Poller => {
-                    if let Some(p) = &a.export_position {
-                        what.push_str(&format!(" (position {p})"));
-                    }
-                }
-                Worker::Webhook => {}
-            }
-            let error = match (&s.last_error, s.last_error_at) {
-                (Some(e), at) => format!("{} {}", escape(e), ago(at, now)),
-                (None, _) => "<span class=\"muted\">none</span>".to_owned(),
-            };
-            let _ = write!(
-                out,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"t\">{}</td><td>{error}</td></tr>",
-                escape(&a.account),
-                escape(&what),
-                state_badge(s),
-                ago(s.last_success, now),
-            );
-        }
-        if let Some(fix) = &a.fix {
-            let _ = write!(
-                out,
-                "<tr><td>{}</td><td colspan=\"4\">{} {}</td></tr>",
-                escape(&a.account),
-                badge("bad", "fix"),
-                escape(fix),
-            );
-        }
-    }
-    out.push_str("</tbody></table></section>");
+            },
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -120,8 +107,7 @@ mod tests {
             export_position: Some("1764000000:12".into()),
             fix: Some(crate::engine::workers::credential_fix("vendor")),
         };
-        let mut out = String::new();
-        accounts(&mut out, &[vendor], now);
+        let out = accounts(&[vendor], now).into_string();
         for want in [
             ">stopped<",
             ">off<",
