@@ -231,7 +231,7 @@ impl Warning {
                 "the mirror has no group: agents with within-groups access cannot see it ({agents} agents of {agreement}'s receiver)"
             ),
             Warning::GroupOutsideBrand { group, brand } => format!(
-                "the target group {group} belongs to no role that can see brand {brand}: none of its agents is a member of brand {brand} ({agreement})"
+                "the target group belongs to no role that can see brand {brand}: none of group {group}'s agents is a member of brand {brand} ({agreement})"
             ),
             Warning::UnknownGroup { group } => {
                 format!("the target group {group} of {agreement} does not exist in the receiver")
@@ -742,7 +742,7 @@ mod tests {
         assert!(
             r.warnings[0]
                 .message("x")
-                .contains("belongs to no role that can see brand 7")
+                .contains("the target group belongs to no role that can see brand 7")
         );
         let r = report(
             &d,

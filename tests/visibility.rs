@@ -469,10 +469,9 @@ async fn every_access_mode_and_warning_by_agreement() {
         .find(|w| w["kind"] == "group_outside_brand")
         .unwrap();
     assert!(
-        w["message"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("belongs to no role that can see brand {d}")),
+        w["message"].as_str().unwrap().contains(&format!(
+            "the target group belongs to no role that can see brand {d}"
+        )),
         "{w}"
     );
 
