@@ -64,6 +64,28 @@ pub struct DaemonConfig {
     pub shutdown_grace: Duration,
     /// Source comments arriving on one ticket within this window become one mirror update.
     pub coalesce_window: Duration,
+    /// `daemon.store`: PostgreSQL instead of the embedded file (several daemons may run).
+    pub store: Option<StoreConfig>,
+}
+
+/// `daemon.store`: the PostgreSQL database the store lives in.
+#[derive(Clone)]
+pub struct StoreConfig {
+    /// The URL as written (it may hold a password: never shown).
+    pub url: SecretString,
+    /// The URL with any password hidden, for messages.
+    pub shown: String,
+    /// `daemon.store_password(_file)`, replacing a password in the URL.
+    pub password: Option<SecretString>,
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &self.shown)
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 /// How the bridge authenticates to one account.

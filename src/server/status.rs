@@ -72,6 +72,8 @@ pub struct StatusView {
     pub accounts: Vec<AccountBudget>,
     /// What could not be read (shown on the page instead of failing it).
     pub problems: Vec<String>,
+    /// Several daemons on one store: who leads (`None` on an embedded store).
+    pub leader: Option<super::cluster::LeaderView>,
 }
 
 /// Escapes text for HTML element content and quoted attribute values.
@@ -240,6 +242,7 @@ pub fn render(view: &StatusView) -> String {
         }
         out.push_str("</ul></div>");
     }
+    super::cluster::render_leader(&mut out, view.leader.as_ref(), view.now);
     cards(&mut out, view);
     agreements(&mut out, view);
     links(&mut out, view);
@@ -548,6 +551,7 @@ pub fn gather(engine: &Engine) -> StatusView {
         audit,
         accounts,
         problems,
+        leader: None,
     }
 }
 
@@ -608,24 +612,32 @@ pub async fn page(State(state): State<Arc<ServerState>>, headers: HeaderMap) -> 
         }
         Some(_) => {}
     }
-    match &state.engine {
-        Some(engine) => {
-            let engine = engine.clone();
-            // Store reads are blocking I/O: off the async workers.
-            match tokio::task::spawn_blocking(move || gather(&engine)).await {
-                Ok(view) => html(StatusCode::OK, render(&view)),
-                Err(e) => html(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!(
-                        "<!doctype html><title>sharebridge</title><p>The status page failed: {}</p>",
-                        escape(&e.to_string())
-                    ),
-                ),
-            }
-        }
-        None => html(
+    let engine = state.engine();
+    let cluster = state.cluster.clone();
+    if engine.is_none() && cluster.is_none() {
+        return html(
             StatusCode::SERVICE_UNAVAILABLE,
             "<!doctype html><title>sharebridge</title><p>The engine is not running.</p>".into(),
+        );
+    }
+    // Store reads are blocking I/O: off the async workers.
+    let gathered = tokio::task::spawn_blocking(move || match (engine, cluster) {
+        (Some(engine), cluster) => StatusView {
+            leader: cluster.map(|c| c.leader_view()),
+            ..gather(&engine)
+        },
+        // A follower: what the shared store says.
+        (None, Some(cluster)) => super::cluster::follower_gather(&cluster),
+        (None, None) => unreachable!("checked above"),
+    });
+    match gathered.await {
+        Ok(view) => html(StatusCode::OK, render(&view)),
+        Err(e) => html(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "<!doctype html><title>sharebridge</title><p>The status page failed: {}</p>",
+                escape(&e.to_string())
+            ),
         ),
     }
 }
@@ -774,6 +786,7 @@ mod tests {
                 throttled_total: 3,
             }],
             problems: vec![],
+            leader: None,
         }
     }
 

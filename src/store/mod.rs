@@ -94,6 +94,11 @@ impl fmt::Debug for Store {
     }
 }
 
+/// A PostgreSQL URL as messages show it: any password replaced by `***`.
+pub fn shown_url(url: &str) -> String {
+    postgres::shown(url)
+}
+
 /// Where the copy taken before migrating a file from schema `version` goes:
 /// `sharebridge.redb` → `sharebridge.redb.schema-v1.bak`.
 fn pre_migration_copy(path: &Path, version: u32) -> PathBuf {

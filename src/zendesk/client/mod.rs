@@ -83,6 +83,17 @@ pub struct ClientSettings {
     pub request_timeout: Duration,
     /// Retry bounds of one call.
     pub retry: RetrySettings,
+    /// Asked before every write (and OAuth refresh): several daemons on one store send
+    /// only from the leader, each write bounded to end while its lease holds.
+    pub send_guard: Option<Arc<dyn SendGuard>>,
+}
+
+/// Asked right before each request that may change Zendesk (every method but GET and
+/// HEAD) and before an OAuth refresh: how long it may take, or why it must not be sent.
+/// The request's timeout is cut to that window; a refused request is never sent
+/// ([`ZendeskError::NotLeading`]).
+pub trait SendGuard: Send + Sync + fmt::Debug {
+    fn send_window(&self) -> Result<Duration, String>;
 }
 
 impl ClientSettings {
@@ -98,6 +109,7 @@ impl ClientSettings {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             retry: RetrySettings::default(),
+            send_guard: None,
         }
     }
 }
@@ -119,6 +131,8 @@ struct Inner {
     creds: Credentials,
     gate: Gate,
     retry: RetrySettings,
+    request_timeout: Duration,
+    send_guard: Option<Arc<dyn SendGuard>>,
     /// Requests sent (each attempt counts), for metrics.
     requests: std::sync::atomic::AtomicU64,
     /// Attempts that were retries, for metrics.
@@ -307,7 +321,8 @@ impl ZendeskClient {
             .redirect(reqwest::redirect::Policy::limited(5))
             .build()
             .map_err(|e| settings_err(format!("HTTP client: {}", describe_reqwest(&e))))?;
-        let creds = Credentials::new(&account, &base, &settings.auth, store)?;
+        let creds = Credentials::new(&account, &base, &settings.auth, store)?
+            .guarded(settings.send_guard.clone());
         Ok(ZendeskClient {
             inner: Arc::new(Inner {
                 account,
@@ -319,6 +334,8 @@ impl ZendeskClient {
                 requests: Default::default(),
                 retries: Default::default(),
                 retry: settings.retry,
+                request_timeout: settings.request_timeout,
+                send_guard: settings.send_guard,
             }),
         })
     }
@@ -458,6 +475,20 @@ impl ZendeskClient {
                         .body(bytes.clone());
                 }
                 None => {}
+            }
+            if call.method != Method::GET
+                && call.method != Method::HEAD
+                && let Some(guard) = &inner.send_guard
+            {
+                match guard.send_window() {
+                    Ok(window) => req = req.timeout(window.min(inner.request_timeout)),
+                    Err(reason) => {
+                        return Err(ZendeskError::NotLeading {
+                            ctx: ctx.clone(),
+                            reason,
+                        });
+                    }
+                }
             }
             let resp = match req.send().await {
                 Ok(r) => r,
