@@ -139,8 +139,9 @@ impl Role {
         }
     }
 
+    /// Whether this daemon leads now: the lease says so and still holds.
     pub fn is_leader(&self) -> bool {
-        matches!(self, Role::Leader { .. })
+        matches!(self, Role::Leader { fence, .. } if fence.leads())
     }
 }
 

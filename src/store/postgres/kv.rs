@@ -122,7 +122,7 @@ pub(super) fn begin_write(db: &Db, fence: Option<u64>) -> Result<WriteTx> {
         let mut slot = pool.writer.clone().lock_owned().await;
         let mut conn = match slot.take() {
             Some(c) if !c.client.is_closed() => c,
-            _ => Conn::connect(&pool.target.config).await?,
+            _ => Conn::connect(&pool.target.config, super::WRITER_IDLE_TIMEOUT).await?,
         };
         let began = begin_on(&mut conn, fence).await;
         if let Err(e) = began {

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use tokio::sync::{oneshot, watch};
 use tokio_postgres::{NoTls, Row};
 
-use super::{Db, EPOCH_LOCK_CLASS, Target, pg_error, timed};
+use super::{Db, EPOCH_LOCK_CLASS, Target, WRITER_IDLE_TIMEOUT, pg_error, timed};
 use crate::store::cluster::{
     Fence, LEASE_TTL, LeaderRecord, Leadership, POLL_EVERY, RENEW_EVERY, Role,
 };
@@ -103,6 +103,10 @@ async fn connect(target: &Target) -> Result<LeaseConn> {
             f.lose();
         }
     });
+    timed(client.batch_execute(&format!(
+        "SET idle_in_transaction_session_timeout = '{WRITER_IDLE_TIMEOUT}'"
+    )))
+    .await?;
     Ok(LeaseConn { client, held })
 }
 
@@ -264,7 +268,9 @@ async fn step(
 }
 
 async fn take_over(client: &tokio_postgres::Client, holder: &str, ttl: f64) -> Result<Option<Row>> {
-    timed(client.batch_execute("BEGIN")).await?;
+    // A takeover waits at most a second for the lease row: a transaction of a cut-off
+    // leader holding it is ended by the server soon, and the next look tries again.
+    timed(client.batch_execute("BEGIN; SET LOCAL lock_timeout = '1s'")).await?;
     let result = async {
         let row = timed(client.query_opt(
             &format!(

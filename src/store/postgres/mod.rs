@@ -44,6 +44,13 @@ pub(super) use kv::{ReadTx, WriteTx};
 const OP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connect timeout when the URL does not set one.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A write transaction whose daemon went silent (a network cut mid-transaction) is ended
+/// by the server after this long, releasing its locks: the global writer lock and the
+/// lease row a takeover needs. Well under the lease's TTL.
+pub(super) const WRITER_IDLE_TIMEOUT: &str = "4s";
+/// The same for read snapshots, which hold no lock others wait for.
+const READER_IDLE_TIMEOUT: &str = "60s";
+
 /// Read connections open at once per process, at most.
 const READ_CONNECTIONS: usize = 12;
 
@@ -175,13 +182,21 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    pub async fn connect(config: &tokio_postgres::Config) -> Result<Conn, EngineError> {
+    /// Connects; the server ends a transaction left idle longer than `idle_timeout`.
+    pub async fn connect(
+        config: &tokio_postgres::Config,
+        idle_timeout: &str,
+    ) -> Result<Conn, EngineError> {
         let (client, connection) = timed(config.connect(NoTls)).await?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "PostgreSQL connection ended");
             }
         });
+        timed(client.batch_execute(&format!(
+            "SET idle_in_transaction_session_timeout = '{idle_timeout}'"
+        )))
+        .await?;
         Ok(Conn {
             client,
             statements: HashMap::new(),
@@ -255,7 +270,7 @@ impl Pool {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match idle {
             Some(c) if !c.client.is_closed() => c,
-            _ => Conn::connect(&self.target.config).await?,
+            _ => Conn::connect(&self.target.config, READER_IDLE_TIMEOUT).await?,
         };
         Ok((conn, permit))
     }
@@ -312,7 +327,7 @@ impl Db {
         };
         let pool = db.pool.clone();
         db.block(async move {
-            let conn = Conn::connect(&pool.target.config).await?;
+            let conn = Conn::connect(&pool.target.config, WRITER_IDLE_TIMEOUT).await?;
             if mode == Mode::CreateOrOpen {
                 timed(conn.client.batch_execute(&format!(
                     "BEGIN; SELECT pg_advisory_xact_lock({LOCK_CLASS}, {LOCK_DDL}); {DDL} COMMIT;"
@@ -379,7 +394,7 @@ impl Db {
         let pool = self.pool.clone();
         let name = table.clone();
         self.block(async move {
-            let conn = Conn::connect(&pool.target.config).await?;
+            let conn = Conn::connect(&pool.target.config, WRITER_IDLE_TIMEOUT).await?;
             timed(conn.client.batch_execute(&format!(
                 "BEGIN; SELECT pg_advisory_xact_lock({LOCK_CLASS}, {LOCK_WRITE}); \
                  CREATE TABLE IF NOT EXISTS {name} AS TABLE sharebridge_kv; COMMIT;"
