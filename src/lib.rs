@@ -28,6 +28,7 @@ pub mod engine;
 pub mod leader;
 pub mod link;
 pub mod metrics;
+pub mod migrate;
 pub mod orphan;
 pub mod plan;
 pub mod rules;
