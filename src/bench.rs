@@ -503,6 +503,7 @@ fn watch(
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tokio::select! {
+                biased;
                 _ = stop.cancelled() => return,
                 _ = every.tick() => {}
             }
@@ -1120,6 +1121,7 @@ async fn naive_mirror(
     let mut every = tokio::time::interval(interval);
     loop {
         tokio::select! {
+            biased;
             _ = stop.cancelled() => return Ok(()),
             _ = every.tick() => {}
         }

@@ -145,16 +145,16 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Dae
         cluster: None,
     });
     let server_stop = shutdown.clone();
-    let server = tokio::spawn(server::serve(listener, state, async move {
+    let server = crate::tasks::spawn(server::serve(listener, state, async move {
         server_stop.cancelled().await
     }));
     let engine_task = {
         let engine = engine.clone();
         let stop = shutdown.clone();
-        tokio::spawn(async move { engine.run(stop).await })
+        crate::tasks::spawn(async move { engine.run(stop).await })
     };
     readiness.set_blocker(None);
-    let done = tokio::spawn(async move {
+    let done = crate::tasks::spawn(async move {
         let served = server.await;
         let _ = engine_task.await;
         drop(store);
@@ -200,6 +200,7 @@ pub async fn run(config_path: &Path, config: Config) -> Result<(), DaemonError> 
         let (hup, term, int) = &mut signals;
         loop {
             tokio::select! {
+                biased;
                 _ = hup.recv() => {
                     notify(&[sd_notify::NotifyState::Reloading]);
                     reload_from(config_path, &running).await;
@@ -259,7 +260,7 @@ pub(crate) async fn apply_reload(
         .join(", ");
     tx.send_replace(Arc::new(config));
     engine.store().append_audit(NewAudit {
-        at: jiff::Timestamp::now(),
+        at: crate::clock::now(),
         kind: AuditKind::Config,
         subject: "configuration".into(),
         detail: format!("reloaded from {files}"),
@@ -292,13 +293,14 @@ fn status(engine: &Engine) {
 
 /// Pings systemd's watchdog at half its interval while the engine loop is alive.
 fn watchdog(engine: Engine, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+    crate::tasks::spawn(async move {
         let Some(interval) = sd_notify::watchdog_enabled() else {
             return;
         };
         let every = (interval / 2).max(Duration::from_millis(500));
         loop {
             tokio::select! {
+                biased;
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(every) => {}
             }

@@ -12,19 +12,23 @@
 //! - [`daemon`]: wiring, signals, shutdown; [`leader`]: the same with several daemons on
 //!   one PostgreSQL store, one leading; [`demo`]: simulator + daemon + a verified story.
 //! - [`engine`]: the sync workers.
+//! - [`fields`]: `sharebridge fields` suggestions (pure field and option matching).
 //! - [`zendesk`]: Zendesk's wire format (models, webhook signing).
 //! - [`telemetry`]: logging setup.
+//! - [`visibility`]: who in the receiver can see a mirror, and why (pure).
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod agreement;
 pub mod bench;
 pub mod cli;
+pub mod clock;
 pub mod coalesce;
 pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod engine;
+pub mod fields;
 pub mod leader;
 pub mod link;
 pub mod metrics;
@@ -35,5 +39,7 @@ pub mod rules;
 pub mod server;
 pub mod sim;
 pub mod store;
+pub mod tasks;
 pub mod telemetry;
+pub mod visibility;
 pub mod zendesk;

@@ -5,15 +5,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use jiff::Timestamp;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
 use crate::config::{AccountAuth, AccountConfig};
 use crate::store::{OAuthTokens, Store};
 use crate::zendesk::client::{
-    Auth, ClientSettings, SendGuard, TokenPair, TokenStore, TokenStoreError, ZendeskClient,
-    ZendeskError,
+    Auth, ClientSettings, SendGuard, TokenPair, TokenStore, TokenStoreError, Transport,
+    ZendeskClient, ZendeskError,
 };
 
 /// The engine's view of one configured account.
@@ -32,7 +31,11 @@ pub struct Account {
 }
 
 impl Account {
-    pub fn new(config: &AccountConfig, store: &Store) -> Result<Account, ZendeskError> {
+    pub fn new(
+        config: &AccountConfig,
+        store: &Store,
+        transport: Option<Arc<dyn Transport>>,
+    ) -> Result<Account, ZendeskError> {
         let auth = match &config.auth {
             AccountAuth::ApiToken { email, token } => Auth::ApiToken {
                 email: email.clone(),
@@ -54,7 +57,11 @@ impl Account {
         settings.send_guard = store
             .fence()
             .map(|f| Arc::new(LeaseGuard(f)) as Arc<dyn SendGuard>);
-        let client = ZendeskClient::new(settings, Arc::new(StoreTokens(store.clone())))?;
+        let tokens = Arc::new(StoreTokens(store.clone()));
+        let client = match transport {
+            Some(t) => ZendeskClient::with_transport(settings, tokens, t)?,
+            None => ZendeskClient::new(settings, tokens)?,
+        };
         Ok(Account {
             name: config.name.clone(),
             subdomain: config.subdomain.clone(),
@@ -164,7 +171,7 @@ impl TokenStore for StoreTokens {
         let tokens = OAuthTokens {
             access_token: pair.access_token.expose_secret().to_owned(),
             refresh_token: pair.refresh_token.expose_secret().to_owned(),
-            expires_at: pair.access_expires_at.unwrap_or_else(Timestamp::now),
+            expires_at: pair.access_expires_at.unwrap_or_else(crate::clock::now),
         };
         Ok(self.0.set_oauth_tokens(account, &tokens)?)
     }

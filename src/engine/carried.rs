@@ -173,7 +173,7 @@ impl Engine {
         }
         if !plan.writes.is_empty() {
             self.store()
-                .mark_link_synced(link.id, jiff::Timestamp::now())?;
+                .mark_link_synced(link.id, crate::clock::now())?;
             tracing::info!(
                 link = link.id,
                 flow = flow.as_str(),

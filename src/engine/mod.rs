@@ -20,9 +20,11 @@ mod orphaning;
 mod poll;
 mod process;
 mod reconcile;
+mod recovery;
 mod scheduler;
 mod share;
 mod sync;
+mod write;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -73,13 +75,15 @@ pub(crate) struct Shared {
     /// Per-account counters last exported to metrics (requests, 429s, retries).
     exported: Mutex<HashMap<String, (u64, u64, u64)>>,
     /// When the scheduler loop last turned (for the systemd watchdog).
-    heartbeat: Mutex<std::time::Instant>,
+    heartbeat: Mutex<tokio::time::Instant>,
     /// The link and orphan gauges need a recount (`recount_gauges`).
     gauges_stale: std::sync::atomic::AtomicBool,
     /// Tickets waiting or being processed (for `settle` and the status page).
     activity: std::sync::atomic::AtomicUsize,
     /// One writer per Zendesk ticket at a time: at most one write in doubt per ticket.
     ticket_locks: Mutex<HashMap<(String, u64), TicketLock>>,
+    /// The transport every account's client sends through; `None`: reqwest (production).
+    transport: Option<Arc<dyn crate::zendesk::client::Transport>>,
 }
 
 impl Engine {
@@ -92,6 +96,18 @@ impl Engine {
         hints: Arc<Hints>,
         metrics: Arc<Metrics>,
     ) -> Result<Engine, EngineError> {
+        Self::start_with_transport(config, store, hints, metrics, None).await
+    }
+
+    /// [`Engine::start`] with every account's client sending through `transport`
+    /// (`sharebridge chaos`: the simulated network); `None` is reqwest.
+    pub async fn start_with_transport(
+        config: watch::Receiver<Arc<Config>>,
+        store: Store,
+        hints: Arc<Hints>,
+        metrics: Arc<Metrics>,
+        transport: Option<Arc<dyn crate::zendesk::client::Transport>>,
+    ) -> Result<Engine, EngineError> {
         let engine = Engine {
             shared: Arc::new(Shared {
                 config,
@@ -102,10 +118,11 @@ impl Engine {
                 states: RwLock::new(BTreeMap::new()),
                 activity: std::sync::atomic::AtomicUsize::new(0),
                 gauges_stale: std::sync::atomic::AtomicBool::new(true),
-                heartbeat: Mutex::new(std::time::Instant::now()),
+                heartbeat: Mutex::new(tokio::time::Instant::now()),
                 exported: Mutex::new(HashMap::new()),
                 verified: Mutex::new(Default::default()),
                 ticket_locks: Mutex::new(HashMap::new()),
+                transport,
             }),
         };
         engine.rebuild_accounts()?;
@@ -159,7 +176,7 @@ impl Engine {
         // never waits on Zendesk (a link's own sync settles its pending write anyway).
         {
             let engine = self.clone();
-            pollers.spawn(async move { engine.reconcile_pending().await });
+            pollers.spawn(async move { engine.recover().await });
         }
         let mut sched = Scheduler::default();
         let mut tasks: JoinSet<(Hint, Result<(), EngineError>)> = JoinSet::new();
@@ -185,13 +202,14 @@ impl Engine {
                 .shared
                 .heartbeat
                 .lock()
-                .unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
+                .unwrap_or_else(|e| e.into_inner()) = tokio::time::Instant::now();
             // Wake at least every second, so the heartbeat shows a live loop.
             let sleep_until = sched
                 .next_due()
                 .unwrap_or(now + Duration::from_secs(1))
                 .min(now + Duration::from_secs(1));
             tokio::select! {
+                biased;
                 _ = shutdown.cancelled() => break,
                 _ = hints.wait() => {}
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
@@ -343,7 +361,7 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner());
         let mut next = BTreeMap::new();
         for (name, ac) in &config.accounts {
-            let fresh = Account::new(ac, &self.shared.store)?;
+            let fresh = Account::new(ac, &self.shared.store, self.shared.transport.clone())?;
             let keep = accounts
                 .get(name)
                 .filter(|old| old.fingerprint == fresh.fingerprint)
@@ -380,6 +398,22 @@ impl Engine {
             .agreement_between(&agreement.to, &agreement.from)
             .and_then(|r| self.state_of(&r.name));
         link::direction(own, reverse)
+    }
+
+    /// Whether `flow` of `link` may write now: the link's agreement accepted at this
+    /// moment and, for replies from the mirror, the reverse agreement too (DESIGN §5:
+    /// consent at every write, whatever crashed in between).
+    pub(crate) fn consents(&self, link: &crate::store::Link, flow: link::Flow) -> bool {
+        let accepted = |name: &str| self.state_of(name) == Some(State::Accepted);
+        if !accepted(&link.agreement) {
+            return false;
+        }
+        match flow {
+            link::Flow::SourceToTarget => true,
+            link::Flow::TargetToSource => self
+                .agreement_between(&link.target_account, &link.source_account)
+                .is_some_and(|r| accepted(&r.name)),
+        }
     }
 
     pub(crate) async fn lock_ticket(&self, account: &str, ticket: u64) -> OwnedMutexGuard<()> {

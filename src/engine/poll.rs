@@ -92,6 +92,7 @@ pub(crate) async fn run(engine: Engine, account: Arc<Account>, shutdown: Cancell
             tracing::warn!(account = %account.name, error = %e, "poll failed; trying again next interval");
         }
         tokio::select! {
+            biased;
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(interval) => {}
         }
@@ -145,7 +146,7 @@ pub(crate) async fn poll_once(
                 // was starting are not missed; looking at them again is harmless), and a
                 // crash before the first confirmation must not move that start later.
                 let start = Position {
-                    start: jiff::Timestamp::now().as_second() - FIRST_RUN_LOOKBACK_SECS,
+                    start: crate::clock::now().as_second() - FIRST_RUN_LOOKBACK_SECS,
                     seen_through: 0,
                 };
                 store.set_cursor(&account.name, EVENTS_STREAM, &start.render())?;
@@ -220,7 +221,7 @@ fn needs_read(
     {
         flows.push((l, Flow::TargetToSource));
     }
-    let now = jiff::Timestamp::now();
+    let now = crate::clock::now();
     for (link, flow) in flows.iter().filter(|(l, _)| l.state == LinkState::Active) {
         let mark = store.watermark(link.id, *flow)?;
         let after = mark.last_source_comment.unwrap_or(0);

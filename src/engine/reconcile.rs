@@ -25,6 +25,7 @@ pub(crate) async fn run(engine: Engine, shutdown: CancellationToken) {
     loop {
         let every = engine.config().daemon.reconcile_interval;
         tokio::select! {
+            biased;
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }

@@ -2,18 +2,29 @@
 //! (Idempotency-Key, and a look-up by `external_id` first, so a crash between Zendesk's
 //! answer and the store commit adopts the mirror instead of creating a second one).
 
-use jiff::Timestamp;
-
 use crate::agreement::State;
 use crate::coalesce::{self, Part};
 use crate::config::AgreementConfig;
 use crate::link::Flow;
 use crate::plan::{Baseline, SideNow};
-use crate::rules::{self, SHARED_TAG, TagFilter};
+use crate::rules::{self, CommentVerdict, SHARED_TAG, TagFilter};
 use crate::store::{AuditKind, Link, LinkState, NewAudit, NewLink, Watermark};
 use crate::zendesk::models::{Comment, NewComment, Status, Ticket, TicketWrite};
 
 use super::{Engine, EngineError};
+
+/// Whether the source's first comment goes into the mirror, under the same rules as every
+/// later comment (`comments.public`, `comments.private`).
+fn first_verdict(agreement: &AgreementConfig, first: &Comment) -> CommentVerdict {
+    rules::comment_verdict(
+        &agreement.comments,
+        rules::CommentFacts {
+            public: first.public,
+            written_by_bridge: false,
+            author_is_bridge: false,
+        },
+    )
+}
 
 /// `sharebridge:{from_subdomain}:{ticket}`: how a mirror names its source.
 pub fn external_id(from_subdomain: &str, ticket: u64) -> String {
@@ -74,6 +85,21 @@ impl Engine {
                 ticket: source.id,
             });
         }
+        // A mirror is never shared back into the account it mirrors, whatever tags it
+        // gets there: known by its link (orphaned ones too) or by its external id.
+        let to = self.account(&agreement.to)?;
+        let mirror_of_receiver = self
+            .store()
+            .link_by_target(&agreement.from, source.id)?
+            .is_some_and(|l| l.source_account == agreement.to)
+            || rules::mirrors_account(source.external_id.as_deref(), &to.subdomain);
+        if mirror_of_receiver {
+            return Err(EngineError::MirrorOfReceiver {
+                account: agreement.from.clone(),
+                ticket: source.id,
+                to: agreement.to.clone(),
+            });
+        }
         // A mirror left by an earlier link of this ticket is re-attached, not copied: by
         // an explicit share, or when the ticket gains the tag whose removal ended it.
         let existing = self.existing_mirror(agreement, source.id).await?;
@@ -110,7 +136,7 @@ impl Engine {
                 link: other.id,
             });
         }
-        let now = Timestamp::now();
+        let now = crate::clock::now();
         let new = NewLink {
             agreement: agreement.name.clone(),
             source_account: agreement.from.clone(),
@@ -144,9 +170,20 @@ impl Engine {
                 })
                 .inc();
         }
-        let link = self
+        let link = match self
             .ensure_mirror_with(&alloc.link, agreement, source, existing)
-            .await?;
+            .await
+        {
+            Ok(link) => link,
+            Err(e) => {
+                // A mirror that cannot be made (refused, unreadable) leaves the link in
+                // `error`, not active without a mirror; `resync` tries again.
+                if e.breaks_link() {
+                    self.break_link(alloc.link.id, &format!("creating the mirror: {e}"))?;
+                }
+                return Err(e);
+            }
+        };
         self.refresh_gauges();
         Ok(link)
     }
@@ -204,6 +241,14 @@ impl Engine {
         if link.target_ticket.is_some() {
             return Ok(link.clone());
         }
+        // Consent at the moment of the write (the mirror's creation is the first one).
+        let state = self.state_of(&agreement.name).unwrap_or(State::Pending);
+        if state != State::Accepted {
+            return Err(EngineError::NotAccepted {
+                name: agreement.name.clone(),
+                state,
+            });
+        }
         let from = self.account(&link.source_account)?;
         let to = self.account(&link.target_account)?;
         let source_comments = from.client.list_comments(source.id).await?;
@@ -253,7 +298,7 @@ impl Engine {
         };
 
         let first_crossed = first
-            .filter(|c| c.public || agreement.comments.private)
+            .filter(|c| first_verdict(agreement, c).crosses())
             .map(|c| c.id);
         let source_now = SideNow {
             status: source.status,
@@ -322,7 +367,7 @@ impl Engine {
                 &Watermark {
                     last_source_comment: first.map(|c| c.id),
                     snapshot: serde_json::to_value(&source_base).ok(),
-                    updated_at: Some(Timestamp::now()),
+                    updated_at: Some(crate::clock::now()),
                 },
             )?;
             tx.set_watermark(
@@ -331,7 +376,7 @@ impl Engine {
                 &Watermark {
                     last_source_comment: last_mirror_comment,
                     snapshot: serde_json::to_value(&mirror_base).ok(),
-                    updated_at: Some(Timestamp::now()),
+                    updated_at: Some(crate::clock::now()),
                 },
             )?;
             Ok(l)
@@ -357,19 +402,22 @@ impl Engine {
             from.subdomain, source.id
         );
         let mut public = true;
-        match first {
-            Some(c) if c.public || agreement.comments.private => {
+        match first.map(|c| (c, first_verdict(agreement, c))) {
+            Some((c, CommentVerdict::Send { public: shown })) => {
                 let part = Part {
                     source_comment_id: c.id,
                     author: from.user_name(c.author_id).await,
                     account: from.subdomain.clone(),
-                    public: c.public,
+                    public: shown,
                     body: c.body.clone(),
                 };
                 body.push_str("\n\n");
                 body.push_str(&coalesce::render(&part, agreement.comments.attribution));
-                public = c.public;
+                public = shown;
             }
+            Some((_, CommentVerdict::PublicDisabled)) => body.push_str(
+                "\n\n(The first comment was held back: this agreement mirrors no public comments.)",
+            ),
             Some(_) => body.push_str("\n\n(The first comment is private and was held back.)"),
             None => {}
         }
@@ -451,7 +499,7 @@ impl Engine {
         if link.state == LinkState::Error {
             self.store().set_link_state(id, LinkState::Active, None)?;
             self.store().append_audit(NewAudit {
-                at: Timestamp::now(),
+                at: crate::clock::now(),
                 kind: AuditKind::Resync,
                 subject: format!("link {id}"),
                 detail: format!(
@@ -494,7 +542,7 @@ impl Engine {
                 state,
             });
         }
-        let now = Timestamp::now();
+        let now = crate::clock::now();
         let direction = self.direction_for(&agreement);
         let link = self.store().transaction(|tx| {
             let link = tx.relink(orphaned, direction, now)?;
@@ -535,7 +583,7 @@ impl Engine {
         source_ticket: u64,
         mirror: u64,
     ) -> Result<(), EngineError> {
-        let now = Timestamp::now();
+        let now = crate::clock::now();
         let detail = "a mirror no live link knows (an older store was restored?)";
         let new = NewLink {
             agreement: agreement.name.clone(),
@@ -546,6 +594,10 @@ impl Engine {
             created_at: now,
         };
         let orphan = self.store().transaction(|tx| {
+            let was_orphan = match tx.view().link_by_target(&agreement.to, mirror)? {
+                Some(l) => tx.view().orphan(l.id)?.is_some(),
+                None => false,
+            };
             let o = tx.adopt_orphan(
                 new,
                 mirror,
@@ -562,19 +614,15 @@ impl Engine {
                     o.source_account, o.source_ticket, o.target_account, mirror
                 ),
             })?;
-            tx.record_pending_write(&crate::store::PendingWrite {
-                link: o.link,
-                flow: Flow::SourceToTarget,
-                source_comments: Vec::new(),
-                marker: super::orphaning::NOTE_MARKER.to_owned(),
-                created_at: now,
-                ahead: false,
-            })?;
+            // An orphan recorded before has had (or still owes) its note.
+            if !was_orphan {
+                tx.set_orphan_note_owed(o.link, true)?;
+            }
             Ok(o)
         })?;
         tracing::warn!(link = orphan.link, account = %agreement.to, ticket = mirror, "unknown mirror recorded as an orphan");
         if let Some(link) = self.store().link(orphan.link)? {
-            self.write_orphan_note(&link, &orphan).await?;
+            self.write_orphan_note(&link).await?;
         }
         self.refresh_gauges();
         Ok(())
@@ -615,7 +663,7 @@ impl Engine {
             .max();
         let source = from.client.show_ticket(link.source_ticket).await?;
         let mirror_ticket = to.client.show_ticket(mirror).await?;
-        let now = Timestamp::now();
+        let now = crate::clock::now();
         let forward = Watermark {
             last_source_comment: last,
             snapshot: serde_json::to_value(

@@ -227,7 +227,7 @@ async fn link(
     let orphan = store.orphan(id)?;
     let lag_seconds = link
         .last_synced_at
-        .map(|t| Timestamp::now().duration_since(t).as_secs());
+        .map(|t| crate::clock::now().duration_since(t).as_secs());
     Ok(Json(LinkDetail {
         link,
         lag_seconds,

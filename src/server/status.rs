@@ -542,7 +542,7 @@ pub fn gather(engine: &Engine) -> StatusView {
         })
         .collect();
     StatusView {
-        now: Timestamp::now(),
+        now: crate::clock::now(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         backlog: engine.backlog(),
         agreements: agreement_views(engine),
@@ -770,6 +770,7 @@ mod tests {
                 reason: "unshared".into(),
                 since: at("2026-11-25T10:00:00Z"),
                 detail: "the ticket was unshared by ops & co".into(),
+                note_owed: false,
             }],
             audit: vec![AuditEntry {
                 seq: 1,

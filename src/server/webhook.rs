@@ -225,7 +225,7 @@ fn accept(
         header(TIMESTAMP_HEADER),
         header(SIGNATURE_HEADER),
         body,
-        Timestamp::now(),
+        crate::clock::now(),
     )?;
     let ticket = ticket_id(body).ok_or(Rejection::BadBody)?;
     let own = match (&state.engine(), updater_id(body)) {

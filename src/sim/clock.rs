@@ -15,7 +15,7 @@ pub struct Clock {
 impl Clock {
     /// Milliseconds since the Unix epoch, as the simulator sees them.
     pub fn now_ms(&self) -> i64 {
-        Timestamp::now().as_millisecond() + self.offset_ms.load(Ordering::Relaxed)
+        crate::clock::now().as_millisecond() + self.offset_ms.load(Ordering::Relaxed)
     }
 
     /// Now, truncated to whole seconds (Zendesk's precision on the wire).

@@ -13,7 +13,8 @@ pub struct SimArgs {
     /// acme=127.0.0.1:18081. Port 0 picks a free port.
     #[arg(long = "account", value_name = "NAME=ADDR", required = true)]
     pub accounts: Vec<String>,
-    /// The API token every account accepts (basic auth `{email}/token:{TOKEN}`).
+    /// The API token every account accepts (basic auth `{email}/token:{TOKEN}`); empty
+    /// means the default.
     #[arg(long, default_value = "sim-token", env = "SHAREBRIDGE_SIM_TOKEN")]
     pub token: String,
     /// POST a signed webhook to URL after every ticket change in account NAME (repeatable).
@@ -45,9 +46,13 @@ pub struct SimArgs {
     /// Probability (0.0–1.0) that an API request gets an injected fault.
     #[arg(long, default_value_t = 0.0)]
     pub fault_rate: f64,
-    /// Fault kinds drawn from (comma separated): 429, 500, 503, drop, drop-after-commit.
+    /// Fault kinds drawn from (comma separated): 429, 500, 503, drop, drop-after-commit,
+    /// late-apply (a write's answer never comes and the write lands --late-apply-ms later).
     #[arg(long, value_delimiter = ',', default_value = "429,500,503,drop")]
     pub fault_kinds: Vec<String>,
+    /// With the late-apply fault: how long after its request a write takes effect.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pub late_apply_ms: u64,
     /// Latency added to every API request, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub latency_ms: u64,
@@ -134,6 +139,10 @@ pub enum FaultKind {
     Drop,
     /// The request takes effect, then the connection is closed without a response.
     DropAfterCommit,
+    /// A write's answer never comes (the connection is closed, as a client's timeout
+    /// would end it) and the write takes effect only `late_apply_ms` later, so a client
+    /// that reads at once sees nothing yet. A read gets no answer and has no effect.
+    LateApply,
 }
 
 impl FaultKind {
@@ -144,6 +153,7 @@ impl FaultKind {
             "503" => FaultKind::Unavailable,
             "drop" => FaultKind::Drop,
             "drop-after-commit" => FaultKind::DropAfterCommit,
+            "late-apply" => FaultKind::LateApply,
             other => return Err(SimError::BadFaultKind(other.to_owned())),
         })
     }
@@ -155,6 +165,7 @@ impl FaultKind {
             FaultKind::Unavailable => "503",
             FaultKind::Drop => "drop",
             FaultKind::DropAfterCommit => "drop-after-commit",
+            FaultKind::LateApply => "late-apply",
         }
     }
 }
@@ -201,6 +212,8 @@ pub struct SimConfig {
     pub seed: u64,
     /// Lifetime of issued OAuth access tokens, in seconds.
     pub access_token_lifetime_secs: u64,
+    /// With [`FaultKind::LateApply`]: how long after its request a write takes effect.
+    pub late_apply_ms: u64,
 }
 
 impl SimConfig {
@@ -224,6 +237,7 @@ impl SimConfig {
             faults: FaultSettings::default(),
             seed: 1,
             access_token_lifetime_secs: 172_800,
+            late_apply_ms: 2000,
         }
     }
 
@@ -259,7 +273,12 @@ impl SimConfig {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(SimConfig {
             accounts,
-            token: args.token.clone(),
+            // An empty value (e.g. `SHAREBRIDGE_SIM_TOKEN=` left set) means unset.
+            token: if args.token.is_empty() {
+                "sim-token".to_owned()
+            } else {
+                args.token.clone()
+            },
             webhooks,
             webhook_secret: args.webhook_secret.clone(),
             webhook_style: args.webhook_style,
@@ -277,6 +296,7 @@ impl SimConfig {
             },
             seed: args.seed,
             access_token_lifetime_secs: args.access_token_lifetime,
+            late_apply_ms: args.late_apply_ms,
         })
     }
 }

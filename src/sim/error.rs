@@ -17,7 +17,9 @@ pub enum SimError {
     BadWebhook { given: String, reason: String },
     #[error("--fault-rate must be between 0.0 and 1.0, got {0}")]
     BadFaultRate(f64),
-    #[error("unknown fault kind {0:?}: expected one of 429, 500, 503, drop, drop-after-commit")]
+    #[error(
+        "unknown fault kind {0:?}: expected one of 429, 500, 503, drop, drop-after-commit, late-apply"
+    )]
     BadFaultKind(String),
     #[error("no account configured: give at least one --account NAME=ADDR")]
     NoAccounts,

@@ -33,6 +33,7 @@ mod comments;
 mod export;
 mod http;
 mod oauth;
+mod redaction;
 mod search;
 mod server;
 mod state;
@@ -48,7 +49,7 @@ pub use error::{SimApiError, SimError};
 pub use oauth::OAuthGrant;
 pub use server::{KnobsPatch, Simulator};
 pub use stats::StatsSnapshot;
-pub use webhooks::WebhookCounters;
+pub use webhooks::{WebhookCounters, WebhookDelivery, WebhookSender};
 
 use std::future::Future;
 

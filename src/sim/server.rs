@@ -36,7 +36,7 @@ use crate::sim::oauth::{self, OAuthGrant};
 use crate::sim::state::{Account, Touched};
 use crate::sim::stats::{Stats, StatsSnapshot};
 use crate::sim::webhooks::{self, Change, WebhookCounters};
-use crate::sim::{catalog, comments, export, faults, search, tickets, uploads, users};
+use crate::sim::{catalog, comments, export, faults, redaction, search, tickets, uploads, users};
 use crate::zendesk::models::{
     Comment, FieldOption, SharingAgreement, Ticket, TicketField, TicketWrite, User,
 };
@@ -67,6 +67,20 @@ struct AccountHandle {
 impl AccountHandle {
     fn lock(&self) -> MutexGuard<'_, Account> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies a request held back by the late-apply fault, at the current time.
+    fn apply_late(&self, route: Route, mut req: Req, authz: Option<&str>) {
+        let now_ms = self.shared.clock.now_ms();
+        req.now_ms = now_ms;
+        req.now = seconds(now_ms);
+        let mut a = self.lock();
+        if let Err(e) = call(route, &mut a, &req, authz) {
+            tracing::debug!(account = %self.name, status = %e.status, "late write refused");
+        }
+        let touched = a.take_touched();
+        drop(a);
+        self.announce(touched);
     }
 
     /// Queues webhooks for the tickets the last operation touched.
@@ -108,6 +122,9 @@ enum Route {
     TicketDelete,
     Comments,
     MakePrivate,
+    RedactText,
+    RedactWorkspace,
+    RedactAttachment,
     TagsGet,
     TagsSet,
     TagsAdd,
@@ -141,6 +158,7 @@ enum Route {
     UploadCreate,
     UploadDelete,
     Attachment,
+    AttachmentShow,
     OAuthTokens,
 }
 
@@ -157,7 +175,7 @@ fn resolve(method: &Method, path: &str) -> Option<Resolved> {
     use Route::*;
     let path = path.strip_suffix('/').unwrap_or(path);
     let path = path.strip_suffix(".json").unwrap_or(path);
-    let mut buf = [""; 8];
+    let mut buf = [""; 10];
     let mut n = 0;
     for s in path.split('/').skip(1) {
         if n == buf.len() {
@@ -200,6 +218,37 @@ fn resolve(method: &Method, path: &str) -> Option<Resolved> {
             MakePrivate,
             "PUT /api/v2/tickets/{id}/comments/{comment_id}/make_private",
             [num(id)?, num(cid)?],
+            None,
+        ),
+        ("PUT", ["api", "v2", "tickets", id, "comments", cid, "redact"]) => (
+            RedactText,
+            "PUT /api/v2/tickets/{id}/comments/{comment_id}/redact",
+            [num(id)?, num(cid)?],
+            None,
+        ),
+        (
+            "PUT",
+            [
+                "api",
+                "v2",
+                "tickets",
+                id,
+                "comments",
+                cid,
+                "attachments",
+                aid,
+                "redact",
+            ],
+        ) => (
+            RedactAttachment,
+            "PUT /api/v2/tickets/{id}/comments/{comment_id}/attachments/{attachment_id}/redact",
+            [num(id)?, num(cid)?],
+            Some(num(aid)?.to_string()),
+        ),
+        ("PUT", ["api", "v2", "comment_redactions", cid]) => (
+            RedactWorkspace,
+            "PUT /api/v2/comment_redactions/{comment_id}",
+            [num(cid)?, 0],
             None,
         ),
         (_, ["api", "v2", "tickets", id, "tags"]) => {
@@ -285,6 +334,12 @@ fn resolve(method: &Method, path: &str) -> Option<Resolved> {
             [0, 0],
             Some((*t).to_owned()),
         ),
+        ("GET", ["api", "v2", "attachments", id]) => (
+            AttachmentShow,
+            "GET /api/v2/attachments/{id}",
+            [num(id)?, 0],
+            None,
+        ),
         ("GET", ["attachments", "token", t]) => (
             Attachment,
             "GET /attachments/token/{token}",
@@ -314,6 +369,9 @@ fn call(route: Route, a: &mut Account, req: &Req, authz: Option<&str>) -> Result
         TicketDelete => tickets::delete(a, req),
         Comments => comments::list(a, req),
         MakePrivate => comments::make_private(a, req),
+        RedactText => redaction::redact_text(a, req),
+        RedactWorkspace => redaction::redact_workspace(a, req),
+        RedactAttachment => redaction::redact_attachment(a, req),
         TagsGet => tickets::tags(a, req),
         TagsSet => tickets::change_tags(a, req, tickets::TagOp::Set),
         TagsAdd => tickets::change_tags(a, req, tickets::TagOp::Add),
@@ -347,6 +405,7 @@ fn call(route: Route, a: &mut Account, req: &Req, authz: Option<&str>) -> Result
         UploadCreate => uploads::create(a, req),
         UploadDelete => uploads::delete(a, req),
         Attachment => uploads::content(a, req),
+        AttachmentShow => uploads::show(a, req),
         OAuthTokens => oauth::tokens(a, req, authz),
     }
 }
@@ -501,7 +560,7 @@ async fn dispatch(State(h): State<Arc<AccountHandle>>, request: Request) -> Resp
         a.stats.faults += 1;
         match kind {
             FaultKind::Drop => return dropped(),
-            FaultKind::DropAfterCommit => {}
+            FaultKind::DropAfterCommit | FaultKind::LateApply => {}
             other => {
                 let rate = rate_view(a, now_ms);
                 return finish(fault_response(other), rate);
@@ -564,6 +623,21 @@ async fn dispatch(State(h): State<Arc<AccountHandle>>, request: Request) -> Resp
         now_ms,
         channel: "api",
     };
+    if fault == Some(FaultKind::LateApply) {
+        // No answer; a write lands later, under its own time, with its webhooks.
+        if parts.method != Method::GET && parts.method != Method::HEAD {
+            let delay = a.knobs.late_apply_ms;
+            let late = h.clone();
+            let authz = authz.map(str::to_owned);
+            let route = r.route;
+            drop(guard);
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+                late.apply_late(route, req, authz.as_deref());
+            });
+        }
+        return dropped();
+    }
     let resp = match call(r.route, a, &req, authz) {
         Ok(resp) => resp,
         Err(e) => {
@@ -576,7 +650,32 @@ async fn dispatch(State(h): State<Arc<AccountHandle>>, request: Request) -> Resp
     let touched = a.take_touched();
     drop(guard);
     h.announce(touched);
+    let resp = match header_str(headers, header::HOST) {
+        Some(host) => rebase(resp, &h.base_url, host),
+        None => resp,
+    };
     answer(resp, rate)
+}
+
+/// Absolute URLs in an answer (`url`, `next_page`, `links.next`, `content_url`, …) name
+/// the host the client asked for, as Zendesk's name `{subdomain}.zendesk.com`: a client
+/// that reached the simulator as `acme.localhost:PORT` follows links to the same place.
+fn rebase(mut resp: Resp, base_url: &str, host: &str) -> Resp {
+    let valid = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b));
+    let asked = format!("http://{host}");
+    if !valid || asked == base_url || !resp.content_type.contains("json") {
+        return resp;
+    }
+    // JSON escapes no character of an authority, so the URLs appear verbatim.
+    if let Ok(text) = std::str::from_utf8(&resp.body)
+        && text.contains(base_url)
+    {
+        resp.body = Bytes::from(text.replace(base_url, &asked));
+    }
+    resp
 }
 
 /// Runtime knobs as `/sim/knobs` shows and takes them (absent = unchanged).
@@ -600,6 +699,8 @@ pub struct KnobsPatch {
     pub latency_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_token_lifetime: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_apply_ms: Option<u64>,
 }
 
 fn knobs_view(a: &Account) -> KnobsPatch {
@@ -620,6 +721,7 @@ fn knobs_view(a: &Account) -> KnobsPatch {
         ),
         latency_ms: Some(k.faults.latency_ms),
         access_token_lifetime: Some(k.access_token_lifetime_secs),
+        late_apply_ms: Some(k.late_apply_ms),
     }
 }
 
@@ -670,6 +772,9 @@ fn apply_knobs(h: &AccountHandle, p: &KnobsPatch) -> Result<(), String> {
     }
     if let Some(v) = p.access_token_lifetime {
         k.access_token_lifetime_secs = v;
+    }
+    if let Some(v) = p.late_apply_ms {
+        k.late_apply_ms = v;
     }
     Ok(())
 }
@@ -806,6 +911,52 @@ impl Drop for Simulator {
 impl Simulator {
     /// Binds every account (all or nothing) and starts serving.
     pub async fn start(config: SimConfig) -> Result<Simulator, SimError> {
+        Self::check(&config)?;
+        let mut listeners = Vec::new();
+        for spec in &config.accounts {
+            let bind_err = |source| SimError::Bind {
+                account: spec.name.clone(),
+                addr: spec.addr,
+                source,
+            };
+            let l = TcpListener::bind(spec.addr).await.map_err(bind_err)?;
+            let addr = l.local_addr().map_err(bind_err)?;
+            let ip = if addr.ip().is_unspecified() {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            } else {
+                addr.ip()
+            };
+            let base_url = format!("http://{}", SocketAddr::new(ip, addr.port()));
+            listeners.push((Some(l), addr, base_url));
+        }
+        Self::assemble(config, listeners, None)
+    }
+
+    /// The simulator without sockets, for a deterministic simulation: each account's API
+    /// is served by [`Simulator::serve`] (its base URL is `http://NAME.sim.invalid`), and
+    /// webhooks go to `webhooks` instead of over HTTP. Nothing else differs. Call it
+    /// inside a tokio runtime (the webhook sender is a task).
+    pub fn start_in_process(
+        config: SimConfig,
+        webhooks: Arc<dyn webhooks::WebhookSender>,
+    ) -> Result<Simulator, SimError> {
+        Self::check(&config)?;
+        let endpoints = config
+            .accounts
+            .iter()
+            .map(|spec| (None, spec.addr, format!("http://{}.sim.invalid", spec.name)))
+            .collect();
+        Self::assemble(config, endpoints, Some(webhooks))
+    }
+
+    /// Serves one API request to `account` in-process, through the same pipeline as its
+    /// listener (faults, auth, limits, handler, webhooks). A dropped connection shows as a
+    /// response whose body fails when read. Panics for an unknown account.
+    pub async fn serve(&self, account: &str, request: Request) -> Response {
+        dispatch(State(self.handle(account).clone()), request).await
+    }
+
+    fn check(config: &SimConfig) -> Result<(), SimError> {
         if config.accounts.is_empty() {
             return Err(SimError::NoAccounts);
         }
@@ -822,17 +973,16 @@ impl Simulator {
         if !(0.0..=1.0).contains(&config.faults.rate) {
             return Err(SimError::BadFaultRate(config.faults.rate));
         }
-        let mut listeners = Vec::new();
-        for spec in &config.accounts {
-            let bind_err = |source| SimError::Bind {
-                account: spec.name.clone(),
-                addr: spec.addr,
-                source,
-            };
-            let l = TcpListener::bind(spec.addr).await.map_err(bind_err)?;
-            let addr = l.local_addr().map_err(bind_err)?;
-            listeners.push((l, addr));
-        }
+        Ok(())
+    }
+
+    /// Builds the accounts on their endpoints (a listener to serve, or none for
+    /// in-process use) and starts the webhook sender.
+    fn assemble(
+        config: SimConfig,
+        endpoints: Vec<(Option<TcpListener>, SocketAddr, String)>,
+        sender: Option<Arc<dyn webhooks::WebhookSender>>,
+    ) -> Result<Simulator, SimError> {
         let clock = Arc::new(Clock::default());
         let cancel = CancellationToken::new();
         let targets = Arc::new(RwLock::new(config.webhooks.clone()));
@@ -842,6 +992,7 @@ impl Simulator {
             clock.clone(),
             webhook_counters.clone(),
             cancel.clone(),
+            sender,
         )?;
         let shared = Arc::new(Shared {
             clock,
@@ -852,13 +1003,9 @@ impl Simulator {
         });
         let mut accounts = Vec::new();
         let mut tasks = vec![webhook_task];
-        for (i, (spec, (listener, addr))) in config.accounts.iter().zip(listeners).enumerate() {
-            let ip = if addr.ip().is_unspecified() {
-                IpAddr::V4(Ipv4Addr::LOCALHOST)
-            } else {
-                addr.ip()
-            };
-            let base_url = format!("http://{}", SocketAddr::new(ip, addr.port()));
+        for (i, (spec, (listener, addr, base_url))) in
+            config.accounts.iter().zip(endpoints).enumerate()
+        {
             let account = Account::new(&spec.name, i, base_url.clone(), &config);
             let handle = Arc::new(AccountHandle {
                 name: Arc::from(spec.name.as_str()),
@@ -868,6 +1015,10 @@ impl Simulator {
                 state: Mutex::new(account),
                 shared: shared.clone(),
             });
+            accounts.push(handle.clone());
+            let Some(listener) = listener else {
+                continue;
+            };
             let app = Router::new().fallback(dispatch).with_state(handle.clone());
             let stop = cancel.clone();
             tasks.push(tokio::spawn(async move {
@@ -882,7 +1033,6 @@ impl Simulator {
                     tracing::warn!(error = %e, "simulator listener stopped");
                 }
             }));
-            accounts.push(handle);
         }
         Ok(Simulator {
             accounts,
@@ -1114,6 +1264,34 @@ impl Simulator {
         Ok(())
     }
 
+    /// Redacts a comment as agent `email` would: `Some(text)` blots that string out
+    /// (`…/comments/{cid}/redact`), `None` the whole comment and its attachments (agent
+    /// workspace). Webhooks fire (`ticket.comment_redacted`).
+    pub fn redact_comment(
+        &self,
+        account: &str,
+        id: u64,
+        comment_id: u64,
+        email: &str,
+        text: Option<&str>,
+    ) -> Result<(), SimApiError> {
+        let h = self.handle(account);
+        let mut a = h.lock();
+        let mut req = self.helper_req(&mut a, email);
+        req.ids = [id, comment_id];
+        match text {
+            Some(t) => {
+                req.body = Bytes::from(serde_json::to_vec(&json!({"text": t})).unwrap_or_default());
+                redaction::redact_text(&mut a, &req)?;
+            }
+            None => redaction::redact_whole(&mut a, &req)?,
+        }
+        let touched = a.take_touched();
+        drop(a);
+        h.announce(touched);
+        Ok(())
+    }
+
     /// Defines a custom ticket field; `options` are (name, tag value) for drop-downs.
     pub fn add_ticket_field(
         &self,
@@ -1196,6 +1374,11 @@ impl Simulator {
     pub fn set_fault_rate(&self, rate: f64) {
         let rate = rate.clamp(0.0, 1.0);
         self.each(None, |h| h.lock().knobs.faults.rate = rate);
+    }
+
+    /// Sets how long the late-apply fault holds a write back, on every account.
+    pub fn set_late_apply_ms(&self, ms: u64) {
+        self.each(None, |h| h.lock().knobs.late_apply_ms = ms);
     }
 
     /// Sets the incremental export lag, on every account.

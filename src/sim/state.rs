@@ -31,6 +31,8 @@ pub(crate) struct Knobs {
     pub export_lag_secs: u64,
     pub access_token_lifetime_secs: u64,
     pub webhook_style: WebhookStyle,
+    /// With the late-apply fault: delay before a write takes effect.
+    pub late_apply_ms: u64,
 }
 
 /// One ticket and what hangs off it.
@@ -103,6 +105,10 @@ pub(crate) enum EventKind {
     PrivacyChange {
         comment_id: u64,
     },
+    /// Text or attachments of a comment were redacted.
+    Redaction {
+        comment_id: u64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -120,6 +126,8 @@ pub(crate) struct Audit {
     pub author_id: u64,
     pub via: Via,
     pub events: Vec<Event>,
+    /// `metadata.custom` the write asked to keep (an object; `{}` when none).
+    pub custom: Value,
 }
 
 /// A ticket one request changed, as the webhooks announce it.
@@ -349,12 +357,13 @@ impl Account {
                 export_lag_secs: config.export_lag_secs,
                 access_token_lifetime_secs: config.access_token_lifetime_secs,
                 webhook_style: config.webhook_style,
+                late_apply_ms: config.late_apply_ms,
             },
             stats: Stats::default(),
             rng: fastrand::Rng::with_seed(seed),
             touched: Vec::new(),
         };
-        a.seed(Timestamp::now());
+        a.seed(crate::clock::now());
         a
     }
 
@@ -632,6 +641,9 @@ impl Account {
                 EventKind::PrivacyChange { comment_id } => json!({
                     "id": e.id, "type": "CommentPrivacyChange", "comment_id": comment_id, "public": false,
                 }),
+                EventKind::Redaction { comment_id } => json!({
+                    "id": e.id, "type": "CommentRedactionEvent", "comment_id": comment_id,
+                }),
             })
             .collect();
         json!({
@@ -639,7 +651,7 @@ impl Account {
             "ticket_id": audit.ticket_id,
             "created_at": audit.created_at,
             "author_id": audit.author_id,
-            "metadata": {"system": {"client": "sharebridge-sim", "ip_address": "127.0.0.1"}, "custom": {}},
+            "metadata": {"system": {"client": "sharebridge-sim", "ip_address": "127.0.0.1"}, "custom": audit.custom},
             "via": audit.via,
             "events": events,
         })

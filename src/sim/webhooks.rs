@@ -7,6 +7,8 @@
 //! body, `X-Zendesk-Webhook-Signature-Timestamp`). Sent from a background task, never from
 //! the request; best effort: 3 attempts, 10 s timeout each, then dropped (logged).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -76,7 +78,7 @@ pub(crate) fn events(a: &Account, ticket_id: u64, audit: Option<&Audit>) -> Vec<
         "form_id": null,
         "group_id": id_str(t.group_id),
         "id": ticket_id.to_string(),
-        "is_public": true,
+        "is_public": t.is_public,
         "organization_id": id_str(t.organization_id),
         "priority": t.priority.as_deref().map(str::to_uppercase),
         "requester_id": id_str(t.requester_id),
@@ -89,29 +91,46 @@ pub(crate) fn events(a: &Account, ticket_id: u64, audit: Option<&Audit>) -> Vec<
         "via": {"channel": audit.map_or("api", |x| x.via.channel.as_str())},
     });
     let time = audit.map_or(t.updated_at, |x| x.created_at);
-    let wrap = |n: usize, kind: &str, event: Value| -> Vec<u8> {
-        let body = json!({
-            "account_id": 1,
-            "detail": detail,
-            "event": event,
-            "id": format!("{:016x}-{n}", audit.map_or(ticket_id, |x| x.id)),
-            "subject": format!("zen:ticket:{ticket_id}"),
-            "time": time,
-            "type": format!("zen:event-type:ticket.{kind}"),
-            "zendesk_event_version": "2022-11-06",
-        });
-        serde_json::to_vec(&body).unwrap_or_default()
+    // The events of one action share `event.meta.sequence.id` and are numbered by
+    // `position` (1-based) out of `total`, as Zendesk's are.
+    let sequence = format!("{:016x}", audit.map_or(ticket_id, |x| x.id));
+    let finish = |events: Vec<(usize, String, Value)>| -> Vec<Vec<u8>> {
+        let total = events.len();
+        events
+            .into_iter()
+            .enumerate()
+            .map(|(i, (n, kind, mut event))| {
+                if !event.is_object() {
+                    event = json!({});
+                }
+                event["meta"] = json!({"sequence": {
+                    "id": sequence, "position": i + 1, "total": total,
+                }});
+                let body = json!({
+                    "account_id": 1,
+                    "detail": detail,
+                    "event": event,
+                    "id": format!("{sequence}-{n}"),
+                    "subject": format!("zen:ticket:{ticket_id}"),
+                    "time": time,
+                    "type": format!("zen:event-type:ticket.{kind}"),
+                    "zendesk_event_version": "2022-11-06",
+                });
+                serde_json::to_vec(&body).unwrap_or_default()
+            })
+            .collect()
     };
     let Some(audit) = audit.filter(|_| !rec.deleted) else {
-        return vec![wrap(0, "soft_deleted", json!({}))];
+        return finish(vec![(0, "soft_deleted".to_owned(), json!({}))]);
     };
-    let mut out = Vec::new();
+    let mut out: Vec<(usize, String, Value)> = Vec::new();
+    let mut wrap = |n: usize, kind: &str, event: Value| out.push((n, kind.to_owned(), event));
     if audit
         .events
         .iter()
         .any(|e| matches!(e.kind, EventKind::Create { .. }))
     {
-        out.push(wrap(0, "created", json!({})));
+        wrap(0, "created", json!({}));
     }
     for (n, e) in audit.events.iter().enumerate() {
         let n = n + 1;
@@ -122,7 +141,7 @@ pub(crate) fn events(a: &Account, ticket_id: u64, audit: Option<&Audit>) -> Vec<
                     continue;
                 };
                 let author = a.users.get(&c.author_id);
-                out.push(wrap(
+                wrap(
                     n,
                     "comment_added",
                     json!({"comment": {
@@ -135,13 +154,25 @@ pub(crate) fn events(a: &Account, ticket_id: u64, audit: Option<&Audit>) -> Vec<
                         "id": c.id.to_string(),
                         "is_public": c.public,
                     }}),
-                ));
+                );
             }
-            EventKind::PrivacyChange { comment_id } => out.push(wrap(
+            EventKind::PrivacyChange { comment_id } => wrap(
                 n,
                 "comment_made_private",
                 json!({"comment": {"id": comment_id.to_string(), "is_public": false}}),
-            )),
+            ),
+            EventKind::Redaction { comment_id } => {
+                let c = rec.comments.iter().find(|c| c.id == *comment_id);
+                wrap(
+                    n,
+                    "comment_redacted",
+                    json!({"comment": {
+                        "id": comment_id.to_string(),
+                        "body": c.map(|c| c.body.as_str()),
+                        "is_public": c.map(|c| c.public),
+                    }}),
+                );
+            }
             EventKind::Change {
                 field,
                 previous,
@@ -180,11 +211,11 @@ pub(crate) fn events(a: &Account, ticket_id: u64, audit: Option<&Audit>) -> Vec<
                         json!({"current": value, "previous": previous}),
                     ),
                 };
-                out.push(wrap(n, &kind, event));
+                wrap(n, &kind, event);
             }
         }
     }
-    out
+    finish(out)
 }
 
 /// The webhook body for a change (exact bytes that get signed): what a trigger with the
@@ -214,24 +245,60 @@ pub(crate) fn targets_of(targets: &RwLock<Vec<WebhookSpec>>, account: &str) -> V
     }
 }
 
-/// Starts the delivery task; returns the queue to feed it.
+/// One signed webhook on its way to its URL.
+#[derive(Debug, Clone)]
+pub struct WebhookDelivery {
+    /// The account whose change it announces.
+    pub account: String,
+    pub ticket_id: u64,
+    pub url: String,
+    /// Content type, signature, signature timestamp, webhook and invocation ids.
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Where webhooks go instead of over HTTP (the deterministic simulation's network, which
+/// decides loss, delay, duplication and order and calls the daemon in-process).
+pub trait WebhookSender: Send + Sync + 'static {
+    /// Sends one delivery attempt; `true` once it was accepted (2xx).
+    fn send(&self, delivery: WebhookDelivery) -> Pin<Box<dyn Future<Output = bool> + Send>>;
+}
+
+/// How deliveries leave the simulator.
+#[derive(Clone)]
+enum Sender {
+    Http(reqwest::Client),
+    Given(Arc<dyn WebhookSender>),
+}
+
+/// Starts the delivery task; returns the queue to feed it. Webhooks go over HTTP, or to
+/// `sender` when given.
 pub(crate) fn spawn(
     secret: String,
     clock: Arc<Clock>,
     counters: Arc<WebhookCounters>,
     cancel: CancellationToken,
+    sender: Option<Arc<dyn WebhookSender>>,
 ) -> Result<(mpsc::UnboundedSender<Change>, tokio::task::JoinHandle<()>), SimError> {
-    // reqwest is built without a TLS provider; install ring's so https targets work too.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| SimError::HttpClient(e.to_string()))?;
+    let client = match sender {
+        Some(s) => Sender::Given(s),
+        None => {
+            // reqwest is built without a TLS provider; install ring's so https targets work too.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            Sender::Http(
+                reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .map_err(|e| SimError::HttpClient(e.to_string()))?,
+            )
+        }
+    };
     let (tx, mut rx) = mpsc::unbounded_channel::<Change>();
     let secret: Arc<[u8]> = Arc::from(secret.into_bytes());
     let task = tokio::spawn(async move {
         loop {
             let change = tokio::select! {
+                biased;
                 _ = cancel.cancelled() => break,
                 c = rx.recv() => match c { Some(c) => c, None => break },
             };
@@ -244,6 +311,7 @@ pub(crate) fn spawn(
                 let cancel = cancel.clone();
                 tokio::spawn(async move {
                     tokio::select! {
+                        biased;
                         _ = cancel.cancelled() => {}
                         ok = deliver(&client, &url, &secret, &clock, &change) => {
                             let c = if ok { &counters.delivered } else { &counters.failed };
@@ -268,13 +336,7 @@ fn webhook_id(url: &str) -> String {
 }
 
 /// Delivers one change to one URL; `true` once a 2xx came back.
-async fn deliver(
-    client: &reqwest::Client,
-    url: &str,
-    secret: &[u8],
-    clock: &Clock,
-    c: &Change,
-) -> bool {
+async fn deliver(client: &Sender, url: &str, secret: &[u8], clock: &Clock, c: &Change) -> bool {
     let mut all = true;
     for payload in &c.bodies {
         all &= deliver_one(client, url, secret, clock, c, payload).await;
@@ -284,7 +346,7 @@ async fn deliver(
 
 /// Delivers one body to one URL, 3 attempts.
 async fn deliver_one(
-    client: &reqwest::Client,
+    client: &Sender,
     url: &str,
     secret: &[u8],
     clock: &Clock,
@@ -299,16 +361,34 @@ async fn deliver_one(
         }
         let ts = clock.now().to_string();
         let sig = sign(secret, &ts, payload);
-        let sent = client
-            .post(url)
-            .header("content-type", "application/json")
-            .header(SIGNATURE_HEADER, sig)
-            .header(TIMESTAMP_HEADER, ts)
-            .header("x-zendesk-webhook-id", webhook_id(url))
-            .header("x-zendesk-webhook-invocation-id", invocation.as_str())
-            .body(payload.to_vec())
-            .send()
-            .await;
+        let headers = vec![
+            ("content-type", "application/json".to_owned()),
+            (SIGNATURE_HEADER, sig),
+            (TIMESTAMP_HEADER, ts),
+            ("x-zendesk-webhook-id", webhook_id(url)),
+            ("x-zendesk-webhook-invocation-id", invocation.clone()),
+        ];
+        let client = match client {
+            Sender::Http(client) => client,
+            Sender::Given(sender) => {
+                let delivery = WebhookDelivery {
+                    account: c.account.to_string(),
+                    ticket_id: c.ticket_id,
+                    url: url.to_owned(),
+                    headers,
+                    body: payload.to_vec(),
+                };
+                if sender.send(delivery).await {
+                    return true;
+                }
+                continue;
+            }
+        };
+        let mut request = client.post(url).body(payload.to_vec());
+        for (k, v) in headers {
+            request = request.header(k, v);
+        }
+        let sent = request.send().await;
         match sent {
             Ok(r) if r.status().is_success() => return true,
             Ok(r) => tracing::debug!(

@@ -9,8 +9,6 @@
 //! may or may not have reached Zendesk; the engine reads the mirror to decide. Must not
 //! decide what to mirror or coalesce; it records what the engine did.
 
-use jiff::Timestamp;
-
 use super::Store;
 use super::error::StoreError;
 use super::keys;
@@ -134,7 +132,7 @@ impl WriteTxn<'_> {
         mirror_comment: u64,
     ) -> Result<(), StoreError> {
         let l = self.existing_link(link)?;
-        let now = Timestamp::now();
+        let now = crate::clock::now();
         let view = self.view();
         for &source in source_comments {
             let key = keys::comment_map(link, flow, source);
@@ -243,7 +241,7 @@ impl WriteTxn<'_> {
         let key = keys::link_flow(link, flow);
         let mut mark = self.view().watermark(link, flow)?;
         mark.snapshot = Some(snapshot);
-        mark.updated_at = Some(Timestamp::now());
+        mark.updated_at = Some(crate::clock::now());
         self.put(keys::WATERMARKS, &key, &mark)
     }
 

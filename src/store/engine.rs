@@ -19,6 +19,9 @@ use redb::{
 
 use super::error::{Cause, StoreError};
 
+/// The byte-level storage a store can live on instead of a file (`Store::open_with_backend`).
+pub use redb::StorageBackend;
+
 type Def<'a> = TableDefinition<'a, &'static [u8], &'static [u8]>;
 
 fn def(name: &str) -> Def<'_> {
@@ -207,6 +210,19 @@ pub(super) fn open(path: &Path, mode: Mode) -> Result<Db> {
             Ok(Db::ReadWrite(db))
         }
     }
+}
+
+/// Opens (or, when it is empty, initialises) a database on `backend`, verifying every
+/// page as a file open does.
+pub(super) fn open_backend(backend: impl StorageBackend) -> Result<Db> {
+    let mut builder = Builder::new();
+    builder.set_cache_size(CACHE_BYTES);
+    let fresh = backend.len().map_err(EngineError::Io)? == 0;
+    builder.set_check_integrity_on_open(!fresh);
+    let db = guarded("opening the storage backend", || {
+        Ok(builder.create_with_backend(backend)?)
+    })?;
+    Ok(Db::ReadWrite(db))
 }
 
 impl Db {

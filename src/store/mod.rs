@@ -52,6 +52,7 @@ pub use schema::SCHEMA_VERSION;
 pub use txn::{ReadView, WriteTxn};
 
 use backend::Db;
+pub use engine::StorageBackend;
 use engine::{EngineError, Mode};
 use schema::Schema;
 
@@ -166,6 +167,29 @@ impl Store {
             e => e.at(&shown, OP),
         })?;
         Self::prepared(Db::Postgres(db), shown, mode, schema)
+    }
+
+    /// Opens the store on a storage backend instead of a file (the deterministic
+    /// simulation's disk, whose unsynced writes a simulated crash drops); `label` stands
+    /// for the file in errors. An empty backend is initialised; no pre-migration copy is
+    /// taken (there is no file to put it beside).
+    pub fn open_with_backend(
+        backend: impl StorageBackend,
+        label: impl AsRef<Path>,
+    ) -> Result<Store, StoreError> {
+        const OP: &str = "open";
+        let path = label.as_ref();
+        let db = engine::open_backend(backend).map_err(|e| e.at(path, OP))?;
+        let store = Store {
+            inner: Arc::new(Inner {
+                db: Db::Redb(db),
+                path: path.to_path_buf(),
+                schema_version: schema::CURRENT.version,
+            }),
+            writes: Writes::Free,
+        };
+        store.transaction_op(OP, |tx| schema::prepare(tx, &schema::CURRENT))?;
+        Ok(store)
     }
 
     fn open_with(path: &Path, mode: Mode, schema: &Schema) -> Result<Store, StoreError> {

@@ -174,7 +174,7 @@ impl Credentials {
                 if let Some(pair) = stored {
                     state.refresh_token = pair.refresh_token.clone();
                     let valid_for = pair.access_expires_at.map(|at| {
-                        let secs = at.as_second() - Timestamp::now().as_second();
+                        let secs = at.as_second() - crate::clock::now().as_second();
                         Duration::from_secs(secs.max(0) as u64)
                     });
                     if valid_for.is_none_or(|d| d > Duration::from_secs(60)) {
@@ -355,7 +355,7 @@ impl OAuthSession {
                 ctx: ctx.clone(),
                 reason: format!("OAuth token answer: {}", e.classify_name()),
             })?;
-        let now = Timestamp::now();
+        let now = crate::clock::now();
         let in_secs = |s: u64| {
             let s = i64::try_from(s).ok()?;
             now.checked_add(jiff::SignedDuration::from_secs(s)).ok()

@@ -35,6 +35,7 @@ pub mod pagination;
 pub mod requests;
 pub mod retry;
 pub mod tickets;
+pub mod transport;
 pub mod uploads;
 pub mod users;
 
@@ -59,6 +60,7 @@ pub use pagination::Page;
 pub use requests::{TicketFieldWrite, UserWrite};
 pub use retry::{Replay, RetrySettings};
 pub use tickets::CreatedTicket;
+pub use transport::{Failure, Incoming, Outgoing, Transport};
 
 use auth::Credentials;
 use error::{classify, parse_retry_after};
@@ -127,11 +129,16 @@ struct Inner {
     base: String,
     /// Scheme, host and port of `base`: credentials go only there.
     origin: String,
+    /// For OAuth token refreshes (they bypass the transport: the simulation uses API
+    /// tokens).
     http: reqwest::Client,
+    /// Where every API request goes: reqwest, or a simulated network.
+    transport: Arc<dyn Transport>,
+    /// Whole-attempt timeout (send to last body byte), on tokio time.
+    request_timeout: Duration,
     creds: Credentials,
     gate: Gate,
     retry: RetrySettings,
-    request_timeout: Duration,
     send_guard: Option<Arc<dyn SendGuard>>,
     /// Requests sent (each attempt counts), for metrics.
     requests: std::sync::atomic::AtomicU64,
@@ -232,33 +239,6 @@ pub(crate) struct Answer {
     pub body: Vec<u8>,
 }
 
-enum BodyError {
-    TooLarge(u64),
-    Read(reqwest::Error),
-}
-
-/// Reads a response body, stopping as soon as it exceeds `max` bytes.
-async fn read_body(mut resp: reqwest::Response, max: Option<u64>) -> Result<Vec<u8>, BodyError> {
-    let Some(max) = max else {
-        return resp
-            .bytes()
-            .await
-            .map(|b| b.to_vec())
-            .map_err(BodyError::Read);
-    };
-    if resp.content_length().is_some_and(|n| n > max) {
-        return Err(BodyError::TooLarge(max));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Read)? {
-        if (body.len() + chunk.len()) as u64 > max {
-            return Err(BodyError::TooLarge(max));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 /// A secret-free description of a reqwest error (its URL may carry query parameters).
 pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
@@ -300,6 +280,24 @@ impl ZendeskClient {
     /// Builds the client. For OAuth, a pair found in `store` wins over the configured
     /// refresh token, and every rotated pair is saved there before use.
     pub fn new(settings: ClientSettings, store: Arc<dyn TokenStore>) -> Result<Self, ZendeskError> {
+        Self::build(settings, store, None)
+    }
+
+    /// Builds the client over `transport` instead of reqwest (the deterministic
+    /// simulation's network). OAuth refreshes still use reqwest.
+    pub fn with_transport(
+        settings: ClientSettings,
+        store: Arc<dyn TokenStore>,
+        transport: Arc<dyn Transport>,
+    ) -> Result<Self, ZendeskError> {
+        Self::build(settings, store, Some(transport))
+    }
+
+    fn build(
+        settings: ClientSettings,
+        store: Arc<dyn TokenStore>,
+        transport: Option<Arc<dyn Transport>>,
+    ) -> Result<Self, ZendeskError> {
         let account = settings.account.clone();
         let settings_err = |reason: String| ZendeskError::Settings {
             account: account.clone(),
@@ -323,18 +321,21 @@ impl ZendeskClient {
             .map_err(|e| settings_err(format!("HTTP client: {}", describe_reqwest(&e))))?;
         let creds = Credentials::new(&account, &base, &settings.auth, store)?
             .guarded(settings.send_guard.clone());
+        let transport =
+            transport.unwrap_or_else(|| Arc::new(transport::Reqwest::new(http.clone())));
         Ok(ZendeskClient {
             inner: Arc::new(Inner {
                 account,
                 base,
                 origin,
                 http,
+                transport,
+                request_timeout: settings.request_timeout,
                 creds,
                 gate: Gate::new(settings.requests_per_minute, settings.limits),
                 requests: Default::default(),
                 retries: Default::default(),
                 retry: settings.retry,
-                request_timeout: settings.request_timeout,
                 send_guard: settings.send_guard,
             }),
         })
@@ -445,43 +446,57 @@ impl ZendeskClient {
             } else {
                 format!("{}{}", inner.base, call.path)
             };
-            let mut req = inner.http.request(call.method.clone(), &url);
+            let mut url = match reqwest::Url::parse(&url) {
+                Ok(u) => u,
+                Err(e) => {
+                    return Err(ZendeskError::Settings {
+                        account: inner.account.clone(),
+                        reason: format!("request URL for {}: {e}", ctx.path),
+                    });
+                }
+            };
             if !call.query.is_empty() {
-                req = req.query(&call.query);
+                url.query_pairs_mut().extend_pairs(&call.query);
             }
+            let mut headers = HeaderMap::new();
             // Credentials go only to the account's own origin (attachment URLs may not).
-            let send_auth = !absolute || origin_of(&url).as_deref() == Some(&inner.origin);
+            let send_auth = !absolute || origin_of(url.as_str()).as_deref() == Some(&inner.origin);
             let mut generation = 0;
             if send_auth {
                 let cred = inner.creds.current(&inner.http).await?;
                 generation = cred.generation;
-                req = req.header(AUTHORIZATION, cred.header);
+                headers.insert(AUTHORIZATION, cred.header);
             }
-            if let Some(key) = &call.idempotency_key {
-                req = req.header("Idempotency-Key", key.as_str());
+            if let Some(key) = &call.idempotency_key
+                && let Ok(v) = HeaderValue::from_str(key)
+            {
+                headers.insert("Idempotency-Key", v);
             }
-            match &call.body {
+            let body = match &call.body {
                 Some(Body::Json(b)) => {
-                    req = req
-                        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-                        .body(b.clone());
+                    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                    b.clone()
                 }
                 Some(Body::Raw {
                     bytes,
                     content_type,
                 }) => {
-                    req = req
-                        .header(CONTENT_TYPE, content_type.as_str())
-                        .body(bytes.clone());
+                    if let Ok(v) = HeaderValue::from_str(content_type) {
+                        headers.insert(CONTENT_TYPE, v);
+                    }
+                    bytes.clone()
                 }
-                None => {}
-            }
+                None => Vec::new(),
+            };
+            // Several daemons on one store: only the leader sends a write, and only one
+            // that ends (its timeout) while its lease surely holds.
+            let mut timeout = inner.request_timeout;
             if call.method != Method::GET
                 && call.method != Method::HEAD
                 && let Some(guard) = &inner.send_guard
             {
                 match guard.send_window() {
-                    Ok(window) => req = req.timeout(window.min(inner.request_timeout)),
+                    Ok(window) => timeout = timeout.min(window),
                     Err(reason) => {
                         return Err(ZendeskError::NotLeading {
                             ctx: ctx.clone(),
@@ -490,27 +505,53 @@ impl ZendeskClient {
                     }
                 }
             }
-            let resp = match req.send().await {
+            let request = transport::Outgoing {
+                method: call.method.clone(),
+                url: url.into(),
+                headers,
+                body,
+            };
+            // The timeout is the client's, on tokio time, whatever the transport.
+            let sent = tokio::time::timeout(timeout, inner.transport.send(request, call.max_body))
+                .await
+                .unwrap_or_else(|_| Err(Failure::Lost(format!("timed out after {timeout:?}"))));
+            let resp = match sent {
                 Ok(r) => r,
-                Err(e) if e.is_connect() => {
+                Err(Failure::NotSent(reason)) => {
                     // Never reached Zendesk: safe to retry whatever the request.
                     return Err(ZendeskError::Transient {
                         ctx: ctx.clone(),
-                        reason: describe_reqwest(&e),
+                        reason,
                     });
                 }
-                Err(e) => {
-                    tracing::debug!(error = %describe_reqwest(&e), "request failed after send");
-                    return Err(retry::after_send_failure(
-                        call.replay,
-                        ctx.clone(),
-                        describe_reqwest(&e),
-                    ));
+                Err(Failure::Lost(reason)) => {
+                    tracing::debug!(error = %reason, "request failed after send");
+                    return Err(retry::after_send_failure(call.replay, ctx.clone(), reason));
+                }
+                Err(Failure::TooLarge(limit)) => {
+                    return Err(ZendeskError::Invalid {
+                        ctx: ctx.clone(),
+                        status: 200,
+                        details: format!("answer is larger than the {limit}-byte limit"),
+                    });
+                }
+                Err(Failure::Body {
+                    status,
+                    headers,
+                    reason,
+                }) => {
+                    tracing::Span::current().record("status", status);
+                    return Err(if (200..300).contains(&status) {
+                        retry::after_send_failure(call.replay, ctx.clone(), reason)
+                    } else {
+                        // An error status means Zendesk refused it: classify by status alone.
+                        Self::status_error(call, ctx, status, &headers, &[])
+                    });
                 }
             };
-            let status = resp.status().as_u16();
+            let status = resp.status;
             tracing::Span::current().record("status", status);
-            let headers = resp.headers().clone();
+            let headers = resp.headers;
             let server_remaining = headers
                 .get("X-Rate-Limit-Remaining")
                 .or_else(|| headers.get("ratelimit-remaining"))
@@ -535,7 +576,6 @@ impl ZendeskClient {
             }
             inner.gate.on_response(server_remaining);
             if status == 401 && !refreshed && send_auth {
-                drop(resp);
                 if inner
                     .creds
                     .refresh_after_401(&inner.http, generation)
@@ -550,24 +590,7 @@ impl ZendeskClient {
                     status,
                 });
             }
-            let body = match read_body(resp, call.max_body).await {
-                Ok(b) => b,
-                Err(BodyError::TooLarge(limit)) => {
-                    return Err(ZendeskError::Invalid {
-                        ctx: ctx.clone(),
-                        status,
-                        details: format!("answer is larger than the {limit}-byte limit"),
-                    });
-                }
-                Err(BodyError::Read(e)) => {
-                    return Err(if (200..300).contains(&status) {
-                        retry::after_send_failure(call.replay, ctx.clone(), describe_reqwest(&e))
-                    } else {
-                        // An error status means Zendesk refused it: classify by status alone.
-                        Self::status_error(call, ctx, status, &headers, &[])
-                    });
-                }
-            };
+            let body = resp.body;
             if (200..300).contains(&status) {
                 tracing::trace!(status, "ok");
                 return Ok(Answer { headers, body });
