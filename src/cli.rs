@@ -656,6 +656,18 @@ pub fn summary(config: &Config) -> String {
         config.daemon.poll_interval,
         config.daemon.reconcile_interval
     );
+    let _ = match &config.daemon.store {
+        Some(pg) => writeln!(
+            out,
+            "store: PostgreSQL {} (several daemons may share it; one leads)",
+            pg.shown
+        ),
+        None => writeln!(
+            out,
+            "store: the embedded file {}",
+            crate::daemon::store_path(&config).display()
+        ),
+    };
     let _ = writeln!(out, "accounts ({}):", config.accounts.len());
     for a in config.accounts.values() {
         let _ = writeln!(
