@@ -665,7 +665,7 @@ pub fn summary(config: &Config) -> String {
         None => writeln!(
             out,
             "store: the embedded file {}",
-            crate::daemon::store_path(&config).display()
+            crate::daemon::store_path(config).display()
         ),
     };
     let _ = writeln!(out, "accounts ({}):", config.accounts.len());
