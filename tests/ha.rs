@@ -895,3 +895,112 @@ fn a_network_cut_between_the_leader_and_postgres_hands_over_safely() {
         }
     }
 }
+
+/// An HTTP request on loopback with the admin token: (status, body).
+fn admin_request(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(90))).ok()?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ha-admin\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let status = out.get(9..12)?.parse().ok()?;
+    Some((status, out.split_once("\r\n\r\n")?.1.to_owned()))
+}
+
+#[test]
+fn a_follower_answers_the_admin_api_and_says_who_leads() {
+    let mut w = World::new(51, false);
+    let run = |w: &mut World| -> Result<(), String> {
+        let leader = start_both(w)?;
+        let follower = 1 - leader;
+        w.faults_off();
+        w.share_a_ticket()?;
+        let fport = w.daemons[follower].port;
+        // Reads come from the shared store.
+        let (status, links) = admin_request(fport, "GET", "/api/links", "").ok_or("no answer")?;
+        if status != 200 || !links.contains(&format!("\"source_ticket\":{}", w.source)) {
+            return Err(format!("GET /api/links on the follower: {status} {links}"));
+        }
+        let (status, agreements) =
+            admin_request(fport, "GET", "/api/agreements", "").ok_or("no answer")?;
+        if status != 200 || !agreements.contains("\"paired\":true") {
+            return Err(format!(
+                "GET /api/agreements on the follower: {status} {agreements}"
+            ));
+        }
+        // A share through the follower is run by the leader, and its answer relayed.
+        let t = w
+            .sim
+            .create_ticket(
+                "acme",
+                "alice@acme.example",
+                &TicketWrite {
+                    subject: Some("shared by hand".into()),
+                    comment: Some(NewComment {
+                        body: Some("by hand [c-h-acme]".into()),
+                        public: Some(true),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            )
+            .map_err(|e| format!("{e:?}"))?;
+        let body = format!(
+            "{{\"account\":\"acme\",\"ticket\":{},\"to\":\"vendor\"}}",
+            t.id
+        );
+        let (status, link) =
+            admin_request(fport, "POST", "/api/share", &body).ok_or("no answer")?;
+        if status != 200 || !link.contains(&format!("\"source_ticket\":{}", t.id)) {
+            return Err(format!("POST /api/share on the follower: {status} {link}"));
+        }
+        // A refusal is relayed too, with the leader's status and words.
+        let body = "{\"account\":\"acme\",\"ticket\":999999,\"to\":\"nowhere\"}";
+        let (status, err) = admin_request(fport, "POST", "/api/share", body).ok_or("no answer")?;
+        if status != 404 && status != 409 || !err.contains("error") {
+            return Err(format!("a bad share through the follower: {status} {err}"));
+        }
+        // Who leads: the status page and the metrics of both daemons say the same.
+        let leader_name = format!("({})", format_args!("127.0.0.1:{}", w.daemons[leader].port));
+        let (status, page) = admin_request(fport, "GET", "/", "").ok_or("no answer")?;
+        if status != 200
+            || !page.contains("Leader")
+            || !page.contains(&leader_name)
+            || !page.contains("follows")
+        {
+            return Err(format!(
+                "the follower's status page does not say who leads: {status}"
+            ));
+        }
+        let (_, page) = admin_request(w.daemons[leader].port, "GET", "/", "").ok_or("no answer")?;
+        if !page.contains("(this daemon)") {
+            return Err("the leader's status page does not say it leads".into());
+        }
+        for (i, leading) in [(leader, "1"), (follower, "0")] {
+            let m = http_get(w.daemons[i].port, "/metrics").unwrap_or_default();
+            let says = m.lines().any(|l| {
+                l.starts_with("sharebridge_leader{")
+                    && l.contains(&leader_name)
+                    && l.ends_with(" 1")
+            });
+            if !says || !m.contains(&format!("sharebridge_leading {leading}")) {
+                return Err(format!(
+                    "daemon {}'s metrics do not say who leads:\n{m}",
+                    w.daemons[i].name
+                ));
+            }
+        }
+        Ok(())
+    };
+    let result = run(&mut w);
+    w.keep_logs("follower");
+    if let Err(why) = result {
+        panic!("{}", w.fail("follower", why));
+    }
+}
