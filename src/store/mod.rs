@@ -1,11 +1,14 @@
-//! The store: everything sharebridge keeps between runs, in one embedded file.
+//! The store: everything sharebridge keeps between runs, in one embedded file (the
+//! default) or in a PostgreSQL database that several daemons share (`daemon.store`).
 //!
 //! Agreements and their history, links and their indexes, comment maps, pending writes
 //! (the outbox), watermarks, export cursors, OAuth token pairs, the audit log and the
 //! orphans report. [`Store`] is the facade; records are plain data ([`records`]); the
-//! key layout is in `keys.rs`, the schema version and migrations in `schema.rs`, and
-//! `engine.rs` is the only file that knows the storage engine (redb), so replacing the
-//! engine touches one file.
+//! key layout is in `keys.rs`, the schema version and migrations in `schema.rs`;
+//! `engine.rs` is the only file that knows redb and `postgres/` the only folder that knows
+//! PostgreSQL, `backend.rs` picks one, and nothing above it can tell which. With
+//! PostgreSQL, `cluster.rs` adds the leader lease, the fence of the leader's writes
+//! ([`Store::fenced`]) and the queues from followers to the leader.
 //!
 //! Architecture invariants:
 //! - Only `store/` knows the storage engine; only `keys.rs` knows table names and keys.
@@ -16,9 +19,10 @@
 //! - A damaged file is an error ([`StoreError::Corrupt`]), never an empty start.
 //!
 //! Concurrency: [`Store`] is `Clone + Send + Sync` (an `Arc` inside). Reads run in
-//! parallel with each other and with the single writer; writes queue for the writer.
-//! Calls block, but briefly (a read, or a commit with one fsync), so async code may call
-//! them directly for small reads and writes; use `tokio::task::spawn_blocking` for
+//! parallel with each other and with the single writer; writes queue for the writer (on
+//! PostgreSQL, the one writer of all daemons). Calls block, but briefly (a read, or a
+//! commit with one fsync; on PostgreSQL a round trip to its worker thread and the
+//! server), so async code may call them directly for small reads and writes; use `tokio::task::spawn_blocking` for
 //! [`Store::backup`] and for listing very large tables.
 
 mod accounts;
