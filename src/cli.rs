@@ -152,6 +152,9 @@ pub struct BenchArgs {
     /// A short run (for tests): every phase, small sizes; the figures mean little.
     #[arg(long)]
     pub quick: bool,
+    /// Only the scale phase (N accounts at their limits: CPU per account).
+    #[arg(long)]
+    pub scale_only: bool,
     /// Internal: time READY on the store in this state directory, print JSON, exit.
     #[arg(long, hide = true, value_name = "STATE_DIR")]
     pub ready_child: Option<PathBuf>,
@@ -351,6 +354,7 @@ fn run_bench(args: &BenchArgs) -> u8 {
     }
     let options = crate::bench::Options {
         quick: args.quick,
+        scale_only: args.scale_only,
         exe: std::env::current_exe().ok(),
     };
     match rt.block_on(crate::bench::run(options)) {
