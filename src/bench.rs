@@ -1451,12 +1451,8 @@ pub fn to_table(r: &Report) -> String {
         row(
             &format!("scale: {} accounts at their limits", p.accounts),
             format!(
-                "daemon CPU {:.1}% of a core ({:.2}% per account), {:.0} calls/min per account ({:.0} updates), {} 429s",
-                p.cpu_percent,
-                p.cpu_percent_per_account,
-                p.calls_per_min_per_account,
-                p.updates_per_min_per_account,
-                p.throttled
+                "daemon CPU {:.1}% of a core ({:.2}% per account), {:.0} calls/min per account, {} 429s",
+                p.cpu_percent, p.cpu_percent_per_account, p.calls_per_min_per_account, p.throttled
             ),
         );
     }

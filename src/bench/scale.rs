@@ -37,8 +37,6 @@ pub struct ScalePoint {
     pub cpu_percent_per_account: f64,
     /// Calls each account's bridge user made per minute in the window (mean).
     pub calls_per_min_per_account: f64,
-    /// Of which ticket updates (the limit that binds: 100 a minute).
-    pub updates_per_min_per_account: f64,
     /// 429s the daemon received in the window (it keeps within the limits itself).
     pub throttled: u64,
     /// Comments the agents wrote in the window.
@@ -264,25 +262,17 @@ async fn one(
     }
     // Warm up until the limits bind, then measure.
     tokio::time::sleep(window / 3).await;
-    let calls = |sim: &Simulator| -> BTreeMap<String, (u64, u64, u64)> {
+    // The bridge user's calls and the 429s, per account (the agents' own writes are
+    // counted under their users).
+    let calls = |sim: &Simulator| -> BTreeMap<String, (u64, u64)> {
         names
             .iter()
             .map(|a| {
                 let s = sim.stats(a);
                 let me = format!("bridge@{a}.example");
-                let updates = s
-                    .by_endpoint
-                    .iter()
-                    .filter(|(k, _)| k.starts_with("PUT /api/v2/tickets/"))
-                    .map(|(_, v)| *v)
-                    .sum();
                 (
                     a.clone(),
-                    (
-                        s.by_user.get(&me).copied().unwrap_or(0),
-                        updates,
-                        s.throttled,
-                    ),
+                    (s.by_user.get(&me).copied().unwrap_or(0), s.throttled),
                 )
             })
             .collect()
@@ -304,11 +294,10 @@ async fn one(
     }
     drop(child);
     let minutes = elapsed / 60.0;
-    let (mut calls_sum, mut updates_sum, mut throttled) = (0u64, 0u64, 0u64);
-    for (a, (c, u, t)) in &after {
-        let (c0, u0, t0) = before.get(a).copied().unwrap_or_default();
+    let (mut calls_sum, mut throttled) = (0u64, 0u64);
+    for (a, (c, t)) in &after {
+        let (c0, t0) = before.get(a).copied().unwrap_or_default();
         calls_sum += c - c0;
-        updates_sum += u - u0;
         throttled += t - t0;
     }
     let cpu = (cpu_after - cpu_before).as_secs_f64() / elapsed * 100.0;
@@ -317,7 +306,6 @@ async fn one(
         cpu_percent: round(cpu, 1),
         cpu_percent_per_account: round(cpu / n as f64, 2),
         calls_per_min_per_account: round(calls_sum as f64 / n as f64 / minutes, 0),
-        updates_per_min_per_account: round(updates_sum as f64 / n as f64 / minutes, 0),
         throttled,
         comments_written,
     })
