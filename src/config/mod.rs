@@ -66,6 +66,9 @@ pub struct DaemonConfig {
     pub coalesce_window: Duration,
     /// `daemon.store`: PostgreSQL instead of the embedded file (several daemons may run).
     pub store: Option<StoreConfig>,
+    /// How long after it was sent a write whose answer was lost may still land: until
+    /// then it is not judged "not applied" (and sent again), only found or waited for.
+    pub in_doubt_wait: Duration,
 }
 
 /// `daemon.store`: the PostgreSQL database the store lives in.

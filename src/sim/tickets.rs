@@ -896,9 +896,11 @@ pub(crate) fn create_direct(
     write: &TicketWrite,
 ) -> Result<u64, ApiError> {
     let raw = serde_json::to_value(write).unwrap_or(Value::Null);
+    // The same extras an HTTP write gets from its body (e.g. `metadata`).
+    let extra = serde_json::from_value(raw.clone()).unwrap_or_default();
     let wr = Write {
         w: write.clone(),
-        extra: Extra::default(),
+        extra,
         raw,
     };
     create_ticket(a, req, &wr).map(|(id, _)| id)
@@ -912,9 +914,11 @@ pub(crate) fn update_direct(
     write: &TicketWrite,
 ) -> Result<(), ApiError> {
     let raw = serde_json::to_value(write).unwrap_or(Value::Null);
+    // The same extras an HTTP write gets from its body (e.g. `metadata`).
+    let extra = serde_json::from_value(raw.clone()).unwrap_or_default();
     let wr = Write {
         w: write.clone(),
-        extra: Extra::default(),
+        extra,
         raw,
     };
     update_ticket(a, req, id, &wr).map(|_| ())

@@ -414,6 +414,7 @@ pub(crate) fn spawn(
     let task = tokio::spawn(async move {
         loop {
             let change = tokio::select! {
+                biased;
                 _ = cancel.cancelled() => break,
                 c = rx.recv() => match c { Some(c) => c, None => break },
             };
@@ -424,6 +425,7 @@ pub(crate) fn spawn(
             let cancel = cancel.clone();
             tokio::spawn(async move {
                 tokio::select! {
+                    biased;
                     _ = cancel.cancelled() => {}
                     ok = deliver(&*sender, &change.url, &secret, &clock, &change) => {
                         let c = if ok { &counters.delivered } else { &counters.failed };

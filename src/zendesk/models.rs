@@ -221,6 +221,10 @@ pub struct TicketWrite {
     pub safe_update: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_stamp: Option<Timestamp>,
+    /// Custom metadata kept in this update's audit (Zendesk shows it as
+    /// `metadata.custom`): how a write is recognised later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
 }
 
 /// `{"ticket": …}`: request and single-ticket response envelope.
@@ -527,6 +531,11 @@ pub struct Audit {
     pub id: u64,
     #[serde(default)]
     pub events: Vec<AuditEvent>,
+    #[serde(default)]
+    pub created_at: Option<Timestamp>,
+    /// `{"system": {…}, "custom": {…}}`; `custom` holds what the write asked to keep.
+    #[serde(default)]
+    pub metadata: serde_json::Value,
 }
 
 /// One event of an [`Audit`]: `type` "Comment" (its `id` is the comment's id), "Change",
@@ -542,6 +551,11 @@ pub struct AuditEvent {
 }
 
 impl Audit {
+    /// A string the write kept in `metadata.custom[key]`.
+    pub fn custom(&self, key: &str) -> Option<&str> {
+        self.metadata.get("custom")?.get(key)?.as_str()
+    }
+
     /// The id of the comment this write added, if it added one.
     pub fn comment_id(&self) -> Option<u64> {
         self.events

@@ -62,6 +62,7 @@ fn fill(store: &Store) -> Vec<u64> {
         marker: "m".into(),
         created_at: ts(1),
         ahead: false,
+        note: false,
     };
     store.record_pending_write(&write).unwrap();
     store
