@@ -327,7 +327,8 @@ impl Db {
         };
         let pool = db.pool.clone();
         db.block(async move {
-            let conn = Conn::connect(&pool.target.config, WRITER_IDLE_TIMEOUT).await?;
+            // It joins the read pool afterwards: a reader's idle timeout.
+            let conn = Conn::connect(&pool.target.config, READER_IDLE_TIMEOUT).await?;
             if mode == Mode::CreateOrOpen {
                 timed(conn.client.batch_execute(&format!(
                     "BEGIN; SELECT pg_advisory_xact_lock({LOCK_CLASS}, {LOCK_DDL}); {DDL} COMMIT;"
