@@ -32,10 +32,16 @@ static DATABASES: AtomicU32 = AtomicU32::new(0);
 pub fn server() -> &'static PgServer {
     match SERVER.get_or_init(start) {
         Ok(s) => s,
-        Err(why) => panic!(
+        Err(why) if bin_dir().is_err() => panic!(
             "cannot start PostgreSQL for the tests: {why}\n\
              The PostgreSQL tests need Debian's postgresql package: run `apt-get install -y postgresql` \
              (or scripts/test, which installs it) and run the tests again. They never skip."
+        ),
+        Err(why) => panic!(
+            "cannot start PostgreSQL for the tests: {why}\n\
+             PostgreSQL is installed but its test server did not start (see the error above: \
+             disk space in the temporary directory, permissions); fix that and run the tests again. \
+             They never skip."
         ),
     }
 }
