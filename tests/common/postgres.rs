@@ -30,7 +30,7 @@ static DATABASES: AtomicU32 = AtomicU32::new(0);
 /// The test process's server, started on first use. Panics, saying why and what to do,
 /// when it cannot start.
 pub fn server() -> &'static PgServer {
-    match SERVER.get_or_init(start) {
+    match SERVER.get_or_init(start_or_clean) {
         Ok(s) => s,
         Err(why) if bin_dir().is_err() => panic!(
             "cannot start PostgreSQL for the tests: {why}\n\
@@ -92,6 +92,23 @@ impl PgServer {
         );
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
+}
+
+/// Starts the server; a failed start leaves no directory behind (the watcher that would
+/// remove it never ran).
+fn start_or_clean() -> Result<PgServer, String> {
+    let prefix = format!("sharebridge-pg-{}-", std::process::id());
+    let started = start();
+    if started.is_err()
+        && let Ok(entries) = std::fs::read_dir(std::env::temp_dir())
+    {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    started
 }
 
 /// The newest installed server's `bin` directory.
