@@ -972,6 +972,7 @@ fn hook_server() -> &'static HookServer {
             readiness: Arc::new(Readiness::blocked("fuzzing")),
             engine: None,
             visibility: Default::default(),
+            cluster: None,
         });
         let url = rt.block_on(async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

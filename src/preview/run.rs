@@ -1,7 +1,8 @@
 //! `sharebridge plan` and `sharebridge visibility` for the CLI.
 //!
 //! Where they run, as `doctor` and `fields` do: while a daemon holds the store (redb
-//! locks the file), they ask its admin API (`GET /api/plan`, `GET /api/links/{id}/
+//! locks the file), or when the store is PostgreSQL (`daemon.store`: the daemons' own,
+//! the leader holding the clients), they ask its admin API (`GET /api/plan`, `GET /api/links/{id}/
 //! visibility`, `GET /api/visibility?agreement=`), which runs the same code with the
 //! daemon's clients (one process rotates an OAuth pair; one budget). Without a daemon they
 //! run here: the store is opened read-only (the links to leave out, the agreements'
@@ -63,6 +64,10 @@ enum Access {
 }
 
 fn open(config: &Config) -> Result<Access, String> {
+    // A PostgreSQL store is the daemons' (one leads, with the clients): ask it.
+    if config.daemon.store.is_some() {
+        return Ok(Access::Daemon);
+    }
     let path = crate::daemon::store_path(config);
     if !path.exists() {
         let scratch = tempfile::tempdir().map_err(|e| format!("a temporary store: {e}"))?;

@@ -79,6 +79,8 @@ pub struct StatusView {
     pub visibility: Snapshot,
     /// A read of the visibility column is under way.
     pub visibility_reading: bool,
+    /// Several daemons on one store: who leads (`None` on an embedded store).
+    pub leader: Option<super::cluster::LeaderView>,
 }
 
 pub use super::status_html::{render, render_failure, render_login, span};
@@ -129,6 +131,7 @@ pub fn gather(engine: &Engine) -> StatusView {
         problems,
         visibility: Snapshot::default(),
         visibility_reading: false,
+        leader: None,
     }
 }
 
@@ -189,35 +192,44 @@ pub async fn page(State(state): State<Arc<ServerState>>, headers: HeaderMap) -> 
         }
         Some(_) => {}
     }
-    match &state.engine {
-        Some(engine) => {
-            let engine = engine.clone();
-            // The visibility column reads Zendesk: in the background, never awaited here.
-            state
-                .visibility
-                .refresh_if_stale(&engine, crate::clock::now());
-            let cache = state.visibility.clone();
-            // Store reads are blocking I/O: off the async workers.
-            match tokio::task::spawn_blocking(move || {
-                let mut view = gather(&engine);
-                view.visibility = cache.snapshot();
-                view.visibility_reading = cache.refreshing();
-                view.problems
-                    .extend(view.visibility.problems.iter().cloned());
-                view
-            })
-            .await
-            {
-                Ok(view) => html(StatusCode::OK, render(&view)),
-                Err(e) => html(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    render_failure(&format!("The status page failed: {e}")),
-                ),
-            }
-        }
-        None => html(
+    let engine = state.engine();
+    let cluster = state.cluster.clone();
+    if engine.is_none() && cluster.is_none() {
+        return html(
             StatusCode::SERVICE_UNAVAILABLE,
             render_failure("The engine is not running."),
+        );
+    }
+    // The visibility column reads Zendesk: in the background (on the daemon that runs an
+    // engine), never awaited here.
+    if let Some(engine) = &engine {
+        state
+            .visibility
+            .refresh_if_stale(engine, crate::clock::now());
+    }
+    let cache = state.visibility.clone();
+    // Store reads are blocking I/O: off the async workers.
+    let gathered = tokio::task::spawn_blocking(move || {
+        let mut view = match (engine, cluster) {
+            (Some(engine), cluster) => StatusView {
+                leader: cluster.map(|c| c.leader_view()),
+                ..gather(&engine)
+            },
+            // A follower: what the shared store says.
+            (None, Some(cluster)) => super::cluster::follower_gather(&cluster),
+            (None, None) => unreachable!("checked above"),
+        };
+        view.visibility = cache.snapshot();
+        view.visibility_reading = cache.refreshing();
+        view.problems
+            .extend(view.visibility.problems.iter().cloned());
+        view
+    });
+    match gathered.await {
+        Ok(view) => html(StatusCode::OK, render(&view)),
+        Err(e) => html(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            render_failure(&format!("The status page failed: {e}")),
         ),
     }
 }

@@ -12,6 +12,7 @@
 use jiff::Timestamp;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+use super::cluster::LeaderView;
 use super::status::{AUDIT_ENTRIES, MAX_ROWS, REFRESH_SECS, StatusView};
 use crate::agreement::State as AgreementState;
 use crate::preview::cache::{self, Cell};
@@ -232,6 +233,7 @@ pub fn render(view: &StatusView) -> String {
                         ul { @for p in &view.problems { li { (p) } } }
                     }
                 }
+                (leader(view.leader.as_ref(), view.now))
                 (cards(view))
                 (agreements(view))
                 (links(view))
@@ -243,6 +245,55 @@ pub fn render(view: &StatusView) -> String {
         },
     )
     .into_string()
+}
+
+/// The "Leader" section, when several daemons share one store: who leads, since when,
+/// the lease epoch, whether this daemon follows, the last handover.
+fn leader(view: Option<&LeaderView>, now: Timestamp) -> Markup {
+    let Some(v) = view else {
+        return html! {};
+    };
+    html! {
+        section {
+            h2 { "Leader" }
+            p.leader {
+                @match &v.record {
+                    Some(r) if r.live && r.holder.is_some() => {
+                        strong { (r.holder.as_deref().unwrap_or_default()) }
+                        @if v.leading { " (this daemon)" }
+                        " leads"
+                        @if let Some(since) = r.since {
+                            " since " (time(since)) " (" (ago(now, since)) " ago), lease epoch "
+                            (r.epoch)
+                        }
+                        "."
+                    }
+                    _ => {
+                        strong { "No daemon leads right now" }
+                        ": a follower takes over within seconds."
+                    }
+                }
+                @if !v.leading {
+                    " This daemon (" (v.this)
+                    ") follows: it answers webhooks and this API from the shared store."
+                }
+                @if let Some(r) = &v.record {
+                    br;
+                    @match r.last_handover {
+                        Some(at) => {
+                            "Last handover " (time(at)) " (" (ago(now, at)) " ago) from "
+                            (r.previous.as_deref().unwrap_or("?"))
+                            @if let Some(gap) = r.last_gap_ms {
+                                ", " (format!("{:.1}", gap as f64 / 1000.0)) " s after its last renewal"
+                            }
+                            "; " (r.handovers) " handovers in all."
+                        }
+                        None => { "No handover yet." }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn cards(v: &StatusView) -> Markup {
@@ -570,6 +621,7 @@ mod tests {
             }],
             workers: vec![],
             problems: vec![],
+            leader: None,
             visibility: Snapshot {
                 refreshed_at: Some(at("2026-11-25T11:58:00Z")),
                 agreements: [(
