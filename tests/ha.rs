@@ -985,6 +985,19 @@ fn a_follower_answers_the_admin_api_and_says_who_leads() {
         if !page.contains("(this daemon)") {
             return Err("the leader's status page does not say it leads".into());
         }
+        // plan and visibility read Zendesk with the leader's clients: a follower names it;
+        // the leader answers, having written nothing.
+        for path in ["/api/plan", "/api/visibility?agreement=acme-to-vendor"] {
+            let (status, err) = admin_request(fport, "GET", path, "").ok_or("no answer")?;
+            if status != 503 || !err.contains(&leader_name) {
+                return Err(format!("GET {path} on the follower: {status} {err}"));
+            }
+            let (status, body) =
+                admin_request(w.daemons[leader].port, "GET", path, "").ok_or("no answer")?;
+            if status != 200 {
+                return Err(format!("GET {path} on the leader: {status} {body}"));
+            }
+        }
         for (i, leading) in [(leader, "1"), (follower, "0")] {
             let m = http_get(w.daemons[i].port, "/metrics").unwrap_or_default();
             let says = m.lines().any(|l| {
