@@ -97,10 +97,21 @@ impl VisibilityCache {
         let cache = self.clone();
         let engine = engine.clone();
         crate::tasks::spawn(async move {
+            // Cleared however the task ends (a panic, an abort at a simulated crash), so
+            // a later view starts the next refresh instead of "reading…" for ever.
+            let _done = Done(&cache.refreshing);
             let snapshot = refresh(&engine).await;
             *cache.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = snapshot;
-            cache.refreshing.store(false, Ordering::Release);
         });
+    }
+}
+
+/// Clears the "refresh under way" flag when dropped.
+struct Done<'a>(&'a AtomicBool);
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
@@ -215,4 +226,48 @@ pub async fn refresh(engine: &Engine) -> Snapshot {
     }
     snap.refreshed_at = Some(crate::clock::now());
     snap
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flag_clears_even_when_a_refresh_panics() {
+        let flag = AtomicBool::new(true);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _done = Done(&flag);
+            panic!("a refresh that fails");
+        }));
+        assert!(r.is_err());
+        assert!(!flag.load(Ordering::Acquire));
+    }
+
+    #[test]
+    fn listed_links_are_errors_first_newest_first() {
+        let now = crate::clock::now();
+        let link = |id, state| Link {
+            id,
+            agreement: "a".into(),
+            source_account: "acme".into(),
+            source_ticket: id,
+            target_account: "vendor".into(),
+            target_ticket: Some(id + 1000),
+            direction: crate::link::Direction::OneWay,
+            state,
+            error: None,
+            created_at: now,
+            updated_at: now,
+            last_synced_at: None,
+            idempotency_key: format!("k{id}"),
+        };
+        let links = [
+            link(1, LinkState::Active),
+            link(2, LinkState::Orphaned),
+            link(3, LinkState::Error),
+            link(4, LinkState::Active),
+        ];
+        let ids: Vec<u64> = listed(&links).iter().map(|l| l.id).collect();
+        assert_eq!(ids, [3, 4, 1, 2]);
+    }
 }
