@@ -1294,7 +1294,7 @@ fn check_client(oauth: bool, call: ClientCall, replies: &[Reply]) -> Result<(), 
         Auth::OAuth {
             client_id: "sharebridge".into(),
             client_secret: TOKEN.to_owned().into(),
-            refresh_token: REFRESH.to_owned().into(),
+            refresh_token: Some(REFRESH.to_owned().into()),
         }
     } else {
         Auth::ApiToken {

@@ -38,9 +38,16 @@ impl fmt::Display for RequestContext {
 pub enum ZendeskError {
     /// 401/403, or an OAuth refresh that was refused.
     #[error(
-        "{ctx}: authentication refused (HTTP {status}); check the account's API token or OAuth credentials"
+        "{ctx}: authentication refused (HTTP {status}); check the account's API token, or sign the bridge in again with `sharebridge connect {}`", .ctx.account
     )]
     Auth { ctx: RequestContext, status: u16 },
+
+    /// No usable OAuth credential: none stored yet, or Zendesk refused it (revoked,
+    /// expired, used elsewhere). Nothing is sent until a new pair is stored.
+    #[error(
+        "account {account}: {reason}; run `sharebridge connect {account}` to sign the bridge in"
+    )]
+    NotConnected { account: String, reason: String },
 
     #[error("{ctx}: not found (HTTP 404); the record does not exist or was deleted")]
     NotFound { ctx: RequestContext },
@@ -124,7 +131,9 @@ impl ZendeskError {
             | ZendeskError::InDoubt { ctx, .. }
             | ZendeskError::Invalid { ctx, .. }
             | ZendeskError::Decode { ctx, .. } => Some(ctx),
-            ZendeskError::Settings { .. } | ZendeskError::TokenStore { .. } => None,
+            ZendeskError::Settings { .. }
+            | ZendeskError::TokenStore { .. }
+            | ZendeskError::NotConnected { .. } => None,
         }
     }
 
