@@ -1,6 +1,8 @@
 //! One Zendesk account as the engine uses it: its client (built from the configuration),
 //! the bridge's own user id there (for echo suppression), and a cache of agent names for
-//! attribution. OAuth pairs are persisted through the store ([`StoreTokens`]).
+//! attribution. OAuth pairs are persisted through the store ([`StoreTokens`]) and
+//! refreshed in the background ([`keep_fresh`]) before an idle account's refresh token
+//! lapses.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -8,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
-use crate::config::{AccountAuth, AccountConfig};
+use crate::config::{AccountAuth, AccountConfig, OAuthGrant};
 use crate::store::{OAuthTokens, Store};
 use crate::zendesk::client::{
     Auth, ClientSettings, TokenPair, TokenStore, TokenStoreError, Transport, ZendeskClient,
@@ -44,7 +46,17 @@ impl Account {
             AccountAuth::OAuth {
                 client_id,
                 client_secret,
+                grant: OAuthGrant::ClientCredentials,
+                ..
+            } => Auth::ClientCredentials {
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+            },
+            AccountAuth::OAuth {
+                client_id,
+                client_secret,
                 refresh_token,
+                grant: OAuthGrant::AuthorizationCode,
                 ..
             } => Auth::OAuth {
                 client_id: client_id.clone(),
@@ -120,12 +132,14 @@ fn fingerprint(config: &AccountConfig) -> String {
             client_id,
             client_secret,
             refresh_token,
+            grant,
             ..
         } => {
             format!(
-                "oauth:{client_id}:{}:{}",
+                "oauth:{}:{client_id}:{}:{}",
+                grant.as_str(),
                 digest(client_secret),
-                digest(refresh_token)
+                refresh_token.as_ref().map(digest).unwrap_or_default()
             )
         }
     };
@@ -140,20 +154,68 @@ pub struct StoreTokens(pub Store);
 
 impl TokenStore for StoreTokens {
     fn load(&self, account: &str) -> Result<Option<TokenPair>, TokenStoreError> {
-        Ok(self.0.oauth_tokens(account)?.map(|t| TokenPair {
-            access_token: SecretString::from(t.access_token),
-            refresh_token: SecretString::from(t.refresh_token),
-            access_expires_at: Some(t.expires_at),
-            refresh_expires_at: None,
-        }))
+        Ok(self.0.oauth_tokens(account)?.map(pair_of))
     }
 
     fn save(&self, account: &str, pair: &TokenPair) -> Result<(), TokenStoreError> {
-        let tokens = OAuthTokens {
-            access_token: pair.access_token.expose_secret().to_owned(),
-            refresh_token: pair.refresh_token.expose_secret().to_owned(),
-            expires_at: pair.access_expires_at.unwrap_or_else(crate::clock::now),
+        Ok(self.0.set_oauth_tokens(account, &tokens_of(pair))?)
+    }
+}
+
+/// A stored pair as the client holds it.
+pub fn pair_of(t: OAuthTokens) -> TokenPair {
+    TokenPair {
+        access_token: SecretString::from(t.access_token),
+        refresh_token: SecretString::from(t.refresh_token),
+        access_expires_at: Some(t.expires_at),
+        refresh_expires_at: t.refresh_expires_at,
+        issued_at: t.issued_at,
+    }
+}
+
+/// A client's pair as the store keeps it (an access token without a stated expiry is
+/// kept as expiring now: it is refreshed before its next use after a restart).
+pub fn tokens_of(pair: &TokenPair) -> OAuthTokens {
+    OAuthTokens {
+        access_token: pair.access_token.expose_secret().to_owned(),
+        refresh_token: pair.refresh_token.expose_secret().to_owned(),
+        expires_at: pair.access_expires_at.unwrap_or_else(crate::clock::now),
+        refresh_expires_at: pair.refresh_expires_at,
+        issued_at: pair.issued_at,
+    }
+}
+
+/// How often each account's OAuth pair is looked at by [`keep_fresh`].
+const KEEP_FRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The background refresh of one account: every hour, the client exchanges its refresh
+/// token if half its life has passed, so an idle account (no request for weeks) never
+/// lets it lapse. The rotated pair is saved before use, as every refresh is.
+/// The account is looked up by name each time, so a client rebuilt by a reload is the
+/// one refreshed (two sessions rotating one pair would kill each other's token).
+pub(crate) async fn keep_fresh(
+    engine: super::Engine,
+    name: String,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        let Ok(account) = engine.account(&name) else {
+            return;
         };
-        Ok(self.0.set_oauth_tokens(account, &tokens)?)
+        match account.client.keep_fresh().await {
+            Ok(true) => {
+                tracing::info!(account = %name, "OAuth pair refreshed ahead of its refresh token's expiry")
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(account = %name, error = %e, "background OAuth refresh failed")
+            }
+        }
+        drop(account);
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(KEEP_FRESH_EVERY) => {}
+        }
     }
 }

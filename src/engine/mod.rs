@@ -40,7 +40,7 @@ use crate::link::{self, Direction};
 use crate::metrics::Metrics;
 use crate::store::{LinkState, Store};
 
-pub use accounts::{Account, StoreTokens};
+pub use accounts::{Account, StoreTokens, pair_of, tokens_of};
 pub use error::EngineError;
 use hints::{Hint, Hints};
 pub use reconcile::SweepReport;
@@ -169,6 +169,11 @@ impl Engine {
     pub async fn run(&self, shutdown: CancellationToken) {
         let mut pollers = JoinSet::new();
         for account in self.accounts() {
+            pollers.spawn(accounts::keep_fresh(
+                self.clone(),
+                account.name.clone(),
+                shutdown.clone(),
+            ));
             pollers.spawn(poll::run(self.clone(), account, shutdown.clone()));
         }
         pollers.spawn(reconcile::run(self.clone(), shutdown.clone()));
