@@ -38,6 +38,7 @@ pub mod tickets;
 pub mod transport;
 pub mod uploads;
 pub mod users;
+pub mod webhooks;
 
 use std::fmt;
 use std::sync::Arc;
