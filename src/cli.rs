@@ -69,6 +69,12 @@ pub enum Command {
     Demo(DemoArgs),
     /// Throughput, latency and API calls per mirrored comment, on loopback.
     Bench(BenchArgs),
+    /// Sign the bridge in to an account (OAuth) and set up its webhook.
+    Connect(crate::setup::ConnectArgs),
+    /// Check each account from outside; exit 1 on any failure, each with its fix.
+    Doctor(crate::setup::DoctorArgs),
+    /// An account's ticket fields, or a suggested [[agreements.fields]] block (--to).
+    Fields(crate::setup::FieldsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,6 +204,9 @@ pub fn run(cli: Cli) -> u8 {
         Command::Sim(args) => run_sim(args),
         Command::Demo(args) => run_demo(args),
         Command::Bench(args) => run_bench(&args),
+        Command::Connect(args) => crate::setup::run_connect(&cli.config, args),
+        Command::Doctor(args) => crate::setup::run_doctor(&cli.config, args),
+        Command::Fields(args) => crate::setup::run_fields(&cli.config, args),
         command => admin(&cli.config, command),
     }
 }

@@ -11,6 +11,8 @@
 //! - [`daemon`]: wiring, signals, shutdown; [`demo`]: simulator + daemon + a verified story.
 //! - [`engine`]: the sync workers.
 //! - [`fields`]: `sharebridge fields` suggestions (pure field and option matching).
+//! - [`setup`]: going live: `connect` (OAuth sign-in, the bridge's webhook), `doctor`,
+//!   `fields`.
 //! - [`zendesk`]: Zendesk's wire format (models, webhook signing).
 //! - [`telemetry`]: logging setup.
 //! - [`visibility`]: who in the receiver can see a mirror, and why (pure).
@@ -33,6 +35,7 @@ pub mod orphan;
 pub mod plan;
 pub mod rules;
 pub mod server;
+pub mod setup;
 pub mod sim;
 pub mod store;
 pub mod tasks;

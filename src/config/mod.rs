@@ -26,7 +26,7 @@ use secrecy::SecretString;
 use crate::zendesk::models::Status;
 
 pub use load::{LoadOptions, load, load_with};
-pub use validate::{API_TOKENS_END, api_token_warning};
+pub use validate::{API_TOKENS_END, api_token_warning, parse_duration};
 
 /// A checked configuration: every name resolved, every secret read.
 #[derive(Debug, Clone)]
