@@ -32,6 +32,54 @@ pub fn router() -> Router<Arc<ServerState>> {
         .route("/unshare", post(unshare))
         .route("/resync/{id}", post(resync))
         .route("/backup", post(backup))
+        .route("/doctor", get(doctor))
+        .route("/fields/{account}", get(fields))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DoctorQuery {
+    pub account: Option<String>,
+}
+
+/// `GET /api/doctor[?account=NAME]`: `sharebridge doctor` run by the daemon with its own
+/// clients (the CLI cannot open the store while the daemon holds it).
+async fn doctor(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    Query(q): Query<DoctorQuery>,
+) -> Result<Json<Vec<crate::setup::checks::Check>>, ApiError> {
+    let engine = authorized(&state, &headers)?;
+    let config = state.config.borrow().clone();
+    let mut checks = Vec::new();
+    for (name, ac) in &config.accounts {
+        if q.account.as_ref().is_some_and(|a| a != name) {
+            continue;
+        }
+        let account = engine.account(name)?;
+        checks.extend(
+            crate::setup::doctor::check_account(&config, ac, &account, engine.store(), None).await,
+        );
+    }
+    if let Some(a) = &q.account
+        && !config.accounts.contains_key(a)
+    {
+        return Err(EngineError::UnknownAccount(a.clone()).into());
+    }
+    Ok(Json(checks))
+}
+
+/// `GET /api/fields/{account}`: the account's ticket fields, read by the daemon.
+async fn fields(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    Path(account): Path<String>,
+) -> Result<Json<Vec<crate::setup::fields::FieldView>>, ApiError> {
+    let engine = authorized(&state, &headers)?;
+    let account = engine.account(&account)?;
+    crate::setup::fields::list(&account.client)
+        .await
+        .map(Json)
+        .map_err(|e| EngineError::from(e).into())
 }
 
 /// An error answer: `{"error": "..."}` with the status that fits.
