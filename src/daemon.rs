@@ -55,7 +55,9 @@ pub fn store_path(config: &Config) -> PathBuf {
     config.daemon.state_dir.join(STORE_FILE)
 }
 
-/// Opens the state directory (created 0700 if absent) and the store.
+/// Opens the state directory (created 0700 if absent) and the store: the file is made
+/// readable by its owner alone (it holds OAuth pairs and webhook signing secrets), and
+/// those secrets are sealed with `daemon.store_key` when it is set.
 pub fn open_store(config: &Config) -> Result<Store, DaemonError> {
     let dir = &config.daemon.state_dir;
     if !dir.exists() {
@@ -70,7 +72,92 @@ pub fn open_store(config: &Config) -> Result<Store, DaemonError> {
                 source,
             })?;
     }
-    Ok(Store::open(store_path(config))?)
+    let path = store_path(config);
+    let store = Store::open(&path)?;
+    owner_only(&path);
+    if let Some(key) = &config.daemon.store_key {
+        use secrecy::ExposeSecret as _;
+        store.use_sealing_key(key.expose_secret().trim().as_bytes())?;
+    }
+    Ok(store)
+}
+
+/// Whether other users (group or others) may read `path`. `None`: cannot tell.
+pub fn readable_by_others(path: &Path) -> Option<bool> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| m.permissions().mode() & 0o077 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Makes the store file owner-only (0600) if it is not, saying so.
+fn owner_only(path: &Path) {
+    #[cfg(unix)]
+    if readable_by_others(path) == Some(true) {
+        use std::os::unix::fs::PermissionsExt;
+        match std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            Ok(()) => tracing::warn!(
+                store = %path.display(),
+                "the store was readable by other users; made it owner-only (0600): it holds OAuth tokens and webhook secrets"
+            ),
+            Err(e) => tracing::error!(
+                store = %path.display(),
+                error = %e,
+                "the store is readable by other users and could not be made owner-only; run chmod 600 on it"
+            ),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// Says at start which OAuth accounts have no token yet (nothing is sent to them until
+/// `sharebridge connect` signs the bridge in).
+fn warn_unconnected(config: &Config, store: &Store) {
+    use crate::config::{AccountAuth, OAuthGrant};
+    for (name, a) in &config.accounts {
+        if let AccountAuth::OAuth {
+            grant: OAuthGrant::AuthorizationCode,
+            refresh_token: None,
+            ..
+        } = &a.auth
+            && matches!(store.oauth_tokens(name), Ok(None))
+        {
+            tracing::warn!(account = %name, "no OAuth token is stored for this account: run `sharebridge connect {name}` (with the daemon stopped) to sign the bridge in");
+        }
+    }
+}
+
+/// The configuration with each account's webhook signing secret filled in from the
+/// store (what `sharebridge connect` read through the Webhooks API) where the
+/// configuration sets none. A secret that cannot be opened is logged and left out
+/// (that account's webhooks are then refused; polling still finds its changes).
+pub fn with_stored_webhook_secrets(mut config: Config, store: &Store) -> Config {
+    for (name, account) in config.accounts.iter_mut() {
+        if account.webhook_secret.is_some() {
+            continue;
+        }
+        match store.connection(name) {
+            Ok(Some(c)) => {
+                if let Some(w) = c.webhook {
+                    account.webhook_secret = Some(secrecy::SecretString::from(w.signing_secret));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(account = %name, error = %e, "the webhook signing secret kept by connect cannot be used; webhooks for this account are refused until it can")
+            }
+        }
+    }
+    config
 }
 
 /// Binds `daemon.listen`.
@@ -106,6 +193,8 @@ impl Running {
 /// Starts the daemon on `listener` and returns once it is ready.
 pub async fn start(config: Config, listener: TcpListener) -> Result<Running, DaemonError> {
     let store = open_store(&config)?;
+    let config = with_stored_webhook_secrets(config, &store);
+    warn_unconnected(&config, &store);
     let metrics = Arc::new(Metrics::new());
     let hints = Arc::new(Hints::new());
     let readiness = Arc::new(Readiness::blocked("starting"));
@@ -237,6 +326,7 @@ async fn apply_reload(
         .map(|f| config.display_path(f))
         .collect::<Vec<_>>()
         .join(", ");
+    let config = with_stored_webhook_secrets(config, engine.store());
     tx.send_replace(Arc::new(config));
     engine.store().append_audit(NewAudit {
         at: crate::clock::now(),
