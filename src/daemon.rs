@@ -73,8 +73,9 @@ pub fn open_store(config: &Config) -> Result<Store, DaemonError> {
             })?;
     }
     let path = store_path(config);
+    let existed = path.exists();
     let store = Store::open(&path)?;
-    owner_only(&path);
+    owner_only(&path, existed);
     if let Some(key) = &config.daemon.store_key {
         use secrecy::ExposeSecret as _;
         store.use_sealing_key(key.expose_secret().trim().as_bytes())?;
@@ -98,12 +99,14 @@ pub fn readable_by_others(path: &Path) -> Option<bool> {
     }
 }
 
-/// Makes the store file owner-only (0600) if it is not, saying so.
-fn owner_only(path: &Path) {
+/// Makes the store file owner-only (0600) if it is not, saying so when an existing file
+/// was open to others (a new one is simply created so).
+fn owner_only(path: &Path, existed: bool) {
     #[cfg(unix)]
     if readable_by_others(path) == Some(true) {
         use std::os::unix::fs::PermissionsExt;
         match std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            Ok(()) if !existed => {}
             Ok(()) => tracing::warn!(
                 store = %path.display(),
                 "the store was readable by other users; made it owner-only (0600): it holds OAuth tokens and webhook secrets"
@@ -116,7 +119,7 @@ fn owner_only(path: &Path) {
         }
     }
     #[cfg(not(unix))]
-    let _ = path;
+    let _ = (path, existed);
 }
 
 /// Says at start which OAuth accounts have no token yet (nothing is sent to them until

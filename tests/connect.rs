@@ -47,6 +47,15 @@ fn connect_both_accounts_then_run_shares_a_tagged_ticket_through_the_webhooks_co
     assert!(checked.status.success(), "{}", text(&checked));
     assert!(text(&checked).contains("not connected yet: run `sharebridge connect acme`"));
 
+    // Before anything: a dry run says what connect would do and leaves nothing behind.
+    sim.reset_stats("acme");
+    let dry = setup.run(&["connect", "acme", "--dry-run"]);
+    assert!(dry.status.success(), "{}", text(&dry));
+    assert!(text(&dry).contains("would sign in"), "{}", text(&dry));
+    assert!(text(&dry).contains("would create webhook"), "{}", text(&dry));
+    assert!(!setup.store().exists(), "a dry run created the store");
+    assert_eq!(sim.writes("acme"), Vec::<String>::new());
+
     // acme through the loopback redirect, vendor by pasting (a host without a browser).
     let acme = connect_with_browser(&setup, &["connect", "acme"]);
     assert!(acme.status.success(), "{}", text(&acme));

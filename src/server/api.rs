@@ -57,7 +57,14 @@ async fn doctor(
         }
         let account = engine.account(name)?;
         checks.extend(
-            crate::setup::doctor::check_account(&config, ac, &account, engine.store(), None).await,
+            crate::setup::doctor::check_account(
+                &config,
+                ac,
+                &account,
+                engine.store(),
+                crate::setup::doctor::StorePlace::Daemon,
+            )
+            .await,
         );
     }
     if let Some(a) = &q.account

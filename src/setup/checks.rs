@@ -96,8 +96,10 @@ pub struct Facts {
     /// bridge's own: their tickets. `Err`: why it could not be told.
     pub foreign_comments: Result<Vec<u64>, String>,
     pub foreign_since: Option<Timestamp>,
-    /// The store file is readable by other users.
+    /// The store file is readable by other users (`None`: not checked).
     pub store_readable_by_others: Option<bool>,
+    /// Whether there is a store at all (`connect` or `run` creates it).
+    pub store_exists: bool,
     /// The store holds sealed secrets and no `daemon.store_key` opens them.
     pub store_unsealable: Option<String>,
     pub now: Timestamp,
@@ -544,11 +546,18 @@ fn store_check(f: &Facts) -> Check {
             "the store file is readable by its owner alone",
             None,
         ),
+        None if !f.store_exists => check(
+            f,
+            "store",
+            Status::Ok,
+            "no store yet (`connect` or `run` creates it, owner-only)",
+            None,
+        ),
         None => check(
             f,
             "store",
             Status::Ok,
-            "the store file's permissions were not checked (the daemon holds it)",
+            "the daemon holds the store and made it owner-only when it opened it",
             None,
         ),
     }
@@ -609,6 +618,7 @@ mod tests {
             foreign_comments: Ok(vec![]),
             foreign_since: Some(t("2026-11-16T05:40:00Z")),
             store_readable_by_others: Some(false),
+            store_exists: true,
             store_unsealable: None,
             now: t("2026-11-23T05:40:02Z"),
         }

@@ -26,16 +26,26 @@ const LOOK_BACK: SignedDuration = SignedDuration::from_hours(7 * 24);
 /// Export pages read at most (each up to 1000 events; the export allows 10 a minute).
 const MAX_PAGES: usize = 3;
 
-/// Gathers the facts about `account` and evaluates them. `store_path` names the file
-/// to check the permissions of (`None` inside the daemon, which made it owner-only).
+/// Where the store doctor reads is.
+#[derive(Debug, Clone, Copy)]
+pub enum StorePlace<'a> {
+    /// The real file, whose permissions are checked.
+    File(&'a std::path::Path),
+    /// Inside the daemon, which made the file owner-only when it opened it.
+    Daemon,
+    /// No store yet (nothing was connected or run): an empty one stands in.
+    None,
+}
+
+/// Gathers the facts about `account` and evaluates them.
 pub async fn check_account(
     config: &Config,
     ac: &AccountConfig,
     account: &Account,
     store: &Store,
-    store_path: Option<&std::path::Path>,
+    place: StorePlace<'_>,
 ) -> Vec<Check> {
-    let facts = gather(config, ac, account, store, store_path).await;
+    let facts = gather(config, ac, account, store, place).await;
     evaluate(&facts)
 }
 
@@ -53,7 +63,7 @@ async fn gather(
     ac: &AccountConfig,
     account: &Account,
     store: &Store,
-    store_path: Option<&std::path::Path>,
+    place: StorePlace<'_>,
 ) -> Facts {
     let name = ac.name.as_str();
     let client = &account.client;
@@ -91,7 +101,11 @@ async fn gather(
         secret_matches: None,
         foreign_comments: Err("not checked".into()),
         foreign_since: None,
-        store_readable_by_others: store_path.and_then(crate::daemon::readable_by_others),
+        store_readable_by_others: match place {
+            StorePlace::File(p) => crate::daemon::readable_by_others(p),
+            StorePlace::Daemon | StorePlace::None => None,
+        },
+        store_exists: !matches!(place, StorePlace::None),
         store_unsealable: unsealable,
         now,
     };

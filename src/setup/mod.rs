@@ -62,13 +62,41 @@ const USAGE: u8 = 2;
 
 /// The store for a command, or the sign that a running daemon holds it.
 enum Access {
-    Local(Store),
+    Local(Local),
     Daemon,
 }
 
-fn open(config: &Config) -> Result<Access, DaemonError> {
+/// A store opened here: the real one, or (for a command that must not create it) an
+/// empty one in a temporary directory, gone when the command ends.
+struct Local {
+    store: Store,
+    /// The real file, when it is the real store.
+    path: Option<std::path::PathBuf>,
+    _scratch: Option<tempfile::TempDir>,
+}
+
+/// Opens the store; with `create` false and no store yet, an empty scratch one (so
+/// `doctor`, `fields` and `connect --dry-run` leave nothing behind).
+fn open(config: &Config, create: bool) -> Result<Access, DaemonError> {
+    let path = crate::daemon::store_path(config);
+    if !create && !path.exists() {
+        let scratch = tempfile::tempdir().map_err(|source| DaemonError::StateDir {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+        let store = Store::open(scratch.path().join(crate::daemon::STORE_FILE))?;
+        return Ok(Access::Local(Local {
+            store,
+            path: None,
+            _scratch: Some(scratch),
+        }));
+    }
     match crate::daemon::open_store(config) {
-        Ok(store) => Ok(Access::Local(store)),
+        Ok(store) => Ok(Access::Local(Local {
+            store,
+            path: Some(path),
+            _scratch: None,
+        })),
         Err(DaemonError::Store(StoreError::Locked { .. })) => Ok(Access::Daemon),
         Err(e) => Err(e),
     }
@@ -118,8 +146,8 @@ pub fn run_connect(path: &Path, args: ConnectArgs) -> u8 {
         );
         return USAGE;
     }
-    let store = match open(&config) {
-        Ok(Access::Local(s)) => s,
+    let local = match open(&config, !args.dry_run) {
+        Ok(Access::Local(l)) => l,
         Ok(Access::Daemon) => {
             eprintln!(
                 "sharebridge: a running daemon holds the store ({}); connect writes the token pair and the webhook's secret there. Stop the daemon (`systemctl stop sharebridge`), run `sharebridge connect {}` again, then start it (`systemctl start sharebridge`)",
@@ -137,11 +165,12 @@ pub fn run_connect(path: &Path, args: ConnectArgs) -> u8 {
         return FAILURE;
     };
     let json = args.json;
+    let store = &local.store;
     let result = rt.block_on(async {
         if json {
-            connect::connect(&config, &store, &args, &mut std::io::stderr()).await
+            connect::connect(&config, store, &args, &mut std::io::stderr()).await
         } else {
-            connect::connect(&config, &store, &args, &mut std::io::stdout()).await
+            connect::connect(&config, store, &args, &mut std::io::stdout()).await
         }
     });
     match result {
@@ -173,10 +202,13 @@ pub fn run_doctor(path: &Path, args: DoctorArgs) -> u8 {
     let Some(rt) = runtime() else {
         return FAILURE;
     };
-    let checks = match open(&config) {
-        Ok(Access::Local(store)) => {
-            rt.block_on(doctor_here(&config, &store, args.account.as_deref()))
-        }
+    let checks = match open(&config, false) {
+        Ok(Access::Local(local)) => rt.block_on(doctor_here(
+            &config,
+            &local.store,
+            local.path.as_deref(),
+            args.account.as_deref(),
+        )),
         Ok(Access::Daemon) => {
             let client = match admin_client(&config, path) {
                 Ok(c) => c,
@@ -210,6 +242,7 @@ pub fn run_doctor(path: &Path, args: DoctorArgs) -> u8 {
 async fn doctor_here(
     config: &Config,
     store: &Store,
+    path: Option<&Path>,
     only: Option<&str>,
 ) -> Result<Vec<checks::Check>, String> {
     let mut all = Vec::new();
@@ -218,8 +251,11 @@ async fn doctor_here(
             continue;
         }
         let account = Account::new(ac, store, None).map_err(|e| e.to_string())?;
-        let path = crate::daemon::store_path(config);
-        all.extend(doctor::check_account(config, ac, &account, store, Some(&path)).await);
+        let place = match path {
+            Some(p) => doctor::StorePlace::File(p),
+            None => doctor::StorePlace::None,
+        };
+        all.extend(doctor::check_account(config, ac, &account, store, place).await);
     }
     Ok(all)
 }
@@ -279,11 +315,11 @@ pub fn run_fields(path: &Path, args: FieldsArgs) -> u8 {
         return FAILURE;
     };
     let listed = rt.block_on(async {
-        match open(&config).map_err(|e| e.to_string())? {
-            Access::Local(store) => {
+        match open(&config, false).map_err(|e| e.to_string())? {
+            Access::Local(local) => {
                 let mut lists = Vec::new();
                 for a in std::iter::once(&args.account).chain(args.to.iter()) {
-                    let account = Account::new(&config.accounts[a], &store, None)
+                    let account = Account::new(&config.accounts[a], &local.store, None)
                         .map_err(|e| e.to_string())?;
                     lists.push(
                         fields::list(&account.client)
