@@ -52,7 +52,11 @@ fn connect_both_accounts_then_run_shares_a_tagged_ticket_through_the_webhooks_co
     let dry = setup.run(&["connect", "acme", "--dry-run"]);
     assert!(dry.status.success(), "{}", text(&dry));
     assert!(text(&dry).contains("would sign in"), "{}", text(&dry));
-    assert!(text(&dry).contains("would create webhook"), "{}", text(&dry));
+    assert!(
+        text(&dry).contains("would create webhook"),
+        "{}",
+        text(&dry)
+    );
     assert!(!setup.store().exists(), "a dry run created the store");
     assert_eq!(sim.writes("acme"), Vec::<String>::new());
 
