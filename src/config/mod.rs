@@ -71,6 +71,9 @@ pub struct DaemonConfig {
     /// Key material the secrets kept in the store (OAuth pairs, webhook signing secrets)
     /// are sealed with; `None`: kept in the clear in the owner-only store file.
     pub store_key: Option<SecretString>,
+    /// How long after it was sent a write whose answer was lost may still land: until
+    /// then it is not judged "not applied" (and sent again), only found or waited for.
+    pub in_doubt_wait: Duration,
 }
 
 /// Which OAuth grant signs the bridge in (`oauth.grant`).

@@ -21,6 +21,7 @@ pub struct RawDaemon {
     pub public_url: Option<String>,
     pub store_key: Option<String>,
     pub store_key_file: Option<String>,
+    pub in_doubt_wait: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -175,6 +175,13 @@ fn daemon(
         prov,
         problems,
     );
+    let in_doubt = duration(
+        raw.in_doubt_wait.as_deref(),
+        "60s",
+        "daemon.in_doubt_wait",
+        prov,
+        problems,
+    );
     let log_level = raw.log_level.clone().unwrap_or_else(|| "info".to_owned());
     if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
         problems.push(error(
@@ -256,6 +263,7 @@ fn daemon(
         coalesce_window: coalesce?,
         public_url,
         store_key,
+        in_doubt_wait: in_doubt?,
     })
 }
 

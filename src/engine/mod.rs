@@ -46,11 +46,15 @@ use hints::{Hint, Hints};
 pub use reconcile::SweepReport;
 use scheduler::Scheduler;
 
-/// How many tickets are processed at once (across accounts; each account's client keeps
-/// its own request budget).
-const CONCURRENCY: usize = 16;
+/// How many tickets are processed at once, across accounts.
+const CONCURRENCY: usize = 32;
+/// How many of those one account's tickets may hold: an account whose tasks wait on its
+/// own request budget never holds the slots the others need.
+const PER_ACCOUNT: usize = 8;
 /// Delay before a ticket whose processing failed transiently is tried again.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
+/// The shortest such delay (a write in doubt decided sooner than `RETRY_AFTER`).
+const MIN_RETRY: Duration = Duration::from_millis(100);
 
 /// Serialises writes to one Zendesk ticket.
 type TicketLock = Arc<tokio::sync::Mutex<()>>;
@@ -80,6 +84,9 @@ pub(crate) struct Shared {
     gauges_stale: std::sync::atomic::AtomicBool,
     /// Tickets waiting or being processed (for `settle` and the status page).
     activity: std::sync::atomic::AtomicUsize,
+    /// Per account: its tickets due, running or parked, as the scheduler last counted
+    /// them (an account's export position waits for its own work only).
+    unfinished: Mutex<HashMap<String, usize>>,
     /// One writer per Zendesk ticket at a time: at most one write in doubt per ticket.
     ticket_locks: Mutex<HashMap<(String, u64), TicketLock>>,
     /// The transport every account's client sends through; `None`: reqwest (production).
@@ -117,6 +124,7 @@ impl Engine {
                 metrics,
                 states: RwLock::new(BTreeMap::new()),
                 activity: std::sync::atomic::AtomicUsize::new(0),
+                unfinished: Mutex::new(HashMap::new()),
                 gauges_stale: std::sync::atomic::AtomicBool::new(true),
                 heartbeat: Mutex::new(tokio::time::Instant::now()),
                 exported: Mutex::new(HashMap::new()),
@@ -192,7 +200,7 @@ impl Engine {
             for h in hints.drain() {
                 sched.hint(h, now, window);
             }
-            for key in sched.take_due(now, CONCURRENCY.saturating_sub(tasks.len())) {
+            for key in sched.take_due(now, CONCURRENCY.saturating_sub(tasks.len()), PER_ACCOUNT) {
                 let engine = self.clone();
                 tasks.spawn(async move {
                     let result = engine.process(&key.account, key.ticket).await;
@@ -203,6 +211,11 @@ impl Engine {
                 sched.waiting() + tasks.len(),
                 std::sync::atomic::Ordering::SeqCst,
             );
+            *self
+                .shared
+                .unfinished
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = sched.unfinished();
             *self
                 .shared
                 .heartbeat
@@ -224,7 +237,10 @@ impl Engine {
                             Ok(()) => sched.finished(&key, now, window),
                             Err(e) if e.is_transient() => {
                                 tracing::warn!(account = %key.account, ticket = key.ticket, error = %e, "will retry");
-                                sched.retry(key, now + RETRY_AFTER);
+                                let delay = e
+                                    .retry_in(crate::clock::now())
+                                    .map_or(RETRY_AFTER, |d| d.clamp(MIN_RETRY, RETRY_AFTER));
+                                sched.retry(key, now + delay);
                             }
                             Err(e) => {
                                 tracing::error!(account = %key.account, ticket = key.ticket, error = %e, "ticket not synced");
@@ -260,11 +276,18 @@ impl Engine {
         while tokio::time::Instant::now() < deadline {
             // Idle on several consecutive looks: a hint being moved into the scheduler
             // is not mistaken for quiet.
+            // An orphan's tag and note are owed from the moment the orphan is recorded
+            // until written, even before the background task that writes them runs.
             let nothing_owed = self
                 .store()
                 .pending_writes()
                 .map(|p| p.is_empty())
-                .unwrap_or(true);
+                .unwrap_or(true)
+                && self
+                    .store()
+                    .orphans()
+                    .map(|o| !o.iter().any(|o| o.note_owed))
+                    .unwrap_or(true);
             quiet = if self.shared.hints.is_empty() && self.idle() && nothing_owed {
                 quiet + 1
             } else {
@@ -316,6 +339,19 @@ impl Engine {
                 .set_cursor(account, poll::EVENTS_STREAM, &at.render())?;
         }
         Ok(read)
+    }
+
+    /// Tickets of `account` waiting for a hint to be scheduled, due, running or parked.
+    pub fn backlog_of(&self, account: &str) -> usize {
+        self.shared.hints.len_of(account)
+            + self
+                .shared
+                .unfinished
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(account)
+                .copied()
+                .unwrap_or(0)
     }
 
     /// Tickets waiting or being processed now.

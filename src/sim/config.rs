@@ -59,9 +59,26 @@ pub struct SimArgs {
     /// Seed for fault injection (same seed + same request order = same faults).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Lifetime of issued OAuth access tokens, in seconds.
-    #[arg(long, default_value_t = 172_800)]
+    /// Lifetime of issued OAuth access tokens, in seconds (Zendesk's default for new
+    /// clients: 30 minutes).
+    #[arg(long, default_value_t = 1800)]
     pub access_token_lifetime: u64,
+    /// Lifetime of issued OAuth refresh tokens, in seconds (Zendesk's default: 30 days).
+    #[arg(long, default_value_t = 2_592_000)]
+    pub refresh_token_lifetime: u64,
+    /// An OAuth client every account knows: ID=SECRET (repeatable); its tokens act as
+    /// the admin `oauth-admin@{account}.example` unless `POST /sim/oauth/clients` names
+    /// another user.
+    #[arg(long = "oauth-client", value_name = "ID=SECRET")]
+    pub oauth_clients: Vec<String>,
+    /// Approve OAuth authorization requests at once (redirect with the code), without
+    /// the consent page.
+    #[arg(long)]
+    pub oauth_auto_approve: bool,
+    /// A user made an admin in every account on first sight (repeatable); other API
+    /// token users are agents.
+    #[arg(long = "admin", value_name = "EMAIL")]
+    pub admins: Vec<String>,
 }
 
 /// The body the simulator's webhooks send.
@@ -214,6 +231,14 @@ pub struct SimConfig {
     pub access_token_lifetime_secs: u64,
     /// With [`FaultKind::LateApply`]: how long after its request a write takes effect.
     pub late_apply_ms: u64,
+    /// Lifetime of issued OAuth refresh tokens, in seconds.
+    pub refresh_token_lifetime_secs: u64,
+    /// OAuth clients (id, secret) every account knows from the start.
+    pub oauth_clients: Vec<(String, String)>,
+    /// Authorization requests are approved at once (no consent page).
+    pub oauth_auto_approve: bool,
+    /// Emails that are admins (lower case).
+    pub admins: Vec<String>,
 }
 
 impl SimConfig {
@@ -236,8 +261,12 @@ impl SimConfig {
             export_lag_secs: 60,
             faults: FaultSettings::default(),
             seed: 1,
-            access_token_lifetime_secs: 172_800,
+            access_token_lifetime_secs: 1800,
             late_apply_ms: 2000,
+            refresh_token_lifetime_secs: 2_592_000,
+            oauth_clients: Vec::new(),
+            oauth_auto_approve: false,
+            admins: Vec::new(),
         }
     }
 
@@ -264,6 +293,15 @@ impl SimConfig {
         }
         if !(0.0..=1.0).contains(&args.fault_rate) || args.fault_rate.is_nan() {
             return Err(SimError::BadFaultRate(args.fault_rate));
+        }
+        let mut oauth_clients = Vec::new();
+        for given in &args.oauth_clients {
+            match given.split_once('=') {
+                Some((id, secret)) if !id.trim().is_empty() && !secret.is_empty() => {
+                    oauth_clients.push((id.trim().to_owned(), secret.to_owned()));
+                }
+                _ => return Err(SimError::BadOAuthClient(given.clone())),
+            }
         }
         let kinds = args
             .fault_kinds
@@ -297,6 +335,14 @@ impl SimConfig {
             seed: args.seed,
             access_token_lifetime_secs: args.access_token_lifetime,
             late_apply_ms: args.late_apply_ms,
+            refresh_token_lifetime_secs: args.refresh_token_lifetime,
+            oauth_clients,
+            oauth_auto_approve: args.oauth_auto_approve,
+            admins: args
+                .admins
+                .iter()
+                .map(|e| e.trim().to_lowercase())
+                .collect(),
         })
     }
 }

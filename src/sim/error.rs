@@ -34,6 +34,8 @@ pub enum SimError {
         #[source]
         source: std::io::Error,
     },
+    #[error("bad --oauth-client {0:?}: expected ID=SECRET, e.g. sharebridge=s3cret")]
+    BadOAuthClient(String),
     #[error("cannot build the webhook HTTP client: {0}")]
     HttpClient(String),
 }

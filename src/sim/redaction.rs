@@ -244,7 +244,7 @@ struct WorkspaceBody {
 
 /// `PUT /api/v2/comment_redactions/{cid}` (agent workspace; closed tickets too).
 pub(crate) fn redact_workspace(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
-    let cid = req.ids[0];
+    let cid = req.ids[1];
     let body: WorkspaceBody = serde_json::from_value(json_value(&req.body)?)
         .map_err(|e| ApiError::invalid("ticket_id", &format!("is invalid: {e}")))?;
     let tid = body

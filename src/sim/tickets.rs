@@ -40,6 +40,22 @@ struct Extra {
     /// Custom audit metadata: kept in the audit of this write (`metadata.custom`).
     #[serde(default)]
     metadata: Option<Value>,
+    /// Replaces the followers (agents).
+    #[serde(default)]
+    follower_ids: Option<Vec<u64>>,
+    /// Adds (`"action": "put"`, the default) or removes (`"delete"`) followers.
+    #[serde(default)]
+    followers: Option<Vec<FollowerOp>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct FollowerOp {
+    #[serde(default)]
+    user_id: Option<u64>,
+    #[serde(default)]
+    user_email: Option<String>,
+    #[serde(default)]
+    action: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -124,6 +140,23 @@ fn validate(a: &Account, wr: &Write) -> Result<(), ApiError> {
     {
         return Err(ApiError::invalid("submitter_id", "Submitter: is invalid"));
     }
+    if let Some(o) = wr.extra.organization_id
+        && !a.organizations.contains_key(&o)
+    {
+        return Err(ApiError::invalid(
+            "organization_id",
+            "Organization: is invalid",
+        ));
+    }
+    let staff = |id: &u64| a.users.get(id).is_some_and(|u| u.role != "end-user");
+    if let Some(ids) = &wr.extra.follower_ids
+        && !ids.iter().all(staff)
+    {
+        return Err(ApiError::invalid(
+            "follower_ids",
+            "Followers: must be agents",
+        ));
+    }
     if let Some(c) = &w.comment {
         comments::validate(a, c)?;
     }
@@ -204,6 +237,33 @@ fn apply_fields(a: &Account, rec: &mut TicketRec, wr: &Write) -> Vec<(String, Va
     }
     if let Some(c) = &wr.extra.collaborator_ids {
         t.collaborator_ids = c.clone();
+    }
+    let before_followers = t.follower_ids.clone();
+    if let Some(f) = &wr.extra.follower_ids {
+        t.follower_ids = f.clone();
+        t.follower_ids.dedup();
+    }
+    for op in wr.extra.followers.iter().flatten() {
+        let id = op.user_id.or_else(|| {
+            op.user_email
+                .as_ref()
+                .and_then(|e| a.users_by_email.get(&e.to_lowercase()).copied())
+        });
+        let Some(id) = id.filter(|id| a.users.get(id).is_some_and(|u| u.role != "end-user")) else {
+            continue;
+        };
+        if op.action.as_deref() == Some("delete") {
+            t.follower_ids.retain(|x| *x != id);
+        } else if !t.follower_ids.contains(&id) {
+            t.follower_ids.push(id);
+        }
+    }
+    if t.follower_ids != before_followers {
+        ch.push((
+            "follower_ids".to_owned(),
+            json!(before_followers),
+            json!(t.follower_ids),
+        ));
     }
     // Tags: replace, then add, then remove.
     let before_tags = t.tags.clone();
@@ -389,6 +449,9 @@ fn create_ticket(a: &mut Account, req: &Req, wr: &Write) -> Result<(u64, usize),
         changed_ms: req.now_ms,
     };
     let mut changes = apply_fields(a, &mut rec, wr);
+    if rec.ticket.organization_id.is_none() {
+        rec.ticket.organization_id = a.users.get(&requester).and_then(|u| u.organization_id);
+    }
     if wr.w.status.is_none() && rec.ticket.assignee_id.is_some() {
         rec.ticket.status = Status::Open;
     }
@@ -833,9 +896,11 @@ pub(crate) fn create_direct(
     write: &TicketWrite,
 ) -> Result<u64, ApiError> {
     let raw = serde_json::to_value(write).unwrap_or(Value::Null);
+    // The same extras an HTTP write gets from its body (e.g. `metadata`).
+    let extra = serde_json::from_value(raw.clone()).unwrap_or_default();
     let wr = Write {
         w: write.clone(),
-        extra: Extra::default(),
+        extra,
         raw,
     };
     create_ticket(a, req, &wr).map(|(id, _)| id)
@@ -849,9 +914,11 @@ pub(crate) fn update_direct(
     write: &TicketWrite,
 ) -> Result<(), ApiError> {
     let raw = serde_json::to_value(write).unwrap_or(Value::Null);
+    // The same extras an HTTP write gets from its body (e.g. `metadata`).
+    let extra = serde_json::from_value(raw.clone()).unwrap_or_default();
     let wr = Write {
         w: write.clone(),
-        extra: Extra::default(),
+        extra,
         raw,
     };
     update_ticket(a, req, id, &wr).map(|_| ())

@@ -13,10 +13,8 @@ use crate::zendesk::models::Attachment;
 /// Zendesk refuses files over 50 MB.
 pub const MAX_UPLOAD_BYTES: usize = 50 * 1024 * 1024;
 
-fn random_token() -> String {
-    std::iter::repeat_with(fastrand::alphanumeric)
-        .take(25)
-        .collect()
+fn random_token(a: &mut Account) -> String {
+    crate::sim::oauth::random(&mut a.token_rng, 25)
 }
 
 /// `POST /api/v2/uploads?filename=X[&token=T]`.
@@ -38,7 +36,7 @@ pub(crate) fn create(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
         .filter(|c| !c.is_empty())
         .unwrap_or_else(|| "application/octet-stream".to_owned());
     let id = a.ids.object();
-    let blob_token = random_token();
+    let blob_token = random_token(a);
     let attachment = Attachment {
         id,
         file_name: name.clone(),
@@ -66,7 +64,7 @@ pub(crate) fn create(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
     let token = match req.param("token").filter(|t| a.uploads.contains_key(*t)) {
         Some(t) => t.to_owned(),
         None => {
-            let t = random_token();
+            let t = random_token(a);
             a.uploads.insert(
                 t.clone(),
                 UploadRec {
