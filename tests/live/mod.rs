@@ -1,8 +1,8 @@
 //! Helpers for the going-live tests (`tests/connect.rs`, `tests/readme.rs`): the
-//! simulator with OAuth clients, consent auto-approved and an admin (`sharebridge sim`
-//! as a child process, driven only through its HTTP API and flags, as DESIGN §6 gives
-//! them), the real binary's commands, a browser that follows Zendesk's redirect to
-//! `connect`'s loopback listener, and the daemon as a child process.
+//! in-process simulator with an OAuth client, consent auto-approved and an admin (driven
+//! only through its HTTP API, as DESIGN §6 gives it), the real binary's commands, a
+//! browser that follows Zendesk's redirect to `connect`'s loopback listener, and the
+//! daemon as a child process.
 #![allow(dead_code)]
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -24,60 +24,41 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_sharebridge")
 }
 
-/// `sharebridge sim` for `acme` and `vendor` on free ports.
+/// The simulator for `acme` and `vendor` on free ports, in this test's process (its own
+/// runtime), with the OAuth client registered in both accounts, consent auto-approved and
+/// an admin; driven only through its HTTP API, as an outside check would.
 pub struct Sim {
-    child: Child,
+    sim: Option<sharebridge::sim::Simulator>,
+    rt: Option<tokio::runtime::Runtime>,
     pub urls: Vec<(String, String)>,
 }
 
 impl Sim {
     pub fn start() -> Sim {
-        let mut child = Command::new(bin())
-            .args([
-                "sim",
-                "--account",
-                "acme=127.0.0.1:0",
-                "--account",
-                "vendor=127.0.0.1:0",
-                "--token",
-                SIM_TOKEN,
-                "--oauth-client",
-                &format!("{CLIENT_ID}={CLIENT_SECRET}"),
-                "--oauth-auto-approve",
-                "--admin",
-                OPS,
-                "--requests-per-minute",
-                "0",
-                "--export-lag",
-                "0",
-            ])
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("sharebridge sim starts");
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut urls = Vec::new();
-        while urls.len() < 2 {
-            let mut line = String::new();
-            if out.read_line(&mut line).unwrap_or(0) == 0 {
-                let _ = child.kill();
-                panic!(
-                    "sharebridge sim exited before listening (does it know --oauth-client, --oauth-auto-approve and --admin?)"
-                );
-            }
-            // "account acme listening on http://127.0.0.1:PORT"
-            let words: Vec<&str> = line.split_whitespace().collect();
-            if let [_, name, _, _, url] = words.as_slice() {
-                urls.push((name.to_string(), url.to_string()));
-            }
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut sc = sharebridge::sim::SimConfig::local(&["acme", "vendor"]);
+        sc.token = SIM_TOKEN.into();
+        sc.oauth_clients = vec![(CLIENT_ID.into(), CLIENT_SECRET.into())];
+        sc.oauth_auto_approve = true;
+        sc.admins = vec![OPS.into()];
+        sc.export_lag_secs = 0;
+        let sim = rt
+            .block_on(sharebridge::sim::Simulator::start(sc))
+            .expect("the simulator starts");
+        let urls = ["acme", "vendor"]
+            .iter()
+            .map(|a| (a.to_string(), sim.base_url(a)))
+            .collect();
+        Sim {
+            sim: Some(sim),
+            rt: Some(rt),
+            urls,
         }
-        // Keep draining stdout so the child never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = out.read_to_end(&mut sink);
-        });
-        Sim { child, urls }
     }
 
     pub fn url(&self, account: &str) -> String {
@@ -185,8 +166,10 @@ impl Sim {
 
 impl Drop for Sim {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let (Some(sim), Some(rt)) = (self.sim.take(), self.rt.take()) {
+            rt.block_on(sim.shutdown());
+            rt.shutdown_background();
+        }
     }
 }
 
