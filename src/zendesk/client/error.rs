@@ -137,6 +137,17 @@ impl ZendeskError {
         }
     }
 
+    /// The account whose credential is refused, when that is what this error says: a
+    /// 401, or [`ZendeskError::NotConnected`] (no token, or a refused OAuth refresh).
+    /// Retrying cannot help until `sharebridge connect ACCOUNT` stores a new pair.
+    pub fn refused_credential(&self) -> Option<&str> {
+        match self {
+            ZendeskError::Auth { ctx, status: 401 } => Some(&ctx.account),
+            ZendeskError::NotConnected { account, .. } => Some(account),
+            _ => None,
+        }
+    }
+
     /// True for errors that end a link rather than being retried later.
     pub fn is_permanent(&self) -> bool {
         matches!(
@@ -382,5 +393,32 @@ mod tests {
         }
         .to_string();
         assert!(msg.contains("Retry-After 9s"), "{msg}");
+    }
+
+    #[test]
+    fn refused_credentials_name_their_account() {
+        let ctx = RequestContext {
+            account: "acme".into(),
+            method: "GET".into(),
+            path: "/api/v2/users/me".into(),
+            ticket: None,
+        };
+        let auth = ZendeskError::Auth {
+            ctx: ctx.clone(),
+            status: 401,
+        };
+        assert_eq!(auth.refused_credential(), Some("acme"));
+        assert!(auth.to_string().contains("sharebridge connect acme"));
+        let nc = ZendeskError::NotConnected {
+            account: "vendor".into(),
+            reason: "no OAuth token is stored for it yet".into(),
+        };
+        assert_eq!(nc.refused_credential(), Some("vendor"));
+        assert!(nc.to_string().contains("run `sharebridge connect vendor`"));
+        // A 403 is a missing permission, not a dead credential.
+        assert_eq!(
+            ZendeskError::Auth { ctx, status: 403 }.refused_credential(),
+            None
+        );
     }
 }
