@@ -308,21 +308,10 @@ fn doctor_names_a_wrong_secret_a_deleted_webhook_and_a_revoked_credential() {
 }
 
 #[test]
-fn client_credentials_need_no_browser_and_the_grant_must_say_so() {
+fn client_credentials_need_no_browser_and_the_daemon_keeps_the_grant() {
     let sim = Sim::start();
     let setup = Setup::new(&sim);
-    let wrong = setup.run(&["connect", "vendor", "--client-credentials"]);
-    assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong));
-    assert!(
-        text(&wrong).contains("oauth.grant = \"client_credentials\""),
-        "{}",
-        text(&wrong)
-    );
-
-    setup.edit(
-        "client_secret_file = \"vendor.oauth_secret\" }",
-        "client_secret_file = \"vendor.oauth_secret\", grant = \"client_credentials\" }",
-    );
+    // The configuration says nothing of the grant: the flag chooses it.
     let c = setup.run(&["connect", "vendor", "--client-credentials", "--json"]);
     assert!(c.status.success(), "{}", text(&c));
     let report = json(&c);
@@ -334,8 +323,28 @@ fn client_credentials_need_no_browser_and_the_grant_must_say_so() {
         "{report}"
     );
     assert_eq!(report["webhook"]["action"], "created", "{report}");
+    assert!(
+        !setup.store().exists() || setup.stored_access_token_opt("vendor").is_none(),
+        "client-credentials tokens are not kept"
+    );
+    // Again without the flag: the grant it was connected with stays, nothing changes.
+    sim.reset_stats("vendor");
+    let again = setup.run(&["connect", "vendor", "--json"]);
+    assert!(again.status.success(), "{}", text(&again));
+    let report = json(&again);
+    assert_eq!(report["grant"], "client_credentials", "{report}");
+    assert_eq!(report["stored"], false, "{report}");
+    assert_eq!(sim.writes("vendor"), Vec::<String>::new());
     let d = setup.run(&["doctor", "vendor"]);
     assert_eq!(d.status.code(), Some(0), "{}", text(&d));
+    // An API-token account has no client credentials.
+    setup.edit(
+        "oauth = { client_id = \"sharebridge\", client_secret_file = \"acme.oauth_secret\" }",
+        "email = \"bridge@acme.example\"\ntoken = \"sim-token\"",
+    );
+    let wrong = setup.run(&["connect", "acme", "--client-credentials"]);
+    assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong));
+    assert!(text(&wrong).contains("not OAuth"), "{}", text(&wrong));
 }
 
 #[test]

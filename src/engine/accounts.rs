@@ -33,10 +33,22 @@ pub struct Account {
 }
 
 impl Account {
+    /// The account as configured, with the OAuth grant [`grant_in_use`] says.
     pub fn new(
         config: &AccountConfig,
         store: &Store,
         transport: Option<Arc<dyn Transport>>,
+    ) -> Result<Account, ZendeskError> {
+        Self::with_grant(config, store, transport, grant_in_use(config, store))
+    }
+
+    /// The account with OAuth through `grant` (`None`: as configured; ignored for API
+    /// tokens).
+    pub fn with_grant(
+        config: &AccountConfig,
+        store: &Store,
+        transport: Option<Arc<dyn Transport>>,
+        grant: Option<OAuthGrant>,
     ) -> Result<Account, ZendeskError> {
         let auth = match &config.auth {
             AccountAuth::ApiToken { email, token } => Auth::ApiToken {
@@ -46,23 +58,24 @@ impl Account {
             AccountAuth::OAuth {
                 client_id,
                 client_secret,
-                grant: OAuthGrant::ClientCredentials,
-                ..
-            } => Auth::ClientCredentials {
-                client_id: client_id.clone(),
-                client_secret: client_secret.clone(),
-            },
-            AccountAuth::OAuth {
-                client_id,
-                client_secret,
                 refresh_token,
-                grant: OAuthGrant::AuthorizationCode,
+                grant: configured,
                 ..
-            } => Auth::OAuth {
-                client_id: client_id.clone(),
-                client_secret: client_secret.clone(),
-                refresh_token: refresh_token.clone(),
+            } => match grant.unwrap_or(*configured) {
+                OAuthGrant::ClientCredentials => Auth::ClientCredentials {
+                    client_id: client_id.clone(),
+                    client_secret: client_secret.clone(),
+                },
+                OAuthGrant::AuthorizationCode => Auth::OAuth {
+                    client_id: client_id.clone(),
+                    client_secret: client_secret.clone(),
+                    refresh_token: refresh_token.clone(),
+                },
             },
+        };
+        let grant_name = match &auth {
+            Auth::ClientCredentials { .. } => "client_credentials",
+            _ => "",
         };
         let mut settings = ClientSettings::new(config.name.clone(), config.base_url.clone(), auth);
         settings.requests_per_minute = config.requests_per_minute;
@@ -77,7 +90,7 @@ impl Account {
             client,
             me: OnceCell::new(),
             names: Mutex::new(HashMap::new()),
-            fingerprint: fingerprint(config),
+            fingerprint: format!("{}|{grant_name}", fingerprint(config)),
         })
     }
 
@@ -114,6 +127,26 @@ impl Account {
             .insert(id, name.clone());
         name
     }
+}
+
+/// The OAuth grant an account's client uses: `client_credentials` when the
+/// configuration says so, or when `sharebridge connect --client-credentials` connected
+/// it (the store's connection records the grant); else the configured one. `None` for
+/// API tokens.
+pub fn grant_in_use(config: &AccountConfig, store: &Store) -> Option<OAuthGrant> {
+    let AccountAuth::OAuth { grant, .. } = &config.auth else {
+        return None;
+    };
+    let connected_cc = store
+        .connection(&config.name)
+        .ok()
+        .flatten()
+        .is_some_and(|c| c.grant == OAuthGrant::ClientCredentials.as_str());
+    Some(if connected_cc {
+        OAuthGrant::ClientCredentials
+    } else {
+        *grant
+    })
 }
 
 /// What decides whether an account's client must be rebuilt on reload. Secrets enter only

@@ -39,7 +39,8 @@ pub struct ConnectArgs {
     /// stdin, for a host without a browser.
     #[arg(long)]
     pub print_url: bool,
-    /// Use the client credentials grant (the account's oauth.grant must say so).
+    /// Use the client credentials grant (no browser; the token acts as the admin who
+    /// created the OAuth client). The daemon then uses it too.
     #[arg(long)]
     pub client_credentials: bool,
     /// The loopback port Zendesk redirects to (http://127.0.0.1:PORT/callback; register
@@ -73,9 +74,9 @@ pub enum ConnectError {
     #[error("account {0:?} is not configured; see `sharebridge check-config`")]
     UnknownAccount(String),
     #[error(
-        "--client-credentials: account {0} uses the authorization code grant; set oauth.grant = \"client_credentials\" in [accounts.{0}] first"
+        "--client-credentials: account {0} uses an API token, not OAuth; configure accounts.{0}.oauth first"
     )]
-    GrantMismatch(String),
+    NotOAuth(String),
     #[error("signing in to {account} failed: {source}")]
     SignIn {
         account: String,
@@ -167,13 +168,24 @@ pub async fn connect(
         .accounts
         .get(name)
         .ok_or_else(|| ConnectError::UnknownAccount(name.to_owned()))?;
+    // The grant: --client-credentials, or the configured client_credentials; else
+    // --sign-in means the authorization code; else the one the account was connected
+    // with (the daemon uses the same, `engine::grant_in_use`).
     let grant = match &ac.auth {
+        AccountAuth::ApiToken { .. } if args.client_credentials => {
+            return Err(ConnectError::NotOAuth(name.to_owned()));
+        }
         AccountAuth::ApiToken { .. } => None,
-        AccountAuth::OAuth { grant, .. } => Some(*grant),
+        AccountAuth::OAuth { grant, .. } => Some(
+            if args.client_credentials || *grant == OAuthGrant::ClientCredentials {
+                OAuthGrant::ClientCredentials
+            } else if args.sign_in {
+                OAuthGrant::AuthorizationCode
+            } else {
+                crate::engine::grant_in_use(ac, store).unwrap_or(*grant)
+            },
+        ),
     };
-    if args.client_credentials && grant != Some(OAuthGrant::ClientCredentials) {
-        return Err(ConnectError::GrantMismatch(name.to_owned()));
-    }
     let mut report = ConnectReport {
         account: name.to_owned(),
         dry_run: args.dry_run,
@@ -200,7 +212,11 @@ pub async fn connect(
                     }
                 );
             let works = if has_token && !args.sign_in {
-                match Account::new(ac, store, None)?.client.probe().await {
+                match Account::with_grant(ac, store, None, grant)?
+                    .client
+                    .probe()
+                    .await
+                {
                     Ok(_) => true,
                     Err(ZendeskError::NotConnected { .. } | ZendeskError::Auth { .. }) => false,
                     Err(e) => return Err(e.into()),
@@ -241,7 +257,7 @@ pub async fn connect(
     }
 
     // 2. Who the bridge is there.
-    let account = Account::new(ac, store, None)?;
+    let account = Account::with_grant(ac, store, None, grant)?;
     let probe = account.client.probe().await?;
     let user = UserView::from(&probe.user);
     let _ = writeln!(

@@ -338,6 +338,16 @@ to = "acme"
         store.oauth_tokens(account).unwrap().unwrap().access_token
     }
 
+    /// The access token the store holds for `account`, if any.
+    pub fn stored_access_token_opt(&self, account: &str) -> Option<String> {
+        let store = sharebridge::store::Store::open_existing(self.store()).ok()?;
+        store
+            .oauth_tokens(account)
+            .ok()
+            .flatten()
+            .map(|t| t.access_token)
+    }
+
     /// Every secret the store holds (tokens, signing secrets), to look for in outputs.
     pub fn stored_secrets(&self) -> Vec<String> {
         let store = sharebridge::store::Store::open_existing(self.store()).unwrap();
