@@ -260,7 +260,14 @@ fn doctor_names_a_wrong_secret_a_deleted_webhook_and_a_revoked_credential() {
         None,
     );
     assert!(status < 300, "{status} {body}");
-    failing("acme", "webhook_secret");
+    let c = failing("acme", "webhook_secret");
+    assert!(
+        c["detail"]
+            .as_str()
+            .unwrap()
+            .contains("wrong signing secret"),
+        "{c}"
+    );
 
     // A deleted webhook.
     let vid = our_webhook(&sim, "vendor")["id"]
@@ -277,7 +284,7 @@ fn doctor_names_a_wrong_secret_a_deleted_webhook_and_a_revoked_credential() {
     assert!(status < 300, "{status} {body}");
     let c = failing("vendor", "webhook");
     assert!(
-        c["detail"].as_str().unwrap().contains("no longer exists"),
+        c["detail"].as_str().unwrap().contains("was deleted"),
         "{c}"
     );
 
@@ -290,7 +297,7 @@ fn doctor_names_a_wrong_secret_a_deleted_webhook_and_a_revoked_credential() {
     );
     assert_eq!(revoked["revoked"], true, "{revoked}");
     let c = failing("acme", "credentials");
-    assert!(c["detail"].as_str().unwrap().contains("refused"), "{c}");
+    assert!(c["detail"].as_str().unwrap().contains("revoked"), "{c}");
     drop(daemon);
 
     // The fixes named work: connect again (signs in, re-reads the secret, recreates the

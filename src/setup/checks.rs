@@ -333,7 +333,7 @@ fn webhook_checks(f: &Facts) -> Vec<Check> {
             f,
             "webhook",
             Status::Fail,
-            format!("the webhook connect made ({id}) no longer exists in Zendesk: changes are found by polling only"),
+            format!("the webhook connect made ({id}) was deleted: Zendesk no longer has it, and changes are found by polling only"),
             Some(format!("run `sharebridge connect {a}` to create it again")),
         )),
         WebhookFacts::Unreadable(why) => out.push(check(
@@ -378,7 +378,7 @@ fn webhook_checks(f: &Facts) -> Vec<Check> {
             f,
             "webhook_secret",
             Status::Fail,
-            "the webhook signs with a secret the bridge does not have: every delivery is refused (401)",
+            "wrong signing secret: the webhook signs with a secret other than the one the bridge verifies with, so every delivery is refused (401)",
             Some(if matches!(f.webhook, WebhookFacts::ByHand { .. }) {
                 format!("set accounts.{a}.webhook_secret to the webhook's signing secret (Admin Center), or remove it and run `sharebridge connect {a}`")
             } else {
