@@ -12,7 +12,8 @@
 //!    (or `--webhook-url`), then its signing secret read through the API and kept in the
 //!    store, where the daemon takes it from.
 //!
-//! `--dry-run` signs nothing in and writes nothing, to Zendesk or to the store: it says
+//! `--dry-run` opens no browser and writes nothing, to Zendesk or to the store: it reads
+//! with the credential it has (a client-credentials one gets an access token) and says
 //! what would change. A second run changes nothing. Must not print or log a token, a
 //! code or a secret.
 
