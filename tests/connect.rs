@@ -283,10 +283,7 @@ fn doctor_names_a_wrong_secret_a_deleted_webhook_and_a_revoked_credential() {
     );
     assert!(status < 300, "{status} {body}");
     let c = failing("vendor", "webhook");
-    assert!(
-        c["detail"].as_str().unwrap().contains("was deleted"),
-        "{c}"
-    );
+    assert!(c["detail"].as_str().unwrap().contains("was deleted"), "{c}");
 
     // A revoked credential (with its refresh token).
     let revoked = sim.control(
@@ -318,10 +315,26 @@ fn doctor_names_a_wrong_secret_a_deleted_webhook_and_a_revoked_credential() {
 fn client_credentials_need_no_browser_and_the_daemon_keeps_the_grant() {
     let sim = Sim::start();
     let setup = Setup::new(&sim);
+    // Without public_url, a loopback listen address stands in, with a warning.
+    setup.edit(
+        &format!("public_url = \"http://127.0.0.1:{}\"\n", setup.port),
+        "",
+    );
     // The configuration says nothing of the grant: the flag chooses it.
     let c = setup.run(&["connect", "vendor", "--client-credentials", "--json"]);
     assert!(c.status.success(), "{}", text(&c));
     let report = json(&c);
+    assert!(
+        report["warnings"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("daemon.public_url is not set"),
+        "{report}"
+    );
+    assert_eq!(
+        report["webhook"]["endpoint"],
+        format!("http://127.0.0.1:{}/webhooks/vendor", setup.port).as_str()
+    );
     assert_eq!(report["grant"], "client_credentials");
     assert_eq!(report["credential"], "obtained");
     // The token acts as the OAuth client's owner, an admin.

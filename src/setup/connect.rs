@@ -241,7 +241,10 @@ pub async fn connect(
     if report.credential == "would_sign_in" {
         // Nothing can be read without signing in: say what the rest would be.
         let endpoint = endpoint_of(config, ac, args);
-        report.webhook = endpoint.map(|e| {
+        if let Some((e, true)) = &endpoint {
+            report.warnings.push(webhook::fallback_warning(e));
+        }
+        report.webhook = endpoint.map(|(e, _)| {
             let want = webhook::wanted(name, &e);
             WebhookStep {
                 action: "would_create",
@@ -254,6 +257,9 @@ pub async fn connect(
             }
         });
         print_webhook(out, &report);
+        for w in &report.warnings {
+            let _ = writeln!(out, "  warning: {w}");
+        }
         return Ok(report);
     }
 
@@ -278,6 +284,9 @@ pub async fn connect(
         ));
         Ok(None)
     } else {
+        if let Some((e, true)) = endpoint_of(config, ac, args) {
+            report.warnings.push(webhook::fallback_warning(&e));
+        }
         set_up_webhook(config, ac, args, &account, &user, out)
             .await
             .map(Some)
@@ -340,17 +349,13 @@ fn same_connection(a: &Connection, b: &Connection) -> bool {
     strip(a) == strip(b)
 }
 
-fn endpoint_of(config: &Config, ac: &AccountConfig, args: &ConnectArgs) -> Option<String> {
-    args.webhook_url
-        .clone()
-        .map(|u| u.trim().to_owned())
-        .or_else(|| {
-            config
-                .daemon
-                .public_url
-                .as_deref()
-                .map(|p| webhook::endpoint(p, &ac.name))
-        })
+/// `--webhook-url`, else [`webhook::endpoint_for`]; `true` when it fell back to the
+/// loopback listen address.
+fn endpoint_of(config: &Config, ac: &AccountConfig, args: &ConnectArgs) -> Option<(String, bool)> {
+    match &args.webhook_url {
+        Some(u) => Some((u.trim().to_owned(), false)),
+        None => webhook::endpoint_for(config, &ac.name),
+    }
 }
 
 async fn set_up_webhook(
@@ -362,7 +367,7 @@ async fn set_up_webhook(
     out: &mut dyn Write,
 ) -> Result<(WebhookStep, Option<WebhookRecord>), ConnectError> {
     let name = ac.name.as_str();
-    let endpoint =
+    let (endpoint, _) =
         endpoint_of(config, ac, args).ok_or_else(|| ConnectError::NoPublicUrl(name.to_owned()))?;
     if user.role != "admin" {
         return Err(ConnectError::NotAdmin {

@@ -78,11 +78,7 @@ async fn gather(
             None
         }
     };
-    let expected_endpoint = config
-        .daemon
-        .public_url
-        .as_deref()
-        .map(|p| webhook::endpoint(p, name));
+    let expected_endpoint = webhook::endpoint_for(config, name).map(|(e, _)| e);
     let mut facts = Facts {
         account: name.to_owned(),
         auth,

@@ -60,6 +60,28 @@ pub fn endpoint(public_url: &str, account: &str) -> String {
     format!("{}/webhooks/{account}", public_url.trim_end_matches('/'))
 }
 
+/// Where Zendesk should post `account`'s webhooks: under `daemon.public_url`; without
+/// it, under `http://{daemon.listen}` when that is a loopback address (reachable from
+/// this host only: the simulator, a tunnel), flagged `true` so the caller warns; else
+/// nowhere. Pure.
+pub fn endpoint_for(config: &crate::config::Config, account: &str) -> Option<(String, bool)> {
+    if let Some(p) = &config.daemon.public_url {
+        return Some((endpoint(p, account), false));
+    }
+    let listen = config.daemon.listen;
+    listen
+        .ip()
+        .is_loopback()
+        .then(|| (endpoint(&format!("http://{listen}"), account), true))
+}
+
+/// The warning when [`endpoint_for`] fell back to the listen address.
+pub fn fallback_warning(endpoint: &str) -> String {
+    format!(
+        "daemon.public_url is not set: the webhook posts to {endpoint}, which only this host can reach; set public_url to where Zendesk reaches the daemon (a TLS proxy in front of daemon.listen) and run connect again"
+    )
+}
+
 /// What `connect` does about the webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
