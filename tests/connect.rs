@@ -375,8 +375,17 @@ fn with_a_store_key_no_secret_is_readable_in_the_store_file() {
         "admin_token = \"admin\"",
         "admin_token = \"admin\"\nstore_key = \"a key of at least sixteen characters\"",
     );
+    // The configured email is offered to the sign-in page as the user to sign in (an
+    // admin, already seen by the account: the simulator makes `--admin` users admins
+    // when they first authenticate with the API token).
+    assert!(sim.webhooks("acme").is_empty());
+    setup.edit(
+        "base_url = \"",
+        &format!("email = \"{OPS}\"\nbase_url = \""),
+    );
     let c = connect_pasting(&setup, &["connect", "acme", "--print-url"]);
     assert!(c.status.success(), "{}", text(&c));
+    assert!(text(&c).contains(&format!("<{OPS}>")), "{}", text(&c));
     let store = sharebridge::store::Store::open_existing(setup.store()).unwrap();
     assert!(
         store.oauth_tokens("acme").is_err(),

@@ -461,11 +461,13 @@ async fn sign_in(
     let AccountAuth::OAuth {
         client_id,
         client_secret,
+        email,
         ..
     } = &ac.auth
     else {
         unreachable!("only OAuth accounts sign in");
     };
+    let hint = email.as_deref();
     let fail = |source: SignInError| ConnectError::SignIn {
         account: ac.name.clone(),
         source,
@@ -486,6 +488,7 @@ async fn sign_in(
             &redirect_uri,
             &state,
             &pkce.challenge,
+            hint,
         );
         code = signin::paste(&url, &state, out).await.map_err(fail)?;
     } else {
@@ -497,6 +500,7 @@ async fn sign_in(
             &redirect_uri,
             &state,
             &pkce.challenge,
+            hint,
         );
         let _ = writeln!(
             out,

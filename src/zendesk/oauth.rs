@@ -95,13 +95,16 @@ pub fn new_state() -> Result<String, OAuthError> {
     random_b64(16)
 }
 
-/// The address the operator opens to sign the bridge in. Pure.
+/// The address the operator opens to sign the bridge in. `login_hint` (the account's
+/// configured `email`, when there is one) suggests which user signs in; Zendesk's sign-in
+/// page decides. Pure.
 pub fn authorize_url(
     base_url: &str,
     client_id: &str,
     redirect_uri: &str,
     state: &str,
     challenge: &str,
+    login_hint: Option<&str>,
 ) -> String {
     let mut url = reqwest::Url::parse(&format!(
         "{}/oauth/authorizations/new",
@@ -119,6 +122,9 @@ pub fn authorize_url(
         .append_pair("state", state)
         .append_pair("code_challenge", challenge)
         .append_pair("code_challenge_method", "S256");
+    if let Some(h) = login_hint {
+        url.query_pairs_mut().append_pair("login_hint", h);
+    }
     url.into()
 }
 
@@ -344,6 +350,7 @@ mod tests {
             "http://127.0.0.1:8250/callback",
             "st8",
             "ch4",
+            None,
         );
         let url = reqwest::Url::parse(&u).unwrap();
         assert_eq!(url.path(), "/oauth/authorizations/new");
@@ -355,6 +362,19 @@ mod tests {
         assert_eq!(q["state"], "st8");
         assert_eq!(q["code_challenge"], "ch4");
         assert_eq!(q["code_challenge_method"], "S256");
+        assert!(!q.contains_key("login_hint"));
+        let hinted = authorize_url(
+            "https://a.zendesk.com",
+            "c",
+            "http://127.0.0.1:1/callback",
+            "s",
+            "c",
+            Some("bridge@a.example"),
+        );
+        assert!(
+            hinted.ends_with("&login_hint=bridge%40a.example"),
+            "{hinted}"
+        );
     }
 
     #[test]
