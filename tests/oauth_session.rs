@@ -74,6 +74,35 @@ async fn an_idle_pair_is_refreshed_at_half_its_refresh_tokens_life() {
     assert_eq!(state.kind, "oauth");
     assert_eq!(state.refresh_expires_at, pair.refresh_expires_at);
     assert_eq!(state.dead, None);
+
+    // Any request (the poller's) renews a pair past half its life too, before using it.
+    let old = store.load("acme").unwrap().unwrap();
+    store
+        .save(
+            "acme",
+            &TokenPair {
+                issued_at: Some(now - SignedDuration::from_hours(16 * 24)),
+                refresh_expires_at: Some(now + SignedDuration::from_hours(14 * 24)),
+                ..old.clone()
+            },
+        )
+        .unwrap();
+    let c2 = client(
+        &sim,
+        Auth::OAuth {
+            client_id: grant.client_id.clone(),
+            client_secret: SecretString::from(grant.client_secret.clone()),
+            refresh_token: None,
+        },
+        store.clone(),
+    );
+    c2.me().await.unwrap();
+    assert_eq!(token_requests(&sim), 2);
+    let renewed = store.load("acme").unwrap().unwrap();
+    assert_ne!(
+        renewed.refresh_token.expose_secret(),
+        old.refresh_token.expose_secret()
+    );
 }
 
 #[tokio::test]

@@ -442,7 +442,16 @@ impl OAuthSession {
             None => true,
             Some(a) => a.refresh_at.is_some_and(|at| Instant::now() >= at),
         };
-        if due {
+        // Any request (the poller's, every poll_interval) also renews a refresh token past
+        // half its life, so an idle account's pair never lapses.
+        let half_life = self.grant == Grant::Refresh
+            && state.refresh_token.is_some()
+            && refresh_token_due(
+                state.issued_at,
+                state.refresh_expires_at,
+                crate::clock::now(),
+            );
+        if due || half_life {
             self.refresh(http, &mut state).await?;
         }
         let token = &state.access.as_ref().expect("refresh sets access").token;
