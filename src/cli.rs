@@ -620,7 +620,13 @@ pub fn connections_summary(config: &Config) -> String {
             continue;
         };
         let connection = match &store {
-            Ok(Some(s)) => s.connection(name).ok().flatten(),
+            Ok(Some(s)) => match s.connection(name) {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = writeln!(out, "  {name}: what connect kept cannot be read: {e}");
+                    continue;
+                }
+            },
             _ => None,
         };
         let tokens = match &store {
