@@ -82,11 +82,10 @@ pub(crate) struct Shared {
     heartbeat: Mutex<tokio::time::Instant>,
     /// The link and orphan gauges need a recount (`recount_gauges`).
     gauges_stale: std::sync::atomic::AtomicBool,
-    /// Tickets waiting or being processed (for `settle` and the status page).
-    activity: std::sync::atomic::AtomicUsize,
-    /// Per account: its tickets due, running or parked, as the scheduler last counted
-    /// them (an account's export position waits for its own work only).
-    unfinished: Mutex<HashMap<String, usize>>,
+    /// What the scheduler holds, counted under the same lock as the hints are drained
+    /// into it: a reader never sees a hint drained and not yet counted (`settle` and the
+    /// export position once took that moment for quiet on a loaded machine).
+    activity: Mutex<Activity>,
     /// One writer per Zendesk ticket at a time: at most one write in doubt per ticket.
     ticket_locks: Mutex<HashMap<(String, u64), TicketLock>>,
     /// One step per link at a time (its two flows take turns); taken before a ticket's.
@@ -101,6 +100,15 @@ pub(crate) struct Shared {
     parked: std::sync::atomic::AtomicUsize,
     /// The transport every account's client sends through; `None`: reqwest (production).
     transport: Option<Arc<dyn crate::zendesk::client::Transport>>,
+}
+
+/// The scheduler's work as it last counted it (see `Shared::activity`).
+#[derive(Debug, Default)]
+pub(crate) struct Activity {
+    /// Tickets waiting, due, running or parked.
+    pub(crate) total: usize,
+    /// The same per account (an account's export position waits for its own work only).
+    pub(crate) by_account: HashMap<String, usize>,
 }
 
 impl Engine {
@@ -133,8 +141,7 @@ impl Engine {
                 hints,
                 metrics,
                 states: RwLock::new(BTreeMap::new()),
-                activity: std::sync::atomic::AtomicUsize::new(0),
-                unfinished: Mutex::new(HashMap::new()),
+                activity: Mutex::new(Activity::default()),
                 gauges_stale: std::sync::atomic::AtomicBool::new(true),
                 heartbeat: Mutex::new(tokio::time::Instant::now()),
                 exported: Mutex::new(HashMap::new()),
@@ -209,11 +216,11 @@ impl Engine {
                     .orphans()
                     .map(|o| !o.iter().any(|o| o.note_owed))
                     .unwrap_or(true);
-            quiet = if self.shared.hints.is_empty() && self.idle() && nothing_owed {
-                quiet + 1
-            } else {
-                0
+            let idle = {
+                let activity = self.activity();
+                activity.total == 0 && self.shared.hints.is_empty()
             };
+            quiet = if idle && nothing_owed { quiet + 1 } else { 0 };
             if quiet >= 3 {
                 return true;
             }
@@ -222,11 +229,11 @@ impl Engine {
         false
     }
 
-    fn idle(&self) -> bool {
+    pub(crate) fn activity(&self) -> std::sync::MutexGuard<'_, Activity> {
         self.shared
             .activity
-            .load(std::sync::atomic::Ordering::SeqCst)
-            == 0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// How long ago the scheduler loop last turned.
@@ -264,23 +271,14 @@ impl Engine {
 
     /// Tickets of `account` waiting for a hint to be scheduled, due, running or parked.
     pub fn backlog_of(&self, account: &str) -> usize {
-        self.shared.hints.len_of(account)
-            + self
-                .shared
-                .unfinished
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(account)
-                .copied()
-                .unwrap_or(0)
+        let activity = self.activity();
+        self.shared.hints.len_of(account) + activity.by_account.get(account).copied().unwrap_or(0)
     }
 
     /// Tickets waiting or being processed now.
     pub fn backlog(&self) -> usize {
-        self.shared
-            .activity
-            .load(std::sync::atomic::Ordering::SeqCst)
-            + self.shared.hints.len()
+        let activity = self.activity();
+        activity.total + self.shared.hints.len()
     }
 
     /// Each account's request budget as its client's gate sees it now, by account name

@@ -124,35 +124,36 @@ impl Engine {
             }
             let window = self.config().daemon.coalesce_window;
             let now = tokio::time::Instant::now();
-            for account in self.take_revived() {
-                sched.unpark(&account, now);
-            }
-            for h in hints.drain() {
-                sched.hint(h, now, window);
-            }
-            for key in sched.take_due(now, CONCURRENCY.saturating_sub(tasks.len()), PER_ACCOUNT) {
-                // A ticket of an account whose credential is dead waits for the fix.
-                if self.shared.workers.credential_dead(&key.account) {
-                    let account = key.account.clone();
-                    sched.park(key, &account);
-                    continue;
+            // Drained and counted in one step (see `Shared::activity`): a reader never
+            // sees a hint drained and not yet counted.
+            {
+                let mut activity = self.activity();
+                for account in self.take_revived() {
+                    sched.unpark(&account, now);
                 }
-                let engine = self.clone();
-                let k = key.clone();
-                tasks.spawn(
-                    key,
-                    async move { engine.process(&k.account, k.ticket).await },
-                );
+                for h in hints.drain() {
+                    sched.hint(h, now, window);
+                }
+                for key in sched.take_due(now, CONCURRENCY.saturating_sub(tasks.len()), PER_ACCOUNT)
+                {
+                    // A ticket of an account whose credential is dead waits for the fix.
+                    if self.shared.workers.credential_dead(&key.account) {
+                        let account = key.account.clone();
+                        sched.park(key, &account);
+                        continue;
+                    }
+                    let engine = self.clone();
+                    let k = key.clone();
+                    tasks.spawn(
+                        key,
+                        async move { engine.process(&k.account, k.ticket).await },
+                    );
+                }
+                *activity = super::Activity {
+                    total: sched.waiting() + tasks.len(),
+                    by_account: sched.unfinished(),
+                };
             }
-            self.shared.activity.store(
-                sched.waiting() + tasks.len(),
-                std::sync::atomic::Ordering::SeqCst,
-            );
-            *self
-                .shared
-                .unfinished
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = sched.unfinished();
             self.shared
                 .parked
                 .store(sched.parked(), std::sync::atomic::Ordering::SeqCst);

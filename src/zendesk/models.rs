@@ -163,6 +163,21 @@ pub struct Comment {
     pub metadata: serde_json::Value,
 }
 
+/// A list of strings, or one string standing for a list of one.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<OneOrMany>::deserialize(d)? {
+        None => Vec::new(),
+        Some(OneOrMany::One(s)) => vec![s],
+        Some(OneOrMany::Many(v)) => v,
+    })
+}
+
 fn comment_type() -> String {
     "Comment".to_owned()
 }
@@ -179,8 +194,13 @@ pub struct NewComment {
     pub public: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author_id: Option<u64>,
-    /// Upload tokens from `POST /api/v2/uploads`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Upload tokens from `POST /api/v2/uploads` (Zendesk also takes one token as a
+    /// string, as zenpy's README sends it).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "one_or_many"
+    )]
     pub uploads: Vec<String>,
 }
 
