@@ -14,6 +14,8 @@
 //!    comments and writing each new comment, for comparison.
 //! 5. **READY with many links**: a store filled directly with links, then the time
 //!    `daemon::start` takes to return.
+//! 6. **scale** (`scale.rs`): N accounts (up to 50) on one daemon process, each at its
+//!    Zendesk limit; the daemon's CPU per account and how many accounts one core serves.
 //!
 //! Latency is source write → the token in the body visible on the mirror, read from the
 //! simulator's state in-process every 5 ms. API calls are the simulator's counters for the
@@ -39,6 +41,9 @@ use crate::sim::{Limits, SimConfig, Simulator, StatsSnapshot};
 use crate::store::{NewLink, Store};
 use crate::zendesk::models::{NewComment, TicketWrite};
 
+mod scale;
+pub use scale::ScalePoint;
+
 const SOURCE: &str = "acme";
 const TARGET: &str = "vendor";
 const SECRET: &str = "bench-webhook-secret";
@@ -61,6 +66,8 @@ pub struct Options {
     pub quick: bool,
     /// `daemon.ordering` of the daemon under test (`per-ticket`, the default, or `arrival`).
     pub ordering: Option<String>,
+    /// Only the scale phase.
+    pub scale_only: bool,
     /// The `sharebridge` binary: the READY phase runs in a fresh process of it, so the
     /// heap left by the other phases does not count in its RSS. `None`: in-process.
     pub exe: Option<PathBuf>,
@@ -247,6 +254,12 @@ pub struct Report {
     /// Bridge calls by endpoint, steady phase (for finding what costs calls).
     pub steady_by_endpoint: BTreeMap<String, u64>,
     pub burst_by_endpoint: BTreeMap<String, u64>,
+    /// The scale phase: one point per number of accounts.
+    pub scale: Vec<ScalePoint>,
+    /// At the largest N: the daemon's CPU per account, in percent of one core.
+    pub scale_cpu_percent_per_account: f64,
+    /// Accounts at their Zendesk limits one core serves, from the largest N.
+    pub scale_accounts_per_core: f64,
 }
 
 /// Runs every phase and returns the figures.
@@ -263,13 +276,16 @@ pub async fn run(options: Options) -> Result<Report, BenchError> {
         links: scale.links as u64,
         ..Report::default()
     };
-    webhook_and_backlog(&scale, &mut report).await?;
-    flood(&scale, &mut report).await?;
-    budget(&scale, &mut report).await?;
-    poll_path(&scale, &mut report).await?;
-    naive(&scale, &mut report).await?;
-    report.peak_rss_mb = proc_status_mb("VmHWM");
-    ready(&scale, options.exe.as_deref(), &mut report).await?;
+    if !options.scale_only {
+        webhook_and_backlog(&scale, &mut report).await?;
+        flood(&scale, &mut report).await?;
+        budget(&scale, &mut report).await?;
+        poll_path(&scale, &mut report).await?;
+        naive(&scale, &mut report).await?;
+        report.peak_rss_mb = proc_status_mb("VmHWM");
+        ready(&scale, options.exe.as_deref(), &mut report).await?;
+    }
+    scale::scale(options.quick, options.exe.as_deref(), &mut report).await?;
     report.total_s = round(started.elapsed().as_secs_f64(), 1);
     Ok(report)
 }
@@ -1464,6 +1480,21 @@ pub fn to_table(r: &Report) -> String {
             r.ready_ms_100k_links, r.rss_100k_links_mb, r.rss_before_ready_mb
         ),
     );
+    for p in &r.scale {
+        row(
+            &format!("scale: {} accounts at their limits", p.accounts),
+            format!(
+                "daemon CPU {:.1}% of a core ({:.2}% per account), {:.0} calls/min per account, {} 429s",
+                p.cpu_percent, p.cpu_percent_per_account, p.calls_per_min_per_account, p.throttled
+            ),
+        );
+    }
+    if r.scale_accounts_per_core > 0.0 {
+        row(
+            "scale: one core is used at",
+            format!("about {:.0} accounts", r.scale_accounts_per_core),
+        );
+    }
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     let mut out = String::new();
     for (k, v) in rows {

@@ -39,6 +39,12 @@ pub struct WebhookLabels {
     pub outcome: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LeaderLabels {
+    /// The leading daemon's name: `host (listen address)`.
+    pub daemon: String,
+}
+
 /// Every metric the daemon exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -54,6 +60,14 @@ pub struct Metrics {
     pub links: Family<LinkStateLabels, Gauge>,
     pub orphans: Family<OrphanLabels, Gauge>,
     pub webhooks: Family<WebhookLabels, Counter>,
+    /// 1 when this daemon does the Zendesk writes (always, on an embedded store).
+    pub leading: Gauge,
+    /// 1 for the daemon that leads, as this daemon last saw the lease.
+    pub leader: Family<LeaderLabels, Gauge>,
+    pub leader_since: Gauge<f64, AtomicU64>,
+    pub leader_handovers: Gauge,
+    pub leader_last_handover: Gauge<f64, AtomicU64>,
+    pub leader_last_handover_gap: Gauge<f64, AtomicU64>,
     /// 1 while an account's worker works (or is starting), 0 while it fails or is stopped.
     pub worker_up: Family<WorkerLabels, Gauge>,
     pub task_panics: Counter,
@@ -97,6 +111,12 @@ impl Metrics {
             worker_up: Family::default(),
             task_panics: Counter::default(),
             privacy_followed: Family::default(),
+            leading: Gauge::default(),
+            leader: Family::default(),
+            leader_since: Gauge::default(),
+            leader_handovers: Gauge::default(),
+            leader_last_handover: Gauge::default(),
+            leader_last_handover_gap: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -156,6 +176,36 @@ impl Metrics {
             "privacy_followed",
             "Mirror comments made private or redacted because their source comment was",
             m.privacy_followed.clone(),
+        );
+        registry.register(
+            "leading",
+            "1 when this daemon leads (does the Zendesk writes); always 1 on an embedded store",
+            m.leading.clone(),
+        );
+        registry.register(
+            "leader",
+            "The daemon leading the shared PostgreSQL store (1), as this daemon sees the lease",
+            m.leader.clone(),
+        );
+        registry.register(
+            "leader_since_seconds",
+            "When the current leader took the lease (Unix time)",
+            m.leader_since.clone(),
+        );
+        registry.register(
+            "leader_handovers",
+            "Handovers of the lead so far (from the shared store)",
+            m.leader_handovers.clone(),
+        );
+        registry.register(
+            "leader_last_handover_seconds",
+            "When the lead last passed to another daemon (Unix time)",
+            m.leader_last_handover.clone(),
+        );
+        registry.register(
+            "leader_last_handover_gap_seconds",
+            "At the last handover: from the previous leader's last renewal to the takeover",
+            m.leader_last_handover_gap.clone(),
         );
         Metrics { registry, ..m }
     }

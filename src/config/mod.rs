@@ -66,6 +66,8 @@ pub struct DaemonConfig {
     pub coalesce_window: Duration,
     /// How comments a webhook carried are mirrored (see [`Ordering`]).
     pub ordering: Ordering,
+    /// `daemon.store`: PostgreSQL instead of the embedded file (several daemons may run).
+    pub store: Option<StoreConfig>,
     /// How long after it was sent a write whose answer was lost may still land: until
     /// then it is not judged "not applied" (and sent again), only found or waited for.
     pub in_doubt_wait: Duration,
@@ -84,6 +86,26 @@ pub enum Ordering {
     /// (one call per steady comment); a comment whose webhook was lost or late lands after
     /// later ones.
     Arrival,
+}
+
+/// `daemon.store`: the PostgreSQL database the store lives in.
+#[derive(Clone)]
+pub struct StoreConfig {
+    /// The URL as written (it may hold a password: never shown).
+    pub url: SecretString,
+    /// The URL with any password hidden, for messages.
+    pub shown: String,
+    /// `daemon.store_password(_file)`, replacing a password in the URL.
+    pub password: Option<SecretString>,
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &self.shown)
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 /// How the bridge authenticates to one account.

@@ -85,7 +85,7 @@ pub(crate) struct Shared {
     /// What the scheduler holds, counted under the same lock as the hints are drained
     /// into it: a reader never sees a hint drained and not yet counted (`settle` and the
     /// export position once took that moment for quiet on a loaded machine).
-    activity: Mutex<Activity>,
+    pub(crate) activity: Mutex<Activity>,
     /// One writer per Zendesk ticket at a time: at most one write in doubt per ticket.
     ticket_locks: Mutex<HashMap<(String, u64), TicketLock>>,
     /// One step per link at a time (its two flows take turns); taken before a ticket's.

@@ -38,9 +38,12 @@ pub async fn readyz(State(state): State<Arc<ServerState>>) -> (StatusCode, Strin
 }
 
 pub async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
-    if let Some(engine) = &state.engine {
+    if let Some(engine) = state.engine() {
         engine.export_account_metrics();
         engine.recount_gauges();
+    }
+    if let Some(cluster) = &state.cluster {
+        cluster.export_metrics(&state.metrics);
     }
     (
         [(

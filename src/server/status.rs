@@ -74,6 +74,8 @@ pub struct StatusView {
     pub workers: Vec<crate::engine::workers::AccountView>,
     /// What could not be read (shown on the page instead of failing it).
     pub problems: Vec<String>,
+    /// Several daemons on one store: who leads (`None` on an embedded store).
+    pub leader: Option<super::cluster::LeaderView>,
 }
 
 /// Escapes text for HTML element content and quoted attribute values.
@@ -242,6 +244,7 @@ pub fn render(view: &StatusView) -> String {
         }
         out.push_str("</ul></div>");
     }
+    super::cluster::render_leader(&mut out, view.leader.as_ref(), view.now);
     cards(&mut out, view);
     agreements(&mut out, view);
     links(&mut out, view);
@@ -552,6 +555,7 @@ pub fn gather(engine: &Engine) -> StatusView {
         accounts,
         workers: engine.account_views(),
         problems,
+        leader: None,
     }
 }
 
@@ -612,24 +616,32 @@ pub async fn page(State(state): State<Arc<ServerState>>, headers: HeaderMap) -> 
         }
         Some(_) => {}
     }
-    match &state.engine {
-        Some(engine) => {
-            let engine = engine.clone();
-            // Store reads are blocking I/O: off the async workers.
-            match tokio::task::spawn_blocking(move || gather(&engine)).await {
-                Ok(view) => html(StatusCode::OK, render(&view)),
-                Err(e) => html(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!(
-                        "<!doctype html><title>sharebridge</title><p>The status page failed: {}</p>",
-                        escape(&e.to_string())
-                    ),
-                ),
-            }
-        }
-        None => html(
+    let engine = state.engine();
+    let cluster = state.cluster.clone();
+    if engine.is_none() && cluster.is_none() {
+        return html(
             StatusCode::SERVICE_UNAVAILABLE,
             "<!doctype html><title>sharebridge</title><p>The engine is not running.</p>".into(),
+        );
+    }
+    // Store reads are blocking I/O: off the async workers.
+    let gathered = tokio::task::spawn_blocking(move || match (engine, cluster) {
+        (Some(engine), cluster) => StatusView {
+            leader: cluster.map(|c| c.leader_view()),
+            ..gather(&engine)
+        },
+        // A follower: what the shared store says.
+        (None, Some(cluster)) => super::cluster::follower_gather(&cluster),
+        (None, None) => unreachable!("checked above"),
+    });
+    match gathered.await {
+        Ok(view) => html(StatusCode::OK, render(&view)),
+        Err(e) => html(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "<!doctype html><title>sharebridge</title><p>The status page failed: {}</p>",
+                escape(&e.to_string())
+            ),
         ),
     }
 }
@@ -780,6 +792,7 @@ mod tests {
             }],
             workers: vec![],
             problems: vec![],
+            leader: None,
         }
     }
 

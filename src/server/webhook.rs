@@ -216,7 +216,7 @@ fn accept(
         crate::clock::now(),
     )?;
     let ticket = ticket_id(body).ok_or(Rejection::BadBody)?;
-    let own = match (&state.engine, updater_id(body)) {
+    let own = match (&state.engine(), updater_id(body)) {
         (Some(engine), Some(updater)) => engine.known_bridge_user(account) == Some(updater),
         _ => false,
     };
