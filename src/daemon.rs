@@ -48,6 +48,10 @@ pub enum DaemonError {
     },
     #[error("the HTTP server failed: {0}")]
     Server(std::io::Error),
+    #[error(
+        "daemon.store is PostgreSQL: this in-process daemon runs on the embedded store only; use `sharebridge run`, which competes for the lead"
+    )]
+    SharedStore,
 }
 
 /// Where the store lives for a configuration.
@@ -55,10 +59,27 @@ pub fn store_path(config: &Config) -> PathBuf {
     config.daemon.state_dir.join(STORE_FILE)
 }
 
-/// Opens the state directory (created 0700 if absent) and the store: the file is made
-/// readable by its owner alone (it holds OAuth pairs and webhook signing secrets), and
-/// those secrets are sealed with `daemon.store_key` when it is set.
+/// Opens the store — the PostgreSQL database of `daemon.store`, else the file in the
+/// state directory (created 0700 if absent, the file readable by its owner alone: it holds
+/// OAuth pairs and webhook signing secrets) — and seals those secrets with
+/// `daemon.store_key` when it is set.
 pub fn open_store(config: &Config) -> Result<Store, DaemonError> {
+    use secrecy::ExposeSecret;
+    let store = match &config.daemon.store {
+        Some(pg) => Store::open_postgres(
+            pg.url.expose_secret(),
+            pg.password.as_ref().map(|p| p.expose_secret()),
+        )?,
+        None => open_file_store(config)?,
+    };
+    if let Some(key) = &config.daemon.store_key {
+        store.use_sealing_key(key.expose_secret().trim().as_bytes())?;
+    }
+    Ok(store)
+}
+
+/// The embedded store in `daemon.state_dir`, made owner-only.
+fn open_file_store(config: &Config) -> Result<Store, DaemonError> {
     let dir = &config.daemon.state_dir;
     if !dir.exists() {
         let mut builder = std::fs::DirBuilder::new();
@@ -76,10 +97,6 @@ pub fn open_store(config: &Config) -> Result<Store, DaemonError> {
     let existed = path.exists();
     let store = Store::open(&path)?;
     owner_only(&path, existed);
-    if let Some(key) = &config.daemon.store_key {
-        use secrecy::ExposeSecret as _;
-        store.use_sealing_key(key.expose_secret().trim().as_bytes())?;
-    }
     Ok(store)
 }
 
@@ -124,7 +141,7 @@ fn owner_only(path: &Path, existed: bool) {
 
 /// Says at start which OAuth accounts have no token yet (nothing is sent to them until
 /// `sharebridge connect` signs the bridge in).
-fn warn_unconnected(config: &Config, store: &Store) {
+pub(crate) fn warn_unconnected(config: &Config, store: &Store) {
     use crate::config::{AccountAuth, OAuthGrant};
     for (name, a) in &config.accounts {
         if let AccountAuth::OAuth {
@@ -195,10 +212,15 @@ impl Running {
 
 /// Starts the daemon on `listener` and returns once it is ready.
 pub async fn start(config: Config, listener: TcpListener) -> Result<Running, DaemonError> {
+    if config.daemon.store.is_some() {
+        return Err(DaemonError::SharedStore);
+    }
     let store = open_store(&config)?;
     let config = with_stored_webhook_secrets(config, &store);
     warn_unconnected(&config, &store);
     let metrics = Arc::new(Metrics::new());
+    // The only daemon on its store does every Zendesk write.
+    metrics.leading.set(1);
     let hints = Arc::new(Hints::new());
     let readiness = Arc::new(Readiness::blocked("starting"));
     let (config_tx, config_rx) = watch::channel(Arc::new(config));
@@ -217,6 +239,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Dae
         metrics,
         readiness: readiness.clone(),
         engine: Some(engine.clone()),
+        cluster: None,
     });
     let server_stop = shutdown.clone();
     let server = crate::tasks::spawn(server::serve(listener, state, async move {
@@ -249,6 +272,9 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Dae
 
 /// `sharebridge run`: the daemon until SIGTERM/SIGINT, reloading on SIGHUP.
 pub async fn run(config_path: &Path, config: Config) -> Result<(), DaemonError> {
+    if config.daemon.store.is_some() {
+        return crate::leader::run(config_path, config).await;
+    }
     // Signals are taken over before anything starts: a SIGTERM while starting is answered
     // with a clean stop once started, never the default kill.
     #[cfg(unix)]
@@ -318,7 +344,7 @@ async fn reload_from(path: &Path, running: &Running) {
     }
 }
 
-async fn apply_reload(
+pub(crate) async fn apply_reload(
     engine: &Engine,
     tx: &watch::Sender<Arc<Config>>,
     config: Config,

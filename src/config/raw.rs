@@ -22,6 +22,10 @@ pub struct RawDaemon {
     pub store_key: Option<String>,
     pub store_key_file: Option<String>,
     pub in_doubt_wait: Option<String>,
+    pub ordering: Option<String>,
+    pub store: Option<String>,
+    pub store_password: Option<String>,
+    pub store_password_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
