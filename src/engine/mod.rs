@@ -41,7 +41,7 @@ use crate::link::{self, Direction};
 use crate::metrics::Metrics;
 use crate::store::{LinkState, Store};
 
-pub use accounts::{Account, StoreTokens};
+pub use accounts::{Account, StoreTokens, grant_in_use, pair_of, tokens_of};
 pub use error::EngineError;
 use hints::Hints;
 pub use reconcile::SweepReport;
