@@ -114,6 +114,11 @@ impl Engine {
         let hints = self.shared.hints.clone();
         loop {
             self.keep_pollers(&mut background, &mut pollers, &shutdown);
+            // Writes in doubt a recovery pass could not decide yet, looked at again.
+            if self.take_due_recovery() {
+                let engine = self.clone();
+                background.spawn(async move { engine.recover().await });
+            }
             while let Some(ended) = background.try_join_next() {
                 if let Err(e) = ended
                     && e.is_panic()
