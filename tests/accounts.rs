@@ -138,21 +138,27 @@ async fn a_refused_credential_stops_retries_parks_its_work_and_holds_back_nothin
     assert!(fix.contains("sharebridge connect vendor"), "{fix}");
     assert!(vendor.auth.last_error.unwrap().contains("401"));
 
-    // Nothing is retried against vendor while its credential is dead, and delta's export
-    // position moves on meanwhile.
-    let tried = w.sim.stats("vendor").requests;
+    // Nothing is retried against vendor while its credential is dead (what was already in
+    // flight when it died is counted first), and delta's export position moves on.
     let position = |w: &common::World| status(w, "delta").and_then(|s| s.export_position);
+    let delta_moves = |w: &common::World, n: usize| {
+        w.sim
+            .create_ticket(
+                "delta",
+                "dora@delta.example",
+                &new_ticket(&format!("delta {n}"), "x", &[]),
+            )
+            .unwrap();
+    };
     let before = position(&w);
-    w.sim
-        .create_ticket(
-            "delta",
-            "dora@delta.example",
-            &new_ticket("delta", "x", &[]),
-        )
-        .unwrap();
+    delta_moves(&w, 1);
     wait_for(|| position(&w) != before).await;
+    let tried = w.sim.stats("vendor").requests;
     w.hints.push("acme", t);
     w.settle().await;
+    let before = position(&w);
+    delta_moves(&w, 2);
+    wait_for(|| position(&w) != before).await;
     assert_eq!(
         w.sim.stats("vendor").requests,
         tried,

@@ -193,7 +193,15 @@ pub(crate) async fn poll_once(
             }
         },
     };
-    let bridge = account.bridge_user().await.ok();
+    // A refused credential stops the poll at once (the export would be refused too).
+    let bridge = match account.bridge_user().await {
+        Ok(b) => Some(b),
+        Err(e @ crate::zendesk::client::ZendeskError::Auth { .. }) => {
+            *next = Some(from);
+            return Err(e.into());
+        }
+        Err(_) => None,
+    };
     let mut seen = 0;
     for _ in 0..100 {
         let page = match account.client.export_ticket_events(from.start).await {
