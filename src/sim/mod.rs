@@ -40,6 +40,7 @@ mod comments;
 mod control;
 mod directory;
 mod export;
+mod forms;
 mod http;
 mod oauth;
 mod oauth_flow;
