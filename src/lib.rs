@@ -13,6 +13,7 @@
 //!   one PostgreSQL store, one leading; [`demo`]: simulator + daemon + a verified story.
 //! - [`engine`]: the sync workers.
 //! - [`fields`]: `sharebridge fields` suggestions (pure field and option matching).
+//! - [`system`]: Zendesk's own fields across a link and the mismatches reported (pure).
 //! - [`zendesk`]: Zendesk's wire format (models, webhook signing).
 //! - [`telemetry`]: logging setup.
 //! - [`visibility`]: who in the receiver can see a mirror, and why (pure).
@@ -40,6 +41,7 @@ pub mod rules;
 pub mod server;
 pub mod sim;
 pub mod store;
+pub mod system;
 pub mod tasks;
 pub mod telemetry;
 pub mod visibility;

@@ -233,6 +233,7 @@ fn agreement(from_ids: [u64; 3], to_ids: [u64; 3]) -> impl Strategy<Value = Agre
                         sync: false,
                         max_bytes: 1,
                     },
+                    system: Default::default(),
                     file: "conf.d/x.toml".into(),
                 }
             },
@@ -276,6 +277,7 @@ impl Ticket {
                     value: v.clone(),
                 })
                 .collect(),
+            system: Default::default(),
         }
     }
 }
@@ -768,11 +770,13 @@ proptest! {
             fields: base_fields.iter().map(|(&k, &v)| (k, value(v))).collect(),
             not_before: Some(t0 + SignedDuration::from_secs(3)),
             rebase,
+            system: None,
         };
         let now = SideNow {
             status: STATUSES[now_status],
             tags: now_tags.iter().map(|t| t.to_string()).collect(),
             custom_fields: now_fields.iter().map(|(&id, &v)| CustomField { id, value: value(v) }).collect(),
+            system: Default::default(),
         };
         let comments: Vec<CommentNow> = comments.iter().enumerate().map(|(i, &(public, wb, ab, at))| {
             let id = 100 + i as u64;

@@ -300,16 +300,8 @@ impl Engine {
         let first_crossed = first
             .filter(|c| first_verdict(agreement, c).crosses())
             .map(|c| c.id);
-        let source_now = SideNow {
-            status: source.status,
-            tags: source.tags.clone(),
-            custom_fields: source.custom_fields.clone(),
-        };
-        let mirror_now = SideNow {
-            status: mirror.status,
-            tags: mirror.tags.clone(),
-            custom_fields: mirror.custom_fields.clone(),
-        };
+        let source_now = SideNow::of(source);
+        let mirror_now = SideNow::of(&mirror);
         // Baselines: what each side looked like when the bridge last aligned them.
         let (source_base, mirror_base) = if adopted {
             // Race (found by tests/chaos.rs): the mirror was created by an earlier attempt
@@ -667,12 +659,7 @@ impl Engine {
         let forward = Watermark {
             last_source_comment: last,
             snapshot: serde_json::to_value(
-                SideNow {
-                    status: source.status,
-                    tags: source.tags,
-                    custom_fields: source.custom_fields,
-                }
-                .to_baseline(None),
+                SideNow::of(&source).to_baseline(None),
             )
             .ok(),
             updated_at: Some(now),
@@ -680,12 +667,7 @@ impl Engine {
         let backward = Watermark {
             last_source_comment: mirror_comments.iter().map(|c| c.id).max(),
             snapshot: serde_json::to_value(
-                SideNow {
-                    status: mirror_ticket.status,
-                    tags: mirror_ticket.tags,
-                    custom_fields: mirror_ticket.custom_fields,
-                }
-                .to_baseline(Some(now)),
+                SideNow::of(&mirror_ticket).to_baseline(Some(now)),
             )
             .ok(),
             updated_at: Some(now),

@@ -70,6 +70,7 @@ impl SideNow {
             status: t.status,
             tags: t.tags.clone(),
             custom_fields: t.custom_fields.clone(),
+            system: crate::system::SystemNow::of(t),
         }
     }
 
@@ -88,6 +89,7 @@ impl SideNow {
                     value: value.clone(),
                 })
                 .collect(),
+            system: b.system.clone().unwrap_or_default(),
         })
     }
 }
