@@ -558,6 +558,12 @@ fn format_link(d: &crate::server::api::LinkDetail) -> String {
         "writes awaiting confirmation: {}\n",
         d.pending_writes
     ));
+    if !d.link.mismatches.is_empty() {
+        out.push_str("not crossed (the rest of each update did):\n");
+        for m in &d.link.mismatches {
+            out.push_str(&format!("  mismatch: {} ({})\n", m.describe(), m.kind.fix()));
+        }
+    }
     if let Some(o) = &d.orphan {
         out.push_str(&format!(
             "orphaned since {}: {} {}\n",

@@ -28,6 +28,8 @@ pub struct Account {
     names: Mutex<HashMap<u64, String>>,
     /// The configuration this account was built from (rebuilt when it changes).
     pub fingerprint: String,
+    /// Fields, groups and forms as last read (`engine::system`), with when.
+    pub(super) directory: Mutex<Option<super::system::Cached>>,
 }
 
 impl Account {
@@ -69,6 +71,7 @@ impl Account {
             me: OnceCell::new(),
             names: Mutex::new(HashMap::new()),
             fingerprint: fingerprint(config),
+            directory: Mutex::new(None),
         })
     }
 

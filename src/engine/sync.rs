@@ -150,7 +150,19 @@ impl Engine {
         self.recover_flow(link, flow, &ends).await?;
         let sender = self.account(&ends.sender_account)?;
         let read = self.read_step(link, flow, &ends, &sender, known).await?;
-        let (plan, now) = self.plan_step(&rules, &ends, &sender, &read, now).await?;
+        let (mut plan, now) = self.plan_step(&rules, &ends, &sender, &read, now).await?;
+        let mut new_baseline = now.to_baseline(read.baseline.not_before);
+        if plan.changes_ticket() {
+            // What the receiver cannot take is taken out of the update and reported on
+            // the link; the rest crosses (`engine::system`).
+            let receiver = self.account(&ends.receiver_account)?;
+            let first = plan.writes.first_mut().filter(|w| w.changes_ticket());
+            if let Some(found) = self.judge(&rules, flow, &receiver, &now, first).await? {
+                super::system::hold_back(&mut new_baseline, &read.baseline, &found);
+                self.record_mismatches(link, flow, &rules.name, &found)?;
+            }
+            plan.writes.retain(|w| !w.is_empty());
+        }
         tracing::debug!(
             link = link.id,
             flow = flow.as_str(),
@@ -164,7 +176,6 @@ impl Engine {
             agreement: rules.name.clone(),
         };
         self.count_held_back(&labels, &plan);
-        let new_baseline = now.to_baseline(read.baseline.not_before);
         let Some(receiver_baseline) = self
             .write_step(link, flow, &ends, &plan, &read, &new_baseline, &labels)
             .await?

@@ -397,7 +397,7 @@ fn links(out: &mut String, v: &StatusView) {
         };
         let _ = write!(
             out,
-            "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"t\">{last}</td><td class=\"num\">{lag}</td><td class=\"err\">{}</td></tr>",
+            "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"t\">{last}</td><td class=\"num\">{lag}</td><td class=\"err\">{}{}</td></tr>",
             l.id,
             escape(&l.agreement),
             ticket(&l.source_account, Some(l.source_ticket)),
@@ -405,9 +405,24 @@ fn links(out: &mut String, v: &StatusView) {
             escape(l.direction.as_str()),
             link_state_badge(l.state),
             escape(l.error.as_deref().unwrap_or("")),
+            mismatches(l),
         );
     }
     out.push_str("</tbody></table></section>");
+}
+
+/// A link's mismatches (ids only), one line each, in the error cell: what did not cross
+/// while the link stays active.
+fn mismatches(l: &Link) -> String {
+    l.mismatches
+        .iter()
+        .map(|m| {
+            format!(
+                "<div class=\"mismatch\">mismatch: {}</div>",
+                escape(&m.describe())
+            )
+        })
+        .collect()
 }
 
 fn orphans(out: &mut String, v: &StatusView) {
@@ -748,6 +763,12 @@ mod tests {
                     updated_at: now,
                     last_synced_at: Some(at("2026-11-25T11:59:30Z")),
                     idempotency_key: "k".into(),
+                    mismatches: vec![crate::system::Mismatch {
+                        kind: crate::system::MismatchKind::UnmappedValue,
+                        flow: crate::link::Flow::SourceToTarget,
+                        sender_id: 360001,
+                        receiver_id: Some(900002),
+                    }],
                 },
                 Link {
                     id: 8,
@@ -763,6 +784,7 @@ mod tests {
                     updated_at: now,
                     last_synced_at: None,
                     idempotency_key: "k2".into(),
+                    mismatches: Vec::new(),
                 },
             ],
             orphans: vec![Orphan {
@@ -817,6 +839,7 @@ mod tests {
             "paused 12 s",
             "link 7",
             "1/1",
+            "mismatch: source-to-target unmapped_value field 360001 -&gt; 900002",
         ] {
             assert!(html.contains(want), "missing {want:?} in\n{html}");
         }
