@@ -561,7 +561,11 @@ fn format_link(d: &crate::server::api::LinkDetail) -> String {
     if !d.link.mismatches.is_empty() {
         out.push_str("not crossed (the rest of each update did):\n");
         for m in &d.link.mismatches {
-            out.push_str(&format!("  mismatch: {} ({})\n", m.describe(), m.kind.fix()));
+            out.push_str(&format!(
+                "  mismatch: {} ({})\n",
+                m.describe(),
+                m.kind.fix()
+            ));
         }
     }
     if let Some(o) = &d.orphan {

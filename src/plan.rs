@@ -228,9 +228,7 @@ pub fn receiver_after(mut receiver: Baseline, write: &Write) -> Baseline {
     for f in &write.fields {
         receiver.fields.insert(f.id, f.value.clone());
     }
-    receiver.system = receiver
-        .system
-        .map(|s| system::after(s, &write.system));
+    receiver.system = receiver.system.map(|s| system::after(s, &write.system));
     receiver
 }
 

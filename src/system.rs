@@ -238,9 +238,9 @@ impl Mismatch {
     /// `unmapped_value field 360001 -> 900002`, for `links show` and the status page.
     pub fn describe(&self) -> String {
         let what = match self.kind {
-            MismatchKind::UnmappedValue | MismatchKind::MissingField | MismatchKind::TypeMismatch => {
-                "field"
-            }
+            MismatchKind::UnmappedValue
+            | MismatchKind::MissingField
+            | MismatchKind::TypeMismatch => "field",
             MismatchKind::UnmappedGroup | MismatchKind::MissingGroup => "group",
             MismatchKind::UnmappedForm | MismatchKind::MissingForm => "form",
         };
@@ -367,7 +367,9 @@ pub fn screen(fields: &mut Vec<CustomField>, change: &mut SystemChange, found: &
         .filter(|m| {
             matches!(
                 m.kind,
-                MismatchKind::UnmappedValue | MismatchKind::MissingField | MismatchKind::TypeMismatch
+                MismatchKind::UnmappedValue
+                    | MismatchKind::MissingField
+                    | MismatchKind::TypeMismatch
             )
         })
         .filter_map(|m| m.receiver_id)

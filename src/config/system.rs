@@ -24,7 +24,14 @@ pub(super) fn system_rules(
         priority: sys.priority.unwrap_or(false),
         ticket_type: sys.ticket_type.unwrap_or(false),
         groups: id_map(sys.groups.as_ref(), "groups", "group", file, key, problems),
-        forms: id_map(sys.forms.as_ref(), "forms", "ticket form", file, key, problems),
+        forms: id_map(
+            sys.forms.as_ref(),
+            "forms",
+            "ticket form",
+            file,
+            key,
+            problems,
+        ),
     }
 }
 

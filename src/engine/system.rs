@@ -189,16 +189,16 @@ impl Engine {
 pub(crate) fn hold_back(new: &mut Baseline, old: &Baseline, found: &[Mismatch]) {
     for m in found {
         match m.kind {
-            MismatchKind::UnmappedValue | MismatchKind::MissingField | MismatchKind::TypeMismatch => {
-                match old.fields.get(&m.sender_id) {
-                    Some(v) => {
-                        new.fields.insert(m.sender_id, v.clone());
-                    }
-                    None => {
-                        new.fields.remove(&m.sender_id);
-                    }
+            MismatchKind::UnmappedValue
+            | MismatchKind::MissingField
+            | MismatchKind::TypeMismatch => match old.fields.get(&m.sender_id) {
+                Some(v) => {
+                    new.fields.insert(m.sender_id, v.clone());
                 }
-            }
+                None => {
+                    new.fields.remove(&m.sender_id);
+                }
+            },
             MismatchKind::UnmappedGroup | MismatchKind::MissingGroup => {
                 if let Some(s) = new.system.as_mut() {
                     s.group_id = old.system.as_ref().and_then(|o| o.group_id);

@@ -53,9 +53,10 @@ struct FormWrite {
 pub(crate) fn create(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
     require_admin(a, req)?;
     let (w, _): (FormWrite, _) = envelope(json_value(&req.body)?, "ticket_form")?;
-    let name = w.name.filter(|n| !n.trim().is_empty()).ok_or_else(|| {
-        ApiError::invalid_with("name", "Name: cannot be blank", "BlankValue")
-    })?;
+    let name = w
+        .name
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| ApiError::invalid_with("name", "Name: cannot be blank", "BlankValue"))?;
     let id = a.add_form(&name, false, req.now);
     let Some(form) = a.forms.iter_mut().find(|f| f.id == id) else {
         return Err(ApiError::not_found());
@@ -66,7 +67,10 @@ pub(crate) fn create(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
     if let Some(ids) = w.ticket_field_ids {
         form.ticket_field_ids = ids;
     }
-    Ok(Resp::json(StatusCode::CREATED, &json!({"ticket_form": form})))
+    Ok(Resp::json(
+        StatusCode::CREATED,
+        &json!({"ticket_form": form}),
+    ))
 }
 
 /// `DELETE /api/v2/ticket_forms/{id}` → 204 (admins; the default form cannot go).

@@ -118,7 +118,10 @@ fn validate(a: &Account, wr: &Write, now: jiff::Timestamp) -> Result<(), ApiErro
     if let Some(f) = w.ticket_form_id
         && !crate::sim::forms::usable(a, f)
     {
-        return Err(ApiError::invalid("ticket_form_id", "Ticket form: is invalid"));
+        return Err(ApiError::invalid(
+            "ticket_form_id",
+            "Ticket form: is invalid",
+        ));
     }
     if let Some(b) = w.brand_id
         && !a.brands.iter().any(|x| x.id == b)
@@ -225,7 +228,12 @@ fn apply_fields(a: &Account, rec: &mut TicketRec, wr: &Write) -> Vec<(String, Va
         t.due_at = due;
     }
     if let Some(f) = w.ticket_form_id {
-        record(&mut ch, "ticket_form_id", opt_id(t.ticket_form_id), json!(f));
+        record(
+            &mut ch,
+            "ticket_form_id",
+            opt_id(t.ticket_form_id),
+            json!(f),
+        );
         t.ticket_form_id = Some(f);
     }
     if let Some(e) = clearable(&w.external_id, "external_id") {

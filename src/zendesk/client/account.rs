@@ -8,9 +8,7 @@ use serde::Serialize;
 
 use super::requests::TicketFieldWrite;
 use super::{Call, ZendeskClient, ZendeskError};
-use crate::zendesk::models::{
-    Brand, CustomRole, Group, SharingAgreement, TicketField, TicketForm,
-};
+use crate::zendesk::models::{Brand, CustomRole, Group, SharingAgreement, TicketField, TicketForm};
 
 #[derive(Serialize)]
 struct FieldEnvelope<'a> {
