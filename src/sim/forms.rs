@@ -57,7 +57,7 @@ pub(crate) fn create(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
         .name
         .filter(|n| !n.trim().is_empty())
         .ok_or_else(|| ApiError::invalid_with("name", "Name: cannot be blank", "BlankValue"))?;
-    let id = a.add_form(&name, false, req.now);
+    let id = a.add_form(&name, false, req.now).id;
     let Some(form) = a.forms.iter_mut().find(|f| f.id == id) else {
         return Err(ApiError::not_found());
     };

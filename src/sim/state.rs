@@ -462,11 +462,11 @@ impl Account {
         }
     }
 
-    /// Adds a ticket form (active, in all brands); returns its id.
-    pub fn add_form(&mut self, name: &str, default: bool, now: Timestamp) -> u64 {
+    /// Adds a ticket form (active, in all brands).
+    pub fn add_form(&mut self, name: &str, default: bool, now: Timestamp) -> TicketForm {
         let id = self.ids.object();
         let position = self.forms.len() as u64 + 1;
-        self.forms.push(TicketForm {
+        let form = TicketForm {
             id,
             url: self.url(&format!("ticket_forms/{id}.json")),
             name: name.to_owned(),
@@ -480,8 +480,9 @@ impl Account {
             restricted_brand_ids: Vec::new(),
             created_at: now,
             updated_at: now,
-        });
-        id
+        };
+        self.forms.push(form.clone());
+        form
     }
 
     /// The default ticket form, which a new ticket gets when its write names none.
