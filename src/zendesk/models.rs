@@ -236,11 +236,13 @@ pub struct TicketWrite {
         with = "double_option"
     )]
     pub ticket_type: Option<Option<String>>,
-    /// A task's due date; `Some(None)` clears it (sent as `null`).
+    /// A task's due date; `Some(None)` clears it (sent as `null`). Read leniently, as
+    /// clients send it: an RFC 3339 time, a time without offset (UTC), or a date (noon UTC).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "double_option"
+        serialize_with = "double_option::serialize",
+        deserialize_with = "lenient_time"
     )]
     pub due_at: Option<Option<Timestamp>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -292,6 +294,38 @@ mod double_option {
     ) -> Result<Option<Option<T>>, D::Error> {
         Option::<T>::deserialize(d).map(Some)
     }
+}
+
+/// A due date as clients write it: `2026-12-24T10:00:00Z`, `2026-12-24T10:00:00+01:00`,
+/// `2026-12-24T10:00:00` (UTC), or `2026-12-24` (noon UTC); `null` clears.
+fn lenient_time<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<Timestamp>>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(d)? else {
+        return Ok(Some(None));
+    };
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(Some(None));
+    }
+    let utc =
+        |dt: jiff::civil::DateTime| dt.to_zoned(jiff::tz::TimeZone::UTC).map(|z| z.timestamp());
+    let day = || {
+        text.parse::<jiff::civil::Date>()
+            .ok()
+            .filter(|_| !text.contains(['T', 't', ' ']))
+            .and_then(|day| utc(day.at(12, 0, 0, 0)).ok())
+    };
+    text.parse::<Timestamp>()
+        .ok()
+        .or_else(day)
+        .or_else(|| {
+            text.parse::<jiff::civil::DateTime>()
+                .ok()
+                .and_then(|dt| utc(dt).ok())
+        })
+        .map(|t| Some(Some(t)))
+        .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not a time")))
 }
 
 /// `{"ticket": …}`: request and single-ticket response envelope.
@@ -890,6 +924,22 @@ mod tests {
         assert_eq!(back, clear);
         let none: TicketWrite = serde_json::from_str("{}").unwrap();
         assert_eq!(none.priority, None);
+        let due = |text: &str| {
+            serde_json::from_str::<TicketWrite>(&format!(r#"{{"due_at": {text}}}"#))
+                .map(|w| w.due_at)
+                .ok()
+        };
+        let noon: Timestamp = "2026-12-24T12:00:00Z".parse().unwrap();
+        for text in [
+            r#""2026-12-24T12:00:00Z""#,
+            r#""2026-12-24T13:00:00+01:00""#,
+            r#""2026-12-24T12:00:00""#,
+            r#""2026-12-24""#,
+        ] {
+            assert_eq!(due(text), Some(Some(Some(noon))), "{text}");
+        }
+        assert_eq!(due("null"), Some(Some(None)));
+        assert_eq!(due(r#""soon""#), None);
     }
 
     #[test]
