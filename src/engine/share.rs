@@ -288,8 +288,7 @@ impl Engine {
                         &SideNow::of(source),
                         None,
                     )
-                    .await?
-                    .unwrap_or_default();
+                    .await?;
                 let write = self
                     .mirror_create(agreement, &from, source, first, bridge_to, &found)
                     .await;

@@ -157,10 +157,10 @@ impl Engine {
             // the link; the rest crosses (`engine::system`).
             let receiver = self.account(&ends.receiver_account)?;
             let first = plan.writes.first_mut().filter(|w| w.changes_ticket());
-            if let Some(found) = self.judge(&rules, flow, &receiver, &now, first).await? {
-                super::system::hold_back(&mut new_baseline, &read.baseline, &found);
-                self.record_mismatches(link, flow, &rules.name, &found)?;
-            }
+            let found = self.judge(&rules, flow, &receiver, &now, first).await?;
+            super::system::hold_back(&mut new_baseline, &read.baseline, &found);
+            // Also when nothing is found: earlier mismatches of this flow are cleared.
+            self.record_mismatches(link, flow, &rules.name, &found)?;
             plan.writes.retain(|w| !w.is_empty());
         }
         tracing::debug!(

@@ -112,8 +112,8 @@ impl Account {
 
 impl Engine {
     /// Judges the sender's ticket as read (`now`) against the receiver's directory and
-    /// takes out of `write` what the receiver cannot take. `None` when the rules map
-    /// nothing that needs judging.
+    /// takes out of `write` what the receiver cannot take. Nothing is read, and nothing
+    /// found, when the rules map nothing that needs judging.
     pub(crate) async fn judge(
         &self,
         rules: &AgreementConfig,
@@ -121,17 +121,17 @@ impl Engine {
         receiver: &Account,
         now: &SideNow,
         write: Option<&mut Write>,
-    ) -> Result<Option<Vec<Mismatch>>, EngineError> {
+    ) -> Result<Vec<Mismatch>, EngineError> {
         let needs = Needs::of(rules);
         if !needs.any() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let dir = receiver.directory(needs).await?;
         let found = system::mismatches(rules, flow, &now.custom_fields, &now.system, &dir);
         if let Some(w) = write {
             system::screen(&mut w.fields, &mut w.system, &found);
         }
-        Ok(Some(found))
+        Ok(found)
     }
 
     /// Records `found` as the mismatches of `flow` on `link` (replacing that flow's

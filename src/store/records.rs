@@ -90,7 +90,7 @@ pub struct Link {
     /// What did not cross at the last step of each flow that judged it (ids only): a
     /// value with no mapping, a mapped field, group or form the receiver lacks, a type
     /// mismatch. The link stays active; the rest crossed.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub mismatches: Vec<crate::system::Mismatch>,
 }
 
