@@ -285,7 +285,14 @@ pub fn mismatches(
                 continue;
             };
             let kind = match receiver_fields.get(&m.to) {
-                None => Some(MismatchKind::MissingField),
+                None => {
+                    // With no field to ask, a drop-down map (non-empty `values`) is what
+                    // says which values have a mapping.
+                    if !m.values.is_empty() && !in_value_map(m, value) {
+                        add(MismatchKind::UnmappedValue, m.from, Some(m.to));
+                    }
+                    Some(MismatchKind::MissingField)
+                }
                 Some(shape) => fit(shape, &crate::rules::map_field_value(m, value)),
             };
             if let Some(kind) = kind {
@@ -322,6 +329,17 @@ pub fn mismatches(
         }
     }
     out.into_iter().collect()
+}
+
+/// Whether every string of `value` has an entry in the field's value map.
+fn in_value_map(m: &crate::config::FieldMap, value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => m.values.contains_key(s),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .all(|v| v.as_str().is_some_and(|s| m.values.contains_key(s))),
+        _ => true,
+    }
 }
 
 /// Why a (mapped) value does not fit a receiver field, if it does not.

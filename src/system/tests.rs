@@ -247,6 +247,29 @@ fn what_fits_is_no_mismatch() {
     // A value equal to a receiver option needs no map entry; null is never a mismatch.
     let fields = vec![cf(1, json!("silver")), cf(2, Value::Null)];
     assert!(mismatches(&rules, Flow::SourceToTarget, &fields, &system, &directory()).is_empty());
+    // A field the receiver lacks: missing; a value its drop-down map does not name is
+    // also reported as unmapped (there is no field to ask for its options).
+    let rules = rules_with(
+        vec![map(1, 777, &[("tier_gold", "gold")])],
+        SystemRules::default(),
+    );
+    let kinds = |v: Value| {
+        mismatches(
+            &rules,
+            Flow::SourceToTarget,
+            &[cf(1, v)],
+            &SystemNow::default(),
+            &directory(),
+        )
+        .into_iter()
+        .map(|m| m.kind)
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        kinds(json!("tier_bronze")),
+        vec![MismatchKind::UnmappedValue, MismatchKind::MissingField]
+    );
+    assert_eq!(kinds(json!("tier_gold")), vec![MismatchKind::MissingField]);
     // A directory not read judges nothing; empty maps report no group or form.
     let found = mismatches(
         &rules_with(vec![map(1, 100, &[])], SystemRules::default()),
