@@ -412,6 +412,35 @@ async fn the_simulator_serves_forms_and_refuses_what_zendesk_refuses() {
         .json()
         .await
         .unwrap();
+    // Priorities and types, as Zendesk lists them: system fields with their options.
+    let fields: serde_json::Value = auth(http.get(format!("{url}/api/v2/ticket_fields.json")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let options = |ty: &str| -> Vec<String> {
+        fields["ticket_fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["type"] == ty)
+            .map(|f| {
+                f["system_field_options"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|o| o["value"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(options("priority"), ["low", "normal", "high", "urgent"]);
+    assert_eq!(
+        options("tickettype"),
+        ["question", "incident", "problem", "task"]
+    );
     let list = forms["ticket_forms"].as_array().unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["default"], true);

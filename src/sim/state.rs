@@ -249,6 +249,41 @@ pub(crate) struct WireField<'a> {
     pub collapsed_for_agents: bool,
     pub agent_description: Option<String>,
     pub tag: Option<String>,
+    /// The values a system field takes (priority, type, status), as Zendesk lists them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_field_options: Option<Vec<Value>>,
+}
+
+/// `system_field_options` of Zendesk's own fields: what `priority`, `type` and `status`
+/// take on a ticket.
+fn system_field_options(field_type: &str) -> Option<Vec<Value>> {
+    let names: &[(&str, &str)] = match field_type {
+        "priority" => &[
+            ("Low", "low"),
+            ("Normal", "normal"),
+            ("High", "high"),
+            ("Urgent", "urgent"),
+        ],
+        "tickettype" => &[
+            ("Question", "question"),
+            ("Incident", "incident"),
+            ("Problem", "problem"),
+            ("Task", "task"),
+        ],
+        "status" => &[
+            ("Open", "open"),
+            ("Pending", "pending"),
+            ("On-hold", "hold"),
+            ("Solved", "solved"),
+        ],
+        _ => return None,
+    };
+    Some(
+        names
+            .iter()
+            .map(|(name, value)| json!({"name": name, "value": value}))
+            .collect(),
+    )
 }
 
 /// The `via` of something done through the API (or the web UI for test helpers).
@@ -620,6 +655,7 @@ impl Account {
             collapsed_for_agents: false,
             agent_description: None,
             tag: None,
+            system_field_options: system_field_options(&f.field.field_type),
         }
     }
 
