@@ -2,8 +2,9 @@
 //! on it, against the in-process simulator: priority, type with due date, group and form
 //! cross in both directions of a two-way link without bouncing back; a value with no
 //! mapping, a missing field, group or form, and a type mismatch are each reported on the
-//! link (store, metric) while the rest of the update crosses; and the simulator serves
-//! and refuses what Zendesk does.
+//! link (store, metric) while the rest of the update crosses; the real daemon shows them
+//! on `links show`, the status page, `/metrics` and in a warning, by ids and never by
+//! value; and the simulator serves and refuses what Zendesk does.
 
 mod common;
 
@@ -494,4 +495,160 @@ async fn the_simulator_serves_forms_and_refuses_what_zendesk_refuses() {
         .unwrap();
     assert!(r["ticket"]["due_at"].is_null(), "{r}");
     assert_eq!(r["ticket"]["type"], "question");
+}
+
+/// The real daemon: a mismatch shows on `links show`, the status page, `/metrics` and in
+/// a warning naming ids, while the value itself appears in none of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mismatch_shows_everywhere_by_ids_never_by_value() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    const VALUE: &str = "tier_secret_bronze";
+    let sim = simulator().await;
+    let tier = sim.add_ticket_field(
+        "acme",
+        "tagger",
+        "Tier",
+        &[("Gold", "tier_gold"), ("Bronze", VALUE)],
+    );
+    let vendor_tier = sim.add_ticket_field("vendor", "tagger", "Tier", &[("Gold", "gold")]);
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text = format!(
+        "[daemon]\nadmin_token = \"admin\"\nlisten = \"127.0.0.1:{port}\"\nstate_dir = {state:?}\npoll_interval = \"1s\"\ncoalesce_window = \"50ms\"\n{acme}{vendor}\n[[agreements]]\nname = \"acme-to-vendor\"\nfrom = \"acme\"\nto = \"vendor\"\nauto_share_tags = [\"vendor_escalation\"]\n[[agreements.fields]]\nfrom = {from}\nto = {to}\nvalues = {{ \"tier_gold\" = \"gold\" }}\n[agreements.system]\npriority = true\n",
+        state = dir.path().join("state"),
+        acme = account_section(&sim, "acme", ""),
+        vendor = account_section(&sim, "vendor", "accept_from = [\"acme\"]"),
+        from = tier.id,
+        to = vendor_tier.id,
+    );
+    let path = dir.path().join("sharebridge.toml");
+    std::fs::write(&path, &text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sharebridge"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "info")
+        .env_remove("SHAREBRIDGE_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    common::wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()).await;
+
+    let mut create = new_ticket("Tiered", "first", &["vendor_escalation"]);
+    create.priority = Some(Some("high".into()));
+    create.custom_fields = Some(vec![CustomField {
+        id: tier.id,
+        value: VALUE.into(),
+    }]);
+    sim.create_ticket("acme", AGENT_A, &create).unwrap();
+    common::wait_for_within(20, || {
+        sim.tickets("vendor")
+            .first()
+            .is_some_and(|m| m.priority.as_deref() == Some("high"))
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let links: serde_json::Value = http
+        .get(format!("{base}/api/links"))
+        .bearer_auth("admin")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link = links[0]["id"].as_u64().unwrap();
+    assert_eq!(links[0]["state"], "active");
+    assert_eq!(
+        links[0]["mismatches"][0]["kind"], "unmapped_value",
+        "{links}"
+    );
+
+    let show = Command::new(env!("CARGO_BIN_EXE_sharebridge"))
+        .args(["links", "show", &link.to_string(), "--config"])
+        .arg(&path)
+        .env_remove("SHAREBRIDGE_CONFIG")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&show.stdout).into_owned();
+    assert!(show.status.success(), "{shown}");
+    let want = format!(
+        "mismatch: source-to-target unmapped_value field {} -> {}",
+        tier.id, vendor_tier.id
+    );
+    assert!(shown.contains(&want), "{shown}");
+    let page = http
+        .get(format!("{base}/"))
+        .bearer_auth("admin")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&want.replace("->", "-&gt;")), "{page}");
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            "sharebridge_mismatches_total{agreement=\"acme-to-vendor\",kind=\"unmapped_value\"} 1"
+        ) && metrics.contains(
+            "sharebridge_link_mismatches{agreement=\"acme-to-vendor\",kind=\"unmapped_value\"} 1"
+        ),
+        "{metrics}"
+    );
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let logs = tokio::task::spawn_blocking(move || {
+        child.wait().unwrap();
+        let mut logs = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut logs)
+            .unwrap();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut logs)
+            .unwrap();
+        logs
+    })
+    .await
+    .unwrap();
+    let warning = logs
+        .lines()
+        .find(|l| l.contains("not crossed") && l.contains("unmapped_value"))
+        .unwrap_or_else(|| panic!("no mismatch warning in:\n{logs}"));
+    assert!(
+        warning.contains(&format!("link={link}"))
+            && warning.contains(&tier.id.to_string())
+            && warning.contains(&vendor_tier.id.to_string()),
+        "{warning}"
+    );
+    for (what, text) in [
+        ("links show", &shown),
+        ("status page", &page),
+        ("metrics", &metrics),
+        ("logs", &logs),
+    ] {
+        assert!(!text.contains(VALUE), "the value appears in {what}");
+    }
 }
