@@ -652,3 +652,72 @@ async fn a_mismatch_shows_everywhere_by_ids_never_by_value() {
         assert!(!text.contains(VALUE), "the value appears in {what}");
     }
 }
+
+/// A mismatch that goes away without anything to send (the group set back to the one
+/// that crossed) is cleared at the next read; the held-back group crosses once mapped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mismatch_gone_is_cleared_and_a_held_back_group_crosses_once_mapped() {
+    let sim = simulator().await;
+    let support = sim.add_group("acme", "Support 2").id;
+    let tier3 = sim.add_group("acme", "Tier 3").id;
+    let partner = sim.add_group("vendor", "Partner").id;
+    let partner3 = sim.add_group("vendor", "Partner tier 3").id;
+    let config = |groups: &str| {
+        format!(
+            "{DAEMON_SECTION}{}{}\n[[agreements]]\nname = \"acme-to-vendor\"\nfrom = \"acme\"\nto = \"vendor\"\nauto_share_tags = [\"vendor_escalation\"]\n[agreements.system]\ngroups = {{ {groups} }}\n",
+            account_section(&sim, "acme", ""),
+            account_section(&sim, "vendor", "accept_from = [\"acme\"]"),
+        )
+    };
+    let one = config(&format!("\"{support}\" = {partner}"));
+    let both = config(&format!(
+        "\"{support}\" = {partner}, \"{tier3}\" = {partner3}"
+    ));
+    let w = world_with(sim, &one).await;
+    let mut create = new_ticket("Grouped", "first", &["vendor_escalation"]);
+    create.group_id = Some(support);
+    let t = w.sim.create_ticket("acme", AGENT_A, &create).unwrap();
+    w.poke("acme", t.id).await;
+    let mirror = w.mirror_of(t.id);
+    assert_eq!(
+        w.sim.ticket("vendor", mirror).unwrap().group_id,
+        Some(partner)
+    );
+    let set_group = |g: u64| TicketWrite {
+        group_id: Some(g),
+        ..Default::default()
+    };
+
+    w.sim
+        .update_ticket("acme", t.id, AGENT_A, &set_group(tier3))
+        .unwrap();
+    w.poke("acme", t.id).await;
+    let kinds: Vec<MismatchKind> = w.link_of(t.id).mismatches.iter().map(|m| m.kind).collect();
+    assert_eq!(kinds, vec![MismatchKind::UnmappedGroup]);
+    assert_eq!(
+        w.sim.ticket("vendor", mirror).unwrap().group_id,
+        Some(partner)
+    );
+
+    // Back to the group that crossed: nothing to send, and the mismatch is gone.
+    w.sim
+        .update_ticket("acme", t.id, AGENT_A, &set_group(support))
+        .unwrap();
+    w.poke("acme", t.id).await;
+    assert!(w.link_of(t.id).mismatches.is_empty());
+
+    // Unmapped again, then the mapping is added: the held-back group crosses at the next
+    // read, with nothing changed at the source.
+    w.sim
+        .update_ticket("acme", t.id, AGENT_A, &set_group(tier3))
+        .unwrap();
+    w.poke("acme", t.id).await;
+    assert_eq!(w.link_of(t.id).mismatches.len(), 1);
+    w.reconfigure_text(&both).await;
+    w.poke("acme", t.id).await;
+    assert_eq!(
+        w.sim.ticket("vendor", mirror).unwrap().group_id,
+        Some(partner3)
+    );
+    assert!(w.link_of(t.id).mismatches.is_empty());
+}

@@ -150,9 +150,16 @@ impl Engine {
         self.recover_flow(link, flow, &ends).await?;
         let sender = self.account(&ends.sender_account)?;
         let read = self.read_step(link, flow, &ends, &sender, known).await?;
+        // Judged when the update changes the ticket, and from a fresh read whenever a
+        // field, group or form changed at the sender (an unmapped group plans nothing to
+        // send, and is still reported) or mismatches stand (one may be gone).
+        let fresh = now.is_some();
         let (mut plan, now) = self.plan_step(&rules, &ends, &sender, &read, now).await?;
         let mut new_baseline = now.to_baseline(read.baseline.not_before);
-        if plan.changes_ticket() {
+        let moved = new_baseline.fields != read.baseline.fields
+            || new_baseline.system != read.baseline.system;
+        let standing = link.mismatches.iter().any(|m| m.flow == flow);
+        if plan.changes_ticket() || (fresh && (moved || standing)) {
             // What the receiver cannot take is taken out of the update and reported on
             // the link; the rest crosses (`engine::system`).
             let receiver = self.account(&ends.receiver_account)?;
