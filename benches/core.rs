@@ -107,6 +107,7 @@ fn plan(bencher: Bencher, n: usize) {
                 value: 42.into(),
             },
         ],
+        system: Default::default(),
     };
     let comments = comments(n);
     bencher.bench_local(|| {

@@ -603,6 +603,16 @@ fn format_link(d: &crate::server::api::LinkDetail) -> String {
         "writes awaiting confirmation: {}\n",
         d.pending_writes
     ));
+    if !d.link.mismatches.is_empty() {
+        out.push_str("not crossed (the rest of each update did):\n");
+        for m in &d.link.mismatches {
+            out.push_str(&format!(
+                "  mismatch: {} ({})\n",
+                m.describe(),
+                m.kind.fix()
+            ));
+        }
+    }
     if let Some(o) = &d.orphan {
         out.push_str(&format!(
             "orphaned since {}: {} {}\n",
@@ -893,5 +903,64 @@ mod tests {
         for (flag, env, want) in table {
             assert_eq!(config_path(flag, env), PathBuf::from(want));
         }
+    }
+
+    /// `links show` lists the link's mismatches by ids, with what to do; and the JSON the
+    /// admin API sends carries them (flattened with the link).
+    #[test]
+    fn links_show_lists_mismatches_by_ids() {
+        use crate::system::{Mismatch, MismatchKind};
+        let at: jiff::Timestamp = "2026-11-25T12:00:00Z".parse().unwrap();
+        let link = crate::store::Link {
+            id: 7,
+            agreement: "acme-to-vendor".into(),
+            source_account: "acme".into(),
+            source_ticket: 101,
+            target_account: "vendor".into(),
+            target_ticket: Some(202),
+            direction: crate::link::Direction::TwoWay,
+            state: crate::store::LinkState::Active,
+            error: None,
+            created_at: at,
+            updated_at: at,
+            last_synced_at: Some(at),
+            idempotency_key: "k".into(),
+            mismatches: vec![
+                Mismatch {
+                    kind: MismatchKind::UnmappedValue,
+                    flow: crate::link::Flow::SourceToTarget,
+                    sender_id: 360001,
+                    receiver_id: Some(900002),
+                },
+                Mismatch {
+                    kind: MismatchKind::UnmappedGroup,
+                    flow: crate::link::Flow::TargetToSource,
+                    sender_id: 55,
+                    receiver_id: None,
+                },
+            ],
+        };
+        let detail = crate::server::api::LinkDetail {
+            link,
+            lag_seconds: Some(3),
+            pending_writes: 0,
+            orphan: None,
+        };
+        let out = format_link(&detail);
+        assert!(
+            out.contains("mismatch: source-to-target unmapped_value field 360001 -> 900002"),
+            "{out}"
+        );
+        assert!(
+            out.contains("mismatch: target-to-source unmapped_group group 55 (no mapping)"),
+            "{out}"
+        );
+        assert!(out.contains("add the group to system.groups"), "{out}");
+        let json = serde_json::to_value(&detail).unwrap();
+        assert_eq!(json["mismatches"][0]["kind"], "unmapped_value");
+        assert_eq!(json["mismatches"][1]["flow"], "target-to-source");
+        assert_eq!(json["state"], "active");
+        let back: crate::server::api::LinkDetail = serde_json::from_value(json).unwrap();
+        assert_eq!(back.link.mismatches, detail.link.mismatches);
     }
 }

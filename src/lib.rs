@@ -15,6 +15,7 @@
 //! - [`fields`]: `sharebridge fields` suggestions (pure field and option matching).
 //! - [`setup`]: going live: `connect` (OAuth sign-in, the bridge's webhook), `doctor`,
 //!   `fields`.
+//! - [`system`]: Zendesk's own fields across a link and the mismatches reported (pure).
 //! - [`zendesk`]: Zendesk's wire format (models, webhook signing).
 //! - [`telemetry`]: logging setup.
 //! - [`visibility`]: who in the receiver can see a mirror, and why (pure).
@@ -46,6 +47,7 @@ pub mod server;
 pub mod setup;
 pub mod sim;
 pub mod store;
+pub mod system;
 pub mod tasks;
 pub mod telemetry;
 pub mod visibility;

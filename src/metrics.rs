@@ -72,6 +72,18 @@ pub struct Metrics {
     pub worker_up: Family<WorkerLabels, Gauge>,
     pub task_panics: Counter,
     pub privacy_followed: Family<PrivacyLabels, Counter>,
+    /// Mismatches found (each new one on a link counted once).
+    pub mismatches: Family<MismatchLabels, Counter>,
+    /// Mismatches standing on active links now.
+    pub link_mismatches: Family<MismatchLabels, Gauge>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MismatchLabels {
+    pub agreement: String,
+    /// `unmapped_value`, `missing_field`, `type_mismatch`, `unmapped_group`,
+    /// `missing_group`, `unmapped_form`, `missing_form`.
+    pub kind: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -111,6 +123,8 @@ impl Metrics {
             worker_up: Family::default(),
             task_panics: Counter::default(),
             privacy_followed: Family::default(),
+            mismatches: Family::default(),
+            link_mismatches: Family::default(),
             leading: Gauge::default(),
             leader: Family::default(),
             leader_since: Gauge::default(),
@@ -176,6 +190,16 @@ impl Metrics {
             "privacy_followed",
             "Mirror comments made private or redacted because their source comment was",
             m.privacy_followed.clone(),
+        );
+        registry.register(
+            "mismatches",
+            "What did not cross because the receiver cannot take it (a value with no mapping, a missing field, group or form, a type mismatch), by kind; each new one on a link counted once",
+            m.mismatches.clone(),
+        );
+        registry.register(
+            "link_mismatches",
+            "Mismatches standing on active links, by kind",
+            m.link_mismatches.clone(),
         );
         registry.register(
             "leading",

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::coalesce::{self, Batch, Part};
 use crate::config::AgreementConfig;
 use crate::rules::{self, CommentFacts, CommentVerdict, TagDelta, TagFilter};
+use crate::system::{self, SystemChange, SystemNow};
 use crate::zendesk::models::{CustomField, Status};
 
 /// What the bridge last saw (or wrote) of one side of a link: changes are measured against
@@ -31,6 +32,10 @@ pub struct Baseline {
     /// changes (set when a link turns two-way).
     #[serde(default)]
     pub rebase: bool,
+    /// Zendesk's own fields (`[agreements.system]`); `None` in baselines stored before
+    /// they crossed: the next step records them without sending any change.
+    #[serde(default)]
+    pub system: Option<SystemNow>,
 }
 
 /// The sending side's ticket as it is now.
@@ -39,6 +44,7 @@ pub struct SideNow {
     pub status: Status,
     pub tags: Vec<String>,
     pub custom_fields: Vec<CustomField>,
+    pub system: SystemNow,
 }
 
 impl SideNow {
@@ -54,6 +60,7 @@ impl SideNow {
                 .collect(),
             not_before,
             rebase: false,
+            system: Some(self.system.clone()),
         }
     }
 }
@@ -78,6 +85,8 @@ pub struct Write {
     pub status: Option<Status>,
     pub tags: TagDelta,
     pub fields: Vec<CustomField>,
+    /// Priority, type, due date, group, form.
+    pub system: SystemChange,
 }
 
 impl Write {
@@ -85,10 +94,13 @@ impl Write {
         self.comment.is_none() && !self.changes_ticket()
     }
 
-    /// Whether it changes the ticket itself (status, tags or fields), not only adds a
-    /// comment.
+    /// Whether it changes the ticket itself (status, tags, fields or system fields), not
+    /// only adds a comment.
     pub fn changes_ticket(&self) -> bool {
-        self.status.is_some() || !self.tags.is_empty() || !self.fields.is_empty()
+        self.status.is_some()
+            || !self.tags.is_empty()
+            || !self.fields.is_empty()
+            || !self.system.is_empty()
     }
 }
 
@@ -189,11 +201,17 @@ fn field_changes(rules: &AgreementConfig, baseline: &Baseline, now: &SideNow) ->
         .filter(|f| fields.contains(&f.id))
         .cloned()
         .collect();
+    let system = baseline
+        .system
+        .as_ref()
+        .map(|before| system::changes(&rules.system, before, &now.system))
+        .unwrap_or_default();
     Write {
         comment: None,
         status,
         tags,
         fields: rules::map_fields(&rules.fields, &changed),
+        system,
     }
 }
 
@@ -210,6 +228,7 @@ pub fn receiver_after(mut receiver: Baseline, write: &Write) -> Baseline {
     for f in &write.fields {
         receiver.fields.insert(f.id, f.value.clone());
     }
+    receiver.system = receiver.system.map(|s| system::after(s, &write.system));
     receiver
 }
 
@@ -250,6 +269,7 @@ mod tests {
             status,
             tags: tags.iter().map(|t| t.to_string()).collect(),
             custom_fields: vec![],
+            system: SystemNow::default(),
         }
     }
 
@@ -281,6 +301,7 @@ mod tests {
                     value: "z".into(),
                 },
             ],
+            system: SystemNow::default(),
         };
         let p = plan(
             &rules(),
@@ -344,6 +365,7 @@ mod tests {
             status: Status::Open,
             tags: vec!["theirs".into(), "b".into()],
             custom_fields: vec![],
+            system: SystemNow::default(),
         };
         // The reverse flow (same rules for the test) sees no change on the mirror.
         let back = plan(&rules(), "vendor", &receiver, &mirror_now, &[]);

@@ -188,6 +188,11 @@ pub fn map_fields(maps: &[FieldMap], source: &[CustomField]) -> Vec<CustomField>
         .collect()
 }
 
+/// One mapped field's value as the receiver gets it (through the field's value map).
+pub fn map_field_value(map: &FieldMap, value: &serde_json::Value) -> serde_json::Value {
+    map_value(&map.values, value)
+}
+
 fn map_value(values: &BTreeMap<String, String>, value: &serde_json::Value) -> serde_json::Value {
     match value {
         serde_json::Value::String(s) => {
@@ -264,6 +269,7 @@ pub(crate) mod tests {
                 sync: true,
                 max_bytes: 1000,
             },
+            system: crate::config::SystemRules::default(),
             file: "conf.d/acme.toml".into(),
         }
     }

@@ -548,3 +548,104 @@ fn daemon_store_takes_a_postgres_url_and_its_password_as_a_secret() {
         "{err}"
     );
 }
+
+#[test]
+fn system_fields_are_accepted_and_their_ids_checked() {
+    let ok = format!(
+        "{GOOD}[agreements.system]\npriority = true\ntype = true\ngroups = {{ \"360001\" = 900001 }}\nforms = {{ \"500\" = 700 }}\n"
+    );
+    Dir::new(&ok).check().code(0);
+    let dir = Dir::new(&format!(
+        "{GOOD}[agreements.system]\ngroups = {{ \"support\" = 900001, \"7\" = 0 }}\nforms = {{ \"0\" = 700 }}\n"
+    ));
+    refused(
+        &dir,
+        &[
+            "agreements.acme-to-vendor.system.groups.support",
+            "not a group id",
+            "agreements.acme-to-vendor.system.groups.7",
+            "must be above 0",
+            "agreements.acme-to-vendor.system.forms.0",
+            "not a ticket form id",
+        ],
+    );
+    let dir = Dir::new(&format!(
+        "{GOOD}[agreements.system]\npriorty = true\ndue_at = true\n"
+    ));
+    refused(
+        &dir,
+        &[
+            "agreements[0].system.priorty",
+            "agreements[0].system.due_at",
+            "unknown key",
+        ],
+    );
+}
+
+/// Every key the code does not act on is refused (DESIGN §3: no key is accepted and
+/// ignored): keys that would do nothing where they stand, each with what to do.
+#[test]
+fn keys_that_would_do_nothing_are_refused() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "[agreements.status]\nsync = false\nmap = { hold = \"open\" }\n",
+            "agreements.acme-to-vendor.status.map",
+            "while status.sync = false",
+        ),
+        (
+            "[agreements.tags]\nsync = false\nexclude = [\"internal_*\"]\n",
+            "agreements.acme-to-vendor.tags.exclude",
+            "while tags.sync = false",
+        ),
+        (
+            "[agreements.comments]\npublic = false\nattribution = true\n",
+            "agreements.acme-to-vendor.comments.attribution",
+            "no comment crosses",
+        ),
+    ];
+    for (section, key, why) in cases {
+        refused(&Dir::new(&format!("{GOOD}{section}")), &[key, why]);
+    }
+    let no_auto = GOOD.replace("auto_share_tags = [\"vendor_escalation\"]", "");
+    refused(
+        &Dir::new(&no_auto.replace(
+            "to = \"vendor\"\n",
+            "to = \"vendor\"\nunshare_on_tag_removal = true\n",
+        )),
+        &[
+            "agreements.acme-to-vendor.unshare_on_tag_removal",
+            "without auto_share_tags",
+        ],
+    );
+    refused(
+        &Dir::new(&no_auto.replace("to = \"vendor\"\n", "to = \"vendor\"\nbrands = [5]\n")),
+        &["agreements.acme-to-vendor.brands", "auto-sharing only"],
+    );
+    // The same keys where they act are accepted.
+    let acting = format!(
+        "{GOOD}unshare_on_tag_removal = true\nbrands = [5]\n[agreements.status]\nsync = true\nmap = {{ hold = \"open\" }}\n[agreements.comments]\npublic = false\nprivate = true\nattribution = false\n"
+    );
+    Dir::new(&acting).check().code(0);
+}
+
+/// Keys DESIGN §3 names for features this build does not have are refused as unknown,
+/// never accepted and ignored.
+#[test]
+fn keys_for_what_this_build_does_not_do_are_refused() {
+    let dir = Dir::new(
+        &GOOD
+            .replace("listen = ", "public_url = \"https://bridge.example.com\"\nlisten = ")
+            .replace(
+                "token = \"t1\"",
+                "oauth = { client_id = \"c\", client_secret = \"s\", refresh_token = \"r\", grant = \"client_credentials\" }",
+            ),
+    );
+    refused(
+        &dir,
+        &[
+            "daemon.public_url",
+            "accounts.acme.oauth.grant",
+            "unknown key",
+        ],
+    );
+}

@@ -3,7 +3,8 @@
 //! random rules, watermark and baseline, driven exactly as `engine::sync` drives them.
 //!
 //! Random histories of agent comments (public, private, by the bridge's own user,
-//! recorded as the bridge's), status, tag and field changes on both sides, interleaved with
+//! recorded as the bridge's), status, tag, field and system-field (priority, type with due
+//! date, group) changes on both sides, interleaved with
 //! sync steps of either flow (some of them interrupted after a few writes, as a failed
 //! write leaves them), must keep the invariants of DESIGN §5:
 //! - every comment that should cross crosses exactly once, in source order;
@@ -25,10 +26,12 @@ use serde_json::{Value, json};
 
 use sharebridge::coalesce::{MAX_BODY_CHARS, SEPARATOR};
 use sharebridge::config::{
-    AgreementConfig, AttachmentRules, CommentRules, FieldMap, StatusRules, TagRules, Target,
+    AgreementConfig, AttachmentRules, CommentRules, FieldMap, StatusRules, SystemRules, TagRules,
+    Target,
 };
 use sharebridge::plan::{self, Baseline, CommentNow, Plan, SideNow};
 use sharebridge::rules::{self, TagFilter};
+use sharebridge::system::{self, SystemNow};
 use sharebridge::zendesk::models::{CustomField, Status};
 
 /// Cases per property: `SHAREBRIDGE_FUZZ_CASES`, else `PROPTEST_CASES`, else `default`.
@@ -78,6 +81,23 @@ const TAGS: [&str; 8] = [
 /// Custom field ids of side A and of side B (ids differ per account).
 const FIELDS_A: [u64; 3] = [1, 2, 3];
 const FIELDS_B: [u64; 3] = [11, 12, 13];
+/// Group ids of side A and of side B.
+const GROUPS_A: [u64; 3] = [1, 2, 3];
+const GROUPS_B: [u64; 3] = [21, 22, 23];
+const PRIORITIES: [Option<&str>; 5] = [
+    None,
+    Some("urgent"),
+    Some("high"),
+    Some("normal"),
+    Some("low"),
+];
+const TYPES: [Option<&str>; 5] = [
+    None,
+    Some("problem"),
+    Some("incident"),
+    Some("question"),
+    Some("task"),
+];
 /// The account handles as attributions name them.
 const NAMES: [&str; 2] = ["acme", "vendor"];
 
@@ -134,6 +154,11 @@ enum Op {
     AddTag(Side, usize),
     RemoveTag(Side, usize),
     Field(Side, usize, usize),
+    Priority(Side, usize),
+    /// A type; a task gets the due date `due` (days from the start).
+    Type(Side, usize, i64),
+    /// A group of the side (or none, at index 3).
+    Group(Side, usize),
     /// One sync step of the flow whose sender is `Side`; `crash_after = Some(k)` stops
     /// after `k` writes landed (a later write failed).
     Sync(Side, Option<usize>),
@@ -161,7 +186,10 @@ fn op(two_way: bool) -> impl Strategy<Value = Op> {
         2 => (changing_side.clone(), 0..STATUSES.len()).prop_map(|(s, i)| Op::Status(s, i)),
         2 => (changing_side.clone(), 0..TAGS.len()).prop_map(|(s, i)| Op::AddTag(s, i)),
         1 => (changing_side.clone(), 0..TAGS.len()).prop_map(|(s, i)| Op::RemoveTag(s, i)),
-        2 => (changing_side, 0..3usize, 0..7usize).prop_map(|(s, f, v)| Op::Field(s, f, v)),
+        2 => (changing_side.clone(), 0..3usize, 0..7usize).prop_map(|(s, f, v)| Op::Field(s, f, v)),
+        1 => (changing_side.clone(), 0..PRIORITIES.len()).prop_map(|(s, i)| Op::Priority(s, i)),
+        1 => (changing_side.clone(), 0..TYPES.len(), 0i64..3).prop_map(|(s, i, d)| Op::Type(s, i, d)),
+        1 => (changing_side, 0..4usize).prop_map(|(s, g)| Op::Group(s, g)),
         4 => (sync_side, prop_oneof![4 => Just(None), 1 => (0usize..3).prop_map(Some)])
             .prop_map(|(s, c)| Op::Sync(s, c)),
     ]
@@ -169,7 +197,27 @@ fn op(two_way: bool) -> impl Strategy<Value = Op> {
 
 /// Random rules for the flow whose sender has field ids `from_ids` and receiver `to_ids`,
 /// within what configuration validation accepts.
-fn agreement(from_ids: [u64; 3], to_ids: [u64; 3]) -> impl Strategy<Value = AgreementConfig> {
+fn agreement(
+    from_ids: [u64; 3],
+    to_ids: [u64; 3],
+    from_groups: [u64; 3],
+    to_groups: [u64; 3],
+) -> impl Strategy<Value = AgreementConfig> {
+    // System rules: each switch at random, a group map over a subset of the sender's
+    // groups (several may map onto one receiver group).
+    let system = (
+        any::<bool>(),
+        any::<bool>(),
+        prop::collection::vec(prop::option::of(0usize..3), 3),
+    )
+        .prop_map(move |(priority, ticket_type, onto)| SystemRules {
+            priority,
+            ticket_type,
+            groups: (0..3)
+                .filter_map(|i| onto[i].map(|j| (from_groups[i], to_groups[j])))
+                .collect(),
+            forms: BTreeMap::new(),
+        });
     let status_map = prop::collection::btree_map(
         prop::sample::select(&SETTABLE[..]),
         prop::sample::select(&SETTABLE[..]),
@@ -206,9 +254,17 @@ fn agreement(from_ids: [u64; 3], to_ids: [u64; 3]) -> impl Strategy<Value = Agre
         (any::<bool>(), exclude),
         auto,
         fields,
+        system,
     )
         .prop_map(
-            |((public, private, attribution), (ssync, map), (tsync, exclude), auto, fields)| {
+            |(
+                (public, private, attribution),
+                (ssync, map),
+                (tsync, exclude),
+                auto,
+                fields,
+                system,
+            )| {
                 AgreementConfig {
                     name: "rules".into(),
                     from: "x".into(),
@@ -233,6 +289,7 @@ fn agreement(from_ids: [u64; 3], to_ids: [u64; 3]) -> impl Strategy<Value = Agre
                         sync: false,
                         max_bytes: 1,
                     },
+                    system,
                     file: "conf.d/x.toml".into(),
                 }
             },
@@ -260,6 +317,7 @@ struct Ticket {
     status: Status,
     tags: Vec<String>,
     fields: BTreeMap<u64, Value>,
+    system: SystemNow,
     comments: Vec<ModelComment>,
 }
 
@@ -276,6 +334,7 @@ impl Ticket {
                     value: v.clone(),
                 })
                 .collect(),
+            system: self.system.clone(),
         }
     }
 }
@@ -308,6 +367,7 @@ impl Model {
             status: Status::Open,
             tags: vec!["vendor_escalation".into()],
             fields: FIELDS_A.iter().map(|&id| (id, Value::Null)).collect(),
+            system: SystemNow::default(),
             comments: vec![],
         };
         // The mirror as the share created it: mapped status, the shared tag, null fields.
@@ -319,6 +379,7 @@ impl Model {
                 .chain(["sharebridge_shared".to_owned()])
                 .collect(),
             fields: FIELDS_B.iter().map(|&id| (id, Value::Null)).collect(),
+            system: SystemNow::default(),
             comments: vec![],
         };
         let nb = |i: usize| not_before[i].map(|s| start + SignedDuration::from_secs(s));
@@ -381,6 +442,23 @@ impl Model {
                 let ids = if *s == Side::A { FIELDS_A } else { FIELDS_B };
                 self.tickets[s.idx()].fields.insert(ids[*f], value(*v));
             }
+            Op::Priority(s, i) => {
+                self.dirty[s.idx()] = true;
+                self.tickets[s.idx()].system.priority = PRIORITIES[*i].map(str::to_owned);
+            }
+            Op::Type(s, i, due) => {
+                self.dirty[s.idx()] = true;
+                let sys = &mut self.tickets[s.idx()].system;
+                sys.ticket_type = TYPES[*i].map(str::to_owned);
+                // Zendesk keeps a due date on tasks only.
+                sys.due_at = (sys.ticket_type.as_deref() == Some("task"))
+                    .then(|| self.clock + SignedDuration::from_hours(24 * (1 + *due)));
+            }
+            Op::Group(s, g) => {
+                self.dirty[s.idx()] = true;
+                let groups = if *s == Side::A { GROUPS_A } else { GROUPS_B };
+                self.tickets[s.idx()].system.group_id = groups.get(*g).copied();
+            }
             Op::Sync(s, crash) => {
                 self.sync(*s, *crash)?;
             }
@@ -430,8 +508,10 @@ impl Model {
             // itself wrote there (the other flow's writes) must not come back.
             let first = p.writes.first();
             prop_assert!(
-                first
-                    .is_none_or(|w| w.status.is_none() && w.tags.is_empty() && w.fields.is_empty()),
+                first.is_none_or(|w| w.status.is_none()
+                    && w.tags.is_empty()
+                    && w.fields.is_empty()
+                    && w.system.is_empty()),
                 "echo of the bridge's own field changes from {:?}: {:?}",
                 sender,
                 first
@@ -473,6 +553,7 @@ impl Model {
             for f in &w.fields {
                 t.fields.insert(f.id, f.value.clone());
             }
+            t.system = system::after(t.system.clone(), &w.system);
             // Once the write carrying the status/tag/field changes landed, both baselines
             // take it in, even if a later write of the step fails: otherwise the reverse
             // flow would echo those changes back, and a sender change reverted before the
@@ -537,7 +618,10 @@ fn check_plan(
         prop_assert!(!w.is_empty(), "an empty write was planned: {:?}", p);
         if i > 0 {
             prop_assert!(
-                w.status.is_none() && w.tags.is_empty() && w.fields.is_empty(),
+                w.status.is_none()
+                    && w.tags.is_empty()
+                    && w.fields.is_empty()
+                    && w.system.is_empty(),
                 "write {} carries field changes: {:?}",
                 i,
                 p
@@ -547,7 +631,12 @@ fn check_plan(
             prop_assert_eq!(p.writes.len(), 1, "a comment-less write among others");
         }
         if baseline.rebase {
-            prop_assert!(w.status.is_none() && w.tags.is_empty() && w.fields.is_empty());
+            prop_assert!(
+                w.status.is_none()
+                    && w.tags.is_empty()
+                    && w.fields.is_empty()
+                    && w.system.is_empty()
+            );
         }
     }
     // Every comment decided exactly once: crossed, held back or skipped; in order.
@@ -713,6 +802,17 @@ fn check_history(model: &Model, two_way: bool) -> Result<(), TestCaseError> {
         for f in rules::map_fields(&rules.fields, &source) {
             prop_assert_eq!(b.fields.get(&f.id), Some(&f.value), "field {}", f.id);
         }
+        let (sa, sb) = (&a.system, &b.system);
+        if rules.system.priority {
+            prop_assert_eq!(&sb.priority, &sa.priority);
+        }
+        if rules.system.ticket_type {
+            prop_assert_eq!(&sb.ticket_type, &sa.ticket_type);
+            prop_assert_eq!(sb.due_at, sa.due_at);
+        }
+        if let Some(g) = sa.group_id.and_then(|g| rules.system.groups.get(&g)) {
+            prop_assert_eq!(sb.group_id, Some(*g));
+        }
     }
     Ok(())
 }
@@ -721,7 +821,10 @@ fn scenario() -> impl Strategy<Value = (bool, [AgreementConfig; 2], [Option<i64>
     any::<bool>().prop_flat_map(|two_way| {
         (
             Just(two_way),
-            (agreement(FIELDS_A, FIELDS_B), agreement(FIELDS_B, FIELDS_A))
+            (
+                agreement(FIELDS_A, FIELDS_B, GROUPS_A, GROUPS_B),
+                agreement(FIELDS_B, FIELDS_A, GROUPS_B, GROUPS_A),
+            )
                 .prop_map(|(a, b)| [a, b]),
             [
                 prop::option::weighted(0.3, 0i64..20),
@@ -751,7 +854,7 @@ proptest! {
     /// status, tag or field change at all.
     #[test]
     fn any_single_plan_is_well_formed(
-        rules in agreement(FIELDS_A, FIELDS_B),
+        rules in agreement(FIELDS_A, FIELDS_B, GROUPS_A, GROUPS_B),
         rebase in any::<bool>(),
         base_status in prop::option::of(0..STATUSES.len()),
         now_status in 0..STATUSES.len(),
@@ -768,11 +871,13 @@ proptest! {
             fields: base_fields.iter().map(|(&k, &v)| (k, value(v))).collect(),
             not_before: Some(t0 + SignedDuration::from_secs(3)),
             rebase,
+            system: None,
         };
         let now = SideNow {
             status: STATUSES[now_status],
             tags: now_tags.iter().map(|t| t.to_string()).collect(),
             custom_fields: now_fields.iter().map(|(&id, &v)| CustomField { id, value: value(v) }).collect(),
+            system: Default::default(),
         };
         let comments: Vec<CommentNow> = comments.iter().enumerate().map(|(i, &(public, wb, ab, at))| {
             let id = 100 + i as u64;

@@ -219,7 +219,7 @@ async fn ticket_lifecycle_tags_comments_and_errors() {
         .update_ticket(
             id,
             &TicketWrite {
-                priority: Some("high".into()),
+                priority: Some(Some("high".into())),
                 ..Default::default()
             },
             Some(stale),

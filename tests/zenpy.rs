@@ -71,3 +71,120 @@ async fn zenpy_drives_every_endpoint_the_bridge_uses() {
     assert!(text.contains(" passed"), "{text}");
     sim.shutdown().await;
 }
+
+mod common;
+
+/// End to end through zenpy: agents of two simulated accounts set priority, type with
+/// due date, group and form with zenpy; the bridge (the engine, with hints standing in
+/// for webhooks) carries them across under `[agreements.system]`, both ways, and
+/// nothing bounces back (`tests/clients/zenpy_bridge/`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zenpy_agents_system_fields_cross_the_bridge() {
+    let python = venv_python();
+    let sim = common::simulator().await;
+    let ids = serde_json::json!({
+        "acme_group": sim.add_group("acme", "Tier 2").id,
+        "vendor_group": sim.add_group("vendor", "Escalations").id,
+        "acme_default_group": sim.groups("acme")[0].id,
+        "vendor_default_group": sim.groups("vendor")[0].id,
+        "acme_form": sim.add_ticket_form("acme", "Hardware").id,
+        "vendor_form": sim.add_ticket_form("vendor", "Partner hardware").id,
+        "acme_default_form": sim.ticket_forms("acme")[0].id,
+        "vendor_default_form": sim.ticket_forms("vendor")[0].id,
+    });
+    let id = |k: &str| ids[k].as_u64().unwrap();
+    let system = |g: (u64, u64), dg: (u64, u64), f: (u64, u64), df: (u64, u64)| {
+        format!(
+            "[agreements.system]\npriority = true\ntype = true\ngroups = {{ \"{}\" = {}, \"{}\" = {} }}\nforms = {{ \"{}\" = {}, \"{}\" = {} }}\n",
+            g.0, g.1, dg.0, dg.1, f.0, f.1, df.0, df.1
+        )
+    };
+    let text = format!(
+        "{daemon}{acme}{vendor}\n[[agreements]]\nname = \"acme-to-vendor\"\nfrom = \"acme\"\nto = \"vendor\"\nauto_share_tags = [\"vendor_escalation\"]\n{forward}\n[[agreements]]\nname = \"vendor-to-acme\"\nfrom = \"vendor\"\nto = \"acme\"\n{back}",
+        daemon = common::DAEMON_SECTION,
+        acme = common::account_section(&sim, "acme", "accept_from = [\"vendor\"]"),
+        vendor = common::account_section(&sim, "vendor", "accept_from = [\"acme\"]"),
+        forward = system(
+            (id("acme_group"), id("vendor_group")),
+            (id("acme_default_group"), id("vendor_default_group")),
+            (id("acme_form"), id("vendor_form")),
+            (id("acme_default_form"), id("vendor_default_form")),
+        ),
+        back = system(
+            (id("vendor_group"), id("acme_group")),
+            (id("vendor_default_group"), id("acme_default_group")),
+            (id("vendor_form"), id("acme_form")),
+            (id("vendor_default_form"), id("acme_default_form")),
+        ),
+    );
+    let (acme_url, vendor_url, token) = (
+        sim.base_url("acme"),
+        sim.base_url("vendor"),
+        sim.token().to_owned(),
+    );
+    let w = common::world_with(sim, &text).await;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let suite = root.join("tests/clients/zenpy_bridge");
+    let mut cmd = Command::new(&python);
+    cmd.args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA"])
+        .arg(&suite)
+        .current_dir(&suite)
+        .env("ACME_URL", acme_url)
+        .env("VENDOR_URL", vendor_url)
+        .env("SIM_TOKEN", token)
+        .env("ACME_AGENT", common::AGENT_A)
+        .env("VENDOR_AGENT", common::AGENT_V)
+        .env("IDS", ids.to_string())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env_remove("ZENPY_FORCE_SCHEME");
+    let run = tokio::task::spawn_blocking(move || cmd.output());
+    // While zenpy works, a hint for each ticket that changed, as a webhook would bring
+    // it (the world runs no server).
+    let mut seen = std::collections::BTreeMap::new();
+    while !run.is_finished() {
+        for account in ["acme", "vendor"] {
+            for t in w.sim.tickets(account) {
+                // `updated_at` has whole seconds: the ticket itself tells a change.
+                let now = serde_json::to_string(&t).unwrap_or_default();
+                if seen.insert((account, t.id), now.clone()) != Some(now) {
+                    w.hints.push(account, t.id);
+                }
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let out = run.await.unwrap().expect("python runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "zenpy bridge suite failed:\n{text}"
+    );
+    assert!(text.contains(" passed"), "{text}");
+    // Nothing bounces: looking at both sides again writes nothing more.
+    w.settle().await;
+    let updates = |account: &str| {
+        w.sim
+            .stats(account)
+            .by_endpoint
+            .get("PUT /api/v2/tickets/{id}")
+            .copied()
+            .unwrap_or(0)
+    };
+    let source = w.sim.tickets("acme")[0].id;
+    let mirror = w.mirror_of(source);
+    w.poke("acme", source).await;
+    w.poke("vendor", mirror).await;
+    let puts = (updates("acme"), updates("vendor"));
+    w.poke("acme", source).await;
+    w.poke("vendor", mirror).await;
+    assert_eq!(
+        (updates("acme"), updates("vendor")),
+        puts,
+        "a bridge write bounced back"
+    );
+}

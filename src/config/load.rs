@@ -359,7 +359,17 @@ fn section<T: DeserializeOwned>(
     let mut unknown = Vec::new();
     let mut track = serde_path_to_error::Track::new();
     let de = serde_path_to_error::Deserializer::new(value, &mut track);
-    let result: Result<T, _> = serde_ignored::deserialize(de, |p| unknown.push(p.to_string()));
+    // serde_ignored writes an `Option`'s inside as a `?` segment (`system.?.typo`): the
+    // key as written has none.
+    let result: Result<T, _> = serde_ignored::deserialize(de, |p| {
+        let path = p.to_string();
+        unknown.push(
+            path.split('.')
+                .filter(|s| *s != "?")
+                .collect::<Vec<_>>()
+                .join("."),
+        );
+    });
     for path in unknown {
         let key = format!("{prefix}.{path}");
         problems.push(error(&prov.file_of(&key), &key, "unknown key (a typo?)"));

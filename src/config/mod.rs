@@ -13,6 +13,7 @@
 mod load;
 mod raw;
 mod secrets;
+mod system;
 mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -241,6 +242,21 @@ pub struct AttachmentRules {
     pub max_bytes: u64,
 }
 
+/// `[agreements.system]`: which of Zendesk's own fields the sender sends. All off by
+/// default (Zendesk's native sharing sends none of them).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SystemRules {
+    /// `priority = true`: the priority crosses (and a cleared one is cleared).
+    pub priority: bool,
+    /// `type = true`: the ticket type crosses, with `due_at` for tasks.
+    pub ticket_type: bool,
+    /// Sender group id → receiver group id; a group not in the map is not set on the
+    /// other side and is reported on the link. Empty: groups do not cross.
+    pub groups: BTreeMap<u64, u64>,
+    /// Sender ticket form id → receiver ticket form id, the same way.
+    pub forms: BTreeMap<u64, u64>,
+}
+
 /// Where the mirror lands in the receiver; `None` means the receiver's default.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Target {
@@ -266,6 +282,7 @@ pub struct AgreementConfig {
     pub tags: TagRules,
     pub fields: Vec<FieldMap>,
     pub attachments: AttachmentRules,
+    pub system: SystemRules,
     /// The file that declared the agreement.
     pub file: PathBuf,
 }

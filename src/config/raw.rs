@@ -91,6 +91,18 @@ pub struct RawAttachments {
     pub max_bytes: Option<u64>,
 }
 
+/// `[agreements.system]`: Zendesk's own fields.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawSystem {
+    pub priority: Option<bool>,
+    #[serde(rename = "type")]
+    pub ticket_type: Option<bool>,
+    /// Sender group id (a string: TOML keys are strings) → receiver group id.
+    pub groups: Option<BTreeMap<String, u64>>,
+    /// Sender ticket form id → receiver ticket form id.
+    pub forms: Option<BTreeMap<String, u64>>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 pub struct RawAgreement {
     pub name: Option<String>,
@@ -106,4 +118,5 @@ pub struct RawAgreement {
     pub tags: Option<RawTags>,
     pub fields: Option<Vec<RawField>>,
     pub attachments: Option<RawAttachments>,
+    pub system: Option<RawSystem>,
 }

@@ -842,6 +842,8 @@ fn agreements(input: &Input<'_>, problems: &mut Vec<Problem>) -> Vec<AgreementCo
             }
         }
         let fields = field_maps(raw, file, &key, problems);
+        let system = super::system::system_rules(raw, file, &key, problems);
+        super::system::unused_keys(raw, file, &key, problems);
         let max_bytes = raw
             .attachments
             .as_ref()
@@ -899,6 +901,7 @@ fn agreements(input: &Input<'_>, problems: &mut Vec<Problem>) -> Vec<AgreementCo
                     .unwrap_or(true),
                 max_bytes,
             },
+            system,
             file: PathBuf::from(file),
         });
     }

@@ -13,8 +13,8 @@ use tokio::sync::OnceCell;
 use crate::config::{AccountAuth, AccountConfig, OAuthGrant};
 use crate::store::{OAuthTokens, Store};
 use crate::zendesk::client::{
-    Auth, ClientSettings, SendGuard, TokenPair, TokenStore, TokenStoreError, Transport,
-    ZendeskClient, ZendeskError,
+    Auth, ClientSettings, RequestContext, SendGuard, TokenPair, TokenStore, TokenStoreError,
+    Transport, ZendeskClient, ZendeskError,
 };
 
 /// The engine's view of one configured account.
@@ -30,6 +30,12 @@ pub struct Account {
     names: Mutex<HashMap<u64, String>>,
     /// The configuration this account was built from (rebuilt when it changes).
     pub fingerprint: String,
+    /// With OAuth, `email` (when configured) names the bridge's user: a token that signs
+    /// in as anyone else is refused like a refused credential, since that user's comments
+    /// would be taken for the bridge's.
+    oauth_email: Option<String>,
+    /// Fields, groups and forms as last read (`engine::system`), with when.
+    pub(super) directory: Mutex<Option<super::system::Cached>>,
 }
 
 impl Account {
@@ -94,13 +100,43 @@ impl Account {
             me: OnceCell::new(),
             names: Mutex::new(HashMap::new()),
             fingerprint: format!("{}|{grant_name}", fingerprint(config)),
+            oauth_email: match &config.auth {
+                AccountAuth::OAuth { email, .. } => email.clone(),
+                AccountAuth::ApiToken { .. } => None,
+            },
+            directory: Mutex::new(None),
         })
     }
 
     /// The bridge's own user id in this account.
     pub async fn bridge_user(&self) -> Result<u64, ZendeskError> {
         self.me
-            .get_or_try_init(|| async { self.client.me().await.map(|u| u.id) })
+            .get_or_try_init(|| async {
+                let me = self.client.me().await?;
+                if let Some(want) = &self.oauth_email
+                    && !me
+                        .email
+                        .as_deref()
+                        .is_some_and(|got| got.eq_ignore_ascii_case(want))
+                {
+                    tracing::error!(
+                        account = %self.name,
+                        "the OAuth token signs in as another user than accounts.{}.email: sign in as the bridge's own user (sharebridge connect {}), or correct email",
+                        self.name,
+                        self.name
+                    );
+                    return Err(ZendeskError::Auth {
+                        ctx: RequestContext {
+                            account: self.name.clone(),
+                            method: "GET".into(),
+                            path: "/api/v2/users/me".into(),
+                            ticket: None,
+                        },
+                        status: 401,
+                    });
+                }
+                Ok(me.id)
+            })
             .await
             .copied()
     }
@@ -165,15 +201,16 @@ fn fingerprint(config: &AccountConfig) -> String {
     let auth = match &config.auth {
         AccountAuth::ApiToken { email, token } => format!("token:{email}:{}", digest(token)),
         AccountAuth::OAuth {
+            email,
             client_id,
             client_secret,
             refresh_token,
             grant,
-            ..
         } => {
             format!(
-                "oauth:{}:{client_id}:{}:{}",
+                "oauth:{}:{}:{client_id}:{}:{}",
                 grant.as_str(),
+                email.as_deref().unwrap_or(""),
                 digest(client_secret),
                 refresh_token.as_ref().map(digest).unwrap_or_default()
             )

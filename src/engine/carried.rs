@@ -166,6 +166,7 @@ impl Engine {
                     value: value.clone(),
                 })
                 .collect(),
+            system: baseline.system.clone().unwrap_or_default(),
         };
         let plan = plan::plan(&rules, &sender.subdomain, &baseline, &now, &comments);
         if plan.changes_ticket() {

@@ -26,6 +26,7 @@ mod run;
 mod scheduler;
 mod share;
 mod sync;
+mod system;
 pub mod workers;
 mod write;
 
@@ -604,7 +605,15 @@ impl Engine {
         let m = &self.shared.metrics;
         // Counted in one walk (memory stays flat with 100k links), then published.
         let mut counts: HashMap<(String, LinkState), i64> = HashMap::new();
+        let mut mismatches: BTreeMap<(String, &'static str), i64> = BTreeMap::new();
         let walked = self.shared.store.for_each_link(|l| {
+            if l.state == LinkState::Active {
+                for m in &l.mismatches {
+                    *mismatches
+                        .entry((l.agreement.clone(), m.kind.as_str()))
+                        .or_default() += 1;
+                }
+            }
             match counts.get_mut(&(l.agreement.clone(), l.state)) {
                 Some(n) => *n += 1,
                 None => {
@@ -618,6 +627,15 @@ impl Engine {
         }
         m.links.clear();
         m.orphans.clear();
+        m.link_mismatches.clear();
+        for ((agreement, kind), n) in mismatches {
+            m.link_mismatches
+                .get_or_create(&crate::metrics::MismatchLabels {
+                    agreement,
+                    kind: kind.to_owned(),
+                })
+                .set(n);
+        }
         for ((agreement, state), n) in counts {
             let state = serde_json::to_value(state)
                 .ok()

@@ -255,6 +255,8 @@ impl Engine {
         let first = source_comments.first();
         let bridge_to = to.bridge_user().await?;
         let adopted = existing.is_some();
+        // What the receiver cannot take, left out of the new mirror and reported.
+        let mut found = Vec::new();
 
         let (mirror, intro) = match existing {
             Some(t) => {
@@ -278,8 +280,17 @@ impl Engine {
                 (t, intro)
             }
             None => {
+                found = self
+                    .judge(
+                        agreement,
+                        Flow::SourceToTarget,
+                        &to,
+                        &SideNow::of(source),
+                        None,
+                    )
+                    .await?;
                 let write = self
-                    .mirror_create(agreement, &from, source, first, bridge_to)
+                    .mirror_create(agreement, &from, source, first, bridge_to, &found)
                     .await;
                 let created = to
                     .client
@@ -300,16 +311,8 @@ impl Engine {
         let first_crossed = first
             .filter(|c| first_verdict(agreement, c).crosses())
             .map(|c| c.id);
-        let source_now = SideNow {
-            status: source.status,
-            tags: source.tags.clone(),
-            custom_fields: source.custom_fields.clone(),
-        };
-        let mirror_now = SideNow {
-            status: mirror.status,
-            tags: mirror.tags.clone(),
-            custom_fields: mirror.custom_fields.clone(),
-        };
+        let source_now = SideNow::of(source);
+        let mirror_now = SideNow::of(&mirror);
         // Baselines: what each side looked like when the bridge last aligned them.
         let (source_base, mirror_base) = if adopted {
             // Race (found by tests/chaos.rs): the mirror was created by an earlier attempt
@@ -340,10 +343,9 @@ impl Engine {
                 known.to_baseline(Some(mirror.created_at)),
             )
         } else {
-            (
-                source_now.to_baseline(None),
-                mirror_now.to_baseline(Some(mirror.created_at)),
-            )
+            let mut source_base = source_now.to_baseline(None);
+            super::system::hold_back(&mut source_base, &Baseline::default(), &found);
+            (source_base, mirror_now.to_baseline(Some(mirror.created_at)))
         };
         let last_mirror_comment = intro;
         let updated = self.store().transaction(|tx| {
@@ -382,6 +384,10 @@ impl Engine {
             Ok(l)
         })?;
         tracing::info!(link = link.id, account = %link.target_account, ticket = mirror.id, "mirror ready");
+        if !found.is_empty() {
+            self.record_mismatches(&updated, Flow::SourceToTarget, &agreement.name, &found)?;
+            return Ok(self.store().link(link.id)?.unwrap_or(updated));
+        }
         Ok(updated)
     }
 
@@ -392,6 +398,7 @@ impl Engine {
         source: &Ticket,
         first: Option<&Comment>,
         bridge_to: u64,
+        found: &[crate::system::Mismatch],
     ) -> TicketWrite {
         let requester = match source.requester_id {
             Some(id) => from.user_name(id).await,
@@ -426,6 +433,13 @@ impl Engine {
         tags.push(SHARED_TAG.to_owned());
         let status =
             rules::map_status(&agreement.status, source.status).filter(|s| *s != Status::Closed);
+        let mut fields = rules::map_fields(&agreement.fields, &source.custom_fields);
+        let mut system = crate::system::changes(
+            &agreement.system,
+            &crate::system::SystemNow::default(),
+            &crate::system::SystemNow::of(source),
+        );
+        crate::system::screen(&mut fields, &mut system, found);
         TicketWrite {
             subject: Some(
                 source
@@ -442,10 +456,14 @@ impl Engine {
             status,
             requester_id: Some(bridge_to),
             brand_id: agreement.target.brand_id,
-            group_id: agreement.target.group_id,
+            // A mapped group wins over the agreement's landing group.
+            group_id: system.group_id.or(agreement.target.group_id),
+            ticket_form_id: system.form_id,
+            priority: system.priority.filter(Option::is_some),
+            ticket_type: system.ticket_type.filter(Option::is_some),
+            due_at: system.due_at.filter(Option::is_some),
             tags: Some(tags),
-            custom_fields: Some(rules::map_fields(&agreement.fields, &source.custom_fields))
-                .filter(|f| !f.is_empty()),
+            custom_fields: Some(fields).filter(|f| !f.is_empty()),
             ..Default::default()
         }
     }
@@ -666,28 +684,12 @@ impl Engine {
         let now = crate::clock::now();
         let forward = Watermark {
             last_source_comment: last,
-            snapshot: serde_json::to_value(
-                SideNow {
-                    status: source.status,
-                    tags: source.tags,
-                    custom_fields: source.custom_fields,
-                }
-                .to_baseline(None),
-            )
-            .ok(),
+            snapshot: serde_json::to_value(SideNow::of(&source).to_baseline(None)).ok(),
             updated_at: Some(now),
         };
         let backward = Watermark {
             last_source_comment: mirror_comments.iter().map(|c| c.id).max(),
-            snapshot: serde_json::to_value(
-                SideNow {
-                    status: mirror_ticket.status,
-                    tags: mirror_ticket.tags,
-                    custom_fields: mirror_ticket.custom_fields,
-                }
-                .to_baseline(Some(now)),
-            )
-            .ok(),
+            snapshot: serde_json::to_value(SideNow::of(&mirror_ticket).to_baseline(Some(now))).ok(),
             updated_at: Some(now),
         };
         self.store().transaction(|tx| {

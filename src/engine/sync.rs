@@ -70,6 +70,7 @@ impl SideNow {
             status: t.status,
             tags: t.tags.clone(),
             custom_fields: t.custom_fields.clone(),
+            system: crate::system::SystemNow::of(t),
         }
     }
 
@@ -88,6 +89,7 @@ impl SideNow {
                     value: value.clone(),
                 })
                 .collect(),
+            system: b.system.clone().unwrap_or_default(),
         })
     }
 }
@@ -148,7 +150,26 @@ impl Engine {
         self.recover_flow(link, flow, &ends).await?;
         let sender = self.account(&ends.sender_account)?;
         let read = self.read_step(link, flow, &ends, &sender, known).await?;
-        let (plan, now) = self.plan_step(&rules, &ends, &sender, &read, now).await?;
+        // Judged when the update changes the ticket, and from a fresh read whenever a
+        // field, group or form changed at the sender (an unmapped group plans nothing to
+        // send, and is still reported) or mismatches stand (one may be gone).
+        let fresh = now.is_some();
+        let (mut plan, now) = self.plan_step(&rules, &ends, &sender, &read, now).await?;
+        let mut new_baseline = now.to_baseline(read.baseline.not_before);
+        let moved = new_baseline.fields != read.baseline.fields
+            || new_baseline.system != read.baseline.system;
+        let standing = link.mismatches.iter().any(|m| m.flow == flow);
+        if plan.changes_ticket() || (fresh && (moved || standing)) {
+            // What the receiver cannot take is taken out of the update and reported on
+            // the link; the rest crosses (`engine::system`).
+            let receiver = self.account(&ends.receiver_account)?;
+            let first = plan.writes.first_mut().filter(|w| w.changes_ticket());
+            let found = self.judge(&rules, flow, &receiver, &now, first).await?;
+            super::system::hold_back(&mut new_baseline, &read.baseline, &found);
+            // Also when nothing is found: earlier mismatches of this flow are cleared.
+            self.record_mismatches(link, flow, &rules.name, &found)?;
+            plan.writes.retain(|w| !w.is_empty());
+        }
         tracing::debug!(
             link = link.id,
             flow = flow.as_str(),
@@ -162,7 +183,6 @@ impl Engine {
             agreement: rules.name.clone(),
         };
         self.count_held_back(&labels, &plan);
-        let new_baseline = now.to_baseline(read.baseline.not_before);
         let Some(receiver_baseline) = self
             .write_step(link, flow, &ends, &plan, &read, &new_baseline, &labels)
             .await?

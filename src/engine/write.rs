@@ -81,6 +81,11 @@ impl Engine {
             remove_tags: (!write.tags.remove.is_empty())
                 .then(|| write.tags.remove.iter().cloned().collect()),
             custom_fields: (!write.fields.is_empty()).then(|| write.fields.clone()),
+            priority: write.system.priority.clone(),
+            ticket_type: write.system.ticket_type.clone(),
+            due_at: write.system.due_at,
+            group_id: write.system.group_id,
+            ticket_form_id: write.system.form_id,
             metadata: pending.as_ref().map(metadata),
             ..Default::default()
         };

@@ -260,6 +260,7 @@ mod tests {
             updated_at: now,
             last_synced_at: None,
             idempotency_key: format!("k{id}"),
+            mismatches: Vec::new(),
         };
         let links = [
             link(1, LinkState::Active),

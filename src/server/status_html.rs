@@ -428,7 +428,13 @@ fn links(v: &StatusView) -> Markup {
                             Some(t) => { td.t { (time(t)) } td.num { (ago(v.now, t)) } }
                             None => { td.t { (muted("never")) } td.num { "–" } }
                         }
-                        td.err { (l.error.as_deref().unwrap_or("")) }
+                        td.err {
+                            (l.error.as_deref().unwrap_or(""))
+                            // What did not cross while the link stays active (ids only).
+                            @for m in &l.mismatches {
+                                div.mismatch { "mismatch: " (m.describe()) }
+                            }
+                        }
                         td { (visibility_cell(v.visibility.links.get(&l.id), v.visibility_reading)) }
                     }
                 }

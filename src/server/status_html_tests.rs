@@ -43,6 +43,12 @@ fn view() -> StatusView {
                 updated_at: now,
                 last_synced_at: Some(at("2026-11-25T11:59:30Z")),
                 idempotency_key: "k".into(),
+                mismatches: vec![crate::system::Mismatch {
+                    kind: crate::system::MismatchKind::UnmappedValue,
+                    flow: crate::link::Flow::SourceToTarget,
+                    sender_id: 360001,
+                    receiver_id: Some(900002),
+                }],
             },
             Link {
                 id: 8,
@@ -58,6 +64,7 @@ fn view() -> StatusView {
                 updated_at: now,
                 last_synced_at: None,
                 idempotency_key: "k2".into(),
+                mismatches: Vec::new(),
             },
         ],
         orphans: vec![Orphan {
@@ -220,6 +227,7 @@ fn page_shows_every_part() {
         "paused 12 s",
         "link 7",
         "1/1",
+        "mismatch: source-to-target unmapped_value field 360001 -&gt; 900002",
         "seen by 3 people",
         "seen by 0 people",
         "no agent but admins can see mirrors of acme-to-vendor",

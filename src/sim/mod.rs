@@ -14,8 +14,8 @@
 //!   [`Simulator::router`] / [`Simulator::handle`] for in-process callers, and helpers
 //!   that act as an agent in the web UI.
 //! - `state`: one account's data (tickets, comments, users, catalog, audits) and rendering.
-//! - `tickets`, `comments`, `export`, `users`, `catalog`, `uploads`, `oauth`: handlers by
-//!   resource, synchronous functions over `&mut Account` (testable without HTTP).
+//! - `tickets`, `comments`, `export`, `users`, `catalog`, `forms`, `uploads`, `oauth`:
+//!   handlers by resource, synchronous functions over `&mut Account` (testable without HTTP).
 //! - `limits`, `faults`, `pagination`, `clock`: pure arithmetic and seeded decisions.
 //! - `stats`, `webhooks`: request counters; signed webhook delivery through a
 //!   [`WebhookSender`] (HTTP by default).
@@ -40,6 +40,7 @@ mod comments;
 mod control;
 mod directory;
 mod export;
+mod forms;
 mod http;
 mod oauth;
 mod oauth_flow;

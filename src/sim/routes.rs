@@ -35,7 +35,7 @@ use crate::sim::state::Account;
 use crate::sim::{
     catalog, comments, control, export, faults, redaction, search, tickets, uploads, users,
 };
-use crate::sim::{oauth, oauth_flow, webhooks_api};
+use crate::sim::{forms, oauth, oauth_flow, webhooks_api};
 
 /// Largest request body accepted (uploads may be up to 50 MB).
 const MAX_BODY: usize = 51 * 1024 * 1024;
@@ -87,6 +87,10 @@ pub(crate) enum Route {
     BrandAgent,
     UserBrandAgents,
     Groups,
+    Forms,
+    Form,
+    FormCreate,
+    FormDelete,
     Group,
     GroupCreate,
     GroupUpdate,
@@ -230,6 +234,10 @@ const ROUTES: &[(Method, &str, Route)] = {
         (Method::DELETE, "/api/v2/brands/{id}", BrandDelete),
         (Method::GET, "/api/v2/brand_agents", BrandAgents),
         (Method::GET, "/api/v2/brand_agents/{id}", BrandAgent),
+        (Method::GET, "/api/v2/ticket_forms", Forms),
+        (Method::POST, "/api/v2/ticket_forms", FormCreate),
+        (Method::GET, "/api/v2/ticket_forms/{id}", Form),
+        (Method::DELETE, "/api/v2/ticket_forms/{id}", FormDelete),
         (Method::GET, "/api/v2/groups", Groups),
         (Method::POST, "/api/v2/groups", GroupCreate),
         (Method::GET, "/api/v2/groups/{id}", Group),
@@ -454,6 +462,10 @@ pub(crate) fn call(
         Brands => catalog::brands(a, req),
         Brand => catalog::brand(a, req),
         Groups => directory::groups(a, req),
+        Forms => forms::list(a, req),
+        Form => forms::show(a, req),
+        FormCreate => forms::create(a, req),
+        FormDelete => forms::delete(a, req),
         Group => catalog::group(a, req),
         CustomRoles => catalog::custom_roles(a, req),
         CustomRole => directory::custom_role(a, req),

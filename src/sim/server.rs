@@ -36,7 +36,8 @@ use crate::sim::stats::{Stats, StatsSnapshot};
 use crate::sim::webhooks::{self, Change, HttpSender, WebhookCounters, WebhookSender};
 use crate::sim::{comments, redaction, tickets};
 use crate::zendesk::models::{
-    Comment, FieldOption, SharingAgreement, Ticket, TicketField, TicketWrite, User,
+    Comment, FieldOption, Group, SharingAgreement, Ticket, TicketField, TicketForm, TicketWrite,
+    User,
 };
 
 /// What every account shares.
@@ -566,6 +567,43 @@ impl Simulator {
             .collect();
         let id = a.add_field(field_type, title, opts, true, now);
         a.fields[&id].field.clone()
+    }
+
+    /// Adds a group, as an admin would.
+    pub fn add_group(&self, account: &str, name: &str) -> Group {
+        let now = self.now();
+        let mut a = self.handle_of(account).lock();
+        let id = a.ids.object();
+        let g = Group {
+            id,
+            url: a.url(&format!("groups/{id}.json")),
+            name: name.to_owned(),
+            is_public: true,
+            default: false,
+            deleted: false,
+            created_at: now,
+            updated_at: now,
+        };
+        a.groups.push(g.clone());
+        g
+    }
+
+    /// The account's groups that are not deleted (the default `Support` first).
+    pub fn groups(&self, account: &str) -> Vec<Group> {
+        let a = self.handle_of(account).lock();
+        a.groups.iter().filter(|g| !g.deleted).cloned().collect()
+    }
+
+    /// Adds an active ticket form, as an admin would.
+    pub fn add_ticket_form(&self, account: &str, name: &str) -> TicketForm {
+        let now = self.now();
+        let mut a = self.handle_of(account).lock();
+        a.add_form(name, false, now)
+    }
+
+    /// The account's ticket forms (the default one first).
+    pub fn ticket_forms(&self, account: &str) -> Vec<TicketForm> {
+        self.handle_of(account).lock().forms.clone()
     }
 
     /// Adds a native sharing agreement (`GET /sharing_agreements` lists it).

@@ -20,7 +20,7 @@ use crate::sim::oauth::OAuthStore;
 use crate::sim::stats::Stats;
 use crate::zendesk::models::{
     Attachment, Brand, BrandAgent, Comment, CustomField, CustomRole, FieldOption, Group,
-    GroupMembership, Organization, SharingAgreement, Ticket, TicketField, User, Via,
+    GroupMembership, Organization, SharingAgreement, Ticket, TicketField, TicketForm, User, Via,
 };
 
 /// Knobs that tests and `/sim/*` may change while running.
@@ -185,6 +185,8 @@ pub(crate) struct Account {
     pub fields: BTreeMap<u64, FieldRec>,
     pub brands: Vec<Brand>,
     pub groups: Vec<Group>,
+    /// Ticket forms; the first is the default one every account has.
+    pub forms: Vec<TicketForm>,
     pub roles: Vec<CustomRole>,
     pub organizations: BTreeMap<u64, Organization>,
     pub group_memberships: BTreeMap<u64, GroupMembership>,
@@ -223,9 +225,7 @@ pub(crate) struct WireTicket {
     pub email_cc_ids: Vec<u64>,
     pub recipient: Option<String>,
     pub problem_id: Option<u64>,
-    pub due_at: Option<Timestamp>,
     pub satisfaction_rating: Option<Value>,
-    pub ticket_form_id: Option<u64>,
     pub allow_channelback: bool,
     pub allow_attachments: bool,
     pub from_messaging_channel: bool,
@@ -249,6 +249,41 @@ pub(crate) struct WireField<'a> {
     pub collapsed_for_agents: bool,
     pub agent_description: Option<String>,
     pub tag: Option<String>,
+    /// The values a system field takes (priority, type, status), as Zendesk lists them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_field_options: Option<Vec<Value>>,
+}
+
+/// `system_field_options` of Zendesk's own fields: what `priority`, `type` and `status`
+/// take on a ticket.
+fn system_field_options(field_type: &str) -> Option<Vec<Value>> {
+    let names: &[(&str, &str)] = match field_type {
+        "priority" => &[
+            ("Low", "low"),
+            ("Normal", "normal"),
+            ("High", "high"),
+            ("Urgent", "urgent"),
+        ],
+        "tickettype" => &[
+            ("Question", "question"),
+            ("Incident", "incident"),
+            ("Problem", "problem"),
+            ("Task", "task"),
+        ],
+        "status" => &[
+            ("Open", "open"),
+            ("Pending", "pending"),
+            ("On-hold", "hold"),
+            ("Solved", "solved"),
+        ],
+        _ => return None,
+    };
+    Some(
+        names
+            .iter()
+            .map(|(name, value)| json!({"name": name, "value": value}))
+            .collect(),
+    )
 }
 
 /// The `via` of something done through the API (or the web UI for test helpers).
@@ -356,6 +391,7 @@ impl Account {
             fields: BTreeMap::new(),
             brands: Vec::new(),
             groups: Vec::new(),
+            forms: Vec::new(),
             roles: Vec::new(),
             organizations: BTreeMap::new(),
             group_memberships: BTreeMap::new(),
@@ -422,6 +458,7 @@ impl Account {
             created_at: now,
             updated_at: now,
         });
+        self.add_form("Default Ticket Form", true, now);
         for (name, access, desc) in [
             (
                 "Staff",
@@ -458,6 +495,34 @@ impl Account {
         ] {
             self.add_field(ty, title, Vec::new(), false, now);
         }
+    }
+
+    /// Adds a ticket form (active, in all brands).
+    pub fn add_form(&mut self, name: &str, default: bool, now: Timestamp) -> TicketForm {
+        let id = self.ids.object();
+        let position = self.forms.len() as u64 + 1;
+        let form = TicketForm {
+            id,
+            url: self.url(&format!("ticket_forms/{id}.json")),
+            name: name.to_owned(),
+            display_name: name.to_owned(),
+            active: true,
+            default,
+            end_user_visible: true,
+            position,
+            ticket_field_ids: self.fields.keys().copied().collect(),
+            in_all_brands: true,
+            restricted_brand_ids: Vec::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        self.forms.push(form.clone());
+        form
+    }
+
+    /// The default ticket form, which a new ticket gets when its write names none.
+    pub fn default_form(&self) -> Option<u64> {
+        self.forms.iter().find(|f| f.default).map(|f| f.id)
     }
 
     /// Adds a ticket field; options get ids.
@@ -567,9 +632,7 @@ impl Account {
             email_cc_ids: Vec::new(),
             recipient: None,
             problem_id: None,
-            due_at: None,
             satisfaction_rating: None,
-            ticket_form_id: None,
             allow_channelback: false,
             allow_attachments: true,
             from_messaging_channel: false,
@@ -593,6 +656,7 @@ impl Account {
             collapsed_for_agents: false,
             agent_description: None,
             tag: None,
+            system_field_options: system_field_options(&f.field.field_type),
         }
     }
 

@@ -103,17 +103,25 @@ fn validate(a: &Account, wr: &Write, now: jiff::Timestamp) -> Result<(), ApiErro
     if w.status == Some(Status::Deleted) {
         return Err(ApiError::invalid("status", "Status: is invalid"));
     }
-    if let Some(p) = &w.priority
+    if let Some(Some(p)) = &w.priority
         && !p.is_empty()
         && !PRIORITIES.contains(&p.as_str())
     {
         return Err(ApiError::invalid("priority", "Priority: is invalid"));
     }
-    if let Some(t) = &w.ticket_type
+    if let Some(Some(t)) = &w.ticket_type
         && !t.is_empty()
         && !TYPES.contains(&t.as_str())
     {
         return Err(ApiError::invalid("type", "Type: is invalid"));
+    }
+    if let Some(f) = w.ticket_form_id
+        && !crate::sim::forms::usable(a, f)
+    {
+        return Err(ApiError::invalid(
+            "ticket_form_id",
+            "Ticket form: is invalid",
+        ));
     }
     if let Some(b) = w.brand_id
         && !a.brands.iter().any(|x| x.id == b)
@@ -121,7 +129,7 @@ fn validate(a: &Account, wr: &Write, now: jiff::Timestamp) -> Result<(), ApiErro
         return Err(ApiError::invalid("brand_id", "Brand: is invalid"));
     }
     if let Some(g) = w.group_id
-        && !a.groups.iter().any(|x| x.id == g)
+        && !a.groups.iter().any(|x| x.id == g && !x.deleted)
     {
         return Err(ApiError::invalid("group_id", "Group: is invalid"));
     }
@@ -201,13 +209,32 @@ fn apply_fields(a: &Account, rec: &mut TicketRec, wr: &Write) -> Vec<(String, Va
             None => None,
         }
     };
-    if let Some(p) = clearable(&w.priority, "priority") {
+    // `null` or "" clears priority and type.
+    let cleared = |v: &Option<Option<String>>| v.clone().map(|s| s.filter(|s| !s.is_empty()));
+    if let Some(p) = cleared(&w.priority) {
         record(&mut ch, "priority", opt_str(&t.priority), opt_str(&p));
         t.priority = p;
     }
-    if let Some(p) = clearable(&w.ticket_type, "type") {
+    if let Some(p) = cleared(&w.ticket_type) {
         record(&mut ch, "type", opt_str(&t.ticket_type), opt_str(&p));
         t.ticket_type = p;
+    }
+    // A due date belongs to tasks: kept while the ticket is a task, dropped otherwise.
+    let due = w.due_at.unwrap_or(t.due_at);
+    let due = due.filter(|_| t.ticket_type.as_deref() == Some("task"));
+    if due != t.due_at {
+        let shown = |d: Option<jiff::Timestamp>| d.map_or(Value::Null, |d| json!(d));
+        record(&mut ch, "due_at", shown(t.due_at), shown(due));
+        t.due_at = due;
+    }
+    if let Some(f) = w.ticket_form_id {
+        record(
+            &mut ch,
+            "ticket_form_id",
+            opt_id(t.ticket_form_id),
+            json!(f),
+        );
+        t.ticket_form_id = Some(f);
     }
     if let Some(e) = clearable(&w.external_id, "external_id") {
         t.external_id = e;
@@ -439,6 +466,8 @@ fn create_ticket(a: &mut Account, req: &Req, wr: &Write) -> Result<(u64, usize),
             sharing_agreement_ids: Vec::new(),
             is_public: comment.public.unwrap_or(true),
             has_incidents: false,
+            due_at: None,
+            ticket_form_id: a.default_form(),
             created_at: now,
             updated_at: now,
         },

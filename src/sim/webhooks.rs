@@ -150,7 +150,7 @@ pub(crate) fn events(a: &Account, ticket_id: u64, audit: Option<&Audit>) -> Vec<
         "custom_status": null,
         "description": t.description,
         "external_id": t.external_id,
-        "form_id": null,
+        "form_id": id_str(t.ticket_form_id),
         "group_id": id_str(t.group_id),
         "id": ticket_id.to_string(),
         "is_public": t.is_public,

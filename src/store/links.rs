@@ -46,6 +46,7 @@ fn link_record(id: u64, new: NewLink, target_ticket: Option<u64>, state: LinkSta
         created_at: new.created_at,
         updated_at: new.created_at,
         last_synced_at: None,
+        mismatches: Vec::new(),
     }
 }
 

@@ -87,6 +87,11 @@ pub struct Link {
     /// Sent with the request creating the mirror, so a retried create is not doubled.
     /// Derived by the store from the link id, agreement and source ticket.
     pub idempotency_key: String,
+    /// What did not cross at the last step of each flow that judged it (ids only): a
+    /// value with no mapping, a mapped field, group or form the receiver lacks, a type
+    /// mismatch. The link stays active; the rest crossed.
+    #[serde(default)]
+    pub mismatches: Vec<crate::system::Mismatch>,
 }
 
 /// What the engine knows when it asks for a link; the store fills in the rest.

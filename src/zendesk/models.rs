@@ -119,6 +119,11 @@ pub struct Ticket {
     pub is_public: bool,
     #[serde(default)]
     pub has_incidents: bool,
+    /// A task's due date (Zendesk keeps it for `type = "task"` only).
+    #[serde(default)]
+    pub due_at: Option<Timestamp>,
+    #[serde(default)]
+    pub ticket_form_id: Option<u64>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -216,10 +221,32 @@ pub struct TicketWrite {
     pub external_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
+    /// `Some(None)` clears it (sent as `null`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub priority: Option<Option<String>>,
+    /// `Some(None)` clears it (sent as `null`).
+    #[serde(
+        default,
+        rename = "type",
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub ticket_type: Option<Option<String>>,
+    /// A task's due date; `Some(None)` clears it (sent as `null`). Read leniently, as
+    /// clients send it: an RFC 3339 time, a time without offset (UTC), or a date (noon UTC).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "double_option::serialize",
+        deserialize_with = "lenient_time"
+    )]
+    pub due_at: Option<Option<Timestamp>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub priority: Option<String>,
-    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    pub ticket_type: Option<String>,
+    pub ticket_form_id: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requester_id: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -245,6 +272,60 @@ pub struct TicketWrite {
     /// `metadata.custom`): how a write is recognised later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<serde_json::Value>,
+}
+
+/// `Option<Option<T>>` on the wire: absent = `None`, `null` = `Some(None)`, a value =
+/// `Some(Some(v))` (a write that clears a field says so).
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, T: Serialize>(
+        v: &Option<Option<T>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+/// A due date as clients write it: `2026-12-24T10:00:00Z`, `2026-12-24T10:00:00+01:00`,
+/// `2026-12-24T10:00:00` (UTC), or `2026-12-24` (noon UTC); `null` clears.
+fn lenient_time<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<Timestamp>>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(d)? else {
+        return Ok(Some(None));
+    };
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(Some(None));
+    }
+    let utc =
+        |dt: jiff::civil::DateTime| dt.to_zoned(jiff::tz::TimeZone::UTC).map(|z| z.timestamp());
+    let day = || {
+        text.parse::<jiff::civil::Date>()
+            .ok()
+            .filter(|_| !text.contains(['T', 't', ' ']))
+            .and_then(|day| utc(day.at(12, 0, 0, 0)).ok())
+    };
+    text.parse::<Timestamp>()
+        .ok()
+        .or_else(day)
+        .or_else(|| {
+            text.parse::<jiff::civil::DateTime>()
+                .ok()
+                .and_then(|dt| utc(dt).ok())
+        })
+        .map(|t| Some(Some(t)))
+        .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not a time")))
 }
 
 /// `{"ticket": …}`: request and single-ticket response envelope.
@@ -395,6 +476,34 @@ pub struct Group {
     pub default: bool,
     #[serde(default)]
     pub deleted: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A ticket form (`GET /api/v2/ticket_forms`): which fields a ticket shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketForm {
+    pub id: u64,
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub active: bool,
+    #[serde(default)]
+    pub default: bool,
+    #[serde(default)]
+    pub end_user_visible: bool,
+    #[serde(default)]
+    pub position: u64,
+    #[serde(default)]
+    pub ticket_field_ids: Vec<u64>,
+    #[serde(default)]
+    pub in_all_brands: bool,
+    #[serde(default)]
+    pub restricted_brand_ids: Vec<u64>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -808,6 +917,33 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(serde_json::to_string(&w).unwrap(), r#"{"status":"hold"}"#);
+        let clear = TicketWrite {
+            priority: Some(None),
+            ticket_type: Some(Some("task".into())),
+            ..Default::default()
+        };
+        let text = serde_json::to_string(&clear).unwrap();
+        assert_eq!(text, r#"{"priority":null,"type":"task"}"#);
+        let back: TicketWrite = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, clear);
+        let none: TicketWrite = serde_json::from_str("{}").unwrap();
+        assert_eq!(none.priority, None);
+        let due = |text: &str| {
+            serde_json::from_str::<TicketWrite>(&format!(r#"{{"due_at": {text}}}"#))
+                .map(|w| w.due_at)
+                .ok()
+        };
+        let noon: Timestamp = "2026-12-24T12:00:00Z".parse().unwrap();
+        for text in [
+            r#""2026-12-24T12:00:00Z""#,
+            r#""2026-12-24T13:00:00+01:00""#,
+            r#""2026-12-24T12:00:00""#,
+            r#""2026-12-24""#,
+        ] {
+            assert_eq!(due(text), Some(Some(Some(noon))), "{text}");
+        }
+        assert_eq!(due("null"), Some(Some(None)));
+        assert_eq!(due(r#""soon""#), None);
     }
 
     #[test]

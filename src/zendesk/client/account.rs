@@ -1,5 +1,5 @@
-//! Account configuration reads: ticket fields (and field create), brands, groups, custom
-//! roles, native sharing agreements.
+//! Account configuration reads: ticket fields (and field create), brands, groups, ticket
+//! forms, custom roles, native sharing agreements.
 //!
 //! Must not: change account configuration beyond creating a ticket field.
 
@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::requests::TicketFieldWrite;
 use super::{Call, ZendeskClient, ZendeskError};
-use crate::zendesk::models::{Brand, CustomRole, Group, SharingAgreement, TicketField};
+use crate::zendesk::models::{Brand, CustomRole, Group, SharingAgreement, TicketField, TicketForm};
 
 #[derive(Serialize)]
 struct FieldEnvelope<'a> {
@@ -42,6 +42,11 @@ impl ZendeskClient {
     /// `GET /api/v2/groups`, every page.
     pub async fn list_groups(&self) -> Result<Vec<Group>, ZendeskError> {
         self.list_all("/api/v2/groups", "groups").await
+    }
+
+    /// `GET /api/v2/ticket_forms` (not paginated by Zendesk).
+    pub async fn list_ticket_forms(&self) -> Result<Vec<TicketForm>, ZendeskError> {
+        self.list_all("/api/v2/ticket_forms", "ticket_forms").await
     }
 
     /// `GET /api/v2/custom_roles` (not paginated by Zendesk).

@@ -191,3 +191,38 @@ def test_user_search(zd_admin):
     assert [x.id for x in zd_admin.search(email, type="user")] == [u.id]
     assert [x.id for x in zd_admin.users.search(email)] == [u.id]
     assert [x.id for x in zd_admin.users.search(external_id=email)] == [u.id]
+
+
+def test_ticket_forms_priorities_types_and_refused_ids(zd, zd_admin):
+    from zenpy.lib.api_objects import TicketForm
+    from zenpy.lib.exception import APIException
+
+    forms = list(zd_admin.ticket_forms())
+    default = [f for f in forms if f.default]
+    assert len(default) == 1
+    form = zd_admin.ticket_forms.create(TicketForm(name="Hardware"))
+    assert form.id in [f.id for f in zd_admin.ticket_forms()]
+    # Priorities and types are listed as system fields with their values.
+    fields = {f.type: f for f in zd_admin.ticket_fields()}
+    assert [o["value"] for o in fields["priority"].system_field_options] == [
+        "low", "normal", "high", "urgent"
+    ]
+    assert "task" in [o["value"] for o in fields["tickettype"].system_field_options]
+    t = zd.tickets.create(
+        Ticket(description="x", priority="urgent", type="task", due_at="2026-12-24T10:00:00Z",
+               ticket_form_id=form.id)
+    ).ticket
+    assert (t.priority, t.type, t.ticket_form_id) == ("urgent", "task", form.id)
+    assert t.due_at == "2026-12-24T10:00:00Z"
+    # A new ticket naming no form gets the default one.
+    assert zd.tickets.create(Ticket(description="y")).ticket.ticket_form_id == default[0].id
+    for bad in (dict(group_id=424242), dict(ticket_form_id=424242), dict(priority="whenever")):
+        shown = zd.tickets(id=t.id)
+        for k, v in bad.items():
+            setattr(shown, k, v)
+        try:
+            zd.tickets.update(shown)
+        except APIException as e:
+            assert "RecordInvalid" in str(e), e
+        else:
+            raise AssertionError(f"{bad} was accepted")
