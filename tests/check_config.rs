@@ -628,24 +628,3 @@ fn keys_that_would_do_nothing_are_refused() {
     Dir::new(&acting).check().code(0);
 }
 
-/// Keys DESIGN §3 names for features this build does not have are refused as unknown,
-/// never accepted and ignored.
-#[test]
-fn keys_for_what_this_build_does_not_do_are_refused() {
-    let dir = Dir::new(
-        &GOOD
-            .replace("listen = ", "public_url = \"https://bridge.example.com\"\nlisten = ")
-            .replace(
-                "token = \"t1\"",
-                "oauth = { client_id = \"c\", client_secret = \"s\", refresh_token = \"r\", grant = \"client_credentials\" }",
-            ),
-    );
-    refused(
-        &dir,
-        &[
-            "daemon.public_url",
-            "accounts.acme.oauth.grant",
-            "unknown key",
-        ],
-    );
-}
