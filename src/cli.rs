@@ -64,6 +64,46 @@ pub enum Command {
     Demo(DemoArgs),
     /// Throughput, latency and API calls per mirrored comment, on loopback.
     Bench(BenchArgs),
+    /// Deterministic simulation: simulator and daemon in one process on simulated time,
+    /// under seeded faults, crashes and interleavings; per seed its violations and the
+    /// digest of its trace.
+    Chaos(ChaosArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ChaosArgs {
+    /// One seed; a failure is shrunk and the command that replays it printed.
+    #[arg(long, conflicts_with = "seeds", required_unless_present_any = ["seeds", "features"])]
+    pub seed: Option<u64>,
+    /// Seeds N..M (M excluded; N..=M includes it), run on several threads.
+    #[arg(long, value_parser = crate::chaos::command::parse_range)]
+    pub seeds: Option<(u64, u64)>,
+    /// Leave these events of the seed's schedule out: indices and ranges, e.g. 0-4,7.
+    #[arg(long, requires = "seed")]
+    pub drop: Option<String>,
+    /// Never exercise these features (comma-separated; --features lists them).
+    #[arg(long)]
+    pub exclude: Option<String>,
+    /// Shrink failing seeds of a --seeds range too (a single --seed always is).
+    #[arg(long)]
+    pub shrink: bool,
+    /// Do not shrink a failing --seed.
+    #[arg(long, conflicts_with = "shrink")]
+    pub no_shrink: bool,
+    /// Seeds run at once, one OS thread each (default: the number of CPUs).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print the seed's whole trace.
+    #[arg(long, requires = "seed")]
+    pub trace: bool,
+    /// Print the seeds' schedules (events with their indices) and exit.
+    #[arg(long)]
+    pub schedule: bool,
+    /// List the features a seed may exercise and exit.
+    #[arg(long)]
+    pub features: bool,
+    #[command(flatten)]
+    pub json: JsonFlag,
 }
 
 #[derive(Debug, Subcommand)]
@@ -171,6 +211,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Sim(args) => run_sim(args),
         Command::Demo(args) => run_demo(args),
         Command::Bench(args) => run_bench(&args),
+        Command::Chaos(args) => run_chaos(&args),
         command => admin(&cli.config, command),
     }
 }
@@ -281,6 +322,38 @@ fn run_bench(args: &BenchArgs) -> u8 {
             exit::FAILURE
         }
     }
+}
+
+/// `sharebridge chaos`: needs no configuration and logs nothing (`RUST_LOG` turns
+/// logs on, for one seed).
+fn run_chaos(args: &ChaosArgs) -> u8 {
+    if std::env::var_os("RUST_LOG").is_some() {
+        crate::telemetry::init("warn", crate::config::LogFormat::Text);
+    }
+    let (from, to) = match (args.seed, args.seeds) {
+        (Some(s), _) => (s, s.saturating_add(1)),
+        (None, Some(r)) => r,
+        (None, None) => (0, 1),
+    };
+    let shrink = if args.shrink {
+        Some(true)
+    } else if args.no_shrink {
+        Some(false)
+    } else {
+        None
+    };
+    crate::chaos::command::run(&crate::chaos::command::Request {
+        from,
+        to,
+        drop: args.drop.clone(),
+        exclude: args.exclude.clone(),
+        shrink,
+        threads: args.threads,
+        trace: args.trace,
+        schedule: args.schedule,
+        features: args.features,
+        json: args.json.json,
+    })
 }
 
 /// SIGTERM or Ctrl-C.
