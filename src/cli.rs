@@ -90,6 +90,11 @@ pub struct ChaosArgs {
     /// Do not shrink a failing --seed.
     #[arg(long, conflicts_with = "shrink")]
     pub no_shrink: bool,
+    /// Shrink to keep a violation of this kind (lost, duplicated, reordered, leaked,
+    /// privacy, echoed, consent, crossed, loop, not-shared, not-orphaned, …); default:
+    /// the first violation's.
+    #[arg(long, value_name = "KIND")]
+    pub shrink_for: Option<String>,
     /// Seeds run at once, one OS thread each (default: the number of CPUs).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -348,6 +353,7 @@ fn run_chaos(args: &ChaosArgs) -> u8 {
         drop: args.drop.clone(),
         exclude: args.exclude.clone(),
         shrink,
+        shrink_for: args.shrink_for.clone(),
         threads: args.threads,
         trace: args.trace,
         schedule: args.schedule,

@@ -11,7 +11,7 @@ use super::shrink::{parse_list, shrink};
 use super::{Options, Outcome, report, run_range};
 
 /// Shrinking runs at most this many variants of a seed.
-const SHRINK_BUDGET: usize = 400;
+const SHRINK_BUDGET: usize = 150;
 
 /// What the command line asked for.
 #[derive(Debug, Clone, Default)]
@@ -24,6 +24,8 @@ pub struct Request {
     pub exclude: Option<String>,
     /// Shrink failures (default: only for a single seed).
     pub shrink: Option<bool>,
+    /// The kind of violation the shrunk run must keep (default: the first one's).
+    pub shrink_for: Option<String>,
     pub threads: Option<usize>,
     /// Print the whole trace (a single seed).
     pub trace: bool,
@@ -99,19 +101,30 @@ pub fn run(req: &Request) -> u8 {
         Some(Ok(d)) => d,
         None => BTreeSet::new(),
     };
+    if let Some(k) = &req.shrink_for
+        && !super::shrink::KINDS.contains(&k.as_str())
+    {
+        eprintln!(
+            "sharebridge chaos: --shrink-for: unknown kind {k:?}; one of {}",
+            super::shrink::KINDS.join(", ")
+        );
+        return 2;
+    }
     let single = req.to == req.from + 1;
     if !single && (!drop.is_empty() || req.trace) {
         eprintln!("sharebridge chaos: --drop and --trace take one --seed");
         return 2;
     }
     if req.schedule {
+        let mut out = std::io::stdout().lock();
         for seed in req.from..req.to {
             let s = schedule::generate(seed, &exclude);
             let names: Vec<&str> = s.features.iter().map(|f| f.name()).collect();
-            println!("seed {seed}: features {}", names.join(","));
+            let _ = writeln!(out, "seed {seed}: features {}", names.join(","));
             for (i, e) in s.events.iter().enumerate() {
                 let mark = if drop.contains(&i) { " (dropped)" } else { "" };
-                println!(
+                let _ = writeln!(
+                    out,
                     "  {i:>3} at {:>8.3} s: {}{mark}",
                     e.at_ms as f64 / 1000.0,
                     e.action
@@ -138,8 +151,15 @@ pub fn run(req: &Request) -> u8 {
             failed += 1;
         }
         let schedule = schedule::generate(o.seed, &options.exclude);
-        let shrunk =
-            (o.failed() && shrinking).then(|| shrink(&schedule, &options, &o, SHRINK_BUDGET));
+        let shrunk = (o.failed() && shrinking).then(|| {
+            shrink(
+                &schedule,
+                &options,
+                &o,
+                req.shrink_for.as_deref(),
+                SHRINK_BUDGET,
+            )
+        });
         let shrunk = shrunk.as_ref().map(|s| (&schedule, s));
         let mut out = std::io::stdout().lock();
         if req.json {

@@ -193,8 +193,13 @@ impl Checker<'_> {
             .max_by_key(|l| l.id)
     }
 
-    /// When something the world did ended the link of ticket `n` into `to`, if it did.
+    /// When something the world did first ended the link of ticket `n` into `to`.
     fn ended(&self, n: u32, rec: &TicketRec, to: &str) -> Option<(u64, &'static str)> {
+        self.ends(n, rec, to).into_iter().next()
+    }
+
+    /// Everything the world did that ended the link of ticket `n` into `to`, in order.
+    fn ends(&self, n: u32, rec: &TicketRec, to: &str) -> Vec<(u64, &'static str)> {
         let mut ends: Vec<(u64, &'static str)> = Vec::new();
         let tag = schedule::share_tag(rec.origin, to);
         for (t, removed, ms) in &self.log.untagged {
@@ -232,9 +237,27 @@ impl Checker<'_> {
             }
             _ => 0,
         };
-        ends.into_iter()
-            .filter(|(ms, _)| *ms >= since)
-            .min_by_key(|(ms, _)| *ms)
+        ends.retain(|(ms, _)| *ms >= since);
+        ends.sort();
+        ends
+    }
+
+    /// Whether the link of ticket `n` into `to` was ended and then relinked, and nothing
+    /// ended it again: `Some((first end, last relink))`.
+    fn relinked(&self, n: u32, rec: &TicketRec, to: &str) -> Option<(u64, u64)> {
+        let ends = self.ends(n, rec, to);
+        let (first, _) = *ends.first()?;
+        let (last_end, _) = *ends.last()?;
+        let relink = self
+            .log
+            .ops
+            .iter()
+            .filter(|op| {
+                op.ticket == n && op.to == to && op.kind == OpKind::Relink && op.ok == Some(true)
+            })
+            .map(|op| op.at_ms)
+            .max()?;
+        (relink > last_end).then_some((first, relink))
     }
 
     /// Whether an earlier link of ticket `n` into `to` ended before the latest one began.
@@ -271,10 +294,13 @@ impl Checker<'_> {
     }
 
     fn relinked_after(&self, n: u32, to: &str, ms: u64) -> bool {
-        self.log
-            .ops
-            .iter()
-            .any(|op| op.ticket == n && op.to == to && op.kind == OpKind::Relink && op.at_ms >= ms)
+        self.log.ops.iter().any(|op| {
+            op.ticket == n
+                && op.to == to
+                && op.kind == OpKind::Relink
+                && op.at_ms >= ms
+                && op.ok != Some(false)
+        })
     }
 
     /// What token `tok` may do on the flow from where it was written to the other side of
@@ -331,7 +357,13 @@ impl Checker<'_> {
         {
             return Expect::May;
         }
-        let clean = ended.is_none()
+        // A link ended and then relinked owes what was written before it ended (issue #12
+        // case 4) and what comes after the relink; in between, either.
+        let owed = match self.relinked(n, rec, to) {
+            Some((end, relink)) => tok.at_ms < end || tok.at_ms > relink,
+            None => ended.is_none(),
+        };
+        let clean = owed
             && link.state == LinkState::Active
             && self.stays_accepted(forward, tok.at_ms.max(rec.created_ms))
             && (!reverse

@@ -26,6 +26,9 @@ pub struct Shrunk {
 /// The kind of a violation, for "fails the same way".
 pub fn kind(violation: &str) -> &'static str {
     const KINDS: &[(&str, &str)] = &[
+        ("still active", "not-orphaned"),
+        ("nothing ended it", "link-ended"),
+        ("did not settle", "unsettled"),
         (" lost:", "lost"),
         ("duplicated", "duplicated"),
         ("out of order", "reordered"),
@@ -37,10 +40,7 @@ pub fn kind(violation: &str) -> &'static str {
         ("shared back", "loop"),
         ("mirrors in", "duplicate-mirror"),
         ("never shared", "not-shared"),
-        ("still active", "not-orphaned"),
         ("orphan", "orphan-report"),
-        ("nothing ended it", "link-ended"),
-        ("did not settle", "unsettled"),
     ];
     KINDS
         .iter()
@@ -48,9 +48,39 @@ pub fn kind(violation: &str) -> &'static str {
         .map_or("other", |(_, k)| k)
 }
 
-/// Shrinks `first` (a failing run of `schedule` under `options`) within `budget` runs.
-pub fn shrink(schedule: &Schedule, options: &Options, first: &Outcome, budget: usize) -> Shrunk {
-    let want = first.violations.first().map_or("other", |v| kind(v));
+/// Every kind [`kind`] names.
+pub const KINDS: &[&str] = &[
+    "lost",
+    "duplicated",
+    "reordered",
+    "leaked",
+    "privacy",
+    "echoed",
+    "consent",
+    "crossed",
+    "loop",
+    "duplicate-mirror",
+    "not-shared",
+    "not-orphaned",
+    "orphan-report",
+    "link-ended",
+    "unsettled",
+    "other",
+];
+
+/// Shrinks `first` (a failing run of `schedule` under `options`) within `budget` runs,
+/// keeping a violation of kind `want` (default: the first violation's kind).
+pub fn shrink(
+    schedule: &Schedule,
+    options: &Options,
+    first: &Outcome,
+    want: Option<&str>,
+    budget: usize,
+) -> Shrunk {
+    let first_kind = first.violations.first().map_or("other", |v| kind(v));
+    let want = want
+        .filter(|w| first.violations.iter().any(|v| kind(v) == *w))
+        .unwrap_or(first_kind);
     let fails = |o: &Outcome| o.violations.iter().any(|v| kind(v) == want);
     let all: Vec<usize> = (0..schedule.events.len())
         .filter(|i| !options.drop.contains(i))

@@ -42,7 +42,7 @@ const TOKEN: &str = "chaos-token";
 const WEBHOOK_SECRET: &str = "chaos-webhook-secret";
 /// After the last event and the faults lifted, how long the system runs at least (longer
 /// than the engine's 10-minute complete read of every flow).
-const SETTLE: Duration = Duration::from_secs(15 * 60);
+const SETTLE: Duration = Duration::from_secs(12 * 60);
 /// How long it may take at most to become quiet after that.
 const SETTLE_MAX: Duration = Duration::from_secs(45 * 60);
 
@@ -112,7 +112,7 @@ impl ConfigState {
     fn toml(&self, dir: &std::path::Path) -> String {
         let mut out = format!(
             "[daemon]\nadmin_token = \"chaos-admin\"\nstate_dir = \"{}\"\nlisten = \"127.0.0.1:9\"\n\
-             poll_interval = \"15s\"\nreconcile_interval = \"5m\"\nlog_level = \"warn\"\n",
+             poll_interval = \"30s\"\nreconcile_interval = \"5m\"\nlog_level = \"warn\"\n",
             dir.join("state").display()
         );
         let accounts = self.accounts();
@@ -392,8 +392,9 @@ impl World {
             if waited >= SETTLE_MAX {
                 let mut v = self.startup_errors();
                 v.push(format!(
-                    "the system did not settle within {} minutes of simulated time after the faults were lifted",
-                    SETTLE_MAX.as_secs() / 60
+                    "the system did not settle within {} minutes of simulated time after the faults were lifted: {}",
+                    SETTLE_MAX.as_secs() / 60,
+                    self.unsettled()
                 ));
                 return v;
             }
@@ -417,6 +418,39 @@ impl World {
             &self.versions,
         ));
         v
+    }
+
+    /// What keeps the system from being quiet, in words.
+    fn unsettled(&self) -> String {
+        let daemon = lock(&self.shared).daemon.clone();
+        let Some(daemon) = daemon else {
+            return "the daemon is not running".to_owned();
+        };
+        let pending = daemon.engine.store().pending_writes().unwrap_or_default();
+        let mut parts = Vec::new();
+        if !pending.is_empty() {
+            let links: Vec<String> = pending.iter().map(|p| p.link.to_string()).collect();
+            parts.push(format!(
+                "{} writes left in doubt and never settled (links {}): their tickets are stuck",
+                pending.len(),
+                links.join(", ")
+            ));
+        }
+        let backlog = daemon.engine.backlog();
+        if backlog > 0 {
+            parts.push(format!("{backlog} tickets waiting or in progress"));
+        }
+        if self.net.in_flight() > 0 {
+            parts.push(format!(
+                "{} requests or webhooks on the wire",
+                self.net.in_flight()
+            ));
+        }
+        if parts.is_empty() {
+            "it never stayed quiet".to_owned()
+        } else {
+            parts.join("; ")
+        }
     }
 
     fn startup_errors(&self) -> Vec<String> {
