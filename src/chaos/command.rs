@@ -61,6 +61,11 @@ pub fn parse_range(s: &str) -> Result<(u64, u64), String> {
 /// Keeps injected panics (the `panic` feature) quiet; every other panic is printed as
 /// before.
 pub fn quiet_injected_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(install_quiet_hook);
+}
+
+fn install_quiet_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let msg = info

@@ -52,7 +52,6 @@ pub struct TokenRec {
 }
 
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // kept for the trace of a failing run's model
 pub struct TagRec {
     pub ticket: u32,
     pub side: Side,
@@ -324,6 +323,10 @@ impl Checker<'_> {
         }
         if !self.world_at(tok.at_ms).public_crosses(own) {
             return Expect::Not("its agreement has comments.public = false");
+        }
+        if self.world_at(tok.at_ms).refused_target() == Some(to) {
+            // No mirror can be made there: the link is in error, nothing may cross.
+            return Expect::May;
         }
         let Some(link) = self.link(rec.origin, rec.id, to) else {
             return if self.surely_accepted(forward, tok.at_ms) {
@@ -617,12 +620,24 @@ impl Checker<'_> {
                         rec.origin, rec.id
                     ));
                 }
-                let tagged = rec.tags.contains(&schedule::share_tag(rec.origin, to));
+                let tag = schedule::share_tag(rec.origin, to);
+                let tagged_at = if rec.tags.contains(&tag) {
+                    Some(rec.created_ms)
+                } else {
+                    self.log
+                        .tags
+                        .iter()
+                        .find(|t| t.ticket == n && t.side == Side::Origin && t.tag == tag)
+                        .map(|t| t.at_ms)
+                };
+                let tagged = tagged_at.is_some();
                 let Some(a) = self.world_at(rec.created_ms).agreement(rec.origin, to) else {
                     continue;
                 };
+                let refused = self.world_at(rec.created_ms).refused_target() == Some(to);
                 let expected = tagged
-                    && self.stays_accepted(a, rec.created_ms)
+                    && !refused
+                    && self.stays_accepted(a, tagged_at.unwrap_or(rec.created_ms))
                     && self.ended(n, &rec, to).is_none();
                 let shared = self
                     .link(rec.origin, rec.id, to)
@@ -731,6 +746,9 @@ impl Checker<'_> {
                         at as f64 / 1000.0
                     ));
                 }
+                None if link.state == LinkState::Error
+                    && self.world_at(rec.created_ms).refused_target()
+                        == Some(link.target_account.as_str()) => {}
                 None if link.state != LinkState::Active => {
                     let a = self
                         .world_at(rec.created_ms)

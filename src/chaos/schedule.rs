@@ -81,6 +81,7 @@ features! {
     Panic = "panic": "the transport panics inside a request (a bug in a dependency)",
     MirrorClosed = "mirror-closed": "a mirror closed or deleted by its agents (one link's permanent error)",
     PublicOff = "public-off": "acme-to-partner with comments.public = false (nothing of a comment may cross)",
+    BadTarget = "bad-target": "acme-to-vendor's (even seeds) or acme-to-partner's (odd) target group does not exist in its receiver: every mirror there is refused (422), a permanent error of one link",
 }
 
 /// A set of features.
@@ -377,6 +378,9 @@ impl Generator {
             }
         }
         let mut tags: Vec<String> = targets.iter().map(|to| share_tag(origin, to)).collect();
+        // Now and then a ticket gains one of its share tags a little later (so its links
+        // are made in another order).
+        let late = (tags.len() > 1 && self.rng.bool()).then(|| tags.remove(0));
         if self.rng.u32(0..4) == 0 {
             tags.push(format!("internal_{ticket}"));
         }
@@ -394,6 +398,17 @@ impl Generator {
             token,
             tags,
         });
+        if let Some(tag) = late {
+            let at = self.t + self.rng.u64(100..10_000);
+            self.push_at(
+                at,
+                Action::Tag {
+                    ticket,
+                    side: Side::Origin,
+                    tag,
+                },
+            );
+        }
     }
 
     fn side(&mut self, ticket: u32) -> (Side, &'static str) {

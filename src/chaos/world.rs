@@ -55,6 +55,8 @@ pub struct ConfigState {
     pub extra: bool,
     /// `comments.public` of acme-to-partner.
     pub partner_public: bool,
+    /// An agreement whose mirrors land in a group the receiver does not have (422).
+    pub bad_target: Option<&'static str>,
 }
 
 /// The agreements (name, from, to) the configuration may hold.
@@ -78,6 +80,14 @@ impl ConfigState {
             ]),
             extra: false,
             partner_public: !s.has(Feature::PublicOff),
+            bad_target: s.has(Feature::BadTarget).then(|| {
+                // The first agreement a ticket is shared under, or the second.
+                if s.seed % 2 == 0 {
+                    "acme-to-vendor"
+                } else {
+                    "acme-to-partner"
+                }
+            }),
         }
     }
 
@@ -102,6 +112,15 @@ impl ConfigState {
             .find(|(_, f, t)| *f == from && *t == to)
             .map(|(n, _, _)| *n)
             .filter(|n| self.extra || !n.contains("extra"))
+    }
+
+    /// The receiver whose mirrors are all refused (`bad-target`).
+    pub fn refused_target(&self) -> Option<&'static str> {
+        let name = self.bad_target?;
+        AGREEMENTS
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, _, t)| *t)
     }
 
     /// `comments.public` of an agreement.
@@ -134,6 +153,16 @@ impl ConfigState {
                 continue;
             }
             let unshare = name == "acme-to-vendor";
+            if self.bad_target == Some(name) {
+                out.push_str(&format!(
+                    "\n[[agreements]]\nname = \"{name}\"\nfrom = \"{from}\"\nto = \"{to}\"\n\
+                     auto_share_tags = [\"{}\"]\ntarget = {{ group_id = 999999 }}\n\
+                     [agreements.comments]\npublic = {}\nprivate = false\n",
+                    schedule::share_tag(from, to),
+                    self.public_crosses(name),
+                ));
+                continue;
+            }
             out.push_str(&format!(
                 "\n[[agreements]]\nname = \"{name}\"\nfrom = \"{from}\"\nto = \"{to}\"\n\
                  auto_share_tags = [\"{}\"]\nunshare_on_tag_removal = {unshare}\n\

@@ -1,0 +1,184 @@
+//! Deterministic simulation testing in CI (`sharebridge chaos`, src/chaos): the simulator
+//! and the daemon in one process on simulated time, under seeded faults, crashes and
+//! interleavings, checked against the model at the end of every run.
+//!
+//! - `ci_seeds_hold`: a few hundred seeds (`SHAREBRIDGE_DST_SEEDS=N` for more) with
+//!   every violation printed with the command that replays it. Features that still find
+//!   an open case of issue #12 are left out ([`OPEN`]); each comes back in once its fix
+//!   lands, and the seeds that found it become regression seeds.
+//! - `a_seed_replays_its_digest`: seeds run twice alone, then again in parallel with
+//!   other seeds loading the machine, give the same digest and the same violations.
+//! - the command: one JSON line per seed with the fixed names; bad input exits 2.
+
+use std::collections::BTreeMap;
+
+use sharebridge::chaos::{self, Feature, Features, Options, Outcome};
+
+/// Features that, on this engine, still find a case of issue #12 not fixed yet (see
+/// README "Deterministic simulation" for the seeds that find each).
+const OPEN: &[Feature] = &[];
+
+fn ci_options() -> Options {
+    Options {
+        exclude: OPEN.iter().copied().collect::<Features>(),
+        ..Options::default()
+    }
+}
+
+fn seeds() -> u64 {
+    std::env::var("SHAREBRIDGE_DST_SEEDS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(300)
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().min(4))
+}
+
+fn describe(o: &Outcome, options: &Options) -> String {
+    let mut s = format!(
+        "seed {} (replay: {}):\n",
+        o.seed,
+        chaos::report::replay(o.seed, &options.exclude, &options.drop)
+    );
+    for v in &o.violations {
+        s.push_str(&format!("  - {v}\n"));
+    }
+    s
+}
+
+#[test]
+fn ci_seeds_hold() {
+    chaos::command::quiet_injected_panics();
+    let options = ci_options();
+    let n = seeds();
+    let mut failed = Vec::new();
+    let (mut faults, mut crashes, mut comments) = (0, 0, 0);
+    chaos::run_range(0, n, threads(), &options, |o| {
+        faults += o.faults;
+        crashes += o.crashes;
+        comments += o.comments;
+        if o.failed() {
+            failed.push(describe(&o, &options));
+        }
+    });
+    eprintln!("{n} seeds: {comments} comments, {faults} faults, {crashes} crashes");
+    // A harness that injected nothing proved nothing.
+    assert!(faults > n && crashes > n / 10 && comments > 10 * n);
+    assert!(
+        failed.is_empty(),
+        "{} of {n} seeds failed:\n{}",
+        failed.len(),
+        failed.join("")
+    );
+}
+
+#[test]
+fn a_seed_replays_its_digest_twice_and_under_load() {
+    chaos::command::quiet_injected_panics();
+    let options = Options::default();
+    let probe: Vec<u64> = vec![3, 17, 42, 1001, 77_777];
+    let alone = |seed| {
+        let o = chaos::run_seed(seed, &options);
+        (o.digest, o.violations)
+    };
+    let first: BTreeMap<u64, _> = probe.iter().map(|&s| (s, alone(s))).collect();
+    for &s in &probe {
+        assert_eq!(first[&s], alone(s), "seed {s} ran twice and took two paths");
+    }
+    // Again, in parallel with other seeds on every thread (load), in another order.
+    let mut loaded = BTreeMap::new();
+    std::thread::scope(|scope| {
+        let noise = scope.spawn(|| chaos::run_range(500, 520, threads(), &options, |_| {}));
+        for &s in probe.iter().rev() {
+            let o = std::thread::scope(|inner| inner.spawn(|| chaos::run_seed(s, &options)).join());
+            let o = o.expect("a seed's thread");
+            loaded.insert(s, (o.digest, o.violations));
+        }
+        noise.join().expect("the loading seeds");
+    });
+    assert_eq!(first, loaded, "a seed took another path under load");
+    let digests: std::collections::BTreeSet<_> = first.values().map(|(d, _)| d).collect();
+    assert_eq!(digests.len(), probe.len(), "different seeds, one digest");
+}
+
+#[test]
+fn the_command_prints_one_json_line_per_seed() {
+    let out = assert_cmd::Command::new(env!("CARGO_BIN_EXE_sharebridge"))
+        .args(["chaos", "--seeds", "5..8", "--json", "--threads", "2"])
+        .args([
+            "--exclude",
+            "panic,make-private,reverse-tag,public-off,late-writes",
+        ])
+        .output()
+        .expect("sharebridge chaos runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    for (l, seed) in lines.iter().zip(5..) {
+        assert_eq!(l["seed"], seed);
+        for key in [
+            "digest",
+            "violations",
+            "comments",
+            "faults",
+            "crashes",
+            "replay",
+        ] {
+            assert!(l.get(key).is_some(), "{key} missing in {l}");
+        }
+        assert_eq!(l["digest"].as_str().map(str::len), Some(32));
+    }
+    let failed = lines
+        .iter()
+        .any(|l| l["violations"].as_array().is_some_and(|v| !v.is_empty()));
+    assert_eq!(out.status.code(), Some(if failed { 1 } else { 0 }));
+    // The same seeds give the same lines.
+    let again = assert_cmd::Command::new(env!("CARGO_BIN_EXE_sharebridge"))
+        .args(["chaos", "--seeds", "5..8", "--json", "--threads", "1"])
+        .args([
+            "--exclude",
+            "panic,make-private,reverse-tag,public-off,late-writes",
+        ])
+        .output()
+        .expect("sharebridge chaos runs");
+    assert_eq!(String::from_utf8_lossy(&again.stdout), text);
+}
+
+#[test]
+fn bad_usage_exits_2_and_says_why() {
+    for args in [
+        &["chaos", "--seeds", "9..3"][..],
+        &["chaos", "--seed", "1", "--exclude", "nope"],
+        &["chaos", "--seed", "1", "--drop", "x"],
+        &["chaos", "--seed", "1", "--shrink-for", "nope"],
+        &["chaos"],
+    ] {
+        let out = assert_cmd::Command::new(env!("CARGO_BIN_EXE_sharebridge"))
+            .args(args)
+            .output()
+            .expect("sharebridge runs");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?} said nothing");
+    }
+}
+
+#[test]
+fn a_dropped_event_changes_the_run_and_the_schedule_lists_it() {
+    let schedule = chaos::schedule::generate(11, &Features::new());
+    assert!(!schedule.events.is_empty());
+    let full = chaos::run_schedule(&schedule, &Options::default());
+    let fewer = chaos::run_schedule(
+        &schedule,
+        &Options {
+            drop: [0].into(),
+            ..Options::default()
+        },
+    );
+    assert_ne!(full.digest, fewer.digest);
+    assert_eq!(fewer.events + 1, full.events);
+}
