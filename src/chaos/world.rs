@@ -80,14 +80,14 @@ impl ConfigState {
             ]),
             extra: false,
             partner_public: !s.has(Feature::PublicOff),
-            bad_target: s.has(Feature::BadTarget).then(|| {
-                // The first agreement a ticket is shared under, or the second.
-                if s.seed % 2 == 0 {
+            // The first agreement a ticket is shared under, or the second.
+            bad_target: s
+                .has(Feature::BadTarget)
+                .then_some(if s.seed.is_multiple_of(2) {
                     "acme-to-vendor"
                 } else {
                     "acme-to-partner"
-                }
-            }),
+                }),
         }
     }
 
