@@ -19,8 +19,13 @@ const DEFAULT_CONFIG: &str = "/etc/sharebridge/sharebridge.toml";
     about = "Share support tickets between Zendesk accounts"
 )]
 pub struct Cli {
-    /// The main configuration file; `conf.d/*.toml` beside it is merged in.
-    #[arg(long, global = true, env = "SHAREBRIDGE_CONFIG", default_value = DEFAULT_CONFIG)]
+    /// The main configuration file; `conf.d/*.toml` beside it is merged in. Default:
+    /// $SHAREBRIDGE_CONFIG when set and not empty, else /etc/sharebridge/sharebridge.toml.
+    #[arg(long = "config", global = true, value_name = "PATH")]
+    config_flag: Option<PathBuf>,
+    /// The file used: `--config`, else `$SHAREBRIDGE_CONFIG`, else the default
+    /// ([`config_path`]); set by [`Cli::parse_env`].
+    #[arg(skip)]
     pub config: PathBuf,
     #[command(subcommand)]
     pub command: Command,
@@ -192,8 +197,30 @@ pub mod exit {
 }
 
 /// Parses the command line and runs it.
+/// Which configuration file a command uses: `--config PATH`, else `$SHAREBRIDGE_CONFIG`
+/// unless it is empty (systemd's `Environment=SHAREBRIDGE_CONFIG=` or a script may leave
+/// it set but empty, which means unset), else [`DEFAULT_CONFIG`]. Pure.
+pub fn config_path(flag: Option<PathBuf>, env: Option<std::ffi::OsString>) -> PathBuf {
+    flag.filter(|p| !p.as_os_str().is_empty())
+        .or_else(|| env.filter(|v| !v.is_empty()).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
+}
+
+impl Cli {
+    /// Parses the process's arguments and resolves the configuration path against
+    /// `$SHAREBRIDGE_CONFIG`.
+    pub fn parse_env() -> Result<Cli, clap::Error> {
+        let mut cli = Cli::try_parse()?;
+        cli.config = config_path(
+            cli.config_flag.take(),
+            std::env::var_os("SHAREBRIDGE_CONFIG"),
+        );
+        Ok(cli)
+    }
+}
+
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::parse_env() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -707,4 +734,26 @@ pub fn summary(config: &Config) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_path_flag_then_non_empty_env_then_default() {
+        let p = |s: &str| Some(PathBuf::from(s));
+        let e = |s: &str| Some(std::ffi::OsString::from(s));
+        let table = [
+            (p("/a.toml"), e("/b.toml"), "/a.toml"),
+            (p("/a.toml"), e(""), "/a.toml"),
+            (None, e("/b.toml"), "/b.toml"),
+            (None, e(""), DEFAULT_CONFIG),
+            (None, None, DEFAULT_CONFIG),
+            (p(""), None, DEFAULT_CONFIG),
+        ];
+        for (flag, env, want) in table {
+            assert_eq!(config_path(flag, env), PathBuf::from(want));
+        }
+    }
 }

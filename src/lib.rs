@@ -10,8 +10,10 @@
 //! - [`server`]: webhooks, health, metrics, admin API, status page.
 //! - [`daemon`]: wiring, signals, shutdown; [`demo`]: simulator + daemon + a verified story.
 //! - [`engine`]: the sync workers.
+//! - [`fields`]: `sharebridge fields` suggestions (pure field and option matching).
 //! - [`zendesk`]: Zendesk's wire format (models, webhook signing).
 //! - [`telemetry`]: logging setup.
+//! - [`visibility`]: who in the receiver can see a mirror, and why (pure).
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -25,6 +27,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod engine;
+pub mod fields;
 pub mod link;
 pub mod metrics;
 pub mod orphan;
@@ -35,4 +38,5 @@ pub mod sim;
 pub mod store;
 pub mod tasks;
 pub mod telemetry;
+pub mod visibility;
 pub mod zendesk;

@@ -61,6 +61,16 @@ pub fn comment_verdict(rules: &CommentRules, facts: CommentFacts) -> CommentVerd
     }
 }
 
+/// Whether a ticket whose `external_id` is this is a mirror of a ticket of the account
+/// with `subdomain` (the bridge names its mirrors `sharebridge:{from_subdomain}:{id}`):
+/// such a ticket is never shared back into that account.
+pub fn mirrors_account(external_id: Option<&str>, subdomain: &str) -> bool {
+    external_id
+        .and_then(|e| e.strip_prefix("sharebridge:"))
+        .and_then(|rest| rest.rsplit_once(':'))
+        .is_some_and(|(sub, id)| sub == subdomain && id.parse::<u64>().is_ok())
+}
+
 /// The receiver's status for a sender status, or `None` when status does not sync (or
 /// the sender status is not one a mirror can take: `deleted`).
 pub fn map_status(rules: &StatusRules, status: Status) -> Option<Status> {
@@ -233,6 +243,16 @@ pub(crate) mod tests {
     }
 
     /// Every combination of comment facts and comment rules.
+    #[test]
+    fn a_mirror_is_known_by_its_external_id() {
+        assert!(mirrors_account(Some("sharebridge:acme:42"), "acme"));
+        assert!(!mirrors_account(Some("sharebridge:acme:42"), "vendor"));
+        assert!(!mirrors_account(Some("sharebridge:acme-eu:42"), "acme"));
+        assert!(!mirrors_account(Some("sharebridge:acme:x"), "acme"));
+        assert!(!mirrors_account(Some("crm:acme:42"), "acme"));
+        assert!(!mirrors_account(None, "acme"));
+    }
+
     #[test]
     fn comment_table() {
         use CommentVerdict::*;

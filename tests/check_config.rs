@@ -100,8 +100,21 @@ fn refused(dir: &Dir, needles: &[&str]) {
 fn valid_configuration_prints_a_summary() {
     let dir = Dir::new(GOOD);
     dir.add(
+        "sharebridge.toml",
+        &GOOD.replace("STATE", dir.path().join("state").to_str().unwrap()).replace(
+            "[accounts.vendor]\nsubdomain = \"vendor\"\nemail = \"bridge@vendor.example\"\ntoken = \"t2\"\naccept_from = [\"acme\"]\n",
+            "",
+        ),
+    );
+    dir.add(
         "conf.d/vendor.toml",
         r#"
+[accounts.vendor]
+subdomain = "vendor"
+email = "bridge@vendor.example"
+token = "t2"
+accept_from = ["acme"]
+
 [[agreements]]
 name = "vendor-to-acme"
 from = "vendor"
@@ -382,4 +395,101 @@ fn a_broken_file_is_reported_without_its_consequences() {
         !err.contains("missing"),
         "no follow-on 'missing' noise:\n{err}"
     );
+}
+
+/// Each owner's file in conf.d/: the daemon section in the main file, acme's and vendor's
+/// accounts and offers in their own files.
+fn owners() -> Dir {
+    let dir = Dir::new(
+        "[daemon]\nstate_dir = \"STATE\"\nlisten = \"127.0.0.1:9464\"\nadmin_token = \"admin\"\n",
+    );
+    dir.add(
+        "conf.d/acme.toml",
+        r#"
+[accounts.acme]
+subdomain = "acme"
+email = "bridge@acme.example"
+token = "t1"
+"#,
+    );
+    dir.add(
+        "conf.d/vendor.toml",
+        r#"
+[accounts.vendor]
+subdomain = "vendor"
+email = "bridge@vendor.example"
+token = "t2"
+accept_from = ["acme"]
+"#,
+    );
+    dir
+}
+
+#[test]
+fn each_owner_in_its_own_file_speaks_for_its_own_account() {
+    let dir = owners();
+    let acme = std::fs::read_to_string(dir.path().join("conf.d/acme.toml")).unwrap();
+    dir.add(
+        "conf.d/acme.toml",
+        &format!(
+            "{acme}\n[[agreements]]\nname = \"acme-to-vendor\"\nfrom = \"acme\"\nto = \"vendor\"\n"
+        ),
+    );
+    let out = stdout(&dir.check().code(0));
+    assert!(out.contains("acme-to-vendor"), "{out}");
+    assert!(out.contains("accepted"), "{out}");
+}
+
+#[test]
+fn a_file_cannot_offer_agreements_from_an_account_it_does_not_declare() {
+    let dir = owners();
+    // vendor's own file offers acme's private comments to itself, and accepts them.
+    let vendor = std::fs::read_to_string(dir.path().join("conf.d/vendor.toml")).unwrap();
+    dir.add(
+        "conf.d/vendor.toml",
+        &format!(
+            "{vendor}\n[[agreements]]\nname = \"acme-private\"\nfrom = \"acme\"\nto = \"vendor\"\n[agreements.comments]\nprivate = true\n"
+        ),
+    );
+    refused(
+        &dir,
+        &[
+            "agreements.acme-private.from",
+            "conf.d/vendor.toml",
+            "conf.d/acme.toml",
+        ],
+    );
+}
+
+#[test]
+fn a_file_cannot_consent_or_set_secrets_for_an_account_it_does_not_declare() {
+    for key in [
+        "accept_from = [\"vendor\"]",
+        "decline_from = [\"vendor\"]",
+        "token_file = \"acme.token\"",
+        "webhook_secret = \"x\"",
+        "base_url = \"http://127.0.0.1:1\"",
+    ] {
+        let dir = owners();
+        let vendor = std::fs::read_to_string(dir.path().join("conf.d/vendor.toml")).unwrap();
+        dir.add(
+            "conf.d/vendor.toml",
+            &format!("{vendor}\n[accounts.acme]\n{key}\n"),
+        );
+        let k = key.split(' ').next().unwrap().trim_end_matches("_file");
+        refused(
+            &dir,
+            &[
+                &format!("accounts.acme.{k}"),
+                "conf.d/vendor.toml",
+                "conf.d/acme.toml",
+            ],
+        );
+    }
+}
+
+#[test]
+fn one_operator_writing_everything_in_one_file_changes_nothing() {
+    // GOOD declares both accounts and acme's offer in the main file.
+    Dir::new(GOOD).check().code(0);
 }

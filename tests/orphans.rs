@@ -487,3 +487,69 @@ async fn orphaned_during_a_write_in_doubt_gets_its_note_after_the_crash() {
     assert!(w.engine().store().pending_writes().unwrap().is_empty());
     w.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_ended_mid_step_leaves_its_unsent_comments_for_the_relink() {
+    // Private comments cross here, so three comments of alternating visibility are three
+    // writes: the unshare lands while the step is still writing them.
+    let w = world(Setup {
+        private_comments: true,
+        ..Setup::default()
+    })
+    .await;
+    let (t, m) = w.shared_ticket("mid-step").await;
+    let link = w.link_of(t);
+    for (text, public) in [
+        ("one-public", true),
+        ("two-private", false),
+        ("three-public", true),
+    ] {
+        w.sim.add_comment("acme", t, AGENT_A, text, public).unwrap();
+    }
+    // Every vendor request takes a while, so the step is writing when the unshare comes.
+    w.sim.set_faults(
+        Some("vendor"),
+        sharebridge::sim::FaultSettings {
+            latency_ms: 400,
+            ..Default::default()
+        },
+    );
+    w.sim.reset_stats("acme");
+    w.hints.push("acme", t);
+    common::wait_for(|| {
+        w.sim
+            .stats("acme")
+            .by_endpoint
+            .get("GET /api/v2/tickets/{id}/comments")
+            .is_some_and(|n| *n > 0)
+    })
+    .await;
+    w.engine()
+        .unshare("acme", t, "vendor", "test")
+        .await
+        .unwrap();
+    w.settle().await;
+    w.sim.set_faults(Some("vendor"), Default::default());
+    // Re-attached: what the ended step did not send is sent now, each once, in order.
+    w.engine().resync(link.id, true).await.unwrap();
+    w.poke("acme", t).await;
+    let bodies = w.bodies("vendor", m);
+    let mut at = Vec::new();
+    for text in ["one-public", "two-private", "three-public"] {
+        let found: Vec<usize> = bodies
+            .iter()
+            .enumerate()
+            .filter(|(_, (b, _))| b.contains(text))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(found.len(), 1, "{text}: {bodies:?}");
+        at.push(found[0]);
+    }
+    assert!(at.windows(2).all(|p| p[0] < p[1]), "in order: {bodies:?}");
+    let notes = bodies
+        .iter()
+        .filter(|(b, public)| !public && b.contains("no longer shared"))
+        .count();
+    assert_eq!(notes, 1, "the unshare's note, once: {bodies:?}");
+    w.stop();
+}

@@ -35,6 +35,7 @@ fn sim_config(limits: Limits, faults: FaultSettings, seed: u64) -> SimConfig {
         faults,
         seed,
         access_token_lifetime_secs: 3600,
+        ..SimConfig::local(&["acme"])
     }
 }
 

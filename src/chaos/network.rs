@@ -298,7 +298,7 @@ impl Network {
             Ok(r) => r,
             Err(e) => return Err(Failure::NotSent(format!("bad request: {e}"))),
         };
-        let resp = self.sim().serve(account, request).await;
+        let resp = self.sim().handle(account, request).await;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         match axum::body::to_bytes(resp.into_body(), usize::MAX).await {
@@ -379,9 +379,8 @@ impl Network {
         };
         trace!(
             self.trace,
-            "hook{n} {} ticket {} {} {fate}",
+            "hook{n} {} {} {fate}",
             d.account,
-            d.ticket_id,
             short_hash(&d.body)
         );
         (n, copies)

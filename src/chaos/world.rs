@@ -219,6 +219,8 @@ struct World {
     crashes: u64,
     starts: u64,
     t0: Instant,
+    /// The simulator's `late-apply` fault is among its API faults.
+    late_writes: bool,
 }
 
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
@@ -271,7 +273,13 @@ pub async fn run(schedule: &Schedule, options: &Options) -> Outcome {
             url: format!("http://daemon.sim.invalid/webhooks/{a}"),
         })
         .collect();
-    let sim = match Simulator::start_in_process(sc, net.webhooks()) {
+    if schedule.has(Feature::LateWrites) {
+        // The simulator's own late writes (`late-apply`): the answer never comes, the
+        // write lands this much later.
+        sc.late_apply_ms = 500 + schedule.seed % 40_000;
+    }
+    // No clock start: the simulator's clock is `clock::now()`, the run's simulated one.
+    let sim = match Simulator::in_process(sc, net.webhooks(), None) {
         Ok(s) => Arc::new(s),
         Err(e) => return failed_setup(schedule, &trace, format!("simulator: {e}")),
     };
@@ -304,6 +312,7 @@ pub async fn run(schedule: &Schedule, options: &Options) -> Outcome {
         crashes: 0,
         starts: 0,
         t0: Instant::now(),
+        late_writes: schedule.has(Feature::LateWrites),
     };
     let events: Vec<(usize, schedule::Event)> = schedule
         .events
@@ -685,6 +694,7 @@ impl World {
     }
 
     async fn apply(&mut self, action: &Action) {
+        let late_writes = self.late_writes;
         let now = self.now_ms();
         match action {
             Action::NewTicket {
@@ -890,21 +900,27 @@ impl World {
             }
             Action::Partition { account } => self.net.partition(account, true),
             Action::Heal { account } => self.net.partition(account, false),
-            Action::ApiFaults { rate } => self.sim.set_faults(
-                None,
-                FaultSettings {
-                    rate: *rate,
-                    kinds: vec![
-                        FaultKind::TooManyRequests,
-                        FaultKind::InternalError,
-                        FaultKind::Unavailable,
-                        FaultKind::Drop,
-                        FaultKind::DropAfterCommit,
-                        FaultKind::DropAfterCommit,
-                    ],
-                    latency_ms: 0,
-                },
-            ),
+            Action::ApiFaults { rate } => {
+                let mut kinds = vec![
+                    FaultKind::TooManyRequests,
+                    FaultKind::InternalError,
+                    FaultKind::Unavailable,
+                    FaultKind::Drop,
+                    FaultKind::DropAfterCommit,
+                    FaultKind::DropAfterCommit,
+                ];
+                if late_writes {
+                    kinds.push(FaultKind::LateApply);
+                }
+                self.sim.set_faults(
+                    None,
+                    FaultSettings {
+                        rate: *rate,
+                        kinds,
+                        latency_ms: 0,
+                    },
+                );
+            }
             Action::NetFaults(f) => self.net.set_faults(*f),
             Action::WebhookFaults(f) => self.net.set_webhook_faults(*f),
         }

@@ -61,6 +61,7 @@ pub(super) fn validate(input: Input<'_>, problems: &mut Vec<Problem>) -> Option<
         ));
     }
     consent_lists(&input, problems);
+    ownership(&input, problems);
     let agreements = agreements(&input, problems);
 
     let daemon = daemon?;
@@ -484,6 +485,65 @@ fn consent_lists(input: &Input<'_>, problems: &mut Vec<Problem>) {
                 &input.prov.file_of(&key),
                 &key,
                 format!("account {both:?} is in both accept_from and decline_from; keep it in one"),
+            ));
+        }
+    }
+}
+
+/// The file that declares `[accounts.NAME]` (the one that sets its `subdomain`, else the
+/// first with that section).
+fn owner_of<'p>(prov: &'p Provenance, name: &str) -> Option<&'p String> {
+    let from_file = |key: &str| prov.keys.get(key).filter(|f| !f.starts_with("environment"));
+    from_file(&format!("accounts.{name}.subdomain"))
+        .or_else(|| from_file(&format!("accounts.{name}")))
+}
+
+/// The file that declares `[accounts.X]` speaks for X (DESIGN §1): only it may set X's
+/// keys (its consent in `accept_from`/`decline_from`, its secrets, where its credentials
+/// go) or offer agreements `from = "X"`, so that with one file per owner in `conf.d/`
+/// neither side can consent or offer for the other. Environment overrides are the host
+/// operator's and stay allowed; a single file declaring everything is unaffected.
+fn ownership(input: &Input<'_>, problems: &mut Vec<Problem>) {
+    let prov = input.prov;
+    for name in &input.declared {
+        let Some(owner) = owner_of(prov, name) else {
+            continue;
+        };
+        let prefix = format!("accounts.{name}.");
+        for (key, file) in prov
+            .keys
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+        {
+            if file != owner && !file.starts_with("environment") {
+                problems.push(error(
+                    file,
+                    key,
+                    format!(
+                        "[accounts.{name}] is declared in {owner}: only that file speaks for {name:?} (its consent, its secrets, its agreements); move this key there"
+                    ),
+                ));
+            }
+        }
+    }
+    for (raw, file, idx) in &input.agreements {
+        let Some(from) = raw.from.as_deref() else {
+            continue;
+        };
+        let Some(owner) = owner_of(prov, from) else {
+            continue;
+        };
+        if file != owner && !file.starts_with("environment") {
+            let label = match &raw.name {
+                Some(n) if !n.trim().is_empty() => format!("agreements.{n}"),
+                _ => format!("agreements[{idx}]"),
+            };
+            problems.push(error(
+                file,
+                &format!("{label}.from"),
+                format!(
+                    "offers {from:?}'s tickets, but [accounts.{from}] is declared in {owner}: only that file may offer agreements from {from:?}"
+                ),
             ));
         }
     }

@@ -1,6 +1,9 @@
 //! Agreement states at start and on reload: derived by the pure `agreement::derive` from
-//! the configuration and the stored history; each transition stored and audited; links of
-//! agreements no longer accepted orphaned; link directions upgraded or downgraded.
+//! the configuration and the stored history; each transition stored and audited; then, at
+//! every start and reload (an idempotent pass, so a crash in between is repaired), links
+//! of agreements no longer accepted orphaned and link directions upgraded or downgraded.
+//! Consent is also checked at every write (`Engine::consents`), so nothing crosses in the
+//! moment between a state changing and its links following.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -81,14 +84,17 @@ impl Engine {
             .map(|d| (d.name.clone(), d.clone()))
             .collect();
 
-        // Links follow their agreements. Nothing to do when no agreement changed state
-        // (directions depend only on states): a restart or an idle reload reads no link.
-        if derived.iter().all(|d| d.transitions.is_empty()) {
-            return Ok(());
-        }
-        // One walk over the links keeps only those with something to do (memory stays
-        // flat with 100k links): the orphaned by their agreement and those whose
-        // direction changed.
+        // Links follow their agreements, at every start and reload whether or not a state
+        // changed now: a crash after the transitions were committed and before their
+        // links were orphaned is repaired by the next pass (idempotent). One walk over
+        // the links keeps only those with something to do (memory stays flat with 100k
+        // links): the orphaned by their agreement and those whose direction changed.
+        let causes: HashMap<String, String> = self
+            .store()
+            .agreements()?
+            .into_iter()
+            .map(|(name, r)| (name, r.cause))
+            .collect();
         let mut todo = Vec::new();
         // Per agreement: whether its links end, and the direction they should have.
         let mut verdicts: HashMap<String, (bool, Option<Direction>)> = HashMap::new();
@@ -118,6 +124,7 @@ impl Engine {
                     .iter()
                     .find(|d| d.name == link.agreement)
                     .and_then(|d| d.transitions.last().map(|t| t.cause.clone()))
+                    .or_else(|| causes.get(&link.agreement).cloned())
                     .unwrap_or_default();
                 // Recorded now; the mirror's tag and note are written in the background,
                 // so neither a start nor a reload waits on Zendesk.
@@ -178,7 +185,7 @@ impl Engine {
         }
         if owed_notes {
             let engine = self.clone();
-            crate::tasks::spawn(async move { engine.reconcile_pending().await });
+            crate::tasks::spawn(async move { engine.write_owed_notes().await });
         }
         Ok(())
     }

@@ -41,6 +41,14 @@ pub enum EngineError {
         link: u64,
     },
     #[error(
+        "{account} ticket {ticket} is a mirror of a {to} ticket: a mirror is never shared back into the account it mirrors"
+    )]
+    MirrorOfReceiver {
+        account: String,
+        ticket: u64,
+        to: String,
+    },
+    #[error(
         "link {id} is orphaned: `sharebridge resync {id} --relink` re-attaches it to its mirror, or `share` the ticket again"
     )]
     Orphaned { id: u64 },
@@ -62,6 +70,15 @@ impl EngineError {
         }
     }
 
+    /// A failure of one link that retrying will not cure: the link goes to `error`.
+    pub fn breaks_link(&self) -> bool {
+        match self {
+            EngineError::Zendesk(e) => e.is_permanent() || matches!(e, ZendeskError::Decode { .. }),
+            EngineError::Closed { .. } => true,
+            _ => false,
+        }
+    }
+
     /// The HTTP status the admin API answers with.
     pub fn http_status(&self) -> u16 {
         match self {
@@ -73,6 +90,7 @@ impl EngineError {
             | EngineError::NotAccepted { .. }
             | EngineError::Closed { .. }
             | EngineError::MirrorOfOrphan { .. }
+            | EngineError::MirrorOfReceiver { .. }
             | EngineError::Orphaned { .. } => 409,
             EngineError::ShuttingDown | EngineError::NotApplied { .. } => 503,
             EngineError::Zendesk(_) => 502,

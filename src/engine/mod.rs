@@ -20,9 +20,11 @@ mod orphaning;
 mod poll;
 mod process;
 mod reconcile;
+mod recovery;
 mod scheduler;
 mod share;
 mod sync;
+mod write;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -174,7 +176,7 @@ impl Engine {
         // never waits on Zendesk (a link's own sync settles its pending write anyway).
         {
             let engine = self.clone();
-            pollers.spawn(async move { engine.reconcile_pending().await });
+            pollers.spawn(async move { engine.recover().await });
         }
         let mut sched = Scheduler::default();
         let mut tasks: JoinSet<(Hint, Result<(), EngineError>)> = JoinSet::new();
@@ -396,6 +398,22 @@ impl Engine {
             .agreement_between(&agreement.to, &agreement.from)
             .and_then(|r| self.state_of(&r.name));
         link::direction(own, reverse)
+    }
+
+    /// Whether `flow` of `link` may write now: the link's agreement accepted at this
+    /// moment and, for replies from the mirror, the reverse agreement too (DESIGN §5:
+    /// consent at every write, whatever crashed in between).
+    pub(crate) fn consents(&self, link: &crate::store::Link, flow: link::Flow) -> bool {
+        let accepted = |name: &str| self.state_of(name) == Some(State::Accepted);
+        if !accepted(&link.agreement) {
+            return false;
+        }
+        match flow {
+            link::Flow::SourceToTarget => true,
+            link::Flow::TargetToSource => self
+                .agreement_between(&link.target_account, &link.source_account)
+                .is_some_and(|r| accepted(&r.name)),
+        }
     }
 
     pub(crate) async fn lock_ticket(&self, account: &str, ticket: u64) -> OwnedMutexGuard<()> {

@@ -1,5 +1,11 @@
 //! One changed ticket: read it once (unless its webhook carried all there is to do, see
-//! `carried`), then share, unshare or sync every link it takes part in. A ticket that can no longer be read ends its links (source or mirror deleted).
+//! `carried`), then share, unshare or sync every link it takes part in. A ticket that can
+//! no longer be read ends its links (source or mirror deleted).
+//!
+//! Each part of that work (a share under one agreement, one flow of one link) fails on its
+//! own ([`Engine::contain`]): a failure retries cannot fix puts that link in `error` with
+//! its reason, a transient one makes the whole ticket run again later, and neither stops
+//! the ticket's other links.
 
 use crate::agreement::State;
 use crate::link::Direction;
@@ -31,14 +37,21 @@ impl Engine {
         let as_source = store.links_by_source_ticket(account, id)?;
         let as_mirror = store.link_by_target(account, id)?;
 
+        // A failure that a later run may cure: returned once everything else was tried.
+        let mut again = None;
         let Some(ticket) = ticket else {
             for link in as_source.iter().filter(|l| l.state != LinkState::Orphaned) {
-                self.orphan(link, Reason::SourceDeleted, "").await?;
+                let ended = self.orphan(link, Reason::SourceDeleted, "").await.map(drop);
+                self.contain(Some(link.id), ended, &mut again)?;
             }
             if let Some(link) = as_mirror.filter(|l| l.state != LinkState::Orphaned) {
-                self.orphan(&link, Reason::MirrorDeleted, "").await?;
+                let ended = self
+                    .orphan(&link, Reason::MirrorDeleted, "")
+                    .await
+                    .map(drop);
+                self.contain(Some(link.id), ended, &mut again)?;
             }
-            return Ok(());
+            return again.map_or(Ok(()), Err);
         };
 
         // Auto-share and unshare-on-tag-removal, per agreement from this account.
@@ -66,6 +79,16 @@ impl Engine {
                         {
                             // A ticket whose link ended is not shared again by its tag
                             // alone: `resync --relink` re-attaches the old mirror.
+                            // A mirror tagged for sharing back into the account it
+                            // mirrors: never (it would copy that account's own ticket).
+                            Err(EngineError::MirrorOfReceiver { .. }) => {
+                                tracing::debug!(
+                                    account,
+                                    ticket = id,
+                                    agreement = %agreement.name,
+                                    "not shared: it mirrors a ticket of the receiver"
+                                );
+                            }
                             Err(EngineError::MirrorOfOrphan { link, .. }) => {
                                 tracing::debug!(
                                     account,
@@ -74,9 +97,9 @@ impl Engine {
                                     "not re-shared: its mirror is an orphan"
                                 );
                             }
-                            other => {
-                                other?;
-                            }
+                            // A link the share made and could not complete is already in
+                            // `error` (`share_ticket`); nothing else to do here.
+                            other => self.contain(None, other.map(drop), &mut again)?,
                         }
                     }
                 }
@@ -84,7 +107,8 @@ impl Engine {
                     if link.state == LinkState::Active
                         && rules::unshare_on_tag_loss(agreement, &ticket.tags) =>
                 {
-                    self.orphan(link, Reason::TagRemoved, "").await?;
+                    let ended = self.orphan(link, Reason::TagRemoved, "").await.map(drop);
+                    self.contain(Some(link.id), ended, &mut again)?;
                 }
                 Some(_) => {}
             }
@@ -93,7 +117,8 @@ impl Engine {
         // Sync every live link this ticket is the source of.
         for link in store.links_by_source_ticket(account, id)? {
             if link.state == LinkState::Active {
-                self.sync(&link, Flow::SourceToTarget, &ticket).await?;
+                let synced = self.sync(&link, Flow::SourceToTarget, &ticket).await;
+                self.contain(Some(link.id), synced, &mut again)?;
             }
         }
         // And, when it is a mirror on a two-way link, sync back.
@@ -101,7 +126,51 @@ impl Engine {
             && link.state == LinkState::Active
             && link.direction == Direction::TwoWay
         {
-            self.sync(&link, Flow::TargetToSource, &ticket).await?;
+            let synced = self.sync(&link, Flow::TargetToSource, &ticket).await;
+            self.contain(Some(link.id), synced, &mut again)?;
+        }
+        again.map_or(Ok(()), Err)
+    }
+
+    /// Keeps one part of a ticket's work from stopping the rest: a transient failure is
+    /// kept in `again` (the first one; the ticket runs again later), a failure retries
+    /// cannot fix puts `link` in `error` with its reason, anything else is logged. Only a
+    /// store failure is returned at once: without the store nothing is safe to do.
+    pub(crate) fn contain(
+        &self,
+        link: Option<u64>,
+        result: Result<(), EngineError>,
+        again: &mut Option<EngineError>,
+    ) -> Result<(), EngineError> {
+        match result {
+            Ok(()) => Ok(()),
+            Err(e @ EngineError::Store(_)) => Err(e),
+            Err(e) if e.is_transient() => {
+                again.get_or_insert(e);
+                Ok(())
+            }
+            Err(e) => {
+                match link {
+                    Some(id) if e.breaks_link() => self.break_link(id, &e.to_string())?,
+                    _ => tracing::warn!(link, error = %e, "not done; the rest goes on"),
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Puts a live link in `error` with `why` (shown by `links show`; `resync` retries).
+    pub(crate) fn break_link(&self, id: u64, why: &str) -> Result<(), EngineError> {
+        let broken = self.store().transaction(|tx| match tx.view().link(id)? {
+            Some(l) if l.state == LinkState::Active => {
+                tx.set_link_state(id, LinkState::Error, Some(why.to_owned()))?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        })?;
+        if broken {
+            tracing::warn!(link = id, reason = %why, "link in error");
+            self.refresh_gauges();
         }
         Ok(())
     }

@@ -7,11 +7,24 @@ use crate::coalesce::{self, Part};
 use crate::config::AgreementConfig;
 use crate::link::Flow;
 use crate::plan::{Baseline, SideNow};
-use crate::rules::{self, SHARED_TAG, TagFilter};
+use crate::rules::{self, CommentVerdict, SHARED_TAG, TagFilter};
 use crate::store::{AuditKind, Link, LinkState, NewAudit, NewLink, Watermark};
 use crate::zendesk::models::{Comment, NewComment, Status, Ticket, TicketWrite};
 
 use super::{Engine, EngineError};
+
+/// Whether the source's first comment goes into the mirror, under the same rules as every
+/// later comment (`comments.public`, `comments.private`).
+fn first_verdict(agreement: &AgreementConfig, first: &Comment) -> CommentVerdict {
+    rules::comment_verdict(
+        &agreement.comments,
+        rules::CommentFacts {
+            public: first.public,
+            written_by_bridge: false,
+            author_is_bridge: false,
+        },
+    )
+}
 
 /// `sharebridge:{from_subdomain}:{ticket}`: how a mirror names its source.
 pub fn external_id(from_subdomain: &str, ticket: u64) -> String {
@@ -70,6 +83,21 @@ impl Engine {
             return Err(EngineError::Closed {
                 account: agreement.from.clone(),
                 ticket: source.id,
+            });
+        }
+        // A mirror is never shared back into the account it mirrors, whatever tags it
+        // gets there: known by its link (orphaned ones too) or by its external id.
+        let to = self.account(&agreement.to)?;
+        let mirror_of_receiver = self
+            .store()
+            .link_by_target(&agreement.from, source.id)?
+            .is_some_and(|l| l.source_account == agreement.to)
+            || rules::mirrors_account(source.external_id.as_deref(), &to.subdomain);
+        if mirror_of_receiver {
+            return Err(EngineError::MirrorOfReceiver {
+                account: agreement.from.clone(),
+                ticket: source.id,
+                to: agreement.to.clone(),
             });
         }
         // A mirror left by an earlier link of this ticket is re-attached, not copied: by
@@ -142,9 +170,20 @@ impl Engine {
                 })
                 .inc();
         }
-        let link = self
+        let link = match self
             .ensure_mirror_with(&alloc.link, agreement, source, existing)
-            .await?;
+            .await
+        {
+            Ok(link) => link,
+            Err(e) => {
+                // A mirror that cannot be made (refused, unreadable) leaves the link in
+                // `error`, not active without a mirror; `resync` tries again.
+                if e.breaks_link() {
+                    self.break_link(alloc.link.id, &format!("creating the mirror: {e}"))?;
+                }
+                return Err(e);
+            }
+        };
         self.refresh_gauges();
         Ok(link)
     }
@@ -202,6 +241,14 @@ impl Engine {
         if link.target_ticket.is_some() {
             return Ok(link.clone());
         }
+        // Consent at the moment of the write (the mirror's creation is the first one).
+        let state = self.state_of(&agreement.name).unwrap_or(State::Pending);
+        if state != State::Accepted {
+            return Err(EngineError::NotAccepted {
+                name: agreement.name.clone(),
+                state,
+            });
+        }
         let from = self.account(&link.source_account)?;
         let to = self.account(&link.target_account)?;
         let source_comments = from.client.list_comments(source.id).await?;
@@ -251,7 +298,7 @@ impl Engine {
         };
 
         let first_crossed = first
-            .filter(|c| c.public || agreement.comments.private)
+            .filter(|c| first_verdict(agreement, c).crosses())
             .map(|c| c.id);
         let source_now = SideNow {
             status: source.status,
@@ -355,19 +402,22 @@ impl Engine {
             from.subdomain, source.id
         );
         let mut public = true;
-        match first {
-            Some(c) if c.public || agreement.comments.private => {
+        match first.map(|c| (c, first_verdict(agreement, c))) {
+            Some((c, CommentVerdict::Send { public: shown })) => {
                 let part = Part {
                     source_comment_id: c.id,
                     author: from.user_name(c.author_id).await,
                     account: from.subdomain.clone(),
-                    public: c.public,
+                    public: shown,
                     body: c.body.clone(),
                 };
                 body.push_str("\n\n");
                 body.push_str(&coalesce::render(&part, agreement.comments.attribution));
-                public = c.public;
+                public = shown;
             }
+            Some((_, CommentVerdict::PublicDisabled)) => body.push_str(
+                "\n\n(The first comment was held back: this agreement mirrors no public comments.)",
+            ),
             Some(_) => body.push_str("\n\n(The first comment is private and was held back.)"),
             None => {}
         }
@@ -544,6 +594,10 @@ impl Engine {
             created_at: now,
         };
         let orphan = self.store().transaction(|tx| {
+            let was_orphan = match tx.view().link_by_target(&agreement.to, mirror)? {
+                Some(l) => tx.view().orphan(l.id)?.is_some(),
+                None => false,
+            };
             let o = tx.adopt_orphan(
                 new,
                 mirror,
@@ -560,19 +614,15 @@ impl Engine {
                     o.source_account, o.source_ticket, o.target_account, mirror
                 ),
             })?;
-            tx.record_pending_write(&crate::store::PendingWrite {
-                link: o.link,
-                flow: Flow::SourceToTarget,
-                source_comments: Vec::new(),
-                marker: super::orphaning::NOTE_MARKER.to_owned(),
-                created_at: now,
-                ahead: false,
-            })?;
+            // An orphan recorded before has had (or still owes) its note.
+            if !was_orphan {
+                tx.set_orphan_note_owed(o.link, true)?;
+            }
             Ok(o)
         })?;
         tracing::warn!(link = orphan.link, account = %agreement.to, ticket = mirror, "unknown mirror recorded as an orphan");
         if let Some(link) = self.store().link(orphan.link)? {
-            self.write_orphan_note(&link, &orphan).await?;
+            self.write_orphan_note(&link).await?;
         }
         self.refresh_gauges();
         Ok(())

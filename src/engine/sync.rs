@@ -15,19 +15,15 @@
 use crate::config::AgreementConfig;
 use crate::link::Flow;
 use crate::metrics::AgreementLabels;
-use crate::orphan::Reason;
 use crate::plan::{self, CommentNow, SideNow, Write};
-use crate::store::{Link, LinkState, PendingWrite, Watermark};
-use crate::zendesk::client::ZendeskError;
-use crate::zendesk::models::{NewComment, Ticket, TicketWrite};
+use crate::store::{Link, LinkState, Watermark};
+use crate::zendesk::models::Ticket;
 
+use super::write::WriteFailure;
 use super::{Engine, EngineError};
 
 /// The `lock_ticket` account key under which the two flows of a link take turns.
 pub(crate) const LINK_TURN: &str = "#link";
-
-/// Clock skew allowed between this host and Zendesk when matching a comment in doubt.
-const SKEW: jiff::SignedDuration = jiff::SignedDuration::from_secs(120);
 
 /// Who sends and who receives in one flow.
 pub(crate) struct Ends {
@@ -224,6 +220,15 @@ impl Engine {
         if changed {
             let at = crate::clock::now();
             self.store().transaction(|tx| {
+                // A link that ended meanwhile keeps its watermark where its last write
+                // left it.
+                if tx
+                    .view()
+                    .link(link.id)?
+                    .is_none_or(|l| l.state != LinkState::Active)
+                {
+                    return Ok(());
+                }
                 let mut m = tx.view().watermark(link.id, flow)?;
                 m.last_source_comment = match (m.last_source_comment, last) {
                     (Some(a), Some(b)) => Some(a.max(b)),
@@ -266,11 +271,9 @@ impl Engine {
                 self.orphan(link, reason, "").await?;
                 Ok(false)
             }
+            Err(WriteFailure::LinkEnded) => Ok(false),
             Err(WriteFailure::Broken(why)) => {
-                tracing::warn!(link = link.id, flow = flow.as_str(), reason = %why, "link in error");
-                self.store()
-                    .set_link_state(link.id, LinkState::Error, Some(why))?;
-                self.refresh_gauges();
+                self.break_link(link.id, &format!("{} flow: {why}", flow.as_str()))?;
                 Ok(false)
             }
             Err(WriteFailure::Engine(e)) => Err(e),
@@ -333,330 +336,5 @@ impl Engine {
             let lag = crate::clock::now().duration_since(t).as_secs_f64().max(0.0);
             self.metrics().lag_seconds.get_or_create(labels).set(lag);
         }
-    }
-
-    /// One update to the receiving ticket, recorded exactly once.
-    pub(crate) async fn write_one(
-        &self,
-        link: &Link,
-        flow: Flow,
-        ends: &Ends,
-        receiver: &super::Account,
-        write: &Write,
-        ahead: bool,
-    ) -> Result<(), WriteFailure> {
-        let _guard = self
-            .lock_ticket(&ends.receiver_account, ends.receiver_ticket)
-            .await;
-        // The link may have ended while we waited for the lock.
-        match self.store().link(link.id).map_err(EngineError::from)? {
-            Some(l) if l.state == LinkState::Active => {}
-            _ => return Ok(()),
-        }
-        let started = crate::clock::now();
-        let pending = write.comment.as_ref().map(|b| PendingWrite {
-            link: link.id,
-            flow,
-            source_comments: b.source_comment_ids.clone(),
-            marker: format!("{}:{}", ends.receiver_account, ends.receiver_ticket),
-            created_at: started,
-            ahead,
-        });
-        if let Some(p) = &pending {
-            self.store()
-                .transaction(|tx| tx.record_pending_write(p))
-                .map_err(EngineError::from)?;
-        }
-        let ticket_write = TicketWrite {
-            comment: write.comment.as_ref().map(|b| NewComment {
-                body: Some(b.body.clone()),
-                public: Some(b.public),
-                ..Default::default()
-            }),
-            status: write.status,
-            additional_tags: (!write.tags.add.is_empty())
-                .then(|| write.tags.add.iter().cloned().collect()),
-            remove_tags: (!write.tags.remove.is_empty())
-                .then(|| write.tags.remove.iter().cloned().collect()),
-            custom_fields: (!write.fields.is_empty()).then(|| write.fields.clone()),
-            ..Default::default()
-        };
-        let result = receiver
-            .client
-            .update_ticket_audited(ends.receiver_ticket, &ticket_write)
-            .await;
-        match (result, pending) {
-            (Ok(_), None) => Ok(()),
-            (Ok((_, Some(audit))), Some(p)) if audit.comment_id().is_some() => {
-                // The answer names the comment it added: record it, no read needed.
-                let id = audit.comment_id().unwrap_or_default();
-                self.store()
-                    .commit_mirrored(link.id, flow, &p.source_comments, id)
-                    .map_err(EngineError::from)?;
-                Ok(())
-            }
-            (Ok(_), Some(p)) | (Err(ZendeskError::InDoubt { .. }), Some(p)) => {
-                if self
-                    .settle_locked(link, &p)
-                    .await
-                    .map_err(WriteFailure::Engine)?
-                {
-                    Ok(())
-                } else {
-                    // In doubt and not found: not applied. Plan again later.
-                    Err(WriteFailure::Engine(EngineError::NotApplied {
-                        account: ends.receiver_account.clone(),
-                        ticket: ends.receiver_ticket,
-                    }))
-                }
-            }
-            (Err(e), pending) => {
-                if pending.is_some() {
-                    let _ = self.store().clear_pending_write(link.id, flow);
-                }
-                Err(classify(e, flow))
-            }
-        }
-    }
-
-    /// Comments by the bridge's user on the receiving ticket that the store does not know
-    /// mean the store is older than Zendesk (a backup was restored): the sending side's
-    /// comments created before the newest of them count as mirrored (the watermark moves
-    /// up to them), so nothing is sent twice. Costs one read per link and flow per start.
-    async fn catch_up(&self, link: &Link, flow: Flow, ends: &Ends) -> Result<(), EngineError> {
-        let receiver = self.account(&ends.receiver_account)?;
-        let bridge = receiver.bridge_user().await?;
-        let on_receiver = receiver.client.list_comments(ends.receiver_ticket).await?;
-        let mut unknown = Vec::new();
-        for c in on_receiver.iter().filter(|c| c.author_id == bridge) {
-            if !self
-                .store()
-                .is_bridge_comment(&ends.receiver_account, c.id)?
-            {
-                unknown.push(c);
-            }
-        }
-        let Some(newest) = unknown.iter().map(|c| c.created_at).max() else {
-            return Ok(());
-        };
-        let sender = self.account(&ends.sender_account)?;
-        let on_sender = sender.client.list_comments(ends.sender_ticket).await?;
-        let covered = on_sender
-            .iter()
-            .filter(|c| c.created_at <= newest)
-            .map(|c| c.id)
-            .max();
-        tracing::warn!(
-            link = link.id,
-            flow = flow.as_str(),
-            unknown = unknown.len(),
-            "the receiving ticket has bridge comments this store does not know (restored backup?); catching up without resending"
-        );
-        self.store().transaction(|tx| {
-            for c in &unknown {
-                tx.record_bridge_comment(&ends.receiver_account, c.id, link.id, flow)?;
-            }
-            let mut m = tx.view().watermark(link.id, flow)?;
-            m.last_source_comment = match (m.last_source_comment, covered) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                (a, b) => a.or(b),
-            };
-            tx.set_watermark(link.id, flow, &m)?;
-            Ok(())
-        })?;
-        Ok(())
-    }
-
-    /// Settles a pending write after a restart or a lost answer (takes the ticket lock).
-    pub(crate) async fn settle_pending(
-        &self,
-        link: &Link,
-        pending: &PendingWrite,
-    ) -> Result<bool, EngineError> {
-        let Some(ends) = ends(link, pending.flow) else {
-            self.store().clear_pending_write(link.id, pending.flow)?;
-            return Ok(false);
-        };
-        let _guard = self
-            .lock_ticket(&ends.receiver_account, ends.receiver_ticket)
-            .await;
-        self.settle_locked(link, pending).await
-    }
-
-    /// Looks for the comment a pending write created: the newest comment by the bridge's
-    /// user on the receiving ticket, created after the write started, not yet recorded.
-    /// Found → committed; not found → the pending write is cleared. Caller holds the lock.
-    async fn settle_locked(
-        &self,
-        link: &Link,
-        pending: &PendingWrite,
-    ) -> Result<bool, EngineError> {
-        let Some(ends) = ends(link, pending.flow) else {
-            return Ok(false);
-        };
-        let receiver = self.account(&ends.receiver_account)?;
-        let bridge = receiver.bridge_user().await?;
-        let comments = match receiver.client.list_comments(ends.receiver_ticket).await {
-            Ok(c) => c,
-            Err(ZendeskError::NotFound { .. }) => {
-                self.store().clear_pending_write(link.id, pending.flow)?;
-                return Ok(false);
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let since = pending.created_at - SKEW;
-        let mut found = None;
-        for c in comments.iter().rev() {
-            if c.author_id != bridge || c.created_at < since {
-                continue;
-            }
-            if !self
-                .store()
-                .is_bridge_comment(&ends.receiver_account, c.id)?
-            {
-                found = Some(c.id);
-                break;
-            }
-        }
-        match found {
-            Some(id) => {
-                if pending.source_comments.is_empty() {
-                    self.store().transaction(|tx| {
-                        tx.record_bridge_comment(
-                            &ends.receiver_account,
-                            id,
-                            link.id,
-                            pending.flow,
-                        )?;
-                        tx.clear_pending_write(link.id, pending.flow)?;
-                        Ok(())
-                    })?;
-                } else {
-                    self.store().commit_mirrored(
-                        link.id,
-                        pending.flow,
-                        &pending.source_comments,
-                        id,
-                    )?;
-                }
-                Ok(true)
-            }
-            // A note not found is still owed (it is written, not planned again).
-            None if pending.marker == super::orphaning::NOTE_MARKER => Ok(false),
-            None => {
-                self.store().clear_pending_write(link.id, pending.flow)?;
-                Ok(false)
-            }
-        }
-    }
-
-    /// At start: every write a crash left in doubt is settled before new work.
-    pub(crate) async fn reconcile_pending(&self) {
-        let Ok(pending) = self.store().pending_writes() else {
-            return;
-        };
-        for p in pending {
-            let Ok(Some(link)) = self.store().link(p.link) else {
-                let _ = self.store().clear_pending_write(p.link, p.flow);
-                continue;
-            };
-            if p.marker == super::orphaning::NOTE_MARKER {
-                // An orphan note: settled if it landed, else written now.
-                let result = match (
-                    self.settle_pending(&link, &p).await,
-                    self.store().orphan(link.id),
-                ) {
-                    (Ok(true), _) => Ok(()),
-                    (Ok(false), Ok(Some(orphan))) => self.write_orphan_note(&link, &orphan).await,
-                    (Ok(false), _) => self
-                        .store()
-                        .clear_pending_write(link.id, p.flow)
-                        .map(drop)
-                        .map_err(Into::into),
-                    (Err(e), _) => Err(e),
-                };
-                if let Err(e) = result {
-                    tracing::warn!(link = link.id, error = %e, "orphan note not written yet; tried again at the next start or reload");
-                }
-                continue;
-            }
-            match self.settle_pending(&link, &p).await {
-                Ok(found) => {
-                    tracing::info!(
-                        link = link.id,
-                        flow = p.flow.as_str(),
-                        applied = found,
-                        "write in doubt settled"
-                    );
-                    // A link orphaned while a write to its mirror was in doubt has not
-                    // had its note (the note waits for that write): it is owed now.
-                    if p.flow == Flow::SourceToTarget
-                        && let Err(e) = self.owe_note_if_orphaned(&link).await
-                    {
-                        tracing::warn!(link = link.id, error = %e, "orphan note not written yet");
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(link = link.id, error = %e, "write in doubt not settled yet; retried when the link syncs")
-                }
-            }
-        }
-    }
-
-    async fn owe_note_if_orphaned(&self, link: &Link) -> Result<(), EngineError> {
-        let Some(orphan) = self.store().orphan(link.id)? else {
-            return Ok(());
-        };
-        let remains = crate::orphan::Reason::ALL
-            .into_iter()
-            .find(|r| r.as_str() == orphan.reason)
-            .is_none_or(|r| r.mirror_remains());
-        if !remains
-            || self
-                .store()
-                .pending_write(link.id, Flow::SourceToTarget)?
-                .is_some()
-        {
-            return Ok(());
-        }
-        let note = PendingWrite {
-            link: link.id,
-            flow: Flow::SourceToTarget,
-            source_comments: Vec::new(),
-            marker: super::orphaning::NOTE_MARKER.to_owned(),
-            created_at: crate::clock::now(),
-            ahead: false,
-        };
-        self.store()
-            .transaction(|tx| tx.record_pending_write(&note))?;
-        self.write_orphan_note(link, &orphan).await
-    }
-}
-
-/// Why a write did not land.
-pub(crate) enum WriteFailure {
-    /// The receiving ticket is gone: the link ends with this reason.
-    Ended(Reason),
-    /// Retrying will not help (closed, 5000 comments, a 4xx): the link goes to `error`.
-    Broken(String),
-    Engine(EngineError),
-}
-
-impl From<EngineError> for WriteFailure {
-    fn from(e: EngineError) -> Self {
-        WriteFailure::Engine(e)
-    }
-}
-
-fn classify(e: ZendeskError, flow: Flow) -> WriteFailure {
-    match e {
-        ZendeskError::NotFound { .. } => WriteFailure::Ended(match flow {
-            Flow::SourceToTarget => Reason::MirrorDeleted,
-            Flow::TargetToSource => Reason::SourceDeleted,
-        }),
-        e @ (ZendeskError::Closed { .. }
-        | ZendeskError::CommentLimit { .. }
-        | ZendeskError::Invalid { .. }) => WriteFailure::Broken(e.to_string()),
-        e => WriteFailure::Engine(e.into()),
     }
 }

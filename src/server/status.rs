@@ -758,6 +758,7 @@ mod tests {
                 reason: "unshared".into(),
                 since: at("2026-11-25T10:00:00Z"),
                 detail: "the ticket was unshared by ops & co".into(),
+                note_owed: false,
             }],
             audit: vec![AuditEntry {
                 seq: 1,

@@ -18,6 +18,7 @@ use secrecy::ExposeSecret;
 use super::ServerState;
 use crate::engine::hints::{CarriedComment, CarriedTicket};
 use crate::metrics::WebhookLabels;
+use crate::zendesk::models::WebhookBody;
 use crate::zendesk::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 /// Largest accepted body.
@@ -79,92 +80,41 @@ pub fn verify(
 }
 
 /// The ticket id in a trigger body (`{"ticket_id": 12}` or `"12"`) or an event webhook
-/// (`{"detail": {"id": "12"}}`). Pure.
+/// (`{"detail": {"id": "12"}}`). Pure; the JSON is `zendesk::models::WebhookBody`'s.
 pub fn ticket_id(body: &[u8]) -> Option<u64> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let as_id = |v: &serde_json::Value| match v {
-        serde_json::Value::Number(n) => n.as_u64(),
-        serde_json::Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    };
-    value
-        .get("ticket_id")
-        .and_then(as_id)
-        .or_else(|| {
-            value
-                .get("detail")
-                .and_then(|d| d.get("id"))
-                .and_then(as_id)
-        })
-        .or_else(|| {
-            value
-                .get("ticket")
-                .and_then(|t| t.get("id"))
-                .and_then(as_id)
-        })
-        .filter(|&id| id > 0)
-}
-
-fn as_u64(v: &serde_json::Value) -> Option<u64> {
-    match v {
-        serde_json::Value::Number(n) => n.as_u64(),
-        serde_json::Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
+    WebhookBody::parse(body)?.ticket_id()
 }
 
 /// Who made the change, when the body says: a trigger's `"current_user_id":
 /// "{{current_user.id}}"` or an event's `detail.actor_id`. Pure.
 pub fn updater_id(body: &[u8]) -> Option<u64> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    value
-        .get("current_user_id")
-        .and_then(as_u64)
-        .or_else(|| value.get("detail")?.get("actor_id").and_then(as_u64))
+    WebhookBody::parse(body)?.updater_id()
 }
 
 /// The comment a `zen:event-type:ticket.comment_added` webhook carries, and the ticket as
 /// its `detail` describes it; `None` for any other body (the ticket is then read). Pure.
 pub fn carried_comment(body: &[u8]) -> Option<(CarriedComment, CarriedTicket)> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    if value.get("type")?.as_str()? != "zen:event-type:ticket.comment_added" {
+    let value = WebhookBody::parse(body)?;
+    if value.event_type.as_deref()? != "zen:event-type:ticket.comment_added" {
         return None;
     }
-    let detail = value.get("detail")?;
-    detail.get("id").and_then(as_u64).filter(|&id| id > 0)?;
-    let c = value.get("event")?.get("comment")?;
-    let author = c.get("author")?;
-    let created_at = value
-        .get("time")
-        .and_then(|t| t.as_str())
-        .and_then(|t| t.parse().ok())?;
+    let detail = value.detail.as_ref()?;
+    detail.id.get()?;
+    let c = value.event.as_ref()?.comment.as_ref()?;
+    let author = c.author.as_ref()?;
+    let created_at = value.time.as_deref().and_then(|t| t.parse().ok())?;
     let comment = CarriedComment {
-        id: c.get("id").and_then(as_u64).filter(|&id| id > 0)?,
-        body: c.get("body")?.as_str()?.to_owned(),
-        public: c.get("is_public")?.as_bool()?,
-        author_id: author.get("id").and_then(as_u64)?,
-        author_name: author
-            .get("name")
-            .and_then(|n| n.as_str())
-            .unwrap_or_default()
-            .to_owned(),
+        id: c.id.get()?,
+        body: c.body.clone()?,
+        public: c.is_public?,
+        author_id: author.id.0?,
+        author_name: author.name.clone().unwrap_or_default(),
         created_at,
     };
     let ticket = CarriedTicket {
-        status: detail
-            .get("status")
-            .and_then(|s| s.as_str())
-            .and_then(|s| serde_json::from_value(serde_json::json!(s.to_lowercase())).ok()),
-        tags: detail
-            .get("tags")
-            .and_then(|t| t.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|t| t.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        brand_id: detail.get("brand_id").and_then(as_u64),
+        status: detail.status(),
+        tags: detail.tags.clone().unwrap_or_default(),
+        brand_id: detail.brand_id.0,
     };
     Some((comment, ticket))
 }

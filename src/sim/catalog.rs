@@ -174,10 +174,6 @@ pub(crate) fn brand(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
     Ok(Resp::ok(&json!({"brand": b})))
 }
 
-pub(crate) fn groups(a: &mut Account, _req: &Req) -> Result<Resp, ApiError> {
-    Ok(offset_all("groups", a.groups.iter().collect()))
-}
-
 pub(crate) fn group(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
     let g = a
         .groups

@@ -5,17 +5,30 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use jiff::Timestamp;
 
-/// Wall clock plus a test-controlled forward offset.
+/// Wall clock (or a fixed start) plus a test-controlled forward offset.
 #[derive(Debug, Default)]
 pub struct Clock {
-    /// Milliseconds added to the system time; only ever grows.
+    /// Milliseconds added to the start; only ever grows.
     offset_ms: AtomicI64,
+    /// `Some`: simulated time from this start (ms since the epoch), no wall clock.
+    start_ms: Option<i64>,
 }
 
 impl Clock {
+    /// A simulated clock: `start_ms` until advanced.
+    pub fn starting_at(start_ms: i64) -> Clock {
+        Clock {
+            offset_ms: AtomicI64::new(0),
+            start_ms: Some(start_ms),
+        }
+    }
+
     /// Milliseconds since the Unix epoch, as the simulator sees them.
     pub fn now_ms(&self) -> i64 {
-        crate::clock::now().as_millisecond() + self.offset_ms.load(Ordering::Relaxed)
+        let start = self
+            .start_ms
+            .unwrap_or_else(|| crate::clock::now().as_millisecond());
+        start + self.offset_ms.load(Ordering::Relaxed)
     }
 
     /// Now, truncated to whole seconds (Zendesk's precision on the wire).

@@ -67,6 +67,19 @@ pub(crate) fn build(
     }
 }
 
+/// A comment as the API renders it (attachments in their full wire form).
+pub(crate) fn wire(base_url: &str, c: &Comment) -> serde_json::Value {
+    let mut v = serde_json::to_value(c).unwrap_or_else(|_| json!({}));
+    if !c.attachments.is_empty() {
+        v["attachments"] = c
+            .attachments
+            .iter()
+            .map(|att| crate::sim::uploads::wire(base_url, att))
+            .collect();
+    }
+    v
+}
+
 /// `GET /api/v2/tickets/{id}/comments` (`sort_order=asc|desc`, cursor or offset pages).
 pub(crate) fn list(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
     let rec = a.live(req.ids[0])?;
@@ -81,9 +94,10 @@ pub(crate) fn list(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
         a.url(&format!("tickets/{}/comments.json", req.ids[0])),
         if desc { "sort_order=desc&" } else { "" }
     );
+    let base = a.base_url.as_str();
     let resp = pagination::list(&req.query, "comments", &keys, !desc, &url, |i| {
         let ix = if desc { n - 1 - i } else { i };
-        &rec.comments[ix]
+        wire(base, &rec.comments[ix])
     })?;
     if !req
         .param("include")
@@ -141,6 +155,7 @@ pub(crate) fn make_private(a: &mut Account, req: &Req) -> Result<Resp, ApiError>
             author_id: req.caller.id,
             via: via(req.channel),
             events: vec![ev],
+            custom: json!({}),
         });
     }
     // Zendesk answers 200 with an empty body.

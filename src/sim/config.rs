@@ -13,7 +13,8 @@ pub struct SimArgs {
     /// acme=127.0.0.1:18081. Port 0 picks a free port.
     #[arg(long = "account", value_name = "NAME=ADDR", required = true)]
     pub accounts: Vec<String>,
-    /// The API token every account accepts (basic auth `{email}/token:{TOKEN}`).
+    /// The API token every account accepts (basic auth `{email}/token:{TOKEN}`); empty
+    /// means the default.
     #[arg(long, default_value = "sim-token", env = "SHAREBRIDGE_SIM_TOKEN")]
     pub token: String,
     /// POST a signed webhook to URL after every ticket change in account NAME (repeatable).
@@ -45,18 +46,39 @@ pub struct SimArgs {
     /// Probability (0.0–1.0) that an API request gets an injected fault.
     #[arg(long, default_value_t = 0.0)]
     pub fault_rate: f64,
-    /// Fault kinds drawn from (comma separated): 429, 500, 503, drop, drop-after-commit.
+    /// Fault kinds drawn from (comma separated): 429, 500, 503, drop, drop-after-commit,
+    /// late-apply (a write's answer never comes and the write lands --late-apply-ms later).
     #[arg(long, value_delimiter = ',', default_value = "429,500,503,drop")]
     pub fault_kinds: Vec<String>,
+    /// With the late-apply fault: how long after its request a write takes effect.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pub late_apply_ms: u64,
     /// Latency added to every API request, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub latency_ms: u64,
     /// Seed for fault injection (same seed + same request order = same faults).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Lifetime of issued OAuth access tokens, in seconds.
-    #[arg(long, default_value_t = 172_800)]
+    /// Lifetime of issued OAuth access tokens, in seconds (Zendesk's default for new
+    /// clients: 30 minutes).
+    #[arg(long, default_value_t = 1800)]
     pub access_token_lifetime: u64,
+    /// Lifetime of issued OAuth refresh tokens, in seconds (Zendesk's default: 30 days).
+    #[arg(long, default_value_t = 2_592_000)]
+    pub refresh_token_lifetime: u64,
+    /// An OAuth client every account knows: ID=SECRET (repeatable); its tokens act as
+    /// the admin `oauth-admin@{account}.example` unless `POST /sim/oauth/clients` names
+    /// another user.
+    #[arg(long = "oauth-client", value_name = "ID=SECRET")]
+    pub oauth_clients: Vec<String>,
+    /// Approve OAuth authorization requests at once (redirect with the code), without
+    /// the consent page.
+    #[arg(long)]
+    pub oauth_auto_approve: bool,
+    /// A user made an admin in every account on first sight (repeatable); other API
+    /// token users are agents.
+    #[arg(long = "admin", value_name = "EMAIL")]
+    pub admins: Vec<String>,
 }
 
 /// The body the simulator's webhooks send.
@@ -134,6 +156,10 @@ pub enum FaultKind {
     Drop,
     /// The request takes effect, then the connection is closed without a response.
     DropAfterCommit,
+    /// A write's answer never comes (the connection is closed, as a client's timeout
+    /// would end it) and the write takes effect only `late_apply_ms` later, so a client
+    /// that reads at once sees nothing yet. A read gets no answer and has no effect.
+    LateApply,
 }
 
 impl FaultKind {
@@ -144,6 +170,7 @@ impl FaultKind {
             "503" => FaultKind::Unavailable,
             "drop" => FaultKind::Drop,
             "drop-after-commit" => FaultKind::DropAfterCommit,
+            "late-apply" => FaultKind::LateApply,
             other => return Err(SimError::BadFaultKind(other.to_owned())),
         })
     }
@@ -155,6 +182,7 @@ impl FaultKind {
             FaultKind::Unavailable => "503",
             FaultKind::Drop => "drop",
             FaultKind::DropAfterCommit => "drop-after-commit",
+            FaultKind::LateApply => "late-apply",
         }
     }
 }
@@ -201,6 +229,16 @@ pub struct SimConfig {
     pub seed: u64,
     /// Lifetime of issued OAuth access tokens, in seconds.
     pub access_token_lifetime_secs: u64,
+    /// With [`FaultKind::LateApply`]: how long after its request a write takes effect.
+    pub late_apply_ms: u64,
+    /// Lifetime of issued OAuth refresh tokens, in seconds.
+    pub refresh_token_lifetime_secs: u64,
+    /// OAuth clients (id, secret) every account knows from the start.
+    pub oauth_clients: Vec<(String, String)>,
+    /// Authorization requests are approved at once (no consent page).
+    pub oauth_auto_approve: bool,
+    /// Emails that are admins (lower case).
+    pub admins: Vec<String>,
 }
 
 impl SimConfig {
@@ -223,7 +261,12 @@ impl SimConfig {
             export_lag_secs: 60,
             faults: FaultSettings::default(),
             seed: 1,
-            access_token_lifetime_secs: 172_800,
+            access_token_lifetime_secs: 1800,
+            late_apply_ms: 2000,
+            refresh_token_lifetime_secs: 2_592_000,
+            oauth_clients: Vec::new(),
+            oauth_auto_approve: false,
+            admins: Vec::new(),
         }
     }
 
@@ -251,6 +294,15 @@ impl SimConfig {
         if !(0.0..=1.0).contains(&args.fault_rate) || args.fault_rate.is_nan() {
             return Err(SimError::BadFaultRate(args.fault_rate));
         }
+        let mut oauth_clients = Vec::new();
+        for given in &args.oauth_clients {
+            match given.split_once('=') {
+                Some((id, secret)) if !id.trim().is_empty() && !secret.is_empty() => {
+                    oauth_clients.push((id.trim().to_owned(), secret.to_owned()));
+                }
+                _ => return Err(SimError::BadOAuthClient(given.clone())),
+            }
+        }
         let kinds = args
             .fault_kinds
             .iter()
@@ -259,7 +311,12 @@ impl SimConfig {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(SimConfig {
             accounts,
-            token: args.token.clone(),
+            // An empty value (e.g. `SHAREBRIDGE_SIM_TOKEN=` left set) means unset.
+            token: if args.token.is_empty() {
+                "sim-token".to_owned()
+            } else {
+                args.token.clone()
+            },
             webhooks,
             webhook_secret: args.webhook_secret.clone(),
             webhook_style: args.webhook_style,
@@ -277,6 +334,15 @@ impl SimConfig {
             },
             seed: args.seed,
             access_token_lifetime_secs: args.access_token_lifetime,
+            late_apply_ms: args.late_apply_ms,
+            refresh_token_lifetime_secs: args.refresh_token_lifetime,
+            oauth_clients,
+            oauth_auto_approve: args.oauth_auto_approve,
+            admins: args
+                .admins
+                .iter()
+                .map(|e| e.trim().to_lowercase())
+                .collect(),
         })
     }
 }

@@ -17,7 +17,9 @@ pub enum SimError {
     BadWebhook { given: String, reason: String },
     #[error("--fault-rate must be between 0.0 and 1.0, got {0}")]
     BadFaultRate(f64),
-    #[error("unknown fault kind {0:?}: expected one of 429, 500, 503, drop, drop-after-commit")]
+    #[error(
+        "unknown fault kind {0:?}: expected one of 429, 500, 503, drop, drop-after-commit, late-apply"
+    )]
     BadFaultKind(String),
     #[error("no account configured: give at least one --account NAME=ADDR")]
     NoAccounts,
@@ -32,6 +34,8 @@ pub enum SimError {
         #[source]
         source: std::io::Error,
     },
+    #[error("bad --oauth-client {0:?}: expected ID=SECRET, e.g. sharebridge=s3cret")]
+    BadOAuthClient(String),
     #[error("cannot build the webhook HTTP client: {0}")]
     HttpClient(String),
 }

@@ -191,6 +191,10 @@ pub(crate) fn ticket_events(a: &mut Account, req: &Req) -> Result<Resp, ApiError
                         "id": e.id, "event_type": "CommentPrivacyChange",
                         "comment_id": comment_id, "public": false,
                     })),
+                    EventKind::Redaction { comment_id } => Some(json!({
+                        "id": e.id, "event_type": "CommentRedactionEvent",
+                        "comment_id": comment_id,
+                    })),
                 })
                 .collect();
             if !comments && let Some(c) = comment {

@@ -228,7 +228,13 @@ pub(crate) mod testing {
     pub fn account() -> Account {
         let mut cfg = SimConfig::local(&["acme"]);
         cfg.limits = crate::sim::config::Limits::default();
-        Account::new("acme", 0, "http://127.0.0.1:1".to_owned(), &cfg)
+        Account::new(
+            "acme",
+            0,
+            "http://127.0.0.1:1".to_owned(),
+            &cfg,
+            crate::sim::clock::seconds(T0_MS),
+        )
     }
 
     /// A request by `email` at `now_ms` with a JSON body.

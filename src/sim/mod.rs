@@ -6,13 +6,20 @@
 //!
 //! Layout:
 //! - [`config`]: `SimArgs` (CLI), `SimConfig` and its pure parsing; runtime knobs.
-//! - `server`: listeners, the per-request pipeline (route → fault → auth → limits →
-//!   handler → headers) and the `/sim/*` control endpoints; [`Simulator`] is the handle.
+//! - `routes`: one account's API as axum routes (the route template is the `/sim/stats`
+//!   key) and the per-request pipeline (stats → fault → auth → limits → handler →
+//!   webhooks → headers); `control`: the `/sim/*` endpoints.
+//! - `server`: [`Simulator`], the handle: listeners ([`Simulator::start`]) or none
+//!   ([`Simulator::in_process`], with a caller's [`WebhookSender`] and a simulated clock),
+//!   [`Simulator::router`] / [`Simulator::handle`] for in-process callers, and helpers
+//!   that act as an agent in the web UI.
 //! - `state`: one account's data (tickets, comments, users, catalog, audits) and rendering.
 //! - `tickets`, `comments`, `export`, `users`, `catalog`, `uploads`, `oauth`: handlers by
 //!   resource, synchronous functions over `&mut Account` (testable without HTTP).
 //! - `limits`, `faults`, `pagination`, `clock`: pure arithmetic and seeded decisions.
-//! - `stats`, `webhooks`: request counters; signed webhook delivery.
+//! - `stats`, `webhooks`: request counters; signed webhook delivery through a
+//!   [`WebhookSender`] (HTTP by default).
+//! - `redaction`: string, agent-workspace and attachment redaction.
 //!
 //! Architecture invariants: the simulator shares only `crate::zendesk` (wire types and
 //! webhook signing) with the bridge and must never import anything else from the crate;
@@ -30,9 +37,14 @@ pub mod stats;
 
 mod catalog;
 mod comments;
+mod control;
+mod directory;
 mod export;
 mod http;
 mod oauth;
+mod oauth_flow;
+mod redaction;
+mod routes;
 mod search;
 mod server;
 mod state;
@@ -40,15 +52,17 @@ mod tickets;
 mod uploads;
 mod users;
 mod webhooks;
+mod webhooks_api;
 
 pub use config::{
     AccountSpec, FaultKind, FaultSettings, Limits, SimArgs, SimConfig, WebhookSpec, WebhookStyle,
 };
+pub use control::KnobsPatch;
 pub use error::{SimApiError, SimError};
 pub use oauth::OAuthGrant;
-pub use server::{KnobsPatch, Simulator};
+pub use server::Simulator;
 pub use stats::StatsSnapshot;
-pub use webhooks::{WebhookCounters, WebhookDelivery, WebhookSender};
+pub use webhooks::{HttpSender, WebhookCounters, WebhookDelivery, WebhookSender};
 
 use std::future::Future;
 

@@ -1,23 +1,37 @@
-//! Authentication: API token basic auth (`{email}/token:{token}`; any email, which then
-//! becomes an agent) and OAuth bearer tokens this simulator issued. `POST /oauth/tokens`
-//! (JSON or form) serves the `refresh_token` grant (rotating: the old refresh and access
-//! tokens stop working) and `client_credentials`. OAuth clients are provisioned with
-//! `POST /sim/oauth/clients` or `Simulator::oauth_client`.
+//! Authentication and OAuth, as Zendesk has them: API token basic auth
+//! (`{email}/token:{token}`; any email, which then becomes an agent, or an admin when
+//! listed with `--admin`) and bearer tokens this simulator issued.
+//!
+//! OAuth clients come from `--oauth-client ID=SECRET`, `POST /sim/oauth/clients` or
+//! `Simulator::oauth_client`; each has an owner, the admin who "created" it. Grants at
+//! `POST /oauth/tokens` (JSON or form; client credentials in the body or as basic auth):
+//! - `authorization_code` with PKCE: the code comes from `GET /oauth/authorizations/new`
+//!   (a consent page, or at once with `--oauth-auto-approve`; see `oauth_flow`), lives
+//!   120 s, is used once, and needs `code_verifier` when a `code_challenge` (S256) was
+//!   given;
+//! - `client_credentials`: a token (no refresh token) acting as the client's owner;
+//! - `refresh_token`: a new pair; the presented refresh token and its access token die
+//!   (rotation).
+//!
+//! Access tokens expire (default 30 minutes, `--access-token-lifetime` or `expires_in`),
+//! refresh tokens too (30 days, `--refresh-token-lifetime` or
+//! `refresh_token_expires_in`). Revocation: `DELETE /api/v2/oauth/tokens/{id|current}`.
 
 use std::collections::HashMap;
 
 use axum::http::StatusCode;
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use sha2::Digest as _;
 
 use crate::sim::error::ApiError;
 use crate::sim::http::{Caller, Req, Resp, parse_query};
 use crate::sim::state::Account;
 
-/// Lifetime of refresh tokens (30 days).
-pub const REFRESH_TOKEN_LIFETIME_SECS: u64 = 30 * 24 * 3600;
+/// How long an authorization code may be exchanged (Zendesk: 120 seconds).
+pub const CODE_LIFETIME_MS: i64 = 120_000;
 
 /// An OAuth client and a fresh token pair for one user, as provisioned for tests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,13 +44,20 @@ pub struct OAuthGrant {
 }
 
 #[derive(Debug, Clone)]
-struct Client {
-    secret: String,
+pub(crate) struct Client {
+    pub secret: String,
+    /// The admin who created it: whom client-credentials tokens act as.
+    pub owner: u64,
 }
 
 #[derive(Debug, Clone)]
 struct AccessToken {
+    /// Numeric id (`/api/v2/oauth/tokens/{id}`).
+    id: u64,
+    client_id: String,
     user_id: u64,
+    scope: String,
+    created_ms: i64,
     expires_ms: i64,
 }
 
@@ -49,16 +70,28 @@ struct RefreshToken {
     access: String,
 }
 
-/// One account's OAuth clients and live tokens.
-#[derive(Debug, Default)]
-pub(crate) struct OAuthStore {
-    clients: HashMap<String, Client>,
-    access: HashMap<String, AccessToken>,
-    refresh: HashMap<String, RefreshToken>,
+/// A code handed out by the authorization step, waiting to be exchanged.
+#[derive(Debug, Clone)]
+pub(crate) struct Code {
+    pub client_id: String,
+    pub user_id: u64,
+    pub redirect_uri: Option<String>,
+    pub challenge: Option<String>,
+    pub scope: String,
+    pub expires_ms: i64,
 }
 
-fn random(n: usize) -> String {
-    std::iter::repeat_with(fastrand::alphanumeric)
+/// One account's OAuth clients, codes and live tokens.
+#[derive(Debug, Default)]
+pub(crate) struct OAuthStore {
+    pub clients: HashMap<String, Client>,
+    access: HashMap<String, AccessToken>,
+    refresh: HashMap<String, RefreshToken>,
+    pub codes: HashMap<String, Code>,
+}
+
+pub(crate) fn random(rng: &mut fastrand::Rng, n: usize) -> String {
+    std::iter::repeat_with(|| rng.alphanumeric())
         .take(n)
         .collect()
 }
@@ -69,33 +102,44 @@ fn secs_ms(s: u64) -> i64 {
         .saturating_mul(1000)
 }
 
-impl OAuthStore {
+/// Whether `verifier` answers the S256 `challenge` (RFC 7636). Pure.
+pub fn pkce_matches(challenge: &str, verifier: &str) -> bool {
+    let digest = sha2::Sha256::digest(verifier.as_bytes());
+    URL_SAFE_NO_PAD.encode(digest) == challenge.trim_end_matches('=')
+}
+
+impl Account {
     /// Issues an access token (and a refresh token when `refresh`) for `user_id`.
     fn issue(
         &mut self,
         client_id: &str,
         user_id: u64,
+        scope: &str,
         now_ms: i64,
         access_secs: u64,
-        refresh_secs: u64,
-        refresh: bool,
+        refresh_secs: Option<u64>,
     ) -> (String, Option<String>) {
-        let access = random(64);
-        self.access.insert(
+        let access = random(&mut self.token_rng, 64);
+        let id = self.ids.object();
+        self.oauth.access.insert(
             access.clone(),
             AccessToken {
+                id,
+                client_id: client_id.to_owned(),
                 user_id,
+                scope: scope.to_owned(),
+                created_ms: now_ms,
                 expires_ms: now_ms.saturating_add(secs_ms(access_secs)),
             },
         );
-        let refresh_token = refresh.then(|| {
-            let r = random(64);
-            self.refresh.insert(
+        let refresh_token = refresh_secs.map(|secs| {
+            let r = random(&mut self.token_rng, 64);
+            self.oauth.refresh.insert(
                 r.clone(),
                 RefreshToken {
                     client_id: client_id.to_owned(),
                     user_id,
-                    expires_ms: now_ms.saturating_add(secs_ms(refresh_secs)),
+                    expires_ms: now_ms.saturating_add(secs_ms(secs)),
                     access: access.clone(),
                 },
             );
@@ -104,16 +148,39 @@ impl OAuthStore {
         (access, refresh_token)
     }
 
-    /// The user a live bearer token belongs to.
-    fn bearer(&self, token: &str, now_ms: i64) -> Option<u64> {
-        self.access
-            .get(token)
-            .filter(|t| t.expires_ms > now_ms)
-            .map(|t| t.user_id)
+    /// Registers (or keeps) a client owned by the admin `owner_email`.
+    pub(crate) fn register_client(
+        &mut self,
+        client_id: &str,
+        secret: &str,
+        owner_email: &str,
+        now: jiff::Timestamp,
+    ) -> Client {
+        if let Some(c) = self.oauth.clients.get(client_id) {
+            return c.clone();
+        }
+        let owner = self.ensure_user(owner_email, "admin", now);
+        if let Some(u) = self.users.get_mut(&owner) {
+            u.role = "admin".to_owned();
+            u.custom_role_id = None;
+        }
+        let c = Client {
+            secret: secret.to_owned(),
+            owner,
+        };
+        self.oauth.clients.insert(client_id.to_owned(), c.clone());
+        c
+    }
+
+    /// Revokes an access token (and refresh tokens issued with it); whether it existed.
+    pub(crate) fn revoke_access(&mut self, token: &str) -> bool {
+        let found = self.oauth.access.remove(token).is_some();
+        self.oauth.refresh.retain(|_, r| r.access != token);
+        found
     }
 }
 
-/// Creates (or reuses) an OAuth client and issues a token pair for `email`.
+/// Creates (or reuses) an OAuth client owned by `email` and issues a token pair for it.
 pub(crate) fn provision(
     a: &mut Account,
     client_id: Option<String>,
@@ -122,30 +189,24 @@ pub(crate) fn provision(
     now: jiff::Timestamp,
     now_ms: i64,
 ) -> OAuthGrant {
-    let client_id = client_id.unwrap_or_else(|| format!("sim_client_{}", random(8)));
-    let secret = match a.oauth.clients.get(&client_id) {
-        Some(c) => c.secret.clone(),
-        None => {
-            let s = client_secret.unwrap_or_else(|| random(48));
-            a.oauth
-                .clients
-                .insert(client_id.clone(), Client { secret: s.clone() });
-            s
-        }
-    };
-    let user_id = a.ensure_user(email, "agent", now);
+    let client_id =
+        client_id.unwrap_or_else(|| format!("sim_client_{}", random(&mut a.token_rng, 8)));
+    let secret = client_secret.unwrap_or_else(|| random(&mut a.token_rng, 48));
+    let client = a.register_client(&client_id, &secret, email, now);
+    let user_id = a.ensure_user(email, "admin", now);
     let lifetime = a.knobs.access_token_lifetime_secs;
-    let (access, refresh) = a.oauth.issue(
+    let refresh_life = a.knobs.refresh_token_lifetime_secs;
+    let (access, refresh) = a.issue(
         &client_id,
         user_id,
+        "read write",
         now_ms,
         lifetime,
-        REFRESH_TOKEN_LIFETIME_SECS,
-        true,
+        Some(refresh_life),
     );
     OAuthGrant {
         client_id,
-        client_secret: secret,
+        client_secret: client.secret,
         refresh_token: refresh.unwrap_or_default(),
         access_token: access,
         user_email: email.to_lowercase(),
@@ -176,24 +237,36 @@ pub(crate) fn authenticate(
         if pass != api_token || !email.contains('@') || api_token.is_empty() {
             return Err(ApiError::unauthorized());
         }
-        let id = match a.users_by_email.get(email) {
+        let key = email.to_lowercase();
+        let id = match a.users_by_email.get(&key) {
             Some(id) => *id,
-            None => a.ensure_user(email, "agent", now),
+            None => {
+                let role = if a.admins.contains(&key) {
+                    "admin"
+                } else {
+                    "agent"
+                };
+                a.ensure_user(email, role, now)
+            }
         };
         let email = a
             .users
             .get(&id)
             .and_then(|u| u.email.clone())
-            .unwrap_or_else(|| email.to_lowercase());
+            .unwrap_or(key);
         return Ok(Caller { id, email });
     }
     if let Some(tok) = header
         .strip_prefix("Bearer ")
         .or_else(|| header.strip_prefix("bearer "))
     {
+        let tok = tok.trim();
         let id = a
             .oauth
-            .bearer(tok.trim(), now_ms)
+            .access
+            .get(tok)
+            .filter(|t| t.expires_ms > now_ms)
+            .map(|t| t.user_id)
             .ok_or_else(ApiError::unauthorized)?;
         let email = a
             .users
@@ -218,12 +291,18 @@ struct TokenRequest {
     #[serde(default)]
     scope: Option<String>,
     #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    code_verifier: Option<String>,
+    #[serde(default)]
+    redirect_uri: Option<String>,
+    #[serde(default)]
     expires_in: Option<Value>,
     #[serde(default)]
     refresh_token_expires_in: Option<Value>,
 }
 
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> ApiError {
+pub(crate) fn oauth_error(status: StatusCode, error: &str, description: &str) -> ApiError {
     ApiError::new(
         status,
         json!({"error": error, "error_description": description}),
@@ -285,6 +364,9 @@ pub(crate) fn tokens(
             client_id: get("client_id"),
             client_secret: get("client_secret"),
             scope: get("scope"),
+            code: get("code"),
+            code_verifier: get("code_verifier"),
+            redirect_uri: get("redirect_uri"),
             expires_in: get("expires_in").map(Value::String),
             refresh_token_expires_in: get("refresh_token_expires_in").map(Value::String),
         }
@@ -300,7 +382,7 @@ pub(crate) fn tokens(
         tr.client_secret = Some(secret.to_owned());
     }
     let grant = tr.grant_type.clone().ok_or_else(invalid_request)?;
-    if grant != "refresh_token" && grant != "client_credentials" {
+    if !["refresh_token", "client_credentials", "authorization_code"].contains(&grant.as_str()) {
         return Err(oauth_error(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
@@ -308,8 +390,17 @@ pub(crate) fn tokens(
         ));
     }
     let client_id = tr.client_id.clone().ok_or_else(invalid_client)?;
-    let client = a.oauth.clients.get(&client_id).ok_or_else(invalid_client)?;
-    if tr.client_secret.as_deref() != Some(client.secret.as_str()) {
+    let client = a
+        .oauth
+        .clients
+        .get(&client_id)
+        .cloned()
+        .ok_or_else(invalid_client)?;
+    let secret_ok = tr.client_secret.as_deref() == Some(client.secret.as_str());
+    // A PKCE code exchange may come without the secret (a public client); anything
+    // else needs it.
+    let pkce_exchange = grant == "authorization_code" && tr.code_verifier.is_some();
+    if !(secret_ok || pkce_exchange && tr.client_secret.is_none()) {
         return Err(invalid_client());
     }
     let access_secs = secs(&tr.expires_in)
@@ -317,41 +408,69 @@ pub(crate) fn tokens(
         .unwrap_or(a.knobs.access_token_lifetime_secs);
     let refresh_secs = secs(&tr.refresh_token_expires_in)
         .filter(|s| *s > 0)
-        .unwrap_or(REFRESH_TOKEN_LIFETIME_SECS);
-    let scope = tr.scope.clone().unwrap_or_else(|| "read write".to_owned());
-    if grant == "client_credentials" {
-        let user_id = a.ensure_user(&format!("{client_id}@oauth.sim.invalid"), "agent", req.now);
-        let (access, _) = a.oauth.issue(
-            &client_id,
-            user_id,
-            req.now_ms,
-            access_secs,
-            refresh_secs,
-            false,
-        );
-        return Ok(Resp::ok(&json!({
-            "access_token": access, "token_type": "bearer", "scope": scope,
-            "expires_in": access_secs,
-        })));
-    }
-    let presented = tr.refresh_token.clone().ok_or_else(invalid_request)?;
-    let old = a
-        .oauth
-        .refresh
-        .get(&presented)
-        .filter(|r| r.client_id == client_id && r.expires_ms > req.now_ms)
-        .cloned()
-        .ok_or_else(invalid_grant)?;
-    // Rotation: the presented refresh token and its access token die now.
-    a.oauth.refresh.remove(&presented);
-    a.oauth.access.remove(&old.access);
-    let (access, refresh) = a.oauth.issue(
+        .unwrap_or(a.knobs.refresh_token_lifetime_secs);
+    let requested_scope = tr.scope.clone();
+    let (user_id, scope) = match grant.as_str() {
+        "client_credentials" => {
+            let scope = requested_scope.unwrap_or_else(|| "read write".to_owned());
+            let (access, _) = a.issue(
+                &client_id,
+                client.owner,
+                &scope,
+                req.now_ms,
+                access_secs,
+                None,
+            );
+            return Ok(Resp::ok(&json!({
+                "access_token": access, "token_type": "bearer", "scope": scope,
+                "expires_in": access_secs,
+            })));
+        }
+        "authorization_code" => {
+            let code = tr.code.clone().ok_or_else(invalid_request)?;
+            // A code is used once, whatever happens next.
+            let c = a.oauth.codes.remove(&code).ok_or_else(invalid_grant)?;
+            if c.client_id != client_id || c.expires_ms <= req.now_ms {
+                return Err(invalid_grant());
+            }
+            if let (Some(given), Some(expected)) = (&tr.redirect_uri, &c.redirect_uri)
+                && given != expected
+            {
+                return Err(invalid_grant());
+            }
+            match (&c.challenge, &tr.code_verifier) {
+                (Some(ch), Some(v)) if pkce_matches(ch, v) => {}
+                (Some(_), _) => return Err(invalid_grant()),
+                (None, _) if !secret_ok => return Err(invalid_client()),
+                (None, _) => {}
+            }
+            (c.user_id, requested_scope.unwrap_or(c.scope))
+        }
+        _ => {
+            let presented = tr.refresh_token.clone().ok_or_else(invalid_request)?;
+            let old = a
+                .oauth
+                .refresh
+                .get(&presented)
+                .filter(|r| r.client_id == client_id && r.expires_ms > req.now_ms)
+                .cloned()
+                .ok_or_else(invalid_grant)?;
+            // Rotation: the presented refresh token and its access token die now.
+            a.oauth.refresh.remove(&presented);
+            a.oauth.access.remove(&old.access);
+            (
+                old.user_id,
+                requested_scope.unwrap_or_else(|| "read write".to_owned()),
+            )
+        }
+    };
+    let (access, refresh) = a.issue(
         &client_id,
-        old.user_id,
+        user_id,
+        &scope,
         req.now_ms,
         access_secs,
-        refresh_secs,
-        true,
+        Some(refresh_secs),
     );
     Ok(Resp::ok(&json!({
         "access_token": access,
@@ -361,6 +480,100 @@ pub(crate) fn tokens(
         "refresh_token": refresh,
         "refresh_token_expires_in": refresh_secs,
     })))
+}
+
+/// The bearer token of a request, if it authenticated with one.
+fn bearer(authz: Option<&str>) -> Option<&str> {
+    authz
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
+
+fn token_json(a: &Account, t: &AccessToken, token: &str) -> Value {
+    json!({
+        "id": t.id,
+        "url": a.url(&format!("oauth/tokens/{}.json", t.id)),
+        "client_id": t.client_id,
+        "user_id": t.user_id,
+        "token": token.chars().take(10).collect::<String>(),
+        "scopes": t.scope.split_whitespace().collect::<Vec<_>>(),
+        "created_at": crate::sim::clock::seconds(t.created_ms),
+        "expires_at": crate::sim::clock::seconds(t.expires_ms),
+    })
+}
+
+/// `GET /api/v2/oauth/tokens`: the caller's live tokens (admins: `?all=true`).
+pub(crate) fn list_tokens(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
+    let admin = a
+        .users
+        .get(&req.caller.id)
+        .is_some_and(|u| u.role == "admin");
+    let all = admin && req.param("all") == Some("true");
+    let mut out: Vec<(u64, Value)> = a
+        .oauth
+        .access
+        .iter()
+        .filter(|(_, t)| t.expires_ms > req.now_ms && (all || t.user_id == req.caller.id))
+        .map(|(k, t)| (t.id, token_json(a, t, k)))
+        .collect();
+    out.sort_by_key(|(id, _)| *id);
+    let tokens: Vec<Value> = out.into_iter().map(|(_, v)| v).collect();
+    let count = tokens.len();
+    Ok(Resp::ok(
+        &json!({"tokens": tokens, "next_page": null, "previous_page": null, "count": count}),
+    ))
+}
+
+/// The token `/api/v2/oauth/tokens/{id|current}` names: the one used for the request
+/// (`current`), or by id (the caller's own, or anyone's for an admin).
+fn named_token(a: &Account, req: &Req, authz: Option<&str>) -> Result<String, ApiError> {
+    if req.token.as_deref() == Some("current") {
+        return bearer(authz)
+            .filter(|t| a.oauth.access.contains_key(*t))
+            .map(str::to_owned)
+            .ok_or_else(ApiError::not_found);
+    }
+    let id: u64 = req
+        .token
+        .as_deref()
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(ApiError::not_found)?;
+    let admin = a
+        .users
+        .get(&req.caller.id)
+        .is_some_and(|u| u.role == "admin");
+    a.oauth
+        .access
+        .iter()
+        .find(|(_, t)| t.id == id && (admin || t.user_id == req.caller.id))
+        .map(|(k, _)| k.clone())
+        .ok_or_else(ApiError::not_found)
+}
+
+/// `GET /api/v2/oauth/tokens/{id|current}`.
+pub(crate) fn show_token(
+    a: &mut Account,
+    req: &Req,
+    authz: Option<&str>,
+) -> Result<Resp, ApiError> {
+    let tok = named_token(a, req, authz)?;
+    let t = &a.oauth.access[&tok];
+    Ok(Resp::ok(&json!({"token": token_json(a, t, &tok)})))
+}
+
+/// `DELETE /api/v2/oauth/tokens/{id|current}` → 204: the token (and the refresh token
+/// issued with it) stops working at once.
+pub(crate) fn revoke_token(
+    a: &mut Account,
+    req: &Req,
+    authz: Option<&str>,
+) -> Result<Resp, ApiError> {
+    let tok = named_token(a, req, authz)?;
+    a.revoke_access(&tok);
+    Ok(Resp::no_content())
 }
 
 #[cfg(test)]

@@ -19,8 +19,8 @@ use crate::sim::limits::LimitState;
 use crate::sim::oauth::OAuthStore;
 use crate::sim::stats::Stats;
 use crate::zendesk::models::{
-    Attachment, Brand, Comment, CustomField, CustomRole, FieldOption, Group, SharingAgreement,
-    Ticket, TicketField, User, Via,
+    Attachment, Brand, BrandAgent, Comment, CustomField, CustomRole, FieldOption, Group,
+    GroupMembership, Organization, SharingAgreement, Ticket, TicketField, User, Via,
 };
 
 /// Knobs that tests and `/sim/*` may change while running.
@@ -30,7 +30,12 @@ pub(crate) struct Knobs {
     pub faults: FaultSettings,
     pub export_lag_secs: u64,
     pub access_token_lifetime_secs: u64,
+    pub refresh_token_lifetime_secs: u64,
+    /// Authorization requests are approved without the consent page.
+    pub oauth_auto_approve: bool,
     pub webhook_style: WebhookStyle,
+    /// With the late-apply fault: delay before a write takes effect.
+    pub late_apply_ms: u64,
 }
 
 /// One ticket and what hangs off it.
@@ -103,6 +108,10 @@ pub(crate) enum EventKind {
     PrivacyChange {
         comment_id: u64,
     },
+    /// Text or attachments of a comment were redacted.
+    Redaction {
+        comment_id: u64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -120,15 +129,8 @@ pub(crate) struct Audit {
     pub author_id: u64,
     pub via: Via,
     pub events: Vec<Event>,
-}
-
-/// A ticket one request changed, as the webhooks announce it.
-#[derive(Debug, Clone)]
-pub(crate) struct Touched {
-    pub ticket_id: u64,
-    pub updater: Option<u64>,
-    /// Event-style bodies (empty with trigger-style webhooks).
-    pub events: Vec<Vec<u8>>,
+    /// `metadata.custom` the write asked to keep (an object; `{}` when none).
+    pub custom: Value,
 }
 
 /// Id sequences of one account.
@@ -181,6 +183,10 @@ pub(crate) struct Account {
     pub brands: Vec<Brand>,
     pub groups: Vec<Group>,
     pub roles: Vec<CustomRole>,
+    pub organizations: BTreeMap<u64, Organization>,
+    pub group_memberships: BTreeMap<u64, GroupMembership>,
+    /// Brand memberships; an agent with none is a member of every brand.
+    pub brand_agents: BTreeMap<u64, BrandAgent>,
     pub agreements: Vec<SharingAgreement>,
     pub uploads: HashMap<String, UploadRec>,
     /// Attachment id → bytes; `blob_tokens` maps the content_url token to the id.
@@ -190,10 +196,17 @@ pub(crate) struct Account {
     /// In time order.
     pub audits: Vec<Audit>,
     pub oauth: OAuthStore,
+    /// Webhooks made through the Webhooks API, by id.
+    pub api_webhooks: BTreeMap<String, crate::sim::webhooks_api::ApiWebhook>,
     pub limits: LimitState,
     pub knobs: Knobs,
     pub stats: Stats,
     pub rng: fastrand::Rng,
+    /// Tokens, secrets and codes: seeded apart from `rng`, so that issuing them never
+    /// moves the fault sequence.
+    pub token_rng: fastrand::Rng,
+    /// Emails that authenticate as admins (`--admin`).
+    pub admins: Vec<String>,
     /// Tickets changed by the request being handled (drained into webhooks).
     pub touched: Vec<u64>,
 }
@@ -321,7 +334,13 @@ pub(crate) fn normalize_tags<'a>(tags: impl IntoIterator<Item = &'a String>) -> 
 }
 
 impl Account {
-    pub fn new(name: &str, index: usize, base_url: String, config: &SimConfig) -> Account {
+    pub fn new(
+        name: &str,
+        index: usize,
+        base_url: String,
+        config: &SimConfig,
+        now: Timestamp,
+    ) -> Account {
         let seed = crate::sim::faults::account_seed(config.seed, index);
         let mut a = Account {
             name: name.to_owned(),
@@ -335,6 +354,9 @@ impl Account {
             brands: Vec::new(),
             groups: Vec::new(),
             roles: Vec::new(),
+            organizations: BTreeMap::new(),
+            group_memberships: BTreeMap::new(),
+            brand_agents: BTreeMap::new(),
             agreements: Vec::new(),
             uploads: HashMap::new(),
             blobs: HashMap::new(),
@@ -342,19 +364,29 @@ impl Account {
             idempotency: HashMap::new(),
             audits: Vec::new(),
             oauth: OAuthStore::default(),
+            api_webhooks: BTreeMap::new(),
             limits: LimitState::default(),
             knobs: Knobs {
                 limits: config.limits,
                 faults: config.faults.clone(),
                 export_lag_secs: config.export_lag_secs,
                 access_token_lifetime_secs: config.access_token_lifetime_secs,
+                refresh_token_lifetime_secs: config.refresh_token_lifetime_secs,
+                oauth_auto_approve: config.oauth_auto_approve,
                 webhook_style: config.webhook_style,
+                late_apply_ms: config.late_apply_ms,
             },
             stats: Stats::default(),
             rng: fastrand::Rng::with_seed(seed),
+            token_rng: fastrand::Rng::with_seed(seed ^ 0x5EED_70CE_0000_0001),
+            admins: config.admins.clone(),
             touched: Vec::new(),
         };
-        a.seed(crate::clock::now());
+        a.seed(now);
+        let owner = format!("oauth-admin@{name}.example");
+        for (id, secret) in &config.oauth_clients {
+            a.register_client(id, secret, &owner, now);
+        }
         a
     }
 
@@ -486,11 +518,16 @@ impl Account {
                 external_id: None,
                 active: true,
                 custom_role_id: None,
+                organization_id: None,
+                default_group_id: None,
                 created_at: now,
                 updated_at: now,
             },
         );
         self.users_by_email.insert(key, id);
+        if role != "end-user" {
+            self.join_all_brands(id, now);
+        }
         id
     }
 
@@ -555,37 +592,6 @@ impl Account {
         }
     }
 
-    /// The tickets the last operation touched, for the webhooks: each with the user whose
-    /// change it was (the author of its newest audit; `None` for a deletion) and, with
-    /// event-style webhooks, the event bodies that change produces.
-    pub fn take_touched(&mut self) -> Vec<Touched> {
-        let touched = std::mem::take(&mut self.touched);
-        touched
-            .into_iter()
-            .map(|id| {
-                let deleted = self.tickets.get(&id).is_none_or(|r| r.deleted);
-                let audit = if deleted {
-                    None
-                } else {
-                    self.audits
-                        .iter()
-                        .rev()
-                        .take(64)
-                        .find(|a| a.ticket_id == id)
-                };
-                let events = match self.knobs.webhook_style {
-                    WebhookStyle::Trigger => Vec::new(),
-                    WebhookStyle::Events => crate::sim::webhooks::events(self, id, audit),
-                };
-                Touched {
-                    ticket_id: id,
-                    updater: audit.map(|a| a.author_id),
-                    events,
-                }
-            })
-            .collect()
-    }
-
     /// Marks a ticket changed: new export position, webhook pending.
     pub fn touch(&mut self, ticket_id: u64, now_ms: i64) {
         let seq = self.ids.seq();
@@ -632,6 +638,9 @@ impl Account {
                 EventKind::PrivacyChange { comment_id } => json!({
                     "id": e.id, "type": "CommentPrivacyChange", "comment_id": comment_id, "public": false,
                 }),
+                EventKind::Redaction { comment_id } => json!({
+                    "id": e.id, "type": "CommentRedactionEvent", "comment_id": comment_id,
+                }),
             })
             .collect();
         json!({
@@ -639,7 +648,7 @@ impl Account {
             "ticket_id": audit.ticket_id,
             "created_at": audit.created_at,
             "author_id": audit.author_id,
-            "metadata": {"system": {"client": "sharebridge-sim", "ip_address": "127.0.0.1"}, "custom": {}},
+            "metadata": {"system": {"client": "sharebridge-sim", "ip_address": "127.0.0.1"}, "custom": audit.custom},
             "via": audit.via,
             "events": events,
         })

@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-/// Live counters (inside the account lock; keys are static route templates).
+/// Live counters (inside the account lock; keys are `METHOD /route/{template}`).
 #[derive(Debug, Default)]
 pub struct Stats {
     pub requests: u64,
-    pub by_endpoint: HashMap<&'static str, u64>,
+    pub by_endpoint: HashMap<String, u64>,
     pub by_user: HashMap<String, u64>,
     pub throttled: u64,
     pub faults: u64,
@@ -26,9 +26,14 @@ pub struct StatsSnapshot {
 }
 
 impl Stats {
-    pub fn count(&mut self, endpoint: &'static str) {
+    pub fn count(&mut self, endpoint: &str) {
         self.requests += 1;
-        *self.by_endpoint.entry(endpoint).or_insert(0) += 1;
+        match self.by_endpoint.get_mut(endpoint) {
+            Some(n) => *n += 1,
+            None => {
+                self.by_endpoint.insert(endpoint.to_owned(), 1);
+            }
+        }
     }
 
     pub fn count_user(&mut self, email: &str) {
@@ -45,7 +50,7 @@ impl Stats {
             by_endpoint: self
                 .by_endpoint
                 .iter()
-                .map(|(k, v)| ((*k).to_owned(), *v))
+                .map(|(k, v)| (k.clone(), *v))
                 .collect(),
             by_user: self.by_user.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             throttled: self.throttled,

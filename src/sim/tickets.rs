@@ -33,6 +33,29 @@ struct Extra {
     /// Zendesk accepts `fields` as an alias of `custom_fields`.
     #[serde(default)]
     fields: Option<Vec<CustomField>>,
+    /// On create, the first comment's text when there is no `comment` (zenpy's README
+    /// creates tickets this way); read-only afterwards.
+    #[serde(default)]
+    description: Option<String>,
+    /// Custom audit metadata: kept in the audit of this write (`metadata.custom`).
+    #[serde(default)]
+    metadata: Option<Value>,
+    /// Replaces the followers (agents).
+    #[serde(default)]
+    follower_ids: Option<Vec<u64>>,
+    /// Adds (`"action": "put"`, the default) or removes (`"delete"`) followers.
+    #[serde(default)]
+    followers: Option<Vec<FollowerOp>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct FollowerOp {
+    #[serde(default)]
+    user_id: Option<u64>,
+    #[serde(default)]
+    user_email: Option<String>,
+    #[serde(default)]
+    action: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -117,6 +140,23 @@ fn validate(a: &Account, wr: &Write) -> Result<(), ApiError> {
     {
         return Err(ApiError::invalid("submitter_id", "Submitter: is invalid"));
     }
+    if let Some(o) = wr.extra.organization_id
+        && !a.organizations.contains_key(&o)
+    {
+        return Err(ApiError::invalid(
+            "organization_id",
+            "Organization: is invalid",
+        ));
+    }
+    let staff = |id: &u64| a.users.get(id).is_some_and(|u| u.role != "end-user");
+    if let Some(ids) = &wr.extra.follower_ids
+        && !ids.iter().all(staff)
+    {
+        return Err(ApiError::invalid(
+            "follower_ids",
+            "Followers: must be agents",
+        ));
+    }
     if let Some(c) = &w.comment {
         comments::validate(a, c)?;
     }
@@ -198,6 +238,33 @@ fn apply_fields(a: &Account, rec: &mut TicketRec, wr: &Write) -> Vec<(String, Va
     if let Some(c) = &wr.extra.collaborator_ids {
         t.collaborator_ids = c.clone();
     }
+    let before_followers = t.follower_ids.clone();
+    if let Some(f) = &wr.extra.follower_ids {
+        t.follower_ids = f.clone();
+        t.follower_ids.dedup();
+    }
+    for op in wr.extra.followers.iter().flatten() {
+        let id = op.user_id.or_else(|| {
+            op.user_email
+                .as_ref()
+                .and_then(|e| a.users_by_email.get(&e.to_lowercase()).copied())
+        });
+        let Some(id) = id.filter(|id| a.users.get(id).is_some_and(|u| u.role != "end-user")) else {
+            continue;
+        };
+        if op.action.as_deref() == Some("delete") {
+            t.follower_ids.retain(|x| *x != id);
+        } else if !t.follower_ids.contains(&id) {
+            t.follower_ids.push(id);
+        }
+    }
+    if t.follower_ids != before_followers {
+        ch.push((
+            "follower_ids".to_owned(),
+            json!(before_followers),
+            json!(t.follower_ids),
+        ));
+    }
     // Tags: replace, then add, then remove.
     let before_tags = t.tags.clone();
     if let Some(tags) = &w.tags {
@@ -274,9 +341,59 @@ fn events(a: &mut Account, changes: Vec<(String, Value, Value)>, creating: bool)
         .collect()
 }
 
+/// The custom metadata a write asks to keep in its audit: `{"metadata": {"custom":
+/// {…}}}` as the audit shows it, or `{"metadata": {…}}` as Zendesk's examples send it.
+fn custom_metadata(wr: &Write) -> Value {
+    match &wr.extra.metadata {
+        Some(Value::Object(m)) if m.len() == 1 && m.get("custom").is_some_and(Value::is_object) => {
+            m["custom"].clone()
+        }
+        Some(Value::Object(m)) => Value::Object(m.clone()),
+        _ => json!({}),
+    }
+}
+
+/// The end user a `requester` object names: found by email, else created (with its name).
+fn requester_of(a: &mut Account, spec: &RequesterSpec, now: jiff::Timestamp) -> Option<u64> {
+    let email = spec.email.as_deref().filter(|e| e.contains('@'));
+    let name = spec.name.as_deref().filter(|n| !n.trim().is_empty());
+    if let Some(email) = email {
+        if let Some(id) = a.users_by_email.get(&email.to_lowercase()) {
+            return Some(*id);
+        }
+        let id = a.ensure_user(email, "end-user", now);
+        if let (Some(n), Some(u)) = (name, a.users.get_mut(&id)) {
+            u.name = n.to_owned();
+        }
+        return Some(id);
+    }
+    let name = name?;
+    let id = a.ensure_user(
+        &format!("requester-{}@users.sim.invalid", a.users.len() + 1),
+        "end-user",
+        now,
+    );
+    if let Some(u) = a.users.get_mut(&id) {
+        if let Some(e) = u.email.take() {
+            a.users_by_email.remove(&e);
+        }
+        u.name = name.to_owned();
+    }
+    Some(id)
+}
+
 /// Creates a ticket from a parsed write; returns (ticket id, audit index).
 fn create_ticket(a: &mut Account, req: &Req, wr: &Write) -> Result<(u64, usize), ApiError> {
-    let comment = wr.w.comment.clone().unwrap_or_default();
+    let mut comment = wr.w.comment.clone().unwrap_or_default();
+    if !comments::has_content(&comment)
+        && let Some(d) = wr
+            .extra
+            .description
+            .as_ref()
+            .filter(|d| !d.trim().is_empty())
+    {
+        comment.body = Some(d.clone());
+    }
     if !comments::has_content(&comment) {
         return Err(ApiError::invalid_with(
             "description",
@@ -288,19 +405,7 @@ fn create_ticket(a: &mut Account, req: &Req, wr: &Write) -> Result<(u64, usize),
     let now = req.now;
     let requester = match (wr.w.requester_id, &wr.extra.requester) {
         (Some(id), _) => id,
-        (
-            None,
-            Some(RequesterSpec {
-                email: Some(email),
-                name,
-            }),
-        ) if email.contains('@') => {
-            let id = a.ensure_user(email, "end-user", now);
-            if let (Some(n), Some(u)) = (name, a.users.get_mut(&id)) {
-                u.name = n.clone();
-            }
-            id
-        }
+        (None, Some(spec)) => requester_of(a, spec, now).unwrap_or(req.caller.id),
         _ => req.caller.id,
     };
     let submitter = wr
@@ -344,6 +449,9 @@ fn create_ticket(a: &mut Account, req: &Req, wr: &Write) -> Result<(u64, usize),
         changed_ms: req.now_ms,
     };
     let mut changes = apply_fields(a, &mut rec, wr);
+    if rec.ticket.organization_id.is_none() {
+        rec.ticket.organization_id = a.users.get(&requester).and_then(|u| u.organization_id);
+    }
     if wr.w.status.is_none() && rec.ticket.assignee_id.is_some() {
         rec.ticket.status = Status::Open;
     }
@@ -371,6 +479,7 @@ fn create_ticket(a: &mut Account, req: &Req, wr: &Write) -> Result<(u64, usize),
         author_id: submitter,
         via: via(req.channel),
         events: evs,
+        custom: custom_metadata(wr),
     };
     a.audits.push(audit);
     Ok((id, a.audits.len() - 1))
@@ -601,7 +710,19 @@ fn update_ticket(
     let Some(mut rec) = a.tickets.remove(&id) else {
         return Err(ApiError::not_found());
     };
-    let changes = apply_fields(a, &mut rec, wr);
+    let mut changes = apply_fields(a, &mut rec, wr);
+    if wr.w.requester_id.is_none()
+        && let Some(spec) = &wr.extra.requester
+        && let Some(uid) = requester_of(a, spec, req.now)
+        && rec.ticket.requester_id != Some(uid)
+    {
+        changes.push((
+            "requester_id".to_owned(),
+            opt_id(rec.ticket.requester_id),
+            json!(uid),
+        ));
+        rec.ticket.requester_id = Some(uid);
+    }
     let mut evs = Vec::new();
     let author = comment.and_then(|c| c.author_id).unwrap_or(req.caller.id);
     if let Some(c) = comment {
@@ -614,7 +735,6 @@ fn update_ticket(
         });
         rec.comments.push(built);
     }
-    let mut changes = changes;
     if rec.ticket.status == Status::New && wr.w.status.is_none() && rec.ticket.assignee_id.is_some()
     {
         rec.ticket.status = Status::Open;
@@ -635,6 +755,7 @@ fn update_ticket(
         author_id: author,
         via: via(req.channel),
         events: evs,
+        custom: custom_metadata(wr),
     });
     Ok(Some(a.audits.len() - 1))
 }
@@ -646,12 +767,25 @@ pub(crate) fn update(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
     check_update_limits(a, req, id)?;
     let (wr, _) = parse_write(&req.body)?;
     let audit = update_ticket(a, req, id, &wr)?;
+    // A write that changes nothing stores no audit; the answer still has the
+    // `{"ticket", "audit"}` shape clients parse (an audit with no events).
+    let audit = match audit {
+        Some(ix) => a.audit_json(&a.audits[ix]),
+        None => {
+            let transient = Audit {
+                id: a.ids.object(),
+                ticket_id: id,
+                created_at: req.now,
+                author_id: req.caller.id,
+                via: via(req.channel),
+                events: Vec::new(),
+                custom: json!({}),
+            };
+            a.audit_json(&transient)
+        }
+    };
     let rec = a.live(id)?;
-    let mut body = json!({"ticket": a.wire(rec)});
-    if let Some(ix) = audit {
-        body["audit"] = a.audit_json(&a.audits[ix]);
-    }
-    Ok(Resp::ok(&body))
+    Ok(Resp::ok(&json!({"ticket": a.wire(rec), "audit": audit})))
 }
 
 /// `DELETE /api/v2/tickets/{id}` → 204; the ticket then answers 404 and shows in the
@@ -744,6 +878,7 @@ pub(crate) fn change_tags(a: &mut Account, req: &Req, op: TagOp) -> Result<Resp,
             author_id: req.caller.id,
             via: via(req.channel),
             events: vec![ev],
+            custom: json!({}),
         });
     }
     let status = if op == TagOp::Set {

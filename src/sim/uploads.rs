@@ -3,7 +3,7 @@
 //! attachment's `content_url` (`/attachments/token/{t}/?name=X`) serves the bytes.
 
 use axum::http::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::sim::error::ApiError;
 use crate::sim::http::{Req, Resp, percent_encode};
@@ -13,10 +13,8 @@ use crate::zendesk::models::Attachment;
 /// Zendesk refuses files over 50 MB.
 pub const MAX_UPLOAD_BYTES: usize = 50 * 1024 * 1024;
 
-fn random_token() -> String {
-    std::iter::repeat_with(fastrand::alphanumeric)
-        .take(25)
-        .collect()
+fn random_token(a: &mut Account) -> String {
+    crate::sim::oauth::random(&mut a.token_rng, 25)
 }
 
 /// `POST /api/v2/uploads?filename=X[&token=T]`.
@@ -38,7 +36,7 @@ pub(crate) fn create(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
         .filter(|c| !c.is_empty())
         .unwrap_or_else(|| "application/octet-stream".to_owned());
     let id = a.ids.object();
-    let blob_token = random_token();
+    let blob_token = random_token(a);
     let attachment = Attachment {
         id,
         file_name: name.clone(),
@@ -66,7 +64,7 @@ pub(crate) fn create(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
     let token = match req.param("token").filter(|t| a.uploads.contains_key(*t)) {
         Some(t) => t.to_owned(),
         None => {
-            let t = random_token();
+            let t = random_token(a);
             a.uploads.insert(
                 t.clone(),
                 UploadRec {
@@ -116,4 +114,32 @@ pub(crate) fn content(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
         content_type: blob.attachment.content_type.clone(),
         headers: Vec::new(),
     })
+}
+
+/// An attachment as Zendesk renders it (`GET /api/v2/attachments/{id}`, comments, audits):
+/// the model plus `url`, `mapped_content_url`, sizes, malware scan and thumbnails.
+pub(crate) fn wire(base_url: &str, att: &Attachment) -> Value {
+    let mut v = serde_json::to_value(att).unwrap_or_else(|_| json!({}));
+    if let Some(m) = v.as_object_mut() {
+        m.insert(
+            "url".to_owned(),
+            json!(format!("{base_url}/api/v2/attachments/{}.json", att.id)),
+        );
+        m.insert("mapped_content_url".to_owned(), json!(att.content_url));
+        m.insert("width".to_owned(), Value::Null);
+        m.insert("height".to_owned(), Value::Null);
+        m.insert("deleted".to_owned(), json!(false));
+        m.insert("malware_access_override".to_owned(), json!(false));
+        m.insert("malware_scan_result".to_owned(), json!("malware_not_found"));
+        m.insert("thumbnails".to_owned(), json!([]));
+    }
+    v
+}
+
+/// `GET /api/v2/attachments/{id}` → `{"attachment": …}` (uploaded, attached or not).
+pub(crate) fn show(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
+    let blob = a.blobs.get(&req.ids[0]).ok_or_else(ApiError::not_found)?;
+    Ok(Resp::ok(
+        &json!({"attachment": wire(&a.base_url, &blob.attachment)}),
+    ))
 }

@@ -53,6 +53,107 @@ struct UserWrite {
     role: Option<String>,
     #[serde(default)]
     external_id: Option<String>,
+    #[serde(default)]
+    custom_role_id: Option<u64>,
+    #[serde(default)]
+    organization_id: Option<u64>,
+}
+
+/// Checks the role, custom role and organization a write names.
+fn check_refs(a: &Account, w: &UserWrite) -> Result<(), ApiError> {
+    if let Some(r) = &w.role
+        && !["end-user", "agent", "admin"].contains(&r.as_str())
+    {
+        return Err(ApiError::invalid("role", "Role: is invalid"));
+    }
+    if let Some(c) = w.custom_role_id
+        && !a.roles.iter().any(|r| r.id == c)
+    {
+        return Err(ApiError::invalid(
+            "custom_role_id",
+            "Custom role: is invalid",
+        ));
+    }
+    if let Some(o) = w.organization_id
+        && !a.organizations.contains_key(&o)
+    {
+        return Err(ApiError::invalid(
+            "organization_id",
+            "Organization: is invalid",
+        ));
+    }
+    Ok(())
+}
+
+/// Applies role, custom role and organization to user `id` (agents join every brand).
+fn apply_refs(a: &mut Account, id: u64, w: &UserWrite, now: jiff::Timestamp) {
+    let Some(u) = a.users.get_mut(&id) else {
+        return;
+    };
+    let was_staff = u.role != "end-user";
+    if let Some(r) = &w.role {
+        u.role = r.clone();
+    }
+    if let Some(c) = w.custom_role_id {
+        u.custom_role_id = Some(c);
+        if u.role == "end-user" {
+            u.role = "agent".to_owned();
+        }
+    }
+    if w.organization_id.is_some() {
+        u.organization_id = w.organization_id;
+    }
+    if u.role == "admin" {
+        u.custom_role_id = None;
+    }
+    u.updated_at = now;
+    let staff = u.role != "end-user";
+    if staff && !was_staff {
+        a.join_all_brands(id, now);
+    }
+}
+
+/// `PUT /api/v2/users/{id}` `{"user": {…}}`: name, email, role, custom_role_id,
+/// organization_id, external_id. Changing a role or custom role needs an admin.
+pub(crate) fn update(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
+    let (w, _): (UserWrite, _) = envelope(json_value(&req.body)?, "user")?;
+    let id = req.ids[0];
+    if !a.users.contains_key(&id) {
+        return Err(ApiError::not_found());
+    }
+    if w.role.is_some() || w.custom_role_id.is_some() {
+        crate::sim::directory::require_admin(a, req)?;
+    }
+    check_refs(a, &w)?;
+    if let Some(e) = &w.email {
+        let key = e.to_lowercase();
+        if !key.contains('@') {
+            return Err(ApiError::invalid("email", "Email: is invalid"));
+        }
+        if a.users_by_email.get(&key).is_some_and(|other| *other != id) {
+            return Err(ApiError::invalid_with(
+                "email",
+                &format!("Email: {key} is already being used by another user"),
+                "DuplicateValue",
+            ));
+        }
+        if let Some(u) = a.users.get_mut(&id) {
+            if let Some(old) = u.email.replace(key.clone()) {
+                a.users_by_email.remove(&old);
+            }
+            a.users_by_email.insert(key, id);
+        }
+    }
+    if let Some(u) = a.users.get_mut(&id) {
+        if let Some(n) = w.name.clone().filter(|n| !n.trim().is_empty()) {
+            u.name = n;
+        }
+        if w.external_id.is_some() {
+            u.external_id = w.external_id.clone();
+        }
+    }
+    apply_refs(a, id, &w, req.now);
+    Ok(Resp::ok(&json!({"user": a.users[&id]})))
 }
 
 /// `POST /api/v2/users` (create) and `POST /api/v2/users/create_or_update` (201 when
@@ -68,8 +169,9 @@ pub(crate) fn create_or_update(a: &mut Account, req: &Req, upsert: bool) -> Resu
         ));
     }
     let role = w.role.clone().unwrap_or_else(|| "end-user".to_owned());
-    if !["end-user", "agent", "admin"].contains(&role.as_str()) {
-        return Err(ApiError::invalid("role", "Role: is invalid"));
+    check_refs(a, &w)?;
+    if role != "end-user" || w.custom_role_id.is_some() {
+        crate::sim::directory::require_admin(a, req)?;
     }
     if let Some(e) = &w.email
         && !e.contains('@')
@@ -98,17 +200,15 @@ pub(crate) fn create_or_update(a: &mut Account, req: &Req, upsert: bool) -> Resu
             ));
         }
         if let Some(u) = a.users.get_mut(&id) {
-            if let Some(n) = w.name.filter(|n| !n.trim().is_empty()) {
+            if let Some(n) = w.name.clone().filter(|n| !n.trim().is_empty()) {
                 u.name = n;
             }
-            if let Some(r) = w.role {
-                u.role = r;
-            }
             if w.external_id.is_some() {
-                u.external_id = w.external_id;
+                u.external_id = w.external_id.clone();
             }
             u.updated_at = req.now;
         }
+        apply_refs(a, id, &w, req.now);
         let u = &a.users[&id];
         return Ok(Resp::ok(&json!({"user": u})));
     }
@@ -128,8 +228,9 @@ pub(crate) fn create_or_update(a: &mut Account, req: &Req, upsert: bool) -> Resu
         if !name.trim().is_empty() {
             u.name = name;
         }
-        u.external_id = w.external_id;
+        u.external_id = w.external_id.clone();
     }
+    apply_refs(a, id, &w, req.now);
     Ok(Resp::json(
         StatusCode::CREATED,
         &json!({"user": a.users[&id]}),

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use serde_json::{Value, json};
 
 use crate::sim::clock::Clock;
-use crate::sim::config::WebhookSpec;
+use crate::sim::config::{WebhookSpec, WebhookStyle};
 use crate::sim::error::SimError;
 use crate::sim::state::{Account, Audit, EventKind};
 use crate::zendesk::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
@@ -43,15 +43,90 @@ impl WebhookCounters {
     }
 }
 
-/// One change to announce.
+/// One change to announce to one target.
 #[derive(Debug, Clone)]
 pub(crate) struct Change {
     pub account: Arc<str>,
     pub ticket_id: u64,
-    /// Targets, fixed (and counted as started) when the change is queued.
-    pub urls: Vec<String>,
+    pub url: String,
+    /// The target's own signing secret (a Webhooks API webhook); `None`: the
+    /// simulator's `--webhook-secret`.
+    pub secret: Option<Arc<[u8]>>,
     /// The bodies to send, in order (one trigger body, or one per event).
     pub bodies: Vec<Vec<u8>>,
+}
+
+/// Which bodies a target takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Wants {
+    /// `--webhook`: what `--webhook-style` says.
+    Style(WebhookStyle),
+    /// A Webhooks API webhook subscribed to these `zen:event-type:…` types.
+    Events(Vec<String>),
+    /// A Webhooks API webhook subscribed to `conditional_ticket_events` (what a trigger
+    /// would send it): the trigger-style body.
+    Trigger,
+}
+
+/// A webhook target of an account.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub url: String,
+    pub secret: Option<Arc<[u8]>>,
+    pub wants: Wants,
+}
+
+/// Drains the tickets the last operation touched into the deliveries they cause, one
+/// per (ticket, target), in the order the tickets changed: each with its bodies (the
+/// events of the ticket's newest audit, or one trigger-style body naming who changed it).
+pub(crate) fn changes(a: &mut Account, account: &Arc<str>, targets: &[Target]) -> Vec<Change> {
+    let touched = std::mem::take(&mut a.touched);
+    if targets.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for id in touched {
+        let deleted = a.tickets.get(&id).is_none_or(|r| r.deleted);
+        let audit = if deleted {
+            None
+        } else {
+            a.audits.iter().rev().take(64).find(|x| x.ticket_id == id)
+        };
+        let needs_events = targets.iter().any(|t| {
+            matches!(
+                t.wants,
+                Wants::Events(_) | Wants::Style(WebhookStyle::Events)
+            )
+        });
+        let evs = if needs_events {
+            events(a, id, audit)
+        } else {
+            Vec::new()
+        };
+        let trigger = body(account, id, audit.map(|x| x.author_id));
+        for t in targets {
+            let bodies: Vec<Vec<u8>> = match &t.wants {
+                Wants::Style(WebhookStyle::Events) => evs.iter().map(|(_, b)| b.clone()).collect(),
+                Wants::Style(WebhookStyle::Trigger) | Wants::Trigger => vec![trigger.clone()],
+                Wants::Events(types) => evs
+                    .iter()
+                    .filter(|(ty, _)| types.iter().any(|x| x == ty))
+                    .map(|(_, b)| b.clone())
+                    .collect(),
+            };
+            if bodies.is_empty() {
+                continue;
+            }
+            out.push(Change {
+                account: account.clone(),
+                ticket_id: id,
+                url: t.url.clone(),
+                secret: t.secret.clone(),
+                bodies,
+            });
+        }
+    }
+    out
 }
 
 /// Zendesk's ids in event webhooks are strings.
@@ -61,7 +136,7 @@ fn id_str(id: Option<u64>) -> Value {
 
 /// The event-subscribed webhook bodies for one change of `ticket_id` (made by `audit`,
 /// or a deletion when the ticket is gone), in the order Zendesk's events would come.
-pub(crate) fn events(a: &Account, ticket_id: u64, audit: Option<&Audit>) -> Vec<Vec<u8>> {
+pub(crate) fn events(a: &Account, ticket_id: u64, audit: Option<&Audit>) -> Vec<(String, Vec<u8>)> {
     let Some(rec) = a.tickets.get(&ticket_id) else {
         return Vec::new();
     };
@@ -78,7 +153,7 @@ pub(crate) fn events(a: &Account, ticket_id: u64, audit: Option<&Audit>) -> Vec<
         "form_id": null,
         "group_id": id_str(t.group_id),
         "id": ticket_id.to_string(),
-        "is_public": true,
+        "is_public": t.is_public,
         "organization_id": id_str(t.organization_id),
         "priority": t.priority.as_deref().map(str::to_uppercase),
         "requester_id": id_str(t.requester_id),
@@ -91,29 +166,47 @@ pub(crate) fn events(a: &Account, ticket_id: u64, audit: Option<&Audit>) -> Vec<
         "via": {"channel": audit.map_or("api", |x| x.via.channel.as_str())},
     });
     let time = audit.map_or(t.updated_at, |x| x.created_at);
-    let wrap = |n: usize, kind: &str, event: Value| -> Vec<u8> {
-        let body = json!({
-            "account_id": 1,
-            "detail": detail,
-            "event": event,
-            "id": format!("{:016x}-{n}", audit.map_or(ticket_id, |x| x.id)),
-            "subject": format!("zen:ticket:{ticket_id}"),
-            "time": time,
-            "type": format!("zen:event-type:ticket.{kind}"),
-            "zendesk_event_version": "2022-11-06",
-        });
-        serde_json::to_vec(&body).unwrap_or_default()
+    // The events of one action share `event.meta.sequence.id` and are numbered by
+    // `position` (1-based) out of `total`, as Zendesk's are.
+    let sequence = format!("{:016x}", audit.map_or(ticket_id, |x| x.id));
+    let finish = |events: Vec<(usize, String, Value)>| -> Vec<(String, Vec<u8>)> {
+        let total = events.len();
+        events
+            .into_iter()
+            .enumerate()
+            .map(|(i, (n, kind, mut event))| {
+                if !event.is_object() {
+                    event = json!({});
+                }
+                event["meta"] = json!({"sequence": {
+                    "id": sequence, "position": i + 1, "total": total,
+                }});
+                let ty = format!("zen:event-type:ticket.{kind}");
+                let body = json!({
+                    "account_id": 1,
+                    "detail": detail,
+                    "event": event,
+                    "id": format!("{sequence}-{n}"),
+                    "subject": format!("zen:ticket:{ticket_id}"),
+                    "time": time,
+                    "type": ty,
+                    "zendesk_event_version": "2022-11-06",
+                });
+                (ty, serde_json::to_vec(&body).unwrap_or_default())
+            })
+            .collect()
     };
     let Some(audit) = audit.filter(|_| !rec.deleted) else {
-        return vec![wrap(0, "soft_deleted", json!({}))];
+        return finish(vec![(0, "soft_deleted".to_owned(), json!({}))]);
     };
-    let mut out = Vec::new();
+    let mut out: Vec<(usize, String, Value)> = Vec::new();
+    let mut wrap = |n: usize, kind: &str, event: Value| out.push((n, kind.to_owned(), event));
     if audit
         .events
         .iter()
         .any(|e| matches!(e.kind, EventKind::Create { .. }))
     {
-        out.push(wrap(0, "created", json!({})));
+        wrap(0, "created", json!({}));
     }
     for (n, e) in audit.events.iter().enumerate() {
         let n = n + 1;
@@ -124,7 +217,7 @@ pub(crate) fn events(a: &Account, ticket_id: u64, audit: Option<&Audit>) -> Vec<
                     continue;
                 };
                 let author = a.users.get(&c.author_id);
-                out.push(wrap(
+                wrap(
                     n,
                     "comment_added",
                     json!({"comment": {
@@ -137,13 +230,25 @@ pub(crate) fn events(a: &Account, ticket_id: u64, audit: Option<&Audit>) -> Vec<
                         "id": c.id.to_string(),
                         "is_public": c.public,
                     }}),
-                ));
+                );
             }
-            EventKind::PrivacyChange { comment_id } => out.push(wrap(
+            EventKind::PrivacyChange { comment_id } => wrap(
                 n,
                 "comment_made_private",
                 json!({"comment": {"id": comment_id.to_string(), "is_public": false}}),
-            )),
+            ),
+            EventKind::Redaction { comment_id } => {
+                let c = rec.comments.iter().find(|c| c.id == *comment_id);
+                wrap(
+                    n,
+                    "comment_redacted",
+                    json!({"comment": {
+                        "id": comment_id.to_string(),
+                        "body": c.map(|c| c.body.as_str()),
+                        "is_public": c.map(|c| c.public),
+                    }}),
+                );
+            }
             EventKind::Change {
                 field,
                 previous,
@@ -182,11 +287,11 @@ pub(crate) fn events(a: &Account, ticket_id: u64, audit: Option<&Audit>) -> Vec<
                         json!({"current": value, "previous": previous}),
                     ),
                 };
-                out.push(wrap(n, &kind, event));
+                wrap(n, &kind, event);
             }
         }
     }
-    out
+    finish(out)
 }
 
 /// The webhook body for a change (exact bytes that get signed): what a trigger with the
@@ -204,66 +309,106 @@ pub(crate) fn body(account: &str, ticket_id: u64, updater: Option<u64>) -> Vec<u
     }
 }
 
-/// The URLs configured for `account`.
-pub(crate) fn targets_of(targets: &RwLock<Vec<WebhookSpec>>, account: &str) -> Vec<String> {
-    match targets.read() {
+/// The targets of `account`: its `--webhook` URLs (as `style` says) and its active
+/// Webhooks API webhooks.
+pub(crate) fn targets_of(
+    configured: &RwLock<Vec<WebhookSpec>>,
+    a: &Account,
+    account: &str,
+) -> Vec<Target> {
+    let mut out: Vec<Target> = match configured.read() {
         Ok(t) => t
             .iter()
             .filter(|w| w.account == account)
-            .map(|w| w.url.clone())
+            .map(|w| Target {
+                url: w.url.clone(),
+                secret: None,
+                wants: Wants::Style(a.knobs.webhook_style),
+            })
             .collect(),
         Err(_) => Vec::new(),
-    }
+    };
+    out.extend(a.api_webhooks.values().filter_map(|w| w.target()));
+    out
 }
 
-/// One signed webhook on its way to its URL.
-#[derive(Debug, Clone)]
+/// One signed webhook delivery attempt, as it goes on the wire: `POST url` with these
+/// headers (content type, signature, timestamp, webhook and invocation ids) and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookDelivery {
     /// The account whose change it announces.
     pub account: String,
-    pub ticket_id: u64,
     pub url: String,
-    /// Content type, signature, signature timestamp, webhook and invocation ids.
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
 }
 
-/// Where webhooks go instead of over HTTP (the deterministic simulation's network, which
-/// decides loss, delay, duplication and order and calls the daemon in-process).
+/// Where the simulator's webhooks go: over HTTP ([`HttpSender`], what
+/// [`crate::sim::Simulator::start`] uses) or anywhere a caller chooses (a deterministic
+/// simulation delivers them in-process; an `mpsc::UnboundedSender<WebhookDelivery>` is
+/// one: every delivery is queued and counts as answered 2xx).
 pub trait WebhookSender: Send + Sync + 'static {
-    /// Sends one delivery attempt; `true` once it was accepted (2xx).
+    /// Makes one delivery attempt; resolves to `true` when the target answered 2xx.
+    /// Failed attempts are retried (3 in all) by the simulator.
     fn send(&self, delivery: WebhookDelivery) -> Pin<Box<dyn Future<Output = bool> + Send>>;
 }
 
-/// How deliveries leave the simulator.
-#[derive(Clone)]
-enum Sender {
-    Http(reqwest::Client),
-    Given(Arc<dyn WebhookSender>),
+/// Webhooks over HTTP: 10 s timeout per attempt.
+#[derive(Debug, Clone)]
+pub struct HttpSender {
+    client: reqwest::Client,
 }
 
-/// Starts the delivery task; returns the queue to feed it. Webhooks go over HTTP, or to
-/// `sender` when given.
+impl HttpSender {
+    pub fn new() -> Result<HttpSender, SimError> {
+        // reqwest is built without a TLS provider; install ring's so https targets work.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| SimError::HttpClient(e.to_string()))?;
+        Ok(HttpSender { client })
+    }
+}
+
+impl WebhookSender for HttpSender {
+    fn send(&self, d: WebhookDelivery) -> Pin<Box<dyn Future<Output = bool> + Send>> {
+        let client = self.client.clone();
+        Box::pin(async move {
+            let mut rb = client.post(&d.url);
+            for (k, v) in &d.headers {
+                rb = rb.header(*k, v);
+            }
+            match rb.body(d.body).send().await {
+                Ok(r) if r.status().is_success() => true,
+                Ok(r) => {
+                    tracing::debug!(url = %d.url, status = r.status().as_u16(), "webhook refused");
+                    false
+                }
+                Err(e) => {
+                    tracing::debug!(url = %d.url, error = %e, "webhook failed");
+                    false
+                }
+            }
+        })
+    }
+}
+
+impl WebhookSender for mpsc::UnboundedSender<WebhookDelivery> {
+    fn send(&self, d: WebhookDelivery) -> Pin<Box<dyn Future<Output = bool> + Send>> {
+        let ok = mpsc::UnboundedSender::send(self, d).is_ok();
+        Box::pin(async move { ok })
+    }
+}
+
+/// Starts the delivery task; returns the queue to feed it.
 pub(crate) fn spawn(
     secret: String,
     clock: Arc<Clock>,
     counters: Arc<WebhookCounters>,
     cancel: CancellationToken,
-    sender: Option<Arc<dyn WebhookSender>>,
-) -> Result<(mpsc::UnboundedSender<Change>, tokio::task::JoinHandle<()>), SimError> {
-    let client = match sender {
-        Some(s) => Sender::Given(s),
-        None => {
-            // reqwest is built without a TLS provider; install ring's so https targets work too.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            Sender::Http(
-                reqwest::Client::builder()
-                    .timeout(Duration::from_secs(10))
-                    .build()
-                    .map_err(|e| SimError::HttpClient(e.to_string()))?,
-            )
-        }
-    };
+    sender: Arc<dyn WebhookSender>,
+) -> (mpsc::UnboundedSender<Change>, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Change>();
     let secret: Arc<[u8]> = Arc::from(secret.into_bytes());
     let task = tokio::spawn(async move {
@@ -273,51 +418,60 @@ pub(crate) fn spawn(
                 _ = cancel.cancelled() => break,
                 c = rx.recv() => match c { Some(c) => c, None => break },
             };
-            for url in change.urls.clone() {
-                let counters = counters.clone();
-                let client = client.clone();
-                let secret = secret.clone();
-                let clock = clock.clone();
-                let change = change.clone();
-                let cancel = cancel.clone();
-                tokio::spawn(async move {
-                    tokio::select! {
-                        biased;
-                        _ = cancel.cancelled() => {}
-                        ok = deliver(&client, &url, &secret, &clock, &change) => {
-                            let c = if ok { &counters.delivered } else { &counters.failed };
-                            c.fetch_add(1, Ordering::SeqCst);
-                        }
+            let counters = counters.clone();
+            let sender = sender.clone();
+            let secret = change.secret.clone().unwrap_or_else(|| secret.clone());
+            let clock = clock.clone();
+            let cancel = cancel.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => {}
+                    ok = deliver(&*sender, &change.url, &secret, &clock, &change) => {
+                        let c = if ok { &counters.delivered } else { &counters.failed };
+                        c.fetch_add(1, Ordering::SeqCst);
                     }
-                });
-            }
+                }
+            });
         }
     });
-    Ok((tx, task))
+    (tx, task)
 }
 
 /// A stable id per target URL (Zendesk sends the webhook's id with every delivery).
 fn webhook_id(url: &str) -> String {
-    // FNV-1a: stable across runs, unlike the std hasher.
+    format!("01{:016X}", fnv(&[url.as_bytes()]))
+}
+
+/// FNV-1a: stable across runs, unlike the std hasher.
+fn fnv(parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in url.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    for p in parts {
+        for b in *p {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
     }
-    format!("01{:016X}", h)
+    h
 }
 
 /// Delivers one change to one URL; `true` once a 2xx came back.
-async fn deliver(client: &Sender, url: &str, secret: &[u8], clock: &Clock, c: &Change) -> bool {
+async fn deliver(
+    sender: &dyn WebhookSender,
+    url: &str,
+    secret: &[u8],
+    clock: &Clock,
+    c: &Change,
+) -> bool {
     let mut all = true;
     for payload in &c.bodies {
-        all &= deliver_one(client, url, secret, clock, c, payload).await;
+        all &= deliver_one(sender, url, secret, clock, c, payload).await;
     }
     all
 }
 
 /// Delivers one body to one URL, 3 attempts.
 async fn deliver_one(
-    client: &Sender,
+    sender: &dyn WebhookSender,
     url: &str,
     secret: &[u8],
     clock: &Clock,
@@ -325,51 +479,29 @@ async fn deliver_one(
     payload: &[u8],
 ) -> bool {
     // Zendesk names the webhook and the invocation (the same across retries).
-    let invocation = fastrand::u64(..).to_string();
+    let invocation = fnv(&[url.as_bytes(), payload]).to_string();
     for attempt in 0..3u32 {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(200 * 5u64.pow(attempt - 1))).await;
         }
         let ts = clock.now().to_string();
         let sig = sign(secret, &ts, payload);
-        let headers = vec![
-            ("content-type", "application/json".to_owned()),
-            (SIGNATURE_HEADER, sig),
-            (TIMESTAMP_HEADER, ts),
-            ("x-zendesk-webhook-id", webhook_id(url)),
-            ("x-zendesk-webhook-invocation-id", invocation.clone()),
-        ];
-        let client = match client {
-            Sender::Http(client) => client,
-            Sender::Given(sender) => {
-                let delivery = WebhookDelivery {
-                    account: c.account.to_string(),
-                    ticket_id: c.ticket_id,
-                    url: url.to_owned(),
-                    headers,
-                    body: payload.to_vec(),
-                };
-                if sender.send(delivery).await {
-                    return true;
-                }
-                continue;
-            }
+        let delivery = WebhookDelivery {
+            account: c.account.to_string(),
+            url: url.to_owned(),
+            headers: vec![
+                ("content-type", "application/json".to_owned()),
+                (SIGNATURE_HEADER, sig),
+                (TIMESTAMP_HEADER, ts),
+                ("x-zendesk-webhook-id", webhook_id(url)),
+                ("x-zendesk-webhook-invocation-id", invocation.clone()),
+            ],
+            body: payload.to_vec(),
         };
-        let mut request = client.post(url).body(payload.to_vec());
-        for (k, v) in headers {
-            request = request.header(k, v);
+        if sender.send(delivery).await {
+            return true;
         }
-        let sent = request.send().await;
-        match sent {
-            Ok(r) if r.status().is_success() => return true,
-            Ok(r) => tracing::debug!(
-                url,
-                status = r.status().as_u16(),
-                attempt,
-                "webhook refused"
-            ),
-            Err(e) => tracing::debug!(url, error = %e, attempt, "webhook failed"),
-        }
+        tracing::debug!(url, attempt, "webhook attempt failed");
     }
     tracing::warn!(url, account = %c.account, ticket_id = c.ticket_id, "webhook dropped after 3 attempts");
     false

@@ -392,9 +392,30 @@ impl WriteTxn<'_> {
         for flow in [Flow::SourceToTarget, Flow::TargetToSource] {
             let mark = self.view().watermark(orphaned, flow)?;
             self.put(keys::WATERMARKS, &keys::link_flow(id, flow), &mark)?;
+            // What was mirrored (also ahead of the watermark) stays mirrored.
+            for m in self.view().comment_mappings(orphaned, flow)? {
+                self.put(
+                    keys::COMMENT_MAP,
+                    &keys::comment_map(id, flow, m.source_comment),
+                    &m,
+                )?;
+            }
         }
         self.remove(keys::ORPHANS, &keys::id(orphaned))?;
         Ok(link)
+    }
+
+    /// Records whether an orphan's mirror still owes its tag and note; `false` when the
+    /// link has no orphan record.
+    pub fn set_orphan_note_owed(&self, link: u64, owed: bool) -> Result<bool, StoreError> {
+        let Some(mut orphan) = self.view().orphan(link)? else {
+            return Ok(false);
+        };
+        if orphan.note_owed != owed {
+            orphan.note_owed = owed;
+            self.put(keys::ORPHANS, &keys::id(link), &orphan)?;
+        }
+        Ok(true)
     }
 
     fn write_orphan(
@@ -413,6 +434,7 @@ impl WriteTxn<'_> {
             reason: reason.to_owned(),
             since,
             detail: detail.to_owned(),
+            note_owed: false,
         };
         self.put(keys::ORPHANS, &keys::id(orphan.link), &orphan)?;
         Ok(orphan)

@@ -155,6 +155,16 @@ pub struct PendingWrite {
     pub ahead: bool,
 }
 
+impl PendingWrite {
+    /// The marker of an orphan note's pending write.
+    pub const NOTE: &'static str = "orphan-note";
+
+    /// Whether this is an orphan note (mirrors no source comment).
+    pub fn is_note(&self) -> bool {
+        self.marker == Self::NOTE
+    }
+}
+
 /// How far a link has been mirrored in one flow.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Watermark {
@@ -234,6 +244,11 @@ pub struct Orphan {
     pub reason: String,
     pub since: Timestamp,
     pub detail: String,
+    /// The mirror's tag and note are still owed (the engine says so; cleared once the
+    /// note is recorded as written). Kept apart from the pending-write slot, which a
+    /// comment write of the link may hold when the link ends.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub note_owed: bool,
 }
 
 #[cfg(test)]

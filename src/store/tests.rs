@@ -443,6 +443,14 @@ fn relink_reattaches_the_mirror_and_carries_the_watermarks() {
         store.is_bridge_comment("vendor", 901).unwrap(),
         "bridge comments stay known"
     );
+    assert_eq!(
+        store
+            .mirrored_comment(again.id, Flow::SourceToTarget, 12)
+            .unwrap()
+            .map(|m| m.mirror_comment),
+        Some(901),
+        "what was mirrored stays mirrored (also ahead of the watermark)"
+    );
     assert!(
         matches!(
             store.relink(first.id, Direction::OneWay, ts(5)),

@@ -247,6 +247,63 @@ pub struct User {
     pub active: bool,
     #[serde(default)]
     pub custom_role_id: Option<u64>,
+    /// The user's default organization (end users; agents may have one too).
+    #[serde(default)]
+    pub organization_id: Option<u64>,
+    /// The agent's default group.
+    #[serde(default)]
+    pub default_group_id: Option<u64>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// An organization (`GET /api/v2/organizations`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Organization {
+    pub id: u64,
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub domain_names: Vec<String>,
+    #[serde(default)]
+    pub group_id: Option<u64>,
+    /// End users of the organization see each other's tickets.
+    #[serde(default)]
+    pub shared_tickets: bool,
+    #[serde(default)]
+    pub shared_comments: bool,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// An agent's membership of a group (`GET /api/v2/group_memberships`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupMembership {
+    pub id: u64,
+    #[serde(default)]
+    pub url: String,
+    pub user_id: u64,
+    pub group_id: u64,
+    #[serde(default)]
+    pub default: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// An agent's membership of a brand (`GET /api/v2/brand_agents`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BrandAgent {
+    pub id: u64,
+    #[serde(default)]
+    pub url: String,
+    pub user_id: u64,
+    pub brand_id: u64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -494,6 +551,201 @@ impl Audit {
     }
 }
 
+/// An id Zendesk may send as a number or a string (event webhooks send strings; a
+/// trigger body has whatever its template made of `{{ticket.id}}`). Anything that is not a
+/// positive integer reads as absent, never as an error.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LooseId(pub Option<u64>);
+
+impl<'de> Deserialize<'de> for LooseId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<LooseId, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        Ok(LooseId(match v {
+            serde_json::Value::Number(n) => n.as_u64(),
+            serde_json::Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }))
+    }
+}
+
+impl LooseId {
+    /// The id, if it is a positive integer.
+    pub fn get(self) -> Option<u64> {
+        self.0.filter(|&id| id > 0)
+    }
+}
+
+/// A value of the wrong type reads as absent: one odd field never hides the rest.
+fn lenient<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let v = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(v).ok())
+}
+
+/// A webhook body as Zendesk posts it: an event-subscribed webhook (`type`
+/// `zen:event-type:ticket.…`, `detail` = the ticket, `event` = what happened) or the JSON
+/// a trigger's webhook action was given (`{"ticket_id": "{{ticket.id}}", …}`). Every
+/// field is optional: unknown fields are ignored, odd values read as absent.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct WebhookBody {
+    #[serde(default, rename = "type", deserialize_with = "lenient")]
+    pub event_type: Option<String>,
+    /// When the event happened (ISO-8601).
+    #[serde(default, deserialize_with = "lenient")]
+    pub time: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub detail: Option<WebhookDetail>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub event: Option<WebhookEvent>,
+    /// Trigger bodies.
+    #[serde(default)]
+    pub ticket_id: LooseId,
+    #[serde(default)]
+    pub current_user_id: LooseId,
+    /// A trigger body shaped `{"ticket": {"id": …}}`.
+    #[serde(default, deserialize_with = "lenient")]
+    pub ticket: Option<WebhookTicketRef>,
+}
+
+/// `{"id": …}` inside a trigger body.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct WebhookTicketRef {
+    #[serde(default)]
+    pub id: LooseId,
+}
+
+/// `detail` of a ticket event webhook: the ticket after the change (ids are strings,
+/// status and priority upper case), who made it and through which channel.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct WebhookDetail {
+    #[serde(default)]
+    pub id: LooseId,
+    #[serde(default)]
+    pub actor_id: LooseId,
+    #[serde(default)]
+    pub brand_id: LooseId,
+    #[serde(default)]
+    pub group_id: LooseId,
+    #[serde(default)]
+    pub assignee_id: LooseId,
+    #[serde(default)]
+    pub requester_id: LooseId,
+    #[serde(default)]
+    pub organization_id: LooseId,
+    #[serde(default, deserialize_with = "lenient")]
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub priority: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub is_public: Option<bool>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub external_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub via: Option<WebhookVia>,
+}
+
+impl WebhookDetail {
+    /// `status` as the [`Status`] it names (`"HOLD"` → hold).
+    pub fn status(&self) -> Option<Status> {
+        self.status
+            .as_deref()
+            .and_then(|s| Status::parse(&s.to_lowercase()))
+    }
+}
+
+/// `detail.via` of an event webhook.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct WebhookVia {
+    #[serde(default, deserialize_with = "lenient")]
+    pub channel: Option<String>,
+}
+
+/// `event` of a ticket event webhook: the comment for comment events, `current` /
+/// `previous` for field changes, and `meta.sequence` (the events of one action share its
+/// `id`; `position` numbers them, in no guaranteed order).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct WebhookEvent {
+    #[serde(default, deserialize_with = "lenient")]
+    pub comment: Option<WebhookComment>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub current: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub previous: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub meta: Option<WebhookEventMeta>,
+}
+
+/// `event.comment` of `ticket.comment_added` (whole), `comment_made_private` and
+/// `comment_redacted` (id and visibility at least).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct WebhookComment {
+    #[serde(default)]
+    pub id: LooseId,
+    #[serde(default, deserialize_with = "lenient")]
+    pub body: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub is_public: Option<bool>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub author: Option<WebhookAuthor>,
+}
+
+/// `event.comment.author`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct WebhookAuthor {
+    #[serde(default)]
+    pub id: LooseId,
+    #[serde(default, deserialize_with = "lenient")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub is_staff: Option<bool>,
+}
+
+/// `event.meta`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct WebhookEventMeta {
+    #[serde(default, deserialize_with = "lenient")]
+    pub sequence: Option<WebhookSequence>,
+}
+
+/// `event.meta.sequence`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct WebhookSequence {
+    #[serde(default, deserialize_with = "lenient")]
+    pub id: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub position: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub total: Option<u64>,
+}
+
+impl WebhookBody {
+    /// Parses a body; `None` when it is not a JSON object.
+    pub fn parse(body: &[u8]) -> Option<WebhookBody> {
+        serde_json::from_slice(body).ok()
+    }
+
+    /// The ticket it is about: a trigger's `ticket_id` (or `ticket.id`), an event's
+    /// `detail.id`.
+    pub fn ticket_id(&self) -> Option<u64> {
+        self.ticket_id
+            .get()
+            .or_else(|| self.detail.as_ref().and_then(|d| d.id.get()))
+            .or_else(|| self.ticket.as_ref().and_then(|t| t.id.get()))
+    }
+
+    /// Who made the change: a trigger's `current_user_id`, an event's `detail.actor_id`.
+    pub fn updater_id(&self) -> Option<u64> {
+        self.current_user_id
+            .get()
+            .or_else(|| self.detail.as_ref().and_then(|d| d.actor_id.get()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -524,6 +776,49 @@ mod tests {
         let a: Audit = serde_json::from_str(json).unwrap();
         assert_eq!(a.comment_id(), Some(77));
         assert_eq!(Audit::default().comment_id(), None);
+    }
+
+    #[test]
+    fn webhook_bodies_of_both_kinds() {
+        let event =
+            br#"{"type": "zen:event-type:ticket.comment_added", "time": "2026-11-23T05:29:05Z",
+            "detail": {"id": "42", "actor_id": "7", "status": "HOLD", "via": {"channel": "web"}},
+            "event": {"comment": {"id": "99", "body": "hi", "is_public": false,
+                "author": {"id": "7", "name": "Ann"}},
+                "meta": {"sequence": {"id": "s1", "position": 2, "total": 3}}}}"#;
+        let b = WebhookBody::parse(event).unwrap();
+        assert_eq!((b.ticket_id(), b.updater_id()), (Some(42), Some(7)));
+        let d = b.detail.as_ref().unwrap();
+        assert_eq!(d.status(), Some(Status::Hold));
+        assert_eq!(d.via.as_ref().unwrap().channel.as_deref(), Some("web"));
+        let e = b.event.as_ref().unwrap();
+        assert_eq!(e.comment.as_ref().unwrap().id.get(), Some(99));
+        assert_eq!(
+            e.meta.as_ref().unwrap().sequence.as_ref().unwrap().position,
+            Some(2)
+        );
+        let trigger =
+            WebhookBody::parse(br#"{"ticket_id": "{{ticket.id}}", "current_user_id": 5}"#).unwrap();
+        assert_eq!((trigger.ticket_id(), trigger.updater_id()), (None, Some(5)));
+        assert_eq!(
+            WebhookBody::parse(br#"{"ticket": {"id": 7}}"#)
+                .unwrap()
+                .ticket_id(),
+            Some(7)
+        );
+        assert_eq!(
+            WebhookBody::parse(br#"{"ticket_id": -1}"#)
+                .unwrap()
+                .ticket_id(),
+            None
+        );
+        let odd = WebhookBody::parse(br#"{"detail": 5, "ticket_id": 3, "type": 1}"#).unwrap();
+        assert_eq!(
+            (odd.ticket_id(), odd.detail, odd.event_type),
+            (Some(3), None, None)
+        );
+        assert_eq!(WebhookBody::parse(b"[1]").and_then(|b| b.ticket_id()), None);
+        assert_eq!(WebhookBody::parse(b"not json"), None);
     }
 
     #[test]

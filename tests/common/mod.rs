@@ -103,8 +103,13 @@ exclude = ["internal_*"]
 }
 
 pub async fn simulator() -> Simulator {
+    simulator_of(&["acme", "vendor"]).await
+}
+
+/// A simulator serving `accounts`, limits lifted, no export lag.
+pub async fn simulator_of(accounts: &[&str]) -> Simulator {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut sc = SimConfig::local(&["acme", "vendor"]);
+    let mut sc = SimConfig::local(accounts);
     sc.limits = Limits::unlimited();
     sc.export_lag_secs = 0;
     Simulator::start(sc).await.unwrap()
@@ -118,8 +123,27 @@ pub fn load(dir: &std::path::Path, text: &str) -> Config {
 
 pub async fn world(setup: Setup) -> World {
     let sim = simulator().await;
+    let text = config_text(&sim, &setup);
+    world_with(sim, &text).await
+}
+
+/// The `[accounts.NAME]` section of a simulated account: the bridge's user
+/// `bridge@NAME.example`, a generous budget, and the given extra lines.
+pub fn account_section(sim: &Simulator, name: &str, extra: &str) -> String {
+    format!(
+        "\n[accounts.{name}]\nsubdomain = \"{name}\"\nbase_url = \"{url}\"\nemail = \"bridge@{name}.example\"\ntoken = \"{token}\"\nrequests_per_minute = 20000\n{extra}\n",
+        url = sim.base_url(name),
+        token = sim.token(),
+    )
+}
+
+/// The `[daemon]` section the worlds use (short coalescing, polls and sweeps by hand).
+pub const DAEMON_SECTION: &str = "[daemon]\nadmin_token = \"admin\"\nstate_dir = \"unused\"\ncoalesce_window = \"50ms\"\npoll_interval = \"1h\"\nreconcile_interval = \"1h\"\n";
+
+/// A world on `sim` running the configuration `text`.
+pub async fn world_with(sim: Simulator, text: &str) -> World {
     let dir = tempfile::tempdir().unwrap();
-    let config = load(dir.path(), &config_text(&sim, &setup));
+    let config = load(dir.path(), text);
     let (tx, _) = tokio::sync::watch::channel(Arc::new(config));
     let hints = Arc::new(Hints::new());
     let mut w = World {
@@ -214,6 +238,27 @@ impl World {
         self.engine().reload().await.unwrap();
         // Orphan notes owed by the reload are written in the background.
         self.settle().await;
+    }
+
+    /// Applies the configuration `text` as SIGHUP would.
+    pub async fn reconfigure_text(&self, text: &str) {
+        let config = load(self.dir.path(), text);
+        self.config.send_replace(Arc::new(config));
+        self.engine().reload().await.unwrap();
+        self.settle().await;
+    }
+
+    /// The link sharing acme ticket `source` into `to`.
+    pub fn link_to(&self, source: u64, to: &str) -> sharebridge::store::Link {
+        let links = self
+            .engine()
+            .store()
+            .links_by_source_ticket("acme", source)
+            .unwrap();
+        links
+            .into_iter()
+            .find(|l| l.target_account == to)
+            .unwrap_or_else(|| panic!("acme#{source} has no link to {to}"))
     }
 
     pub async fn settle(&self) {

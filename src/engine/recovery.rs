@@ -1,0 +1,241 @@
+//! Crash recovery, in one place: what a crash or a lost answer left undecided is decided
+//! here, before anything new is written where it matters.
+//!
+//! - A write in doubt (a `PendingWrite` left by a crash or a lost answer) is settled before
+//!   its link and flow write again (`settle_pending`, called by `sync`, by the orphan note
+//!   and, for all of them, by [`Engine::recover`] at every start and reload).
+//! - An orphan whose tag and note are still owed (`Orphan::note_owed`) gets them.
+//! - A store older than the receiving ticket (a restored backup) catches up without
+//!   resending (`catch_up`, once per link and flow after each start).
+//!
+//! Must not: plan or send comments; it only decides what an earlier attempt did.
+
+use crate::link::Flow;
+use crate::orphan::Reason;
+use crate::store::{Link, PendingWrite};
+use crate::zendesk::client::ZendeskError;
+
+use super::sync::{Ends, ends};
+use super::{Engine, EngineError};
+
+/// Clock skew allowed between this host and Zendesk when matching a comment in doubt.
+const SKEW: jiff::SignedDuration = jiff::SignedDuration::from_secs(120);
+
+impl Engine {
+    /// Comments by the bridge's user on the receiving ticket that the store does not know
+    /// mean the store is older than Zendesk (a backup was restored): the sending side's
+    /// comments created before the newest of them count as mirrored (the watermark moves
+    /// up to them), so nothing is sent twice. Costs one read per link and flow per start.
+    pub(crate) async fn catch_up(
+        &self,
+        link: &Link,
+        flow: Flow,
+        ends: &Ends,
+    ) -> Result<(), EngineError> {
+        let receiver = self.account(&ends.receiver_account)?;
+        let bridge = receiver.bridge_user().await?;
+        let on_receiver = receiver.client.list_comments(ends.receiver_ticket).await?;
+        let mut unknown = Vec::new();
+        for c in on_receiver.iter().filter(|c| c.author_id == bridge) {
+            if !self
+                .store()
+                .is_bridge_comment(&ends.receiver_account, c.id)?
+            {
+                unknown.push(c);
+            }
+        }
+        let Some(newest) = unknown.iter().map(|c| c.created_at).max() else {
+            return Ok(());
+        };
+        let sender = self.account(&ends.sender_account)?;
+        let on_sender = sender.client.list_comments(ends.sender_ticket).await?;
+        let covered = on_sender
+            .iter()
+            .filter(|c| c.created_at <= newest)
+            .map(|c| c.id)
+            .max();
+        tracing::warn!(
+            link = link.id,
+            flow = flow.as_str(),
+            unknown = unknown.len(),
+            "the receiving ticket has bridge comments this store does not know (restored backup?); catching up without resending"
+        );
+        self.store().transaction(|tx| {
+            for c in &unknown {
+                tx.record_bridge_comment(&ends.receiver_account, c.id, link.id, flow)?;
+            }
+            let mut m = tx.view().watermark(link.id, flow)?;
+            m.last_source_comment = match (m.last_source_comment, covered) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            tx.set_watermark(link.id, flow, &m)?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Settles a pending write after a restart or a lost answer (takes the ticket lock).
+    pub(crate) async fn settle_pending(
+        &self,
+        link: &Link,
+        pending: &PendingWrite,
+    ) -> Result<bool, EngineError> {
+        let Some(ends) = ends(link, pending.flow) else {
+            self.store().clear_pending_write(link.id, pending.flow)?;
+            return Ok(false);
+        };
+        let _guard = self
+            .lock_ticket(&ends.receiver_account, ends.receiver_ticket)
+            .await;
+        self.settle_locked(link, pending).await
+    }
+
+    /// Looks for the comment a pending write created: the newest comment by the bridge's
+    /// user on the receiving ticket, created after the write started, not yet recorded.
+    /// Found → committed; not found → the pending write is cleared. Caller holds the lock.
+    pub(crate) async fn settle_locked(
+        &self,
+        link: &Link,
+        pending: &PendingWrite,
+    ) -> Result<bool, EngineError> {
+        let Some(ends) = ends(link, pending.flow) else {
+            return Ok(false);
+        };
+        let receiver = self.account(&ends.receiver_account)?;
+        let bridge = receiver.bridge_user().await?;
+        let comments = match receiver.client.list_comments(ends.receiver_ticket).await {
+            Ok(c) => c,
+            Err(ZendeskError::NotFound { .. }) => {
+                // The receiving ticket is gone: nothing landed, nothing is owed there.
+                self.store().transaction(|tx| {
+                    tx.clear_pending_write(link.id, pending.flow)?;
+                    if pending.is_note() {
+                        tx.set_orphan_note_owed(link.id, false)?;
+                    }
+                    Ok(())
+                })?;
+                return Ok(false);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let since = pending.created_at - SKEW;
+        let mut found = None;
+        for c in comments.iter().rev() {
+            if c.author_id != bridge || c.created_at < since {
+                continue;
+            }
+            if !self
+                .store()
+                .is_bridge_comment(&ends.receiver_account, c.id)?
+            {
+                found = Some(c.id);
+                break;
+            }
+        }
+        match found {
+            Some(id) => {
+                if pending.source_comments.is_empty() {
+                    // A comment that mirrors nothing: an orphan note, now written.
+                    self.store().transaction(|tx| {
+                        tx.record_bridge_comment(
+                            &ends.receiver_account,
+                            id,
+                            link.id,
+                            pending.flow,
+                        )?;
+                        tx.clear_pending_write(link.id, pending.flow)?;
+                        if pending.is_note() {
+                            tx.set_orphan_note_owed(link.id, false)?;
+                        }
+                        Ok(())
+                    })?;
+                } else {
+                    self.store().commit_mirrored(
+                        link.id,
+                        pending.flow,
+                        &pending.source_comments,
+                        id,
+                    )?;
+                }
+                Ok(true)
+            }
+            None => {
+                // Not applied: comments are planned again; a note stays owed.
+                self.store().transaction(|tx| {
+                    tx.clear_pending_write(link.id, pending.flow)?;
+                    if pending.is_note() {
+                        tx.set_orphan_note_owed(link.id, true)?;
+                    }
+                    Ok(())
+                })?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// At every start and reload: each write a crash left in doubt is settled, and each
+    /// orphan note still owed is written. Errors are logged; what is left is tried again
+    /// by the link's next step, the next reload or the next start.
+    pub(crate) async fn recover(&self) {
+        let Ok(pending) = self.store().pending_writes() else {
+            return;
+        };
+        for p in pending {
+            let Ok(Some(link)) = self.store().link(p.link) else {
+                let _ = self.store().clear_pending_write(p.link, p.flow);
+                continue;
+            };
+            match self.settle_pending(&link, &p).await {
+                Ok(found) => {
+                    tracing::info!(
+                        link = link.id,
+                        flow = p.flow.as_str(),
+                        applied = found,
+                        "write in doubt settled"
+                    );
+                    if !p.is_note() && p.flow == Flow::SourceToTarget {
+                        self.owe_legacy_note(&link);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(link = link.id, error = %e, "write in doubt not settled yet; retried when the link syncs")
+                }
+            }
+        }
+        self.write_owed_notes().await;
+    }
+
+    /// Writes every orphan note still owed.
+    pub(crate) async fn write_owed_notes(&self) {
+        let Ok(orphans) = self.store().orphans() else {
+            return;
+        };
+        for o in orphans.into_iter().filter(|o| o.note_owed) {
+            let Ok(Some(link)) = self.store().link(o.link) else {
+                continue;
+            };
+            if let Err(e) = self.write_orphan_note(&link).await {
+                tracing::warn!(link = link.id, error = %e, "orphan note not written yet; tried again at the next start, reload or sweep");
+            }
+        }
+    }
+
+    /// A store written before `Orphan::note_owed` existed recorded an orphan's note as a
+    /// pending write, which a comment write in doubt could hold instead: once that comment
+    /// write is settled on an orphaned link whose mirror remains, the note is owed.
+    fn owe_legacy_note(&self, link: &Link) {
+        let Ok(Some(orphan)) = self.store().orphan(link.id) else {
+            return;
+        };
+        let remains = Reason::ALL
+            .into_iter()
+            .find(|r| r.as_str() == orphan.reason)
+            .is_none_or(|r| r.mirror_remains());
+        if remains && !orphan.note_owed {
+            let _ = self
+                .store()
+                .transaction(|tx| tx.set_orphan_note_owed(link.id, true));
+        }
+    }
+}
