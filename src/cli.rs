@@ -96,8 +96,8 @@ pub struct ChaosArgs {
     #[arg(long, conflicts_with = "shrink")]
     pub no_shrink: bool,
     /// Shrink to keep a violation of this kind (lost, duplicated, reordered, leaked,
-    /// privacy, echoed, consent, crossed, loop, not-shared, not-orphaned, …); default:
-    /// the first violation's.
+    /// privacy, echoed, consent, crossed, loop, not-shared, not-orphaned, …), or with
+    /// =TEXT one whose words contain TEXT; default: the first violation's kind.
     #[arg(long, value_name = "KIND")]
     pub shrink_for: Option<String>,
     /// Seeds run at once, one OS thread each (default: the number of CPUs).

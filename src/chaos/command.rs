@@ -108,9 +108,10 @@ pub fn run(req: &Request) -> u8 {
     };
     if let Some(k) = &req.shrink_for
         && !super::shrink::KINDS.contains(&k.as_str())
+        && !k.starts_with('=')
     {
         eprintln!(
-            "sharebridge chaos: --shrink-for: unknown kind {k:?}; one of {}",
+            "sharebridge chaos: --shrink-for: unknown kind {k:?}; one of {}, or =TEXT (a violation containing TEXT)",
             super::shrink::KINDS.join(", ")
         );
         return 2;

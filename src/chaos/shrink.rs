@@ -69,7 +69,8 @@ pub const KINDS: &[&str] = &[
 ];
 
 /// Shrinks `first` (a failing run of `schedule` under `options`) within `budget` runs,
-/// keeping a violation of kind `want` (default: the first violation's kind).
+/// keeping a violation of kind `want` (default: the first violation's kind), or, when
+/// `want` is `=TEXT`, a violation whose words contain TEXT.
 pub fn shrink(
     schedule: &Schedule,
     options: &Options,
@@ -78,10 +79,14 @@ pub fn shrink(
     budget: usize,
 ) -> Shrunk {
     let first_kind = first.violations.first().map_or("other", |v| kind(v));
+    let text = want.and_then(|w| w.strip_prefix('='));
     let want = want
         .filter(|w| first.violations.iter().any(|v| kind(v) == *w))
         .unwrap_or(first_kind);
-    let fails = |o: &Outcome| o.violations.iter().any(|v| kind(v) == want);
+    let fails = |o: &Outcome| match text {
+        Some(t) => o.violations.iter().any(|v| v.contains(t)),
+        None => o.violations.iter().any(|v| kind(v) == want),
+    };
     let all: Vec<usize> = (0..schedule.events.len())
         .filter(|i| !options.drop.contains(i))
         .collect();
