@@ -188,38 +188,39 @@ pub fn run_schedule(schedule: &Schedule, options: &Options) -> Outcome {
 
 /// Runs seeds `from..to` on up to `threads` OS threads (one runtime per seed, each seed
 /// on one thread), handing each outcome to `each` in seed order.
-pub fn run_range(
-    from: u64,
-    to: u64,
-    threads: usize,
-    options: &Options,
-    mut each: impl FnMut(Outcome),
-) {
+pub fn run_range(from: u64, to: u64, threads: usize, options: &Options, each: impl FnMut(Outcome)) {
+    let seeds: Vec<u64> = (from..to).collect();
+    run_seeds(&seeds, threads, options, each);
+}
+
+/// Runs `seeds` on up to `threads` OS threads, handing each outcome to `each` in the
+/// order of `seeds`.
+pub fn run_seeds(seeds: &[u64], threads: usize, options: &Options, mut each: impl FnMut(Outcome)) {
     let threads = threads.max(1);
-    let next = std::sync::atomic::AtomicU64::new(from);
-    let (tx, rx) = std::sync::mpsc::channel::<Outcome>();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, Outcome)>();
     std::thread::scope(|scope| {
         for _ in 0..threads {
             let tx = tx.clone();
             let next = &next;
             scope.spawn(move || {
                 loop {
-                    let seed = next.fetch_add(1, Ordering::SeqCst);
-                    if seed >= to {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(&seed) = seeds.get(i) else {
                         break;
-                    }
-                    if tx.send(run_seed(seed, options)).is_err() {
+                    };
+                    if tx.send((i, run_seed(seed, options))).is_err() {
                         break;
                     }
                 }
             });
         }
         drop(tx);
-        // Outcomes arrive in any order; they are handed on in seed order.
+        // Outcomes arrive in any order; they are handed on in the order asked.
         let mut waiting = std::collections::BTreeMap::new();
-        let mut want = from;
-        for o in rx {
-            waiting.insert(o.seed, o);
+        let mut want = 0;
+        for (i, o) in rx {
+            waiting.insert(i, o);
             while let Some(o) = waiting.remove(&want) {
                 each(o);
                 want += 1;

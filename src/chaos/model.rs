@@ -673,10 +673,17 @@ impl Checker<'_> {
                     .unwrap_or_default()
             );
             let reported = orphans.iter().filter(|o| o.link == link.id).count();
+            // A closed mirror cannot be updated (Zendesk refuses): no tag, no note there.
             let mirror = link
                 .target_ticket
                 .and_then(|t| self.sim.ticket(&link.target_account, t))
-                .filter(|t| t.status != crate::zendesk::models::Status::Deleted);
+                .filter(|t| {
+                    !matches!(
+                        t.status,
+                        crate::zendesk::models::Status::Deleted
+                            | crate::zendesk::models::Status::Closed
+                    )
+                });
             let notes = link.target_ticket.map_or(0, |t| {
                 self.sim
                     .comments(&link.target_account, t)
