@@ -29,6 +29,11 @@ use super::trace::{Trace, short_hash, trace};
 
 /// The client's own timeout (`ClientSettings::new`): "late" deliveries exceed it.
 const CLIENT_TIMEOUT_MS: u64 = 30_000;
+/// A late request lands at most this long after it was sent: within the 60 s the engine
+/// waits before it decides a write in doubt did not land (`daemon.in_doubt_wait`; a
+/// ticket update carries no idempotency key, so a write landing later than any wait
+/// could be doubled, the limit README states).
+const LATEST_ARRIVAL_MS: u64 = 55_000;
 
 /// What the network did, for the report.
 #[derive(Debug, Clone, Copy, Default)]
@@ -236,10 +241,7 @@ impl Network {
                 Route::Reset(Self::ms(&mut net.rng, 1..50))
             } else if r < f.panic + f.reset + f.late {
                 Route::Deliver {
-                    there: Self::ms(
-                        &mut net.rng,
-                        CLIENT_TIMEOUT_MS + 1..CLIENT_TIMEOUT_MS + 60_000,
-                    ),
+                    there: Self::ms(&mut net.rng, CLIENT_TIMEOUT_MS + 1..LATEST_ARRIVAL_MS),
                     back: Self::ms(&mut net.rng, 1..40),
                 }
             } else if r < f.panic + f.reset + f.late + f.slow {

@@ -276,7 +276,7 @@ pub async fn run(schedule: &Schedule, options: &Options) -> Outcome {
     if schedule.has(Feature::LateWrites) {
         // The simulator's own late writes (`late-apply`): the answer never comes, the
         // write lands this much later.
-        sc.late_apply_ms = 500 + schedule.seed % 40_000;
+        sc.late_apply_ms = 500 + schedule.seed % 50_000;
     }
     // No clock start: the simulator's clock is `clock::now()`, the run's simulated one.
     let sim = match Simulator::in_process(sc, net.webhooks(), None) {
