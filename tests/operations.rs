@@ -112,8 +112,14 @@ async fn reload_valid_and_invalid_backup_and_drain() {
         .status()
         .unwrap();
     wait_for(|| state_of(&path, "acme-to-vendor") == "inactive").await;
-    let (_, out, _) = cli(&path, &["orphans", "list"]);
-    assert!(out.contains("agreement_inactive"), "{out}");
+    // The state is published first (every write checks it), then the reload's pass
+    // orphans the links: the report follows within moments.
+    wait_for(|| {
+        cli(&path, &["orphans", "list"])
+            .1
+            .contains("agreement_inactive")
+    })
+    .await;
 
     // An invalid file: refused, every problem logged, the previous configuration stays.
     let good = std::fs::read_to_string(&path).unwrap();

@@ -419,6 +419,7 @@ async fn an_owed_orphan_note_is_written_once_after_a_crash() {
                         marker: "orphan-note".into(),
                         created_at: at,
                         ahead: false,
+                        note: false,
                     })
                 })
                 .unwrap();
@@ -470,6 +471,7 @@ async fn orphaned_during_a_write_in_doubt_gets_its_note_after_the_crash() {
                     marker: "vendor".into(),
                     created_at: at,
                     ahead: false,
+                    note: false,
                 })?;
                 tx.orphan_link(link, "agreement_inactive", "", at).map(drop)
             })

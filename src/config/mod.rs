@@ -64,6 +64,9 @@ pub struct DaemonConfig {
     pub shutdown_grace: Duration,
     /// Source comments arriving on one ticket within this window become one mirror update.
     pub coalesce_window: Duration,
+    /// How long after it was sent a write whose answer was lost may still land: until
+    /// then it is not judged "not applied" (and sent again), only found or waited for.
+    pub in_doubt_wait: Duration,
 }
 
 /// How the bridge authenticates to one account.

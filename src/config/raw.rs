@@ -18,6 +18,7 @@ pub struct RawDaemon {
     pub log_format: Option<String>,
     pub shutdown_grace: Option<String>,
     pub coalesce_window: Option<String>,
+    pub in_doubt_wait: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -174,6 +174,13 @@ fn daemon(
         prov,
         problems,
     );
+    let in_doubt = duration(
+        raw.in_doubt_wait.as_deref(),
+        "60s",
+        "daemon.in_doubt_wait",
+        prov,
+        problems,
+    );
     let log_level = raw.log_level.clone().unwrap_or_else(|| "info".to_owned());
     if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
         problems.push(error(
@@ -229,6 +236,7 @@ fn daemon(
         log_format,
         shutdown_grace: grace?,
         coalesce_window: coalesce?,
+        in_doubt_wait: in_doubt?,
     })
 }
 

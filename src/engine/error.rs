@@ -58,6 +58,14 @@ pub enum EngineError {
         "a write to {account} ticket {ticket} lost its answer and did not land; it is sent again"
     )]
     NotApplied { account: String, ticket: u64 },
+    #[error(
+        "a write to {account} ticket {ticket} lost its answer and is not visible there yet; it is decided by {until} (daemon.in_doubt_wait) and never sent twice"
+    )]
+    Undecided {
+        account: String,
+        ticket: u64,
+        until: jiff::Timestamp,
+    },
 }
 
 impl EngineError {
@@ -65,8 +73,18 @@ impl EngineError {
     pub fn is_transient(&self) -> bool {
         match self {
             EngineError::Zendesk(e) => !e.is_permanent(),
-            EngineError::NotApplied { .. } => true,
+            EngineError::NotApplied { .. } | EngineError::Undecided { .. } => true,
             _ => false,
+        }
+    }
+
+    /// When to try again after this transient failure (`None`: the usual delay).
+    pub fn retry_in(&self, now: jiff::Timestamp) -> Option<std::time::Duration> {
+        match self {
+            EngineError::Undecided { until, .. } => {
+                std::time::Duration::try_from(until.duration_since(now)).ok()
+            }
+            _ => None,
         }
     }
 
@@ -92,7 +110,9 @@ impl EngineError {
             | EngineError::MirrorOfOrphan { .. }
             | EngineError::MirrorOfReceiver { .. }
             | EngineError::Orphaned { .. } => 409,
-            EngineError::ShuttingDown | EngineError::NotApplied { .. } => 503,
+            EngineError::ShuttingDown
+            | EngineError::NotApplied { .. }
+            | EngineError::Undecided { .. } => 503,
             EngineError::Zendesk(_) => 502,
             EngineError::Store(_) => 500,
         }

@@ -37,8 +37,11 @@ pub struct CarriedTicket {
 /// What the hints since the ticket's last run carried.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Carried {
-    /// Some hint carried nothing usable: read the ticket.
+    /// Some hint carried no comment: read the ticket.
     pub full: bool,
+    /// Some hint did not even describe the ticket (a trigger webhook, a poll): what the
+    /// ticket looks like now is unknown until it is read.
+    pub blind: bool,
     pub comments: Vec<CarriedComment>,
     /// The newest `detail` seen.
     pub ticket: Option<CarriedTicket>,
@@ -69,7 +72,19 @@ impl Hints {
     pub fn push(&self, account: &str, ticket: u64) -> bool {
         self.carry(account, ticket, |c| {
             c.full = true;
+            c.blind = true;
             c.comments.clear();
+        });
+        self.enqueue(account, ticket)
+    }
+
+    /// Adds a hint that describes the ticket as it is now (an event webhook's `detail`)
+    /// but carries no comment: the ticket's next run reads it, if anything can follow.
+    pub fn push_detail(&self, account: &str, ticket: u64, detail: CarriedTicket) -> bool {
+        self.carry(account, ticket, |c| {
+            c.full = true;
+            c.comments.clear();
+            c.ticket = Some(detail);
         });
         self.enqueue(account, ticket)
     }
@@ -135,6 +150,16 @@ impl Hints {
 
     pub fn len(&self) -> usize {
         self.pending.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Hints of `account` not yet taken by the scheduler.
+    pub fn len_of(&self, account: &str) -> usize {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|h| h.account == account)
+            .count()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -46,11 +46,15 @@ use hints::{Hint, Hints};
 pub use reconcile::SweepReport;
 use scheduler::Scheduler;
 
-/// How many tickets are processed at once (across accounts; each account's client keeps
-/// its own request budget).
-const CONCURRENCY: usize = 16;
+/// How many tickets are processed at once, across accounts.
+const CONCURRENCY: usize = 32;
+/// How many of those one account's tickets may hold: an account whose tasks wait on its
+/// own request budget never holds the slots the others need.
+const PER_ACCOUNT: usize = 8;
 /// Delay before a ticket whose processing failed transiently is tried again.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
+/// The shortest such delay (a write in doubt decided sooner than `RETRY_AFTER`).
+const MIN_RETRY: Duration = Duration::from_millis(100);
 
 /// Serialises writes to one Zendesk ticket.
 type TicketLock = Arc<tokio::sync::Mutex<()>>;
@@ -78,12 +82,23 @@ pub(crate) struct Shared {
     heartbeat: Mutex<tokio::time::Instant>,
     /// The link and orphan gauges need a recount (`recount_gauges`).
     gauges_stale: std::sync::atomic::AtomicBool,
-    /// Tickets waiting or being processed (for `settle` and the status page).
-    activity: std::sync::atomic::AtomicUsize,
+    /// What the scheduler holds, counted under the same lock as the hints are drained
+    /// into it: a reader never sees a hint drained and not yet counted (`settle` and the
+    /// export position once took that moment for quiet on a loaded machine).
+    activity: Mutex<Activity>,
     /// One writer per Zendesk ticket at a time: at most one write in doubt per ticket.
     ticket_locks: Mutex<HashMap<(String, u64), TicketLock>>,
     /// The transport every account's client sends through; `None`: reqwest (production).
     transport: Option<Arc<dyn crate::zendesk::client::Transport>>,
+}
+
+/// The scheduler's work as it last counted it (see `Shared::activity`).
+#[derive(Debug, Default)]
+struct Activity {
+    /// Tickets waiting, due, running or parked.
+    total: usize,
+    /// The same per account (an account's export position waits for its own work only).
+    by_account: HashMap<String, usize>,
 }
 
 impl Engine {
@@ -116,7 +131,7 @@ impl Engine {
                 hints,
                 metrics,
                 states: RwLock::new(BTreeMap::new()),
-                activity: std::sync::atomic::AtomicUsize::new(0),
+                activity: Mutex::new(Activity::default()),
                 gauges_stale: std::sync::atomic::AtomicBool::new(true),
                 heartbeat: Mutex::new(tokio::time::Instant::now()),
                 exported: Mutex::new(HashMap::new()),
@@ -184,20 +199,25 @@ impl Engine {
         loop {
             let window = self.config().daemon.coalesce_window;
             let now = tokio::time::Instant::now();
-            for h in hints.drain() {
-                sched.hint(h, now, window);
+            {
+                // Drained and counted in one step (see `Shared::activity`).
+                let mut activity = self.activity();
+                for h in hints.drain() {
+                    sched.hint(h, now, window);
+                }
+                for key in sched.take_due(now, CONCURRENCY.saturating_sub(tasks.len()), PER_ACCOUNT)
+                {
+                    let engine = self.clone();
+                    tasks.spawn(async move {
+                        let result = engine.process(&key.account, key.ticket).await;
+                        (key, result)
+                    });
+                }
+                *activity = Activity {
+                    total: sched.waiting() + tasks.len(),
+                    by_account: sched.unfinished(),
+                };
             }
-            for key in sched.take_due(now, CONCURRENCY.saturating_sub(tasks.len())) {
-                let engine = self.clone();
-                tasks.spawn(async move {
-                    let result = engine.process(&key.account, key.ticket).await;
-                    (key, result)
-                });
-            }
-            self.shared.activity.store(
-                sched.waiting() + tasks.len(),
-                std::sync::atomic::Ordering::SeqCst,
-            );
             *self
                 .shared
                 .heartbeat
@@ -219,7 +239,10 @@ impl Engine {
                             Ok(()) => sched.finished(&key, now, window),
                             Err(e) if e.is_transient() => {
                                 tracing::warn!(account = %key.account, ticket = key.ticket, error = %e, "will retry");
-                                sched.retry(key, now + RETRY_AFTER);
+                                let delay = e
+                                    .retry_in(crate::clock::now())
+                                    .map_or(RETRY_AFTER, |d| d.clamp(MIN_RETRY, RETRY_AFTER));
+                                sched.retry(key, now + delay);
                             }
                             Err(e) => {
                                 tracing::error!(account = %key.account, ticket = key.ticket, error = %e, "ticket not synced");
@@ -255,16 +278,23 @@ impl Engine {
         while tokio::time::Instant::now() < deadline {
             // Idle on several consecutive looks: a hint being moved into the scheduler
             // is not mistaken for quiet.
+            // An orphan's tag and note are owed from the moment the orphan is recorded
+            // until written, even before the background task that writes them runs.
             let nothing_owed = self
                 .store()
                 .pending_writes()
                 .map(|p| p.is_empty())
-                .unwrap_or(true);
-            quiet = if self.shared.hints.is_empty() && self.idle() && nothing_owed {
-                quiet + 1
-            } else {
-                0
+                .unwrap_or(true)
+                && self
+                    .store()
+                    .orphans()
+                    .map(|o| !o.iter().any(|o| o.note_owed))
+                    .unwrap_or(true);
+            let idle = {
+                let activity = self.activity();
+                activity.total == 0 && self.shared.hints.is_empty()
             };
+            quiet = if idle && nothing_owed { quiet + 1 } else { 0 };
             if quiet >= 3 {
                 return true;
             }
@@ -273,11 +303,11 @@ impl Engine {
         false
     }
 
-    fn idle(&self) -> bool {
+    fn activity(&self) -> std::sync::MutexGuard<'_, Activity> {
         self.shared
             .activity
-            .load(std::sync::atomic::Ordering::SeqCst)
-            == 0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// How long ago the scheduler loop last turned.
@@ -313,12 +343,16 @@ impl Engine {
         Ok(read)
     }
 
+    /// Tickets of `account` waiting for a hint to be scheduled, due, running or parked.
+    pub fn backlog_of(&self, account: &str) -> usize {
+        let activity = self.activity();
+        self.shared.hints.len_of(account) + activity.by_account.get(account).copied().unwrap_or(0)
+    }
+
     /// Tickets waiting or being processed now.
     pub fn backlog(&self) -> usize {
-        self.shared
-            .activity
-            .load(std::sync::atomic::Ordering::SeqCst)
-            + self.shared.hints.len()
+        let activity = self.activity();
+        activity.total + self.shared.hints.len()
     }
 
     /// Each account's request budget as its client's gate sees it now, by account name

@@ -12,6 +12,7 @@ use crate::store::{AuditKind, Link, NewAudit, Orphan, PendingWrite};
 use crate::zendesk::client::ZendeskError;
 use crate::zendesk::models::{NewComment, TicketWrite};
 
+use super::write::{Settled, marker, metadata};
 use super::{Engine, EngineError};
 
 impl Engine {
@@ -95,19 +96,29 @@ impl Engine {
             };
             if let Some(p) = self.store().pending_write(link.id, Flow::SourceToTarget)? {
                 drop(guard);
-                self.settle_pending(link, &p).await?;
+                if let Settled::Undecided { until } = self.settle_pending(link, &p).await? {
+                    return Err(EngineError::Undecided {
+                        account: link.target_account.clone(),
+                        ticket: mirror,
+                        until,
+                    });
+                }
                 continue;
             }
-            let note = PendingWrite {
+            let at = crate::clock::now();
+            let mut note = PendingWrite {
                 link: link.id,
                 flow: Flow::SourceToTarget,
                 source_comments: Vec::new(),
-                marker: PendingWrite::NOTE.to_owned(),
-                created_at: crate::clock::now(),
+                marker: String::new(),
+                created_at: at,
                 ahead: false,
+                note: true,
             };
-            self.store()
-                .transaction(|tx| tx.record_pending_write(&note))?;
+            self.store().transaction(|tx| {
+                note.marker = marker(link.id, Flow::SourceToTarget, tx.next_write_id()?, at);
+                tx.record_pending_write(&note)
+            })?;
             let body = orphan::note(
                 orphan.reason.parse_reason(),
                 orphan.since,
@@ -122,6 +133,7 @@ impl Engine {
                     ..Default::default()
                 }),
                 additional_tags: Some(vec![ORPHANED_TAG.to_owned()]),
+                metadata: Some(metadata(&note)),
                 ..Default::default()
             };
             let account = self.account(&link.target_account)?;
@@ -143,13 +155,17 @@ impl Engine {
                 }
                 Ok(_) | Err(ZendeskError::InDoubt { .. }) => {
                     drop(guard);
-                    if self.settle_pending(link, &note).await? {
-                        Ok(())
-                    } else {
-                        Err(EngineError::NotApplied {
+                    match self.settle_pending(link, &note).await? {
+                        Settled::Landed(_) => Ok(()),
+                        Settled::NotLanded => Err(EngineError::NotApplied {
                             account: link.target_account.clone(),
                             ticket: mirror,
-                        })
+                        }),
+                        Settled::Undecided { until } => Err(EngineError::Undecided {
+                            account: link.target_account.clone(),
+                            ticket: mirror,
+                            until,
+                        }),
                     }
                 }
                 Err(ZendeskError::NotFound { .. }) | Err(ZendeskError::Closed { .. }) => {

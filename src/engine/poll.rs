@@ -99,15 +99,15 @@ pub(crate) async fn run(engine: Engine, account: Arc<Account>, shutdown: Cancell
     }
 }
 
-/// Whether every hint pushed so far has been processed: no hint waiting, no ticket due
-/// or running, on two looks apart (a hint being moved into the scheduler is not taken for
-/// quiet).
-async fn quiet(engine: &Engine) -> bool {
-    if engine.backlog() != 0 {
+/// Whether every hint of `account` pushed so far has been processed: none waiting, no
+/// ticket of it due, running or parked, on two looks apart (a hint being moved into the
+/// scheduler is not taken for quiet). Other accounts' work does not hold it back.
+async fn quiet(engine: &Engine, account: &str) -> bool {
+    if engine.backlog_of(account) != 0 {
         return false;
     }
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    engine.backlog() == 0
+    engine.backlog_of(account) == 0
 }
 
 /// Reads the export up to the present, pushing a hint per ticket that needs work; how
@@ -127,7 +127,7 @@ pub(crate) async fn poll_once(
 ) -> Result<usize, EngineError> {
     let store = engine.store();
     if let Some(read) = *next
-        && quiet(engine).await
+        && quiet(engine, &account.name).await
     {
         store.set_cursor(&account.name, EVENTS_STREAM, &read.render())?;
     }
@@ -193,6 +193,14 @@ fn needs_read(
     ticket: u64,
     events: &[&TicketEvent],
 ) -> Result<bool, EngineError> {
+    let store = engine.store();
+    let source_of = store.links_by_source_ticket(&account.name, ticket)?;
+    let mirror_of = store.link_by_target(&account.name, ticket)?;
+    // A ticket no link knows matters only if an agreement could share it now; the
+    // export's tag events say whether it carries an auto-share tag (read when unsure).
+    if source_of.is_empty() && mirror_of.is_none() {
+        return Ok(engine.could_share(&account.name, described(events).as_ref()));
+    }
     // Before the bridge knows its own user, nothing can be told apart: read.
     let Some(bridge) = bridge else {
         return Ok(true);
@@ -211,12 +219,11 @@ fn needs_read(
     if comments.is_empty() {
         return Ok(false);
     }
-    let store = engine.store();
     let mut flows = Vec::new();
-    for l in store.links_by_source_ticket(&account.name, ticket)? {
+    for l in source_of {
         flows.push((l, Flow::SourceToTarget));
     }
-    if let Some(l) = store.link_by_target(&account.name, ticket)?
+    if let Some(l) = mirror_of
         && l.direction == Direction::TwoWay
     {
         flows.push((l, Flow::TargetToSource));
@@ -241,6 +248,28 @@ fn needs_read(
         }
     }
     Ok(false)
+}
+
+/// The ticket's tags as its newest tag event in the export sets them (a new ticket's
+/// `Create`, a `Change`); `None` when no event says.
+fn described(events: &[&TicketEvent]) -> Option<super::hints::CarriedTicket> {
+    let tags = events
+        .iter()
+        .flat_map(|e| e.child_events.iter())
+        .filter(|c| {
+            matches!(c.event_type.as_str(), "Create" | "Change")
+                && c.field_name.as_deref() == Some("tags")
+        })
+        .filter_map(|c| c.value.as_ref()?.as_array().cloned())
+        .next_back()?;
+    Some(super::hints::CarriedTicket {
+        status: None,
+        tags: tags
+            .iter()
+            .filter_map(|t| t.as_str().map(str::to_owned))
+            .collect(),
+        brand_id: None,
+    })
 }
 
 #[cfg(test)]

@@ -21,11 +21,27 @@ use crate::link::Flow;
 impl Engine {
     /// Processes one changed ticket of `account`.
     pub(crate) async fn process(&self, account: &str, id: u64) -> Result<(), EngineError> {
+        let carried = self.shared.hints.take_carried(account, id);
         // A comment the webhook brought whole is mirrored without reading the ticket.
-        if let Some(carried) = self.shared.hints.take_carried(account, id)
-            && self.process_carried(account, id, &carried).await?
+        if let Some(carried) = &carried
+            && self.process_carried(account, id, carried).await?
         {
             return Ok(());
+        }
+        let store = self.store().clone();
+        let as_source = store.links_by_source_ticket(account, id)?;
+        let as_mirror = store.link_by_target(account, id)?;
+        // A ticket that is no link's source or mirror matters only if an agreement could
+        // share it now: decided from what the hints said, without reading it.
+        if as_source.is_empty() && as_mirror.is_none() {
+            let described = carried
+                .as_ref()
+                .filter(|c| !c.blind)
+                .and_then(|c| c.ticket.as_ref());
+            if !self.could_share(account, described) {
+                tracing::debug!(account, ticket = id, "no agreement can act on it: not read");
+                return Ok(());
+            }
         }
         let acct = self.account(account)?;
         let ticket = match acct.client.show_ticket(id).await {
@@ -33,9 +49,6 @@ impl Engine {
             Ok(_) | Err(ZendeskError::NotFound { .. }) => None,
             Err(e) => return Err(e.into()),
         };
-        let store = self.store().clone();
-        let as_source = store.links_by_source_ticket(account, id)?;
-        let as_mirror = store.link_by_target(account, id)?;
 
         // A failure that a later run may cure: returned once everything else was tried.
         let mut again = None;
@@ -130,6 +143,30 @@ impl Engine {
             self.contain(Some(link.id), synced, &mut again)?;
         }
         again.map_or(Ok(()), Err)
+    }
+
+    /// Whether a ticket of `account` that no link knows could be shared now: some
+    /// accepted agreement from `account` and, when the ticket's description is known (an
+    /// event webhook's `detail`, the export's tag events), one whose auto-share tag it
+    /// carries.
+    pub(crate) fn could_share(
+        &self,
+        account: &str,
+        described: Option<&super::hints::CarriedTicket>,
+    ) -> bool {
+        let config = self.config();
+        config
+            .agreements
+            .iter()
+            .filter(|a| a.from == account && self.state_of(&a.name) == Some(State::Accepted))
+            .any(|a| {
+                // Only what the description says for sure rules a share out: a closed
+                // ticket, or no auto-share tag (the brand is checked once it is read).
+                described.is_none_or(|d| {
+                    !matches!(d.status, Some(Status::Closed | Status::Deleted))
+                        && a.auto_share_tags.iter().any(|t| d.tags.contains(t))
+                })
+            })
     }
 
     /// Keeps one part of a ticket's work from stopping the rest: a transient failure is

@@ -16,6 +16,7 @@ use crate::store::{Link, PendingWrite};
 use crate::zendesk::client::ZendeskError;
 
 use super::sync::{Ends, ends};
+use super::write::{MARKER_KEY, MARKER_PREFIX, SOURCES_KEY, Settled, judge, parse_marker};
 use super::{Engine, EngineError};
 
 /// Clock skew allowed between this host and Zendesk when matching a comment in doubt.
@@ -23,9 +24,14 @@ const SKEW: jiff::SignedDuration = jiff::SignedDuration::from_secs(120);
 
 impl Engine {
     /// Comments by the bridge's user on the receiving ticket that the store does not know
-    /// mean the store is older than Zendesk (a backup was restored): the sending side's
-    /// comments created before the newest of them count as mirrored (the watermark moves
-    /// up to them), so nothing is sent twice. Costs one read per link and flow per start.
+    /// mean the store is older than Zendesk (a backup was restored). Each such comment
+    /// names its write in its audit (`metadata.custom`): one of this link and flow has its
+    /// source comments recorded as mirrored (like comments mirrored ahead: the watermark
+    /// moves past them at the next complete read), so nothing is sent twice; one of
+    /// another link is left to that link. A comment without a marker (written by an older
+    /// sharebridge) falls back to time: the sending side's comments created before the
+    /// newest of them count as mirrored. Costs one read per link and flow per start, two
+    /// more when something is unknown.
     pub(crate) async fn catch_up(
         &self,
         link: &Link,
@@ -44,32 +50,81 @@ impl Engine {
                 unknown.push(c);
             }
         }
-        let Some(newest) = unknown.iter().map(|c| c.created_at).max() else {
+        let Some(oldest) = unknown.iter().map(|c| c.created_at).min() else {
             return Ok(());
         };
-        let sender = self.account(&ends.sender_account)?;
-        let on_sender = sender.client.list_comments(ends.sender_ticket).await?;
-        let covered = on_sender
-            .iter()
-            .filter(|c| c.created_at <= newest)
-            .map(|c| c.id)
-            .max();
+        // What each unknown comment's write said about itself.
+        let audits = receiver
+            .client
+            .audits_since(ends.receiver_ticket, oldest - SKEW)
+            .await?;
+        let mut ours: Vec<(u64, Vec<u64>)> = Vec::new();
+        let mut unmarked = Vec::new();
+        for c in &unknown {
+            let audit = audits.iter().find(|a| a.comment_id() == Some(c.id));
+            match audit
+                .and_then(|a| a.custom(MARKER_KEY))
+                .and_then(parse_marker)
+            {
+                Some((l, f)) if l == link.id && f == flow => {
+                    let sources = audit
+                        .and_then(|a| a.custom(SOURCES_KEY))
+                        .unwrap_or_default()
+                        .split(',')
+                        .filter_map(|s| s.trim().parse().ok())
+                        .collect();
+                    ours.push((c.id, sources));
+                }
+                Some(_) => {}
+                None => unmarked.push(*c),
+            }
+        }
+        let covered = match unmarked.iter().map(|c| c.created_at).max() {
+            Some(newest) => {
+                let sender = self.account(&ends.sender_account)?;
+                let on_sender = sender.client.list_comments(ends.sender_ticket).await?;
+                on_sender
+                    .iter()
+                    .filter(|c| c.created_at <= newest)
+                    .map(|c| c.id)
+                    .max()
+            }
+            None => None,
+        };
+        if ours.is_empty() && unmarked.is_empty() {
+            return Ok(());
+        }
         tracing::warn!(
             link = link.id,
             flow = flow.as_str(),
-            unknown = unknown.len(),
+            unknown = ours.len() + unmarked.len(),
             "the receiving ticket has bridge comments this store does not know (restored backup?); catching up without resending"
         );
         self.store().transaction(|tx| {
-            for c in &unknown {
+            for (comment, sources) in &ours {
+                let mut fresh = Vec::new();
+                for &s in sources {
+                    if tx.view().mirrored_comment(link.id, flow, s)?.is_none() {
+                        fresh.push(s);
+                    }
+                }
+                if fresh.is_empty() {
+                    tx.record_bridge_comment(&ends.receiver_account, *comment, link.id, flow)?;
+                } else {
+                    tx.record_mirrored_ahead(link.id, flow, &fresh, *comment)?;
+                }
+            }
+            for c in &unmarked {
                 tx.record_bridge_comment(&ends.receiver_account, c.id, link.id, flow)?;
             }
-            let mut m = tx.view().watermark(link.id, flow)?;
-            m.last_source_comment = match (m.last_source_comment, covered) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                (a, b) => a.or(b),
-            };
-            tx.set_watermark(link.id, flow, &m)?;
+            if covered.is_some() {
+                let mut m = tx.view().watermark(link.id, flow)?;
+                m.last_source_comment = match (m.last_source_comment, covered) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+                tx.set_watermark(link.id, flow, &m)?;
+            }
             Ok(())
         })?;
         Ok(())
@@ -80,10 +135,10 @@ impl Engine {
         &self,
         link: &Link,
         pending: &PendingWrite,
-    ) -> Result<bool, EngineError> {
+    ) -> Result<Settled, EngineError> {
         let Some(ends) = ends(link, pending.flow) else {
             self.store().clear_pending_write(link.id, pending.flow)?;
-            return Ok(false);
+            return Ok(Settled::NotLanded);
         };
         let _guard = self
             .lock_ticket(&ends.receiver_account, ends.receiver_ticket)
@@ -91,22 +146,22 @@ impl Engine {
         self.settle_locked(link, pending).await
     }
 
-    /// Looks for the comment a pending write created: the newest comment by the bridge's
-    /// user on the receiving ticket, created after the write started, not yet recorded.
-    /// Found → committed; not found → the pending write is cleared. Caller holds the lock.
+    /// Settles a pending write by what the receiving ticket shows, and records the
+    /// verdict: landed → committed (mappings, watermark, the note written); not landed →
+    /// cleared (comments are planned again, a note stays owed); undecided → left as it
+    /// is, and nothing more is written on that link and flow until it is decided.
+    /// Caller holds the receiving ticket's lock.
     pub(crate) async fn settle_locked(
         &self,
         link: &Link,
         pending: &PendingWrite,
-    ) -> Result<bool, EngineError> {
+    ) -> Result<Settled, EngineError> {
         let Some(ends) = ends(link, pending.flow) else {
-            return Ok(false);
+            return Ok(Settled::NotLanded);
         };
-        let receiver = self.account(&ends.receiver_account)?;
-        let bridge = receiver.bridge_user().await?;
-        let comments = match receiver.client.list_comments(ends.receiver_ticket).await {
-            Ok(c) => c,
-            Err(ZendeskError::NotFound { .. }) => {
+        let found = match self.find_write(&ends, pending).await {
+            Ok(found) => found,
+            Err(EngineError::Zendesk(ZendeskError::NotFound { .. })) => {
                 // The receiving ticket is gone: nothing landed, nothing is owed there.
                 self.store().transaction(|tx| {
                     tx.clear_pending_write(link.id, pending.flow)?;
@@ -115,12 +170,80 @@ impl Engine {
                     }
                     Ok(())
                 })?;
-                return Ok(false);
+                return Ok(Settled::NotLanded);
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         };
+        let wait = jiff::SignedDuration::try_from(self.config().daemon.in_doubt_wait)
+            .unwrap_or(jiff::SignedDuration::from_secs(60));
+        let verdict = judge(found, pending.created_at, crate::clock::now(), wait);
+        match verdict {
+            Settled::Landed(id) if pending.source_comments.is_empty() => {
+                // A comment that mirrors nothing: an orphan note, now written.
+                self.store().transaction(|tx| {
+                    tx.record_bridge_comment(&ends.receiver_account, id, link.id, pending.flow)?;
+                    tx.clear_pending_write(link.id, pending.flow)?;
+                    if pending.is_note() {
+                        tx.set_orphan_note_owed(link.id, false)?;
+                    }
+                    Ok(())
+                })?;
+            }
+            Settled::Landed(id) => {
+                self.store().commit_mirrored(
+                    link.id,
+                    pending.flow,
+                    &pending.source_comments,
+                    id,
+                )?;
+            }
+            Settled::NotLanded => {
+                self.store().transaction(|tx| {
+                    tx.clear_pending_write(link.id, pending.flow)?;
+                    if pending.is_note() {
+                        tx.set_orphan_note_owed(link.id, true)?;
+                    }
+                    Ok(())
+                })?;
+            }
+            Settled::Undecided { until } => {
+                tracing::info!(
+                    link = link.id,
+                    flow = pending.flow.as_str(),
+                    account = %ends.receiver_account,
+                    ticket = ends.receiver_ticket,
+                    %until,
+                    "write in doubt not visible yet; decided once it can no longer land"
+                );
+            }
+        }
+        Ok(verdict)
+    }
+
+    /// The comment a pending write created, if the receiving ticket shows it: the audit
+    /// whose `metadata.custom` carries exactly this write's marker (one read of the
+    /// ticket's recent audits). A pending write of an older store, without a marker, is
+    /// matched as before: the newest comment by the bridge's user, created after it
+    /// began, that the store does not know.
+    async fn find_write(
+        &self,
+        ends: &Ends,
+        pending: &PendingWrite,
+    ) -> Result<Option<u64>, EngineError> {
+        let receiver = self.account(&ends.receiver_account)?;
         let since = pending.created_at - SKEW;
-        let mut found = None;
+        if pending.marker.starts_with(MARKER_PREFIX) {
+            let audits = receiver
+                .client
+                .audits_since(ends.receiver_ticket, since)
+                .await?;
+            return Ok(audits
+                .iter()
+                .find(|a| a.custom(MARKER_KEY) == Some(pending.marker.as_str()))
+                .and_then(|a| a.comment_id()));
+        }
+        let bridge = receiver.bridge_user().await?;
+        let comments = receiver.client.list_comments(ends.receiver_ticket).await?;
         for c in comments.iter().rev() {
             if c.author_id != bridge || c.created_at < since {
                 continue;
@@ -129,49 +252,10 @@ impl Engine {
                 .store()
                 .is_bridge_comment(&ends.receiver_account, c.id)?
             {
-                found = Some(c.id);
-                break;
+                return Ok(Some(c.id));
             }
         }
-        match found {
-            Some(id) => {
-                if pending.source_comments.is_empty() {
-                    // A comment that mirrors nothing: an orphan note, now written.
-                    self.store().transaction(|tx| {
-                        tx.record_bridge_comment(
-                            &ends.receiver_account,
-                            id,
-                            link.id,
-                            pending.flow,
-                        )?;
-                        tx.clear_pending_write(link.id, pending.flow)?;
-                        if pending.is_note() {
-                            tx.set_orphan_note_owed(link.id, false)?;
-                        }
-                        Ok(())
-                    })?;
-                } else {
-                    self.store().commit_mirrored(
-                        link.id,
-                        pending.flow,
-                        &pending.source_comments,
-                        id,
-                    )?;
-                }
-                Ok(true)
-            }
-            None => {
-                // Not applied: comments are planned again; a note stays owed.
-                self.store().transaction(|tx| {
-                    tx.clear_pending_write(link.id, pending.flow)?;
-                    if pending.is_note() {
-                        tx.set_orphan_note_owed(link.id, true)?;
-                    }
-                    Ok(())
-                })?;
-                Ok(false)
-            }
-        }
+        Ok(None)
     }
 
     /// At every start and reload: each write a crash left in doubt is settled, and each
@@ -187,11 +271,12 @@ impl Engine {
                 continue;
             };
             match self.settle_pending(&link, &p).await {
-                Ok(found) => {
+                Ok(Settled::Undecided { .. }) => {}
+                Ok(verdict) => {
                     tracing::info!(
                         link = link.id,
                         flow = p.flow.as_str(),
-                        applied = found,
+                        applied = matches!(verdict, Settled::Landed(_)),
                         "write in doubt settled"
                     );
                     if !p.is_note() && p.flow == Flow::SourceToTarget {

@@ -19,7 +19,7 @@ use crate::plan::{self, CommentNow, SideNow, Write};
 use crate::store::{Link, LinkState, Watermark};
 use crate::zendesk::models::Ticket;
 
-use super::write::WriteFailure;
+use super::write::{Settled, WriteFailure};
 use super::{Engine, EngineError};
 
 /// The `lock_ticket` account key under which the two flows of a link take turns.
@@ -98,8 +98,15 @@ impl Engine {
         // read before the other flow's write is not compared with the baseline after it.
         let _turn = self.lock_ticket(LINK_TURN, link.id).await;
         // A write left in doubt is settled before anything new is planned.
-        if let Some(pending) = self.store().pending_write(link.id, flow)? {
-            self.settle_pending(&link, &pending).await?;
+        if let Some(pending) = self.store().pending_write(link.id, flow)?
+            && let Settled::Undecided { until } = self.settle_pending(&link, &pending).await?
+        {
+            // Nothing new is sent on this flow while an earlier write may still land.
+            return Err(EngineError::Undecided {
+                account: ends.receiver_account.clone(),
+                ticket: ends.receiver_ticket,
+                until,
+            });
         }
         // Once per link and flow after each start: is the store behind the receiving
         // ticket (an older backup restored)?

@@ -8,6 +8,8 @@
 //! A lost answer (`InDoubt`) is settled by `recovery` before anything else is sent on that
 //! link and flow: found → committed, not found → cleared and planned again.
 
+use jiff::Timestamp;
+
 use crate::link::Flow;
 use crate::orphan::Reason;
 use crate::plan::Write;
@@ -50,17 +52,21 @@ impl Engine {
             return Err(WriteFailure::LinkEnded);
         }
         let started = crate::clock::now();
-        let pending = write.comment.as_ref().map(|b| PendingWrite {
+        let mut pending = write.comment.as_ref().map(|b| PendingWrite {
             link: link.id,
             flow,
             source_comments: b.source_comment_ids.clone(),
-            marker: format!("{}:{}", ends.receiver_account, ends.receiver_ticket),
+            marker: String::new(),
             created_at: started,
             ahead,
+            note: false,
         });
-        if let Some(p) = &pending {
+        if let Some(p) = pending.as_mut() {
             self.store()
-                .transaction(|tx| tx.record_pending_write(p))
+                .transaction(|tx| {
+                    p.marker = marker(link.id, flow, tx.next_write_id()?, started);
+                    tx.record_pending_write(p)
+                })
                 .map_err(EngineError::from)?;
         }
         let ticket_write = TicketWrite {
@@ -75,6 +81,7 @@ impl Engine {
             remove_tags: (!write.tags.remove.is_empty())
                 .then(|| write.tags.remove.iter().cloned().collect()),
             custom_fields: (!write.fields.is_empty()).then(|| write.fields.clone()),
+            metadata: pending.as_ref().map(metadata),
             ..Default::default()
         };
         let result = receiver
@@ -92,18 +99,26 @@ impl Engine {
                 Ok(())
             }
             (Ok(_), Some(p)) | (Err(ZendeskError::InDoubt { .. }), Some(p)) => {
-                if self
+                match self
                     .settle_locked(link, &p)
                     .await
                     .map_err(WriteFailure::Engine)?
                 {
-                    Ok(())
-                } else {
-                    // In doubt and not found: not applied. Plan again later.
-                    Err(WriteFailure::Engine(EngineError::NotApplied {
+                    Settled::Landed(_) => Ok(()),
+                    // Not there, and it can no longer land: planned again.
+                    Settled::NotLanded => Err(WriteFailure::Engine(EngineError::NotApplied {
                         account: ends.receiver_account.clone(),
                         ticket: ends.receiver_ticket,
-                    }))
+                    })),
+                    // Not there yet, but it may still land: nothing more is written on
+                    // this link and flow until it is found or can no longer land.
+                    Settled::Undecided { until } => {
+                        Err(WriteFailure::Engine(EngineError::Undecided {
+                            account: ends.receiver_account.clone(),
+                            ticket: ends.receiver_ticket,
+                            until,
+                        }))
+                    }
                 }
             }
             (Err(e), pending) => {
@@ -113,6 +128,76 @@ impl Engine {
                 Err(classify(e, flow))
             }
         }
+    }
+}
+
+/// The key under which a write names itself in its update's `metadata.custom`.
+pub(crate) const MARKER_KEY: &str = "sharebridge_write";
+/// Beside it: the source comments the write carries (for a store catching up).
+pub(crate) const SOURCES_KEY: &str = "sharebridge_sources";
+/// Markers start so; older stores' pending writes have other markers.
+pub(crate) const MARKER_PREFIX: &str = "sbw:";
+
+/// A write's marker: unique per write (the store's write number) and across a restored
+/// older store (the instant), and naming its link and flow, so two links writing to one
+/// receiving ticket never take each other's writes for their own.
+pub(crate) fn marker(link: u64, flow: Flow, write: u64, at: Timestamp) -> String {
+    format!(
+        "{MARKER_PREFIX}{link}:{}:{write}:{}",
+        flow.as_str(),
+        at.as_millisecond()
+    )
+}
+
+/// The link and flow a marker names (`None` for anything else).
+pub(crate) fn parse_marker(marker: &str) -> Option<(u64, Flow)> {
+    let mut parts = marker.strip_prefix(MARKER_PREFIX)?.split(':');
+    let link = parts.next()?.parse().ok()?;
+    let flow = match parts.next()? {
+        f if f == Flow::SourceToTarget.as_str() => Flow::SourceToTarget,
+        f if f == Flow::TargetToSource.as_str() => Flow::TargetToSource,
+        _ => return None,
+    };
+    Some((link, flow))
+}
+
+/// The `metadata` of the update a pending write sends (kept by Zendesk in its audit).
+pub(crate) fn metadata(p: &PendingWrite) -> serde_json::Value {
+    let sources = p
+        .source_comments
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    serde_json::json!({ MARKER_KEY: p.marker, SOURCES_KEY: sources })
+}
+
+/// What a look at the receiving ticket says about a write in doubt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Settled {
+    /// Its audit was found: it landed, as this comment.
+    Landed(u64),
+    /// Not found, and too long ago to land still: it did not land.
+    NotLanded,
+    /// Not found yet, but it may still land until `until`.
+    Undecided { until: Timestamp },
+}
+
+/// Decides a write in doubt from what was found: found → landed; not found → not landed
+/// only once `wait` has passed since it was sent (Zendesk may still be applying a write
+/// whose answer was lost), else undecided. Pure.
+pub(crate) fn judge(
+    found: Option<u64>,
+    sent_at: Timestamp,
+    now: Timestamp,
+    wait: jiff::SignedDuration,
+) -> Settled {
+    match found {
+        Some(id) => Settled::Landed(id),
+        None if now >= sent_at + wait => Settled::NotLanded,
+        None => Settled::Undecided {
+            until: sent_at + wait,
+        },
     }
 }
 
@@ -144,5 +229,41 @@ fn classify(e: ZendeskError, flow: Flow) -> WriteFailure {
         | ZendeskError::CommentLimit { .. }
         | ZendeskError::Invalid { .. }) => WriteFailure::Broken(e.to_string()),
         e => WriteFailure::Engine(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_in_doubt_is_not_landed_only_once_it_can_no_longer_land() {
+        let sent: Timestamp = "2026-11-23T10:00:00Z".parse().unwrap();
+        let wait = jiff::SignedDuration::from_secs(60);
+        let later = |s| sent + jiff::SignedDuration::from_secs(s);
+        assert_eq!(judge(Some(7), sent, later(1), wait), Settled::Landed(7));
+        assert_eq!(judge(Some(7), sent, later(600), wait), Settled::Landed(7));
+        assert_eq!(
+            judge(None, sent, later(1), wait),
+            Settled::Undecided { until: later(60) }
+        );
+        assert_eq!(judge(None, sent, later(60), wait), Settled::NotLanded);
+        assert_eq!(judge(None, sent, later(61), wait), Settled::NotLanded);
+    }
+
+    #[test]
+    fn markers_name_their_link_and_flow_and_differ_per_write() {
+        let at: Timestamp = "2026-11-23T10:00:00Z".parse().unwrap();
+        let a = marker(7, Flow::TargetToSource, 1, at);
+        let b = marker(7, Flow::TargetToSource, 2, at);
+        assert_ne!(a, b);
+        assert_eq!(parse_marker(&a), Some((7, Flow::TargetToSource)));
+        assert_eq!(
+            parse_marker(&marker(8, Flow::SourceToTarget, 3, at)),
+            Some((8, Flow::SourceToTarget))
+        );
+        assert_eq!(parse_marker("vendor:42"), None);
+        assert_eq!(parse_marker("orphan-note"), None);
+        assert_eq!(parse_marker("sbw:x:source_to_target:1:2"), None);
     }
 }

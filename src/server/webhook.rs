@@ -111,12 +111,34 @@ pub fn carried_comment(body: &[u8]) -> Option<(CarriedComment, CarriedTicket)> {
         author_name: author.name.clone().unwrap_or_default(),
         created_at,
     };
-    let ticket = CarriedTicket {
+    let ticket = described(detail);
+    Some((comment, ticket))
+}
+
+/// The ticket as an event webhook's `detail` describes it (status, tags, brand).
+fn described(detail: &crate::zendesk::models::WebhookDetail) -> CarriedTicket {
+    CarriedTicket {
         status: detail.status(),
         tags: detail.tags.clone().unwrap_or_default(),
         brand_id: detail.brand_id.0,
-    };
-    Some((comment, ticket))
+    }
+}
+
+/// The ticket an event webhook (`zen:event-type:ticket.*`) describes in its `detail`;
+/// `None` for a trigger body or an event without tags (then the ticket must be read to
+/// know it). Pure.
+pub fn event_detail(body: &[u8]) -> Option<CarriedTicket> {
+    let value = WebhookBody::parse(body)?;
+    if !value
+        .event_type
+        .as_deref()?
+        .starts_with("zen:event-type:ticket.")
+    {
+        return None;
+    }
+    let detail = value.detail.as_ref()?;
+    detail.tags.as_ref()?;
+    Some(described(detail))
 }
 
 pub async fn receive(
@@ -185,9 +207,10 @@ fn accept(
     if own {
         return Ok(None);
     }
-    match carried_comment(body) {
-        Some((comment, detail)) => state.hints.push_comment(account, ticket, comment, detail),
-        None => state.hints.push(account, ticket),
+    match (carried_comment(body), event_detail(body)) {
+        (Some((comment, detail)), _) => state.hints.push_comment(account, ticket, comment, detail),
+        (None, Some(detail)) => state.hints.push_detail(account, ticket, detail),
+        (None, None) => state.hints.push(account, ticket),
     };
     Ok(Some(ticket))
 }
@@ -227,6 +250,16 @@ mod tests {
         no_id["id"] = serde_json::json!("0");
         assert!(carried_comment(&event("comment_added", no_id)).is_none());
         assert!(carried_comment(br#"{"ticket_id": 42}"#).is_none());
+        // Any ticket event describes the ticket; a trigger body does not.
+        let d = event_detail(&event("status_changed", serde_json::json!({}))).unwrap();
+        assert_eq!(d.tags, ["a", "b"]);
+        assert_eq!(event_detail(&body).map(|d| d.brand_id), Some(Some(3)));
+        assert_eq!(event_detail(br#"{"ticket_id": 42}"#), None);
+        assert_eq!(
+            event_detail(br#"{"type": "zen:event-type:ticket.created", "detail": {"id": "1"}}"#),
+            None,
+            "without tags the ticket is not described"
+        );
     }
 
     fn now() -> Timestamp {

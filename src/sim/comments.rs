@@ -19,8 +19,13 @@ pub(crate) fn has_content(c: &NewComment) -> bool {
         || !c.uploads.is_empty()
 }
 
-/// Checks a comment write against the account.
-pub(crate) fn validate(a: &Account, c: &NewComment) -> Result<(), ApiError> {
+/// Checks a comment write against the account (its upload tokens must be live).
+pub(crate) fn validate(a: &Account, c: &NewComment, now: Timestamp) -> Result<(), ApiError> {
+    for t in &c.uploads {
+        if a.uploads.get(t).is_none_or(|u| u.expires_at <= now) {
+            return Err(crate::sim::uploads::expired(t));
+        }
+    }
     if let Some(author) = c.author_id
         && !a.users.contains_key(&author)
     {
@@ -42,11 +47,15 @@ pub(crate) fn build(
         (Some(b), _) => (b.clone(), html_of(b)),
         _ => (String::new(), html_of("")),
     };
+    let public = c.public.unwrap_or(true);
     let mut attachments = Vec::new();
     for token in &c.uploads {
         if let Some(up) = a.uploads.remove(token) {
             for att in up.attachments {
-                if let Some(blob) = a.blobs.get(&att) {
+                if let Some(blob) = a.blobs.get_mut(&att) {
+                    // An image the HTML shows is inline.
+                    blob.attachment.inline = html.contains(&blob.attachment.content_url);
+                    blob.private = !public;
                     attachments.push(blob.attachment.clone());
                 }
             }
@@ -59,7 +68,7 @@ pub(crate) fn build(
         plain_body: body.clone(),
         body,
         html_body: html,
-        public: c.public.unwrap_or(true),
+        public,
         attachments,
         via: via(channel),
         created_at: now,
@@ -67,13 +76,19 @@ pub(crate) fn build(
     }
 }
 
-/// A comment as the API renders it (attachments in their full wire form).
+/// A comment as the API renders it (attachments in their full wire form; inline images
+/// only with `include_inline_images`).
 pub(crate) fn wire(base_url: &str, c: &Comment) -> serde_json::Value {
+    wire_with(base_url, c, true)
+}
+
+fn wire_with(base_url: &str, c: &Comment, inline: bool) -> serde_json::Value {
     let mut v = serde_json::to_value(c).unwrap_or_else(|_| json!({}));
     if !c.attachments.is_empty() {
         v["attachments"] = c
             .attachments
             .iter()
+            .filter(|att| inline || !att.inline)
             .map(|att| crate::sim::uploads::wire(base_url, att))
             .collect();
     }
@@ -95,9 +110,10 @@ pub(crate) fn list(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
         if desc { "sort_order=desc&" } else { "" }
     );
     let base = a.base_url.as_str();
+    let inline = req.param("include_inline_images") == Some("true");
     let resp = pagination::list(&req.query, "comments", &keys, !desc, &url, |i| {
         let ix = if desc { n - 1 - i } else { i };
-        wire(base, &rec.comments[ix])
+        wire_with(base, &rec.comments[ix], inline)
     })?;
     if !req
         .param("include")
@@ -138,10 +154,16 @@ pub(crate) fn make_private(a: &mut Account, req: &Req) -> Result<Resp, ApiError>
         return Err(ApiError::not_found());
     };
     if rec.comments[ix].public {
+        let atts: Vec<u64> = rec.comments[ix].attachments.iter().map(|x| x.id).collect();
         let ev = Event {
             id: a.ids.object(),
             kind: EventKind::PrivacyChange { comment_id: cid },
         };
+        for id in atts {
+            if let Some(b) = a.blobs.get_mut(&id) {
+                b.private = true;
+            }
+        }
         if let Some(rec) = a.tickets.get_mut(&tid) {
             rec.comments[ix].public = false;
             rec.ticket.updated_at = req.now;

@@ -61,6 +61,7 @@ pub(crate) enum Route {
     ExportTicketsTime,
     Search,
     SearchCount,
+    SearchExport,
     TicketsCount,
     CommentsCount,
     Audits,
@@ -70,6 +71,7 @@ pub(crate) enum Route {
     UsersCreate,
     UsersCreateOrUpdate,
     UsersShowMany,
+    UsersSearch,
     UserShow,
     Fields,
     FieldCreate,
@@ -160,6 +162,12 @@ const ROUTES: &[(Method, &str, Route)] = {
             "/api/v2/tickets/{id}/comments/{comment_id}/attachments/{attachment_id}/redact",
             RedactAttachment,
         ),
+        // node-zendesk 6 sends DELETE here; Zendesk documents PUT. Both redact.
+        (
+            Method::DELETE,
+            "/api/v2/tickets/{id}/comments/{comment_id}/attachments/{attachment_id}/redact",
+            RedactAttachment,
+        ),
         (
             Method::PUT,
             "/api/v2/comment_redactions/{comment_id}",
@@ -187,6 +195,7 @@ const ROUTES: &[(Method, &str, Route)] = {
         ),
         (Method::GET, "/api/v2/search", Search),
         (Method::GET, "/api/v2/search/count", SearchCount),
+        (Method::GET, "/api/v2/search/export", SearchExport),
         (Method::GET, "/api/v2/users/me", UsersMe),
         (Method::GET, "/api/v2/users", UsersList),
         (Method::POST, "/api/v2/users", UsersCreate),
@@ -196,6 +205,7 @@ const ROUTES: &[(Method, &str, Route)] = {
             UsersCreateOrUpdate,
         ),
         (Method::GET, "/api/v2/users/show_many", UsersShowMany),
+        (Method::GET, "/api/v2/users/search", UsersSearch),
         (Method::GET, "/api/v2/users/{id}", UserShow),
         (Method::PUT, "/api/v2/users/{id}", UserUpdate),
         (
@@ -424,6 +434,7 @@ pub(crate) fn call(
         ExportTicketsTime => export::tickets_time(a, req),
         Search => search::search(a, req),
         SearchCount => search::count(a, req),
+        SearchExport => search::export(a, req),
         TicketsCount => tickets::count(a, req),
         CommentsCount => comments::count(a, req),
         Audits => tickets::audits(a, req),
@@ -433,6 +444,7 @@ pub(crate) fn call(
         UsersCreate => users::create_or_update(a, req, false),
         UsersCreateOrUpdate => users::create_or_update(a, req, true),
         UsersShowMany => users::show_many(a, req),
+        UsersSearch => users::search(a, req),
         UserShow => users::show(a, req),
         Fields => catalog::fields(a, req),
         FieldCreate => catalog::create_field(a, req),
@@ -483,8 +495,7 @@ pub(crate) fn call(
         Webhooks => webhooks_api::list(a, req),
         WebhookCreate => webhooks_api::create(a, req),
         WebhookShow => webhooks_api::show(a, req),
-        WebhookPut => webhooks_api::update(a, req, true),
-        WebhookPatch => webhooks_api::update(a, req, false),
+        WebhookPut | WebhookPatch => webhooks_api::update(a, req),
         WebhookDelete => webhooks_api::delete(a, req),
         WebhookSecret => webhooks_api::signing_secret(a, req),
         WebhookSecretReset => webhooks_api::reset_signing_secret(a, req),
@@ -654,7 +665,10 @@ async fn pipeline(h: Arc<AccountHandle>, resolved: Option<Resolved>, request: Re
         r.route,
         Route::OAuthTokens | Route::OAuthAuthorize | Route::OAuthDecide | Route::Attachment
     );
-    let caller = if public {
+    // An attachment's content is public or needs the account's credentials (a private
+    // attachment): credentials, when sent, are checked.
+    let optional = r.route == Route::Attachment && authz.is_some();
+    let caller = if public && !optional {
         Caller {
             id: 0,
             email: String::new(),

@@ -94,7 +94,26 @@ fn when(s: &str) -> Option<i64> {
     )
 }
 
-fn matches(rec: &TicketRec, term: &Term) -> bool {
+/// Zendesk's status order, for `status<closed` and friends.
+fn status_rank(s: &str) -> Option<usize> {
+    ["new", "open", "pending", "hold", "solved", "closed"]
+        .iter()
+        .position(|x| *x == s)
+}
+
+/// Whether user `id` is the one `value` names: its id, email or name (or `none`).
+fn user_is(a: &Account, id: Option<u64>, value: &str) -> bool {
+    let v = value.to_lowercase();
+    match id {
+        None => v == "none",
+        Some(id) if id.to_string() == v => true,
+        Some(id) => a.users.get(&id).is_some_and(|u| {
+            u.email.as_deref().is_some_and(|e| e == v) || u.name.to_lowercase() == v
+        }),
+    }
+}
+
+fn matches(a: &Account, rec: &TicketRec, term: &Term) -> bool {
     let t = &rec.ticket;
     match term {
         Term::Type(ty) => ty == "ticket",
@@ -113,11 +132,27 @@ fn matches(rec: &TicketRec, term: &Term) -> bool {
                 (None, _) => false,
             };
             match name.as_str() {
-                "status" => t.status.as_str() == value.to_lowercase(),
+                "status" => match (
+                    status_rank(t.status.as_str()),
+                    status_rank(&value.to_lowercase()),
+                    op,
+                ) {
+                    (Some(have), Some(want), '<') => have < want,
+                    (Some(have), Some(want), '>') => have > want,
+                    _ => t.status.as_str() == value.to_lowercase(),
+                },
                 "tags" | "tag" => t.tags.iter().any(|x| x.eq_ignore_ascii_case(value)),
                 "external_id" => t.external_id.as_deref() == Some(value.as_str()),
-                "requester_id" | "requester" => id_is(t.requester_id),
-                "assignee_id" | "assignee" => id_is(t.assignee_id),
+                "requester_id" => id_is(t.requester_id),
+                "assignee_id" => id_is(t.assignee_id),
+                "requester" => user_is(a, t.requester_id, value),
+                "assignee" => user_is(a, t.assignee_id, value),
+                "submitter" => user_is(a, t.submitter_id, value),
+                "organization" | "organization_id" => id_is(t.organization_id),
+                "subject" => t
+                    .subject
+                    .as_deref()
+                    .is_some_and(|s| s.to_lowercase().contains(&value.to_lowercase())),
                 "group_id" | "group" => id_is(t.group_id),
                 "brand_id" | "brand" => id_is(t.brand_id),
                 "priority" => t.priority.as_deref() == Some(value.as_str()),
@@ -142,7 +177,7 @@ fn run(a: &Account, query: &str) -> Vec<u64> {
     a.tickets
         .values()
         .filter(|r| !r.deleted)
-        .filter(|r| terms.iter().all(|(neg, t)| matches(r, t) != *neg))
+        .filter(|r| terms.iter().all(|(neg, t)| matches(a, r, t) != *neg))
         .map(|r| r.ticket.id)
         .collect()
 }
@@ -156,6 +191,12 @@ fn query_of(req: &Req) -> Result<&str, ApiError> {
 /// `GET /api/v2/search?query=…[&sort_by=created_at|updated_at&sort_order=asc|desc]`.
 pub(crate) fn search(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
     let query = query_of(req)?;
+    if parse(query)
+        .iter()
+        .any(|(neg, t)| !neg && *t == Term::Type("user".to_owned()))
+    {
+        return users(a, req, query);
+    }
     let mut ids = run(a, query);
     let desc = req.param("sort_order") == Some("desc");
     match req.param("sort_by") {
@@ -200,6 +241,114 @@ pub(crate) fn search(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
         "next_page": next,
         "previous_page": page.previous.map(link),
         "count": ids.len(),
+    })))
+}
+
+/// `GET /api/v2/search/export?query=…&filter[type]=ticket` (cursor pages, `page[size]`
+/// ≤ 1000, no 1000-result cap) → `{results, facets, meta, links}`.
+pub(crate) fn export(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
+    let query = query_of(req)?;
+    match req.param("filter[type]") {
+        Some("ticket") => {}
+        _ => {
+            return Err(ApiError::bad_param(
+                "InvalidSearchParameter",
+                "filter[type] is required: ticket",
+            ));
+        }
+    }
+    let ids = run(a, query);
+    let size = match req.param("page[size]") {
+        None => 1000,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_param(
+                    "InvalidPaginationParameter",
+                    "page[size] must be between 1 and 1000",
+                )
+            })?,
+    };
+    let after = match req.param("page[after]") {
+        None | Some("") => None,
+        Some(c) => Some(crate::sim::pagination::decode_cursor(c).ok_or_else(|| {
+            ApiError::bad_param("InvalidPaginationParameter", "cursor is invalid")
+        })?),
+    };
+    let page = crate::sim::pagination::cursor_page(&ids, true, size, after, None);
+    let url = format!(
+        "{}?query={}&filter%5Btype%5D=ticket&",
+        a.url("search/export.json"),
+        percent_encode(query)
+    );
+    let (meta, mut links) = crate::sim::pagination::cursor_meta(&ids, page, size, false, &url);
+    links.prev = None;
+    let results: Vec<Hit> = ids[page.start..page.end]
+        .iter()
+        .map(|id| Hit {
+            ticket: a.wire(&a.tickets[id]),
+            result_type: "ticket",
+        })
+        .collect();
+    Ok(Resp::ok(&json!({
+        "results": results,
+        "facets": null,
+        "meta": meta,
+        "links": links,
+    })))
+}
+
+/// `type:user` searches: free text and `email:` against users' email and name, `role:`.
+fn users(a: &Account, req: &Req, query: &str) -> Result<Resp, ApiError> {
+    let terms = parse(query);
+    let hits: Vec<u64> = a
+        .users
+        .values()
+        .filter(|u| {
+            terms.iter().all(|(neg, t)| {
+                let m = match t {
+                    Term::Type(ty) => ty == "user",
+                    Term::Text(w) => {
+                        u.email.as_deref().is_some_and(|e| e.contains(w.as_str()))
+                            || u.name.to_lowercase().contains(w.as_str())
+                    }
+                    Term::Field { name, value, .. } => match name.as_str() {
+                        "email" => u.email.as_deref() == Some(value.to_lowercase().as_str()),
+                        "role" => u.role == value.to_lowercase(),
+                        "name" => u.name.eq_ignore_ascii_case(value),
+                        _ => false,
+                    },
+                };
+                m != *neg
+            })
+        })
+        .map(|u| u.id)
+        .collect();
+    let page = crate::sim::pagination::offset_page(&req.query, hits.len())?;
+    let results: Vec<serde_json::Value> = hits[page.start..page.end]
+        .iter()
+        .map(|id| {
+            let mut v = serde_json::to_value(&a.users[id]).unwrap_or_default();
+            v["result_type"] = json!("user");
+            v
+        })
+        .collect();
+    let link = |n: usize| {
+        format!(
+            "{}?page={n}&per_page={}&query={}",
+            a.url("search.json"),
+            page.per_page,
+            percent_encode(query)
+        )
+    };
+    Ok(Resp::ok(&json!({
+        "results": results,
+        "facets": null,
+        "next_page": page.next.map(link),
+        "previous_page": page.previous.map(link),
+        "count": hits.len(),
     })))
 }
 

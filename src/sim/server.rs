@@ -221,6 +221,20 @@ impl Simulator {
         Ok(Simulator::assemble(&config, bases, sender, clock))
     }
 
+    /// [`Simulator::in_process`] on the wall clock (`crate::clock::now`, which a
+    /// deterministic run simulates per thread).
+    pub fn start_in_process(
+        config: SimConfig,
+        webhooks: Arc<dyn WebhookSender>,
+    ) -> Result<Simulator, SimError> {
+        Simulator::in_process(config, webhooks, None)
+    }
+
+    /// [`Simulator::handle`] under the name the first in-process seam gave it.
+    pub async fn serve(&self, account: &str, request: Request<Body>) -> Response {
+        self.handle(account, request).await
+    }
+
     /// The accounts, their shared state and the webhook task; serves nothing yet.
     fn assemble(
         config: &SimConfig,

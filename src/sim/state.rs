@@ -78,6 +78,9 @@ pub(crate) struct UploadRec {
 pub(crate) struct Blob {
     pub attachment: Attachment,
     pub bytes: Bytes,
+    /// Downloading needs the account's credentials: not yet on a comment, or on a
+    /// private one. Attachments of public comments are served without.
+    pub private: bool,
 }
 
 /// One remembered `Idempotency-Key`.

@@ -98,7 +98,7 @@ const PRIORITIES: [&str; 4] = ["urgent", "high", "normal", "low"];
 const TYPES: [&str; 4] = ["problem", "incident", "question", "task"];
 
 /// Checks a write against the account before anything changes.
-fn validate(a: &Account, wr: &Write) -> Result<(), ApiError> {
+fn validate(a: &Account, wr: &Write, now: jiff::Timestamp) -> Result<(), ApiError> {
     let w = &wr.w;
     if w.status == Some(Status::Deleted) {
         return Err(ApiError::invalid("status", "Status: is invalid"));
@@ -158,7 +158,7 @@ fn validate(a: &Account, wr: &Write) -> Result<(), ApiError> {
         ));
     }
     if let Some(c) = &w.comment {
-        comments::validate(a, c)?;
+        comments::validate(a, c, now)?;
     }
     Ok(())
 }
@@ -401,7 +401,7 @@ fn create_ticket(a: &mut Account, req: &Req, wr: &Write) -> Result<(u64, usize),
             "BlankValue",
         ));
     }
-    validate(a, wr)?;
+    validate(a, wr, req.now)?;
     let now = req.now;
     let requester = match (wr.w.requester_id, &wr.extra.requester) {
         (Some(id), _) => id,
@@ -706,7 +706,7 @@ fn update_ticket(
             "TooManyComments",
         ));
     }
-    validate(a, wr)?;
+    validate(a, wr, req.now)?;
     let Some(mut rec) = a.tickets.remove(&id) else {
         return Err(ApiError::not_found());
     };
@@ -896,9 +896,11 @@ pub(crate) fn create_direct(
     write: &TicketWrite,
 ) -> Result<u64, ApiError> {
     let raw = serde_json::to_value(write).unwrap_or(Value::Null);
+    // The same extras an HTTP write gets from its body (e.g. `metadata`).
+    let extra = serde_json::from_value(raw.clone()).unwrap_or_default();
     let wr = Write {
         w: write.clone(),
-        extra: Extra::default(),
+        extra,
         raw,
     };
     create_ticket(a, req, &wr).map(|(id, _)| id)
@@ -912,9 +914,11 @@ pub(crate) fn update_direct(
     write: &TicketWrite,
 ) -> Result<(), ApiError> {
     let raw = serde_json::to_value(write).unwrap_or(Value::Null);
+    // The same extras an HTTP write gets from its body (e.g. `metadata`).
+    let extra = serde_json::from_value(raw.clone()).unwrap_or_default();
     let wr = Write {
         w: write.clone(),
-        extra: Extra::default(),
+        extra,
         raw,
     };
     update_ticket(a, req, id, &wr).map(|_| ())

@@ -10,6 +10,36 @@ use crate::sim::http::{Req, Resp, percent_encode};
 use crate::sim::state::{Account, Blob, UploadRec};
 use crate::zendesk::models::Attachment;
 
+/// An upload token lasts 60 minutes (of the simulator's clock).
+pub const UPLOAD_TOKEN_LIFETIME_SECS: i64 = 3600;
+
+/// Whether `token` names an upload that has not expired (an expired one is forgotten).
+pub(crate) fn live_token(a: &mut Account, token: &str, now: jiff::Timestamp) -> bool {
+    match a.uploads.get(token) {
+        Some(up) if up.expires_at > now => true,
+        Some(_) => {
+            if let Some(up) = a.uploads.remove(token) {
+                for id in up.attachments {
+                    a.blobs.remove(&id);
+                }
+            }
+            false
+        }
+        None => false,
+    }
+}
+
+/// 422 for an upload token that expired (after 60 minutes) or never existed.
+pub(crate) fn expired(token: &str) -> ApiError {
+    ApiError::invalid_with(
+        "uploads",
+        &format!(
+            "Uploads: token {token} is invalid or has expired (upload tokens last 60 minutes)"
+        ),
+        "InvalidValue",
+    )
+}
+
 /// Zendesk refuses files over 50 MB.
 pub const MAX_UPLOAD_BYTES: usize = 50 * 1024 * 1024;
 
@@ -54,14 +84,21 @@ pub(crate) fn create(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
         Blob {
             attachment: attachment.clone(),
             bytes: req.body.clone(),
+            private: true,
         },
     );
     a.blob_tokens.insert(blob_token, id);
     let expires_at = req
         .now
-        .checked_add(jiff::SignedDuration::from_secs(3 * 24 * 3600))
+        .checked_add(jiff::SignedDuration::from_secs(UPLOAD_TOKEN_LIFETIME_SECS))
         .unwrap_or(req.now);
-    let token = match req.param("token").filter(|t| a.uploads.contains_key(*t)) {
+    if let Some(t) = req.param("token")
+        && !live_token(a, t, req.now)
+    {
+        a.blobs.remove(&id);
+        return Err(expired(t));
+    }
+    let token = match req.param("token") {
         Some(t) => t.to_owned(),
         None => {
             let t = random_token(a);
@@ -103,11 +140,15 @@ pub(crate) fn delete(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
     Ok(Resp::no_content())
 }
 
-/// `GET /attachments/token/{t}/` → the bytes.
+/// `GET /attachments/token/{t}/` → the bytes; a private attachment needs the account's
+/// credentials (401 without).
 pub(crate) fn content(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
     let token = req.token.as_deref().unwrap_or("");
     let id = a.blob_tokens.get(token).ok_or_else(ApiError::not_found)?;
     let blob = a.blobs.get(id).ok_or_else(ApiError::not_found)?;
+    if blob.private && req.caller.id == 0 {
+        return Err(ApiError::unauthorized());
+    }
     Ok(Resp {
         status: StatusCode::OK,
         body: blob.bytes.clone(),

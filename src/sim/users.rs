@@ -43,6 +43,45 @@ pub(crate) fn list(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
     })
 }
 
+/// `GET /api/v2/users/search?query=…` (email, name or id, case-insensitive; `role:`
+/// narrows) or `?external_id=…` → `{users, next_page, previous_page, count}`.
+pub(crate) fn search(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
+    let ext = req.param("external_id");
+    let query = req.param("query").map(str::to_lowercase);
+    if ext.is_none() && query.as_deref().is_none_or(|q| q.trim().is_empty()) {
+        return Err(ApiError::bad_param(
+            "InvalidSearchParameter",
+            "query or external_id is required",
+        ));
+    }
+    let mut role = None;
+    let mut words = Vec::new();
+    for w in query.as_deref().unwrap_or("").split_whitespace() {
+        match w.strip_prefix("role:") {
+            Some(r) => role = Some(r.to_owned()),
+            None => words.push(w.trim_start_matches("email:").to_owned()),
+        }
+    }
+    let keys: Vec<u64> = a
+        .users
+        .values()
+        .filter(|u| ext.is_none_or(|x| u.external_id.as_deref() == Some(x)))
+        .filter(|u| role.as_ref().is_none_or(|r| &u.role == r))
+        .filter(|u| {
+            words.iter().all(|w| {
+                u.id.to_string() == *w
+                    || u.email.as_deref().is_some_and(|e| e.contains(w.as_str()))
+                    || u.name.to_lowercase().contains(w.as_str())
+            })
+        })
+        .map(|u| u.id)
+        .collect();
+    let url = format!("{}?", a.url("users/search.json"));
+    pagination::list(&req.query, "users", &keys, true, &url, |i| {
+        &a.users[&keys[i]]
+    })
+}
+
 #[derive(Debug, Deserialize)]
 struct UserWrite {
     #[serde(default)]

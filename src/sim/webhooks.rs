@@ -338,6 +338,8 @@ pub(crate) fn targets_of(
 pub struct WebhookDelivery {
     /// The account whose change it announces.
     pub account: String,
+    /// The ticket it is about.
+    pub ticket_id: u64,
     pub url: String,
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
@@ -488,6 +490,7 @@ async fn deliver_one(
         let sig = sign(secret, &ts, payload);
         let delivery = WebhookDelivery {
             account: c.account.to_string(),
+            ticket_id: c.ticket_id,
             url: url.to_owned(),
             headers: vec![
                 ("content-type", "application/json".to_owned()),

@@ -183,6 +183,9 @@ fn new_id(a: &mut Account) -> String {
 /// `POST /api/v2/webhooks` → 201 `{"webhook"}`.
 pub(crate) fn create(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
     require_admin(a, req)?;
+    if let Some(from) = req.param("clone_webhook_id") {
+        return clone(a, req, from.to_owned());
+    }
     let (w, _): (WebhookWrite, _) = envelope(json_value(&req.body)?, "webhook")?;
     let by = req.caller.id.to_string();
     let id = new_id(a);
@@ -211,7 +214,23 @@ pub(crate) fn create(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
     Ok(Resp::json(StatusCode::CREATED, &json!({"webhook": hook})))
 }
 
-/// `GET /api/v2/webhooks` (cursor pages; `filter[name_contains]`, `filter[status]`).
+/// `POST /api/v2/webhooks?clone_webhook_id=ID` → 201 `{webhook}`: a copy with its own id
+/// and signing secret.
+fn clone(a: &mut Account, req: &Req, from: String) -> Result<Resp, ApiError> {
+    let mut hook = a.api_webhooks.get(&from).cloned().ok_or_else(not_found)?;
+    hook.id = new_id(a);
+    hook.secret = random(&mut a.token_rng, 44);
+    hook.seq = a.ids.seq();
+    hook.created_at = req.now;
+    hook.updated_at = req.now;
+    hook.created_by = req.caller.id.to_string();
+    hook.updated_by = hook.created_by.clone();
+    a.api_webhooks.insert(hook.id.clone(), hook.clone());
+    Ok(Resp::json(StatusCode::CREATED, &json!({"webhook": hook})))
+}
+
+/// `GET /api/v2/webhooks` (cursor pages; `filter[name_contains]`, `filter[status]`,
+/// `sort=name|status`, `-` for descending).
 pub(crate) fn list(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
     require_admin(a, req)?;
     let name = req.param("filter[name_contains]").map(str::to_lowercase);
@@ -226,7 +245,16 @@ pub(crate) fn list(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
         .filter(|h| status.is_none_or(|s| h.status == s))
         .collect();
     hooks.sort_by_key(|h| h.seq);
-    let keys: Vec<u64> = hooks.iter().map(|h| h.seq).collect();
+    match req.param("sort").map(|s| s.trim_start_matches('-')) {
+        Some("name") => hooks.sort_by(|x, y| x.name.cmp(&y.name)),
+        Some("status") => hooks.sort_by(|x, y| x.status.cmp(&y.status)),
+        _ => {}
+    }
+    if req.param("sort").is_some_and(|s| s.starts_with('-')) {
+        hooks.reverse();
+    }
+    // Cursors are positions in this order.
+    let keys: Vec<u64> = (0..hooks.len() as u64).collect();
     let mut query = req.query.clone();
     if pagination::cursor_params(&query)?.is_none() {
         query.push(("page[size]".to_owned(), "100".to_owned()));
@@ -247,20 +275,11 @@ pub(crate) fn show(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
     Ok(Resp::ok(&json!({"webhook": hook})))
 }
 
-/// `PUT` (the whole webhook) and `PATCH` (the given fields) → 204.
-pub(crate) fn update(a: &mut Account, req: &Req, whole: bool) -> Result<Resp, ApiError> {
+/// `PUT` and `PATCH` → 204: the fields given replace the webhook's (zenpy's `update`
+/// sends only the changed ones); the result must still be a valid webhook.
+pub(crate) fn update(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
     require_admin(a, req)?;
-    let (w, raw): (WebhookWrite, Value) = envelope(json_value(&req.body)?, "webhook")?;
-    if whole
-        && (raw.get("name").is_none()
-            || raw.get("endpoint").is_none()
-            || raw.get("subscriptions").is_none())
-    {
-        return Err(invalid(
-            "Missing fields",
-            "PUT replaces the webhook: name, endpoint and subscriptions are required",
-        ));
-    }
+    let (w, _): (WebhookWrite, Value) = envelope(json_value(&req.body)?, "webhook")?;
     let by = req.caller.id.to_string();
     let now = req.now;
     let hook = find(a, req)?;

@@ -131,6 +131,30 @@ impl WriteTxn<'_> {
         source_comments: &[u64],
         mirror_comment: u64,
     ) -> Result<(), StoreError> {
+        self.record_mirrored(link, flow, source_comments, mirror_comment, false)
+    }
+
+    /// [`Self::commit_mirrored`] for comments mirrored ahead of the watermark (found on
+    /// the receiving ticket without knowing what came before them): mappings and the
+    /// bridge-comment mark, the watermark left where it is.
+    pub fn record_mirrored_ahead(
+        &self,
+        link: u64,
+        flow: Flow,
+        source_comments: &[u64],
+        mirror_comment: u64,
+    ) -> Result<(), StoreError> {
+        self.record_mirrored(link, flow, source_comments, mirror_comment, true)
+    }
+
+    fn record_mirrored(
+        &self,
+        link: u64,
+        flow: Flow,
+        source_comments: &[u64],
+        mirror_comment: u64,
+        ahead: bool,
+    ) -> Result<(), StoreError> {
         let l = self.existing_link(link)?;
         let now = crate::clock::now();
         let view = self.view();
@@ -184,7 +208,7 @@ impl WriteTxn<'_> {
         // a write split over several mirror comments stays pending for the rest.
         let intent_key = keys::link_flow(link, flow);
         let pending = view.get::<PendingWrite>(keys::INTENTS, &intent_key)?;
-        let ahead = pending.as_ref().is_some_and(|p| p.ahead);
+        let ahead = ahead || pending.as_ref().is_some_and(|p| p.ahead);
         if let Some(&highest) = source_comments.iter().max().filter(|_| !ahead) {
             let mut mark = view.watermark(link, flow)?;
             if mark.last_source_comment.is_none_or(|last| highest > last) {

@@ -76,6 +76,7 @@ pub(super) const META_CREATED_BY: &str = "created_by";
 pub(super) const SEQ_LINK: &str = "link";
 pub(super) const SEQ_AUDIT: &str = "audit";
 pub(super) const SEQ_AGREEMENT_HISTORY: &str = "agreement_history";
+pub(super) const SEQ_WRITE: &str = "write";
 
 /// An order-preserving key under construction.
 #[derive(Default)]

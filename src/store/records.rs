@@ -145,23 +145,28 @@ pub struct PendingWrite {
     pub flow: Flow,
     /// The source comments the write carries, in order; empty for a field-only update.
     pub source_comments: Vec<u64>,
-    /// What the engine will find in the written comment to recognise it (opaque here).
+    /// What the write carries to be recognised later (the engine puts it in the update's
+    /// `metadata.custom`; opaque here).
     pub marker: String,
+    /// When the write was recorded, just before it was sent.
     pub created_at: Timestamp,
     /// Comments a webhook carried, sent before the sender's comments were read: once
     /// recorded they are mirrored, but the watermark stays until a complete read (or
     /// the export) vouches that nothing before them was missed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ahead: bool,
+    /// An orphan's note (mirrors no source comment).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub note: bool,
 }
 
 impl PendingWrite {
-    /// The marker of an orphan note's pending write.
-    pub const NOTE: &'static str = "orphan-note";
+    /// The marker older stores gave an orphan note's pending write.
+    pub const LEGACY_NOTE: &'static str = "orphan-note";
 
     /// Whether this is an orphan note (mirrors no source comment).
     pub fn is_note(&self) -> bool {
-        self.marker == Self::NOTE
+        self.note || self.marker == Self::LEGACY_NOTE
     }
 }
 

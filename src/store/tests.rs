@@ -261,6 +261,7 @@ fn data_persists_across_reopen() {
                 marker: "sb:1:11".into(),
                 created_at: ts(1),
                 ahead: false,
+                note: false,
             })
             .unwrap();
         store.append_audit(audit(1)).unwrap();
@@ -299,6 +300,7 @@ fn comment_map_coalesces_and_suppresses_echoes() {
         marker: "sb-marker".into(),
         created_at: ts(1),
         ahead: false,
+        note: false,
     };
     store.record_pending_write(&write).unwrap();
     store.record_pending_write(&write).unwrap(); // the same again: no-op
@@ -1051,6 +1053,7 @@ fn a_write_ahead_of_the_watermark_is_recorded_but_does_not_move_it() {
         marker: "m".into(),
         created_at: ts(1),
         ahead,
+        note: false,
     };
     store.record_pending_write(&write(vec![30], true)).unwrap();
     store
@@ -1106,6 +1109,7 @@ fn crash_child() {
             marker: format!("m{i}"),
             created_at: ts(0),
             ahead: false,
+            note: false,
         };
         store.record_pending_write(&write).unwrap();
         store
@@ -1120,6 +1124,7 @@ fn crash_child() {
         marker: "in flight".into(),
         created_at: ts(0),
         ahead: false,
+        note: false,
     };
     store.record_pending_write(&last).unwrap();
     writeln!(out, "pending {}", CRASH_AFTER + 1).unwrap();

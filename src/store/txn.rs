@@ -215,6 +215,12 @@ impl<'a> WriteTxn<'a> {
         self.raw.remove(table, key).map_err(|e| self.engine(e))
     }
 
+    /// A number for the next write to Zendesk, never handed out twice by this store (it
+    /// goes into the write's marker, `PendingWrite::marker`).
+    pub fn next_write_id(&self) -> Result<u64, StoreError> {
+        self.next_seq(keys::SEQ_WRITE)
+    }
+
     /// The next value of a named sequence: 1, 2, 3, … never reused, even across
     /// restarts (the counter is stored, not derived from the table's last key).
     pub(super) fn next_seq(&self, name: &str) -> Result<u64, StoreError> {

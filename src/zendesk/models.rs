@@ -163,6 +163,21 @@ pub struct Comment {
     pub metadata: serde_json::Value,
 }
 
+/// A list of strings, or one string standing for a list of one.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<OneOrMany>::deserialize(d)? {
+        None => Vec::new(),
+        Some(OneOrMany::One(s)) => vec![s],
+        Some(OneOrMany::Many(v)) => v,
+    })
+}
+
 fn comment_type() -> String {
     "Comment".to_owned()
 }
@@ -179,8 +194,13 @@ pub struct NewComment {
     pub public: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author_id: Option<u64>,
-    /// Upload tokens from `POST /api/v2/uploads`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Upload tokens from `POST /api/v2/uploads` (Zendesk also takes one token as a
+    /// string, as zenpy's README sends it).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "one_or_many"
+    )]
     pub uploads: Vec<String>,
 }
 
@@ -221,6 +241,10 @@ pub struct TicketWrite {
     pub safe_update: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_stamp: Option<Timestamp>,
+    /// Custom metadata kept in this update's audit (Zendesk shows it as
+    /// `metadata.custom`): how a write is recognised later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
 }
 
 /// `{"ticket": …}`: request and single-ticket response envelope.
@@ -527,6 +551,11 @@ pub struct Audit {
     pub id: u64,
     #[serde(default)]
     pub events: Vec<AuditEvent>,
+    #[serde(default)]
+    pub created_at: Option<Timestamp>,
+    /// `{"system": {…}, "custom": {…}}`; `custom` holds what the write asked to keep.
+    #[serde(default)]
+    pub metadata: serde_json::Value,
 }
 
 /// One event of an [`Audit`]: `type` "Comment" (its `id` is the comment's id), "Change",
@@ -542,6 +571,11 @@ pub struct AuditEvent {
 }
 
 impl Audit {
+    /// A string the write kept in `metadata.custom[key]`.
+    pub fn custom(&self, key: &str) -> Option<&str> {
+        self.metadata.get("custom")?.get(key)?.as_str()
+    }
+
     /// The id of the comment this write added, if it added one.
     pub fn comment_id(&self) -> Option<u64> {
         self.events

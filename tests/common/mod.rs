@@ -63,6 +63,7 @@ state_dir = "unused"
 coalesce_window = "50ms"
 poll_interval = "1h"
 reconcile_interval = "1h"
+in_doubt_wait = "2s"
 
 [accounts.acme]
 subdomain = "acme"
@@ -138,7 +139,7 @@ pub fn account_section(sim: &Simulator, name: &str, extra: &str) -> String {
 }
 
 /// The `[daemon]` section the worlds use (short coalescing, polls and sweeps by hand).
-pub const DAEMON_SECTION: &str = "[daemon]\nadmin_token = \"admin\"\nstate_dir = \"unused\"\ncoalesce_window = \"50ms\"\npoll_interval = \"1h\"\nreconcile_interval = \"1h\"\n";
+pub const DAEMON_SECTION: &str = "[daemon]\nadmin_token = \"admin\"\nstate_dir = \"unused\"\ncoalesce_window = \"50ms\"\npoll_interval = \"1h\"\nreconcile_interval = \"1h\"\nin_doubt_wait = \"2s\"\n";
 
 /// A world on `sim` running the configuration `text`.
 pub async fn world_with(sim: Simulator, text: &str) -> World {

@@ -253,6 +253,44 @@ impl ZendeskClient {
         Ok(newest_first)
     }
 
+    /// The audits of a ticket created at or after `since`, newest first
+    /// (`GET /api/v2/tickets/{id}/audits?sort_order=desc`, cursor pages, stopping at the
+    /// first page that reaches back before `since`). Each audit carries the
+    /// `metadata.custom` its write asked to keep.
+    pub async fn audits_since(
+        &self,
+        ticket: u64,
+        since: Timestamp,
+    ) -> Result<Vec<Audit>, ZendeskError> {
+        let call = Call::get(format!("/api/v2/tickets/{ticket}/audits"))
+            .ticket(ticket)
+            .query("sort_order", "desc");
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page: super::pagination::Page<Audit> = self
+                .page_of(&call, "audits", cursor.as_deref(), 100)
+                .await?;
+            let reached = page
+                .items
+                .iter()
+                .any(|a| a.created_at.is_some_and(|t| t < since));
+            out.extend(
+                page.items
+                    .into_iter()
+                    .filter(|a| a.created_at.is_none_or(|t| t >= since)),
+            );
+            match page.after_cursor {
+                Some(next)
+                    if page.has_more && !reached && cursor.as_deref() != Some(next.as_str()) =>
+                {
+                    cursor = Some(next)
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+
     /// `GET /api/v2/tickets/{id}/tags`.
     pub async fn get_tags(&self, ticket: u64) -> Result<Vec<String>, ZendeskError> {
         self.fetch(
