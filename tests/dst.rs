@@ -34,8 +34,8 @@ const OPEN: &[Feature] = &[
 ];
 
 /// Seeds 0..360 that, with the features above left out, still fail on this engine, and
-/// how: `unsettled` (a write in doubt after a 5xx or a lost answer is never decided on a
-/// ticket nothing touches again: its pending write stays), `reordered` (case 2, after
+/// how: `unsettled` (the pending write of an unshared link — its orphan note after a 5xx
+/// or a lost answer — is never settled: the daemon never becomes quiet), `reordered` (case 2, after
 /// retried writes and crashes mid-burst), `consent` (a share in progress sends the
 /// mirror's create after its agreement was withdrawn), `link-ended` (a link unshared
 /// while its share was in progress). Remove a seed once it passes: it is then a
