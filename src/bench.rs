@@ -14,6 +14,8 @@
 //!    comments and writing each new comment, for comparison.
 //! 5. **READY with many links**: a store filled directly with links, then the time
 //!    `daemon::start` takes to return.
+//! 6. **scale** (`scale.rs`): N accounts (up to 50) on one daemon process, each at its
+//!    Zendesk limit; the daemon's CPU per account and how many accounts one core serves.
 //!
 //! Latency is source write → the token in the body visible on the mirror, read from the
 //! simulator's state in-process every 5 ms. API calls are the simulator's counters for the
@@ -39,6 +41,9 @@ use crate::sim::{Limits, SimConfig, Simulator, StatsSnapshot};
 use crate::store::{NewLink, Store};
 use crate::zendesk::models::{NewComment, TicketWrite};
 
+mod scale;
+pub use scale::ScalePoint;
+
 const SOURCE: &str = "acme";
 const TARGET: &str = "vendor";
 const SECRET: &str = "bench-webhook-secret";
@@ -59,6 +64,10 @@ const UNLIMITED_RPM: u32 = 10_000_000;
 pub struct Options {
     /// A small run for tests (seconds, not minutes); figures are not meaningful.
     pub quick: bool,
+    /// `daemon.ordering` of the daemon under test (`per-ticket`, the default, or `arrival`).
+    pub ordering: Option<String>,
+    /// Only the scale phase.
+    pub scale_only: bool,
     /// The `sharebridge` binary: the READY phase runs in a fresh process of it, so the
     /// heap left by the other phases does not count in its RSS. `None`: in-process.
     pub exe: Option<PathBuf>,
@@ -97,6 +106,8 @@ struct Scale {
     budget_tickets: usize,
     budget_window: Duration,
     wait: Duration,
+    /// `daemon.ordering` of the daemon under test.
+    ordering: String,
 }
 
 impl Scale {
@@ -125,6 +136,7 @@ impl Scale {
                 budget_tickets: 5,
                 budget_window: Duration::from_secs(3),
                 wait: Duration::from_secs(30),
+                ordering: "per-ticket".to_owned(),
             }
         } else {
             Scale {
@@ -150,6 +162,7 @@ impl Scale {
                 budget_tickets: 45,
                 budget_window: Duration::from_secs(60),
                 wait: Duration::from_secs(60),
+                ordering: "per-ticket".to_owned(),
             }
         }
     }
@@ -174,6 +187,8 @@ pub struct Report {
     pub peak_rss_mb: f64,
 
     pub quick: bool,
+    /// `daemon.ordering` of the daemon measured.
+    pub ordering: String,
     pub links: u64,
     pub steady_comments: u64,
     pub steady_latency_ms_p50: f64,
@@ -239,24 +254,38 @@ pub struct Report {
     /// Bridge calls by endpoint, steady phase (for finding what costs calls).
     pub steady_by_endpoint: BTreeMap<String, u64>,
     pub burst_by_endpoint: BTreeMap<String, u64>,
+    /// The scale phase: one point per number of accounts.
+    pub scale: Vec<ScalePoint>,
+    /// At the largest N: the daemon's CPU per account, in percent of one core.
+    pub scale_cpu_percent_per_account: f64,
+    /// Accounts at their Zendesk limits one core serves, from the largest N.
+    pub scale_accounts_per_core: f64,
 }
 
 /// Runs every phase and returns the figures.
 pub async fn run(options: Options) -> Result<Report, BenchError> {
     let started = Instant::now();
-    let scale = Scale::new(options.quick);
+    let mut scale = Scale::new(options.quick);
+    if let Some(o) = &options.ordering {
+        scale.ordering = o.clone();
+    }
+    *ORDERING.lock().unwrap_or_else(|e| e.into_inner()) = scale.ordering.clone();
     let mut report = Report {
         quick: options.quick,
+        ordering: scale.ordering.clone(),
         links: scale.links as u64,
         ..Report::default()
     };
-    webhook_and_backlog(&scale, &mut report).await?;
-    flood(&scale, &mut report).await?;
-    budget(&scale, &mut report).await?;
-    poll_path(&scale, &mut report).await?;
-    naive(&scale, &mut report).await?;
-    report.peak_rss_mb = proc_status_mb("VmHWM");
-    ready(&scale, options.exe.as_deref(), &mut report).await?;
+    if !options.scale_only {
+        webhook_and_backlog(&scale, &mut report).await?;
+        flood(&scale, &mut report).await?;
+        budget(&scale, &mut report).await?;
+        poll_path(&scale, &mut report).await?;
+        naive(&scale, &mut report).await?;
+        report.peak_rss_mb = proc_status_mb("VmHWM");
+        ready(&scale, options.exe.as_deref(), &mut report).await?;
+    }
+    scale::scale(options.quick, options.exe.as_deref(), &mut report).await?;
     report.total_s = round(started.elapsed().as_secs_f64(), 1);
     Ok(report)
 }
@@ -287,7 +316,20 @@ impl Drop for TempDir {
     }
 }
 
+/// `daemon.ordering` of every daemon this run starts (one run per process).
+static ORDERING: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+fn ordering() -> String {
+    let o = ORDERING.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if o.is_empty() {
+        "per-ticket".to_owned()
+    } else {
+        o
+    }
+}
+
 struct Settings<'a> {
+    ordering: &'a str,
     listen: SocketAddr,
     state_dir: &'a Path,
     poll_interval: &'a str,
@@ -316,6 +358,7 @@ accept_from = ["{other}"]
         r#"
 [daemon]
 admin_token = "bench-admin-token"
+ordering = "{ordering}"
 state_dir = "{state}"
 listen = "{listen}"
 poll_interval = "{poll}"
@@ -332,6 +375,7 @@ name = "vendor-to-acme"
 from = "{TARGET}"
 to = "{SOURCE}"
 "#,
+        ordering = s.ordering,
         state = s.state_dir.display(),
         listen = s.listen,
         poll = s.poll_interval,
@@ -686,6 +730,7 @@ async fn webhook_world(
     let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let listen = listener.local_addr().map_err(fail("listener address"))?;
     let settings = Settings {
+        ordering: &ordering(),
         listen,
         state_dir: &state,
         poll_interval: "30s",
@@ -733,6 +778,7 @@ async fn webhook_and_backlog(scale: &Scale, report: &mut Report) -> Result<(), B
     } = world;
     let state = dir.0.join("state");
     let settings = Settings {
+        ordering: &ordering(),
         listen,
         state_dir: &state,
         poll_interval: "30s",
@@ -986,6 +1032,7 @@ async fn budget(scale: &Scale, report: &mut Report) -> Result<(), BenchError> {
     reset(&sim);
     let state = dir.0.join("state");
     let settings = Settings {
+        ordering: &ordering(),
         listen,
         state_dir: &state,
         poll_interval: "30s",
@@ -1034,6 +1081,7 @@ async fn poll_path(scale: &Scale, report: &mut Report) -> Result<(), BenchError>
     let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let listen = listener.local_addr().map_err(fail("listener address"))?;
     let settings = Settings {
+        ordering: &ordering(),
         listen,
         state_dir: &state,
         poll_interval: scale.poll_interval,
@@ -1303,6 +1351,7 @@ pub async fn ready_here(state: &Path) -> Result<Ready, BenchError> {
     let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let listen = listener.local_addr().map_err(fail("listener address"))?;
     let settings = Settings {
+        ordering: &ordering(),
         listen,
         state_dir: state,
         poll_interval: "30s",
@@ -1431,6 +1480,21 @@ pub fn to_table(r: &Report) -> String {
             r.ready_ms_100k_links, r.rss_100k_links_mb, r.rss_before_ready_mb
         ),
     );
+    for p in &r.scale {
+        row(
+            &format!("scale: {} accounts at their limits", p.accounts),
+            format!(
+                "daemon CPU {:.1}% of a core ({:.2}% per account), {:.0} calls/min per account, {} 429s",
+                p.cpu_percent, p.cpu_percent_per_account, p.calls_per_min_per_account, p.throttled
+            ),
+        );
+    }
+    if r.scale_accounts_per_core > 0.0 {
+        row(
+            "scale: one core is used at",
+            format!("about {:.0} accounts", r.scale_accounts_per_core),
+        );
+    }
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     let mut out = String::new();
     for (k, v) in rows {

@@ -63,6 +63,9 @@ pub enum Command {
     Audit(JsonFlag),
     /// Write a consistent copy of the store while the daemon runs.
     Backup(BackupArgs),
+    /// The store itself (with the daemons stopped).
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// The Zendesk API simulator.
     Sim(crate::sim::SimArgs),
     /// Simulator + daemon + sample traffic, end to end, on this machine.
@@ -170,11 +173,36 @@ pub struct BackupArgs {
     pub path: PathBuf,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy the whole store to another backend (the embedded file to PostgreSQL, or
+    /// back), verified by counts and checksums; the daemons must be stopped.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Where to: `postgres://user@host/database`, or a new file's path.
+    #[arg(long)]
+    pub to: String,
+    /// A file holding the target database's password (instead of one in the URL).
+    #[arg(long, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// A short run (for tests): every phase, small sizes; the figures mean little.
     #[arg(long)]
     pub quick: bool,
+    /// The daemon's `daemon.ordering`: `per-ticket` (the default) or `arrival`.
+    #[arg(long, value_parser = ["per-ticket", "arrival"])]
+    pub ordering: Option<String>,
+    /// Only the scale phase (N accounts at their limits: CPU per account).
+    #[arg(long)]
+    pub scale_only: bool,
     /// Internal: time READY on the store in this state directory, print JSON, exit.
     #[arg(long, hide = true, value_name = "STATE_DIR")]
     pub ready_child: Option<PathBuf>,
@@ -244,6 +272,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Demo(args) => run_demo(args),
         Command::Bench(args) => run_bench(&args),
         Command::Chaos(args) => run_chaos(&args),
+        Command::Store(StoreCommand::Migrate(args)) => run_migrate(&cli.config, &args),
         command => admin(&cli.config, command),
     }
 }
@@ -276,6 +305,42 @@ fn run_daemon(path: &Path) -> u8 {
         Err(e) => {
             tracing::error!(error = %e, "sharebridge stopped");
             eprintln!("sharebridge: {e}");
+            exit::FAILURE
+        }
+    }
+}
+
+fn run_migrate(path: &Path, args: &MigrateArgs) -> u8 {
+    let (config, _) = match load_config(path) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let password = match &args.password_file {
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(text) => Some(text.trim_end_matches(['\n', '\r']).to_owned()),
+            Err(e) => {
+                eprintln!(
+                    "sharebridge: cannot read the password file {}: {e}",
+                    p.display()
+                );
+                return exit::USAGE;
+            }
+        },
+        None => None,
+    };
+    let target = crate::migrate::Target::parse(&args.to);
+    match crate::migrate::migrate(&config, &target, password.as_deref()) {
+        Ok(report) => {
+            print!(
+                "{}",
+                output(&report, args.json.json, |r| crate::migrate::describe(
+                    r, &target, path
+                ))
+            );
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("sharebridge: store migrate: {e}");
             exit::FAILURE
         }
     }
@@ -338,6 +403,8 @@ fn run_bench(args: &BenchArgs) -> u8 {
     }
     let options = crate::bench::Options {
         quick: args.quick,
+        ordering: args.ordering.clone(),
+        scale_only: args.scale_only,
         exe: std::env::current_exe().ok(),
     };
     match rt.block_on(crate::bench::run(options)) {
@@ -676,6 +743,18 @@ pub fn summary(config: &Config) -> String {
         config.daemon.poll_interval,
         config.daemon.reconcile_interval
     );
+    let _ = match &config.daemon.store {
+        Some(pg) => writeln!(
+            out,
+            "store: PostgreSQL {} (several daemons may share it; one leads)",
+            pg.shown
+        ),
+        None => writeln!(
+            out,
+            "store: the embedded file {}",
+            crate::daemon::store_path(config).display()
+        ),
+    };
     let _ = writeln!(out, "accounts ({}):", config.accounts.len());
     for a in config.accounts.values() {
         let _ = writeln!(

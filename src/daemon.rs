@@ -48,6 +48,10 @@ pub enum DaemonError {
     },
     #[error("the HTTP server failed: {0}")]
     Server(std::io::Error),
+    #[error(
+        "daemon.store is PostgreSQL: this in-process daemon runs on the embedded store only; use `sharebridge run`, which competes for the lead"
+    )]
+    SharedStore,
 }
 
 /// Where the store lives for a configuration.
@@ -55,8 +59,16 @@ pub fn store_path(config: &Config) -> PathBuf {
     config.daemon.state_dir.join(STORE_FILE)
 }
 
-/// Opens the state directory (created 0700 if absent) and the store.
+/// Opens the store: the PostgreSQL database of `daemon.store`, else the file in the
+/// state directory (created 0700 if absent).
 pub fn open_store(config: &Config) -> Result<Store, DaemonError> {
+    use secrecy::ExposeSecret;
+    if let Some(pg) = &config.daemon.store {
+        return Ok(Store::open_postgres(
+            pg.url.expose_secret(),
+            pg.password.as_ref().map(|p| p.expose_secret()),
+        )?);
+    }
     let dir = &config.daemon.state_dir;
     if !dir.exists() {
         let mut builder = std::fs::DirBuilder::new();
@@ -105,8 +117,13 @@ impl Running {
 
 /// Starts the daemon on `listener` and returns once it is ready.
 pub async fn start(config: Config, listener: TcpListener) -> Result<Running, DaemonError> {
+    if config.daemon.store.is_some() {
+        return Err(DaemonError::SharedStore);
+    }
     let store = open_store(&config)?;
     let metrics = Arc::new(Metrics::new());
+    // The only daemon on its store does every Zendesk write.
+    metrics.leading.set(1);
     let hints = Arc::new(Hints::new());
     let readiness = Arc::new(Readiness::blocked("starting"));
     let (config_tx, config_rx) = watch::channel(Arc::new(config));
@@ -125,6 +142,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Dae
         metrics,
         readiness: readiness.clone(),
         engine: Some(engine.clone()),
+        cluster: None,
     });
     let server_stop = shutdown.clone();
     let server = crate::tasks::spawn(server::serve(listener, state, async move {
@@ -181,6 +199,8 @@ pub async fn start_in_process(
     transport: Arc<dyn crate::zendesk::client::Transport>,
 ) -> Result<InProcess, DaemonError> {
     let metrics = Arc::new(Metrics::new());
+    // The only daemon on its store does every Zendesk write.
+    metrics.leading.set(1);
     let hints = Arc::new(Hints::new());
     let readiness = Arc::new(Readiness::blocked("starting"));
     let (config_tx, config_rx) = watch::channel(Arc::new(config));
@@ -198,6 +218,7 @@ pub async fn start_in_process(
         metrics,
         readiness: readiness.clone(),
         engine: Some(engine.clone()),
+        cluster: None,
     });
     readiness.set_blocker(None);
     Ok(InProcess {
@@ -209,6 +230,9 @@ pub async fn start_in_process(
 
 /// `sharebridge run`: the daemon until SIGTERM/SIGINT, reloading on SIGHUP.
 pub async fn run(config_path: &Path, config: Config) -> Result<(), DaemonError> {
+    if config.daemon.store.is_some() {
+        return crate::leader::run(config_path, config).await;
+    }
     // Signals are taken over before anything starts: a SIGTERM while starting is answered
     // with a clean stop once started, never the default kill.
     #[cfg(unix)]
@@ -278,7 +302,7 @@ async fn reload_from(path: &Path, running: &Running) {
     }
 }
 
-async fn apply_reload(
+pub(crate) async fn apply_reload(
     engine: &Engine,
     tx: &watch::Sender<Arc<Config>>,
     config: Config,

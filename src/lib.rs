@@ -6,9 +6,11 @@
 //! - [`agreement`]: agreement states, a pure function of configuration and history.
 //! - [`link`], [`rules`], [`coalesce`], [`orphan`]: the other pure decisions (direction
 //!   and flow, what a rule lets through, how comments are packed, why a link ended).
-//! - [`store`]: the redb store, the one place that knows the key layout.
+//! - [`store`]: the store (an embedded redb file, or PostgreSQL), the one place that
+//!   knows the key layout and the storage engines.
 //! - [`server`]: webhooks, health, metrics, admin API, status page.
-//! - [`daemon`]: wiring, signals, shutdown; [`demo`]: simulator + daemon + a verified story.
+//! - [`daemon`]: wiring, signals, shutdown; [`leader`]: the same with several daemons on
+//!   one PostgreSQL store, one leading; [`demo`]: simulator + daemon + a verified story.
 //! - [`engine`]: the sync workers.
 //! - [`fields`]: `sharebridge fields` suggestions (pure field and option matching).
 //! - [`zendesk`]: Zendesk's wire format (models, webhook signing).
@@ -28,10 +30,13 @@ pub mod daemon;
 pub mod demo;
 pub mod engine;
 pub mod fields;
+pub mod leader;
 pub mod link;
 pub mod metrics;
+pub mod migrate;
 pub mod orphan;
 pub mod plan;
+pub mod privacy;
 pub mod rules;
 pub mod server;
 pub mod sim;

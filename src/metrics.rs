@@ -39,6 +39,12 @@ pub struct WebhookLabels {
     pub outcome: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LeaderLabels {
+    /// The leading daemon's name: `host (listen address)`.
+    pub daemon: String,
+}
+
 /// Every metric the daemon exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -54,6 +60,31 @@ pub struct Metrics {
     pub links: Family<LinkStateLabels, Gauge>,
     pub orphans: Family<OrphanLabels, Gauge>,
     pub webhooks: Family<WebhookLabels, Counter>,
+    /// 1 when this daemon does the Zendesk writes (always, on an embedded store).
+    pub leading: Gauge,
+    /// 1 for the daemon that leads, as this daemon last saw the lease.
+    pub leader: Family<LeaderLabels, Gauge>,
+    pub leader_since: Gauge<f64, AtomicU64>,
+    pub leader_handovers: Gauge,
+    pub leader_last_handover: Gauge<f64, AtomicU64>,
+    pub leader_last_handover_gap: Gauge<f64, AtomicU64>,
+    /// 1 while an account's worker works (or is starting), 0 while it fails or is stopped.
+    pub worker_up: Family<WorkerLabels, Gauge>,
+    pub task_panics: Counter,
+    pub privacy_followed: Family<PrivacyLabels, Counter>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PrivacyLabels {
+    pub agreement: String,
+    /// `made_private` or `redacted`.
+    pub change: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WorkerLabels {
+    pub account: String,
+    pub worker: String,
 }
 
 impl Default for Metrics {
@@ -77,6 +108,15 @@ impl Metrics {
             links: Family::default(),
             orphans: Family::default(),
             webhooks: Family::default(),
+            worker_up: Family::default(),
+            task_panics: Counter::default(),
+            privacy_followed: Family::default(),
+            leading: Gauge::default(),
+            leader: Family::default(),
+            leader_since: Gauge::default(),
+            leader_handovers: Gauge::default(),
+            leader_last_handover: Gauge::default(),
+            leader_last_handover_gap: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -121,6 +161,51 @@ impl Metrics {
             "webhooks",
             "Webhook deliveries by outcome (accepted, bad_signature, stale, unknown_account, too_large, bad_body)",
             m.webhooks.clone(),
+        );
+        registry.register(
+            "account_worker_up",
+            "1 while an account's worker (auth, webhook, poller) works, 0 while it fails or is stopped",
+            m.worker_up.clone(),
+        );
+        registry.register(
+            "task_panics",
+            "Ticket tasks that panicked (a bug; the ticket is tried again)",
+            m.task_panics.clone(),
+        );
+        registry.register(
+            "privacy_followed",
+            "Mirror comments made private or redacted because their source comment was",
+            m.privacy_followed.clone(),
+        );
+        registry.register(
+            "leading",
+            "1 when this daemon leads (does the Zendesk writes); always 1 on an embedded store",
+            m.leading.clone(),
+        );
+        registry.register(
+            "leader",
+            "The daemon leading the shared PostgreSQL store (1), as this daemon sees the lease",
+            m.leader.clone(),
+        );
+        registry.register(
+            "leader_since_seconds",
+            "When the current leader took the lease (Unix time)",
+            m.leader_since.clone(),
+        );
+        registry.register(
+            "leader_handovers",
+            "Handovers of the lead so far (from the shared store)",
+            m.leader_handovers.clone(),
+        );
+        registry.register(
+            "leader_last_handover_seconds",
+            "When the lead last passed to another daemon (Unix time)",
+            m.leader_last_handover.clone(),
+        );
+        registry.register(
+            "leader_last_handover_gap_seconds",
+            "At the last handover: from the previous leader's last renewal to the takeover",
+            m.leader_last_handover_gap.clone(),
         );
         Metrics { registry, ..m }
     }

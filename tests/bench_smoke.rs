@@ -29,6 +29,8 @@ const MORE: &[&str] = &[
     "rss_100k_links_mb",
     "budget_used",
     "budget_window_s",
+    "scale_cpu_percent_per_account",
+    "scale_accounts_per_core",
 ];
 
 #[test]
@@ -78,6 +80,13 @@ fn quick_json_has_every_key() {
         "something mirrored: {v}"
     );
     assert_eq!(v["quick"], Value::Bool(true));
+    // The scale phase: one point per number of accounts, each with its CPU share.
+    let points = v["scale"].as_array().expect("scale is a list");
+    assert!(!points.is_empty(), "scale points: {v}");
+    for p in points {
+        assert!(p["accounts"].as_u64().is_some_and(|n| n >= 2), "{p}");
+        assert!(p["cpu_percent"].as_f64().is_some_and(|c| c >= 0.0), "{p}");
+    }
 }
 
 #[test]
@@ -90,7 +99,13 @@ fn human_output_is_a_table() {
         .unwrap();
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for row in ["throughput", "latency, webhook path", "API calls", "READY"] {
+    for row in [
+        "throughput",
+        "latency, webhook path",
+        "API calls",
+        "READY",
+        "scale:",
+    ] {
         assert!(stdout.contains(row), "{row} in {stdout}");
     }
 }

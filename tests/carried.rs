@@ -1,10 +1,12 @@
-//! Comments an event webhook carries are mirrored without reading the sender (one API call
-//! each), and a comment whose webhook was lost is still found by the next complete read,
-//! without sending anything twice.
+//! `daemon.ordering = "arrival"` (opt-in): comments an event webhook carries are mirrored
+//! without reading the sender (one API call each), and a comment whose webhook was lost is
+//! still found by the next complete read, without sending anything twice (it lands after
+//! later ones: the exception this mode is named for; the default keeps order, see
+//! tests/order.rs).
 
 mod common;
 
-use common::{AGENT_A, Setup, world};
+use common::{AGENT_A, Setup, World, config_text, world};
 use sharebridge::engine::hints::{CarriedComment, CarriedTicket};
 use sharebridge::link::Flow;
 use sharebridge::zendesk::models::{Comment, Status};
@@ -28,6 +30,15 @@ fn detail() -> CarriedTicket {
     }
 }
 
+/// A world in the `arrival` ordering mode.
+async fn arrival() -> World {
+    let w = world(Setup::default()).await;
+    let text = config_text(&w.sim, &Setup::default())
+        .replace("[daemon]\n", "[daemon]\nordering = \"arrival\"\n");
+    w.reconfigure_text(&text).await;
+    w
+}
+
 /// The bridge's calls other than the export polls, by endpoint.
 fn calls(w: &common::World, account: &str) -> Vec<(String, u64)> {
     w.sim
@@ -40,7 +51,7 @@ fn calls(w: &common::World, account: &str) -> Vec<(String, u64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn carried_comments_cost_one_call_and_a_lost_one_is_found_later() {
-    let w = world(Setup::default()).await;
+    let w = arrival().await;
     let (t, m) = w.shared_ticket("Carried").await;
     let link = w.link_of(t);
     w.sim.reset_stats("acme");
@@ -173,7 +184,7 @@ async fn carried_comments_cost_one_call_and_a_lost_one_is_found_later() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_carried_comment_on_a_ticket_not_yet_shared_takes_the_full_path() {
-    let w = world(Setup::default()).await;
+    let w = arrival().await;
     let t = w
         .sim
         .create_ticket(
@@ -197,7 +208,7 @@ async fn a_carried_comment_on_a_ticket_not_yet_shared_takes_the_full_path() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_export_poll_reads_only_tickets_with_unmirrored_changes() {
-    let w = world(Setup::default()).await;
+    let w = arrival().await;
     let (t, m) = w.shared_ticket("Polled").await;
     // The ticket's creation is read once.
     w.engine().poll_now("acme").await.unwrap();
@@ -256,7 +267,7 @@ async fn the_export_poll_reads_only_tickets_with_unmirrored_changes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flow_ahead_of_its_watermark_for_long_is_read_completely() {
-    let w = world(Setup::default()).await;
+    let w = arrival().await;
     let (t, _m) = w.shared_ticket("Verified").await;
     let link = w.link_of(t);
     w.engine().poll_now("acme").await.unwrap();

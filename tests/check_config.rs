@@ -493,3 +493,58 @@ fn one_operator_writing_everything_in_one_file_changes_nothing() {
     // GOOD declares both accounts and acme's offer in the main file.
     Dir::new(GOOD).check().code(0);
 }
+
+#[test]
+fn ordering_is_per_ticket_or_arrival_and_nothing_else() {
+    let with = |v: &str| GOOD.replace("listen = ", &format!("ordering = \"{v}\"\nlisten = "));
+    Dir::new(&with("per-ticket")).check().code(0);
+    Dir::new(&with("arrival")).check().code(0);
+    refused(
+        &Dir::new(&with("fast")),
+        &["daemon.ordering", "\"fast\"", "per-ticket"],
+    );
+}
+
+#[test]
+fn daemon_store_takes_a_postgres_url_and_its_password_as_a_secret() {
+    let with = |extra: &str| {
+        Dir::new(&GOOD.replace(
+            "admin_token = \"admin\"",
+            &format!("admin_token = \"admin\"\n{extra}"),
+        ))
+    };
+    // A URL and a password file: valid, and neither is printed.
+    let dir =
+        with("store = \"postgres://bridge@db.example/sharebridge\"\nstore_password_file = \"pw\"");
+    dir.add("pw", "s3cret-pw\n");
+    std::fs::set_permissions(
+        dir.path().join("pw"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let a = dir.check().code(0);
+    assert!(!stdout(&a).contains("s3cret") && !stderr(&a).contains("s3cret"));
+    // Not a PostgreSQL URL, no database, a password without a store: refused.
+    refused(
+        &with("store = \"/var/lib/x.redb\""),
+        &["daemon.store", "not a PostgreSQL URL"],
+    );
+    refused(
+        &with("store = \"postgres://bridge@db.example\""),
+        &["daemon.store", "names no database"],
+    );
+    refused(
+        &with("store_password = \"x\""),
+        &["daemon.store_password", "daemon.store is not"],
+    );
+    // A password written in the URL: a warning that never shows it.
+    let a = with("store = \"postgres://bridge:hunter2@db.example/sb\"")
+        .check()
+        .code(0);
+    let err = stderr(&a);
+    assert!(err.contains("store_password_file"), "{err}");
+    assert!(
+        !err.contains("hunter2") && !stdout(&a).contains("hunter2"),
+        "{err}"
+    );
+}

@@ -971,6 +971,7 @@ fn hook_server() -> &'static HookServer {
             metrics: Arc::new(Metrics::new()),
             readiness: Arc::new(Readiness::blocked("fuzzing")),
             engine: None,
+            cluster: None,
         });
         let url = rt.block_on(async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

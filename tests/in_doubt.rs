@@ -167,3 +167,66 @@ async fn two_links_writing_to_one_ticket_never_claim_each_others_writes() {
     assert_eq!(count(&bodies, "from delta's side"), 1, "{bodies:?}");
     w.stop();
 }
+
+/// Case 1 of issue #12, replayed deterministically: under load a write W0 (carrying c1)
+/// lost its answer and was still being applied when the bridge looked, so it was judged
+/// "did not land" and sent again as W1 with the comments that followed (c1, c2, c3); W1's
+/// answer was lost too and W1 did not land, while W0 landed late. Taking "the newest
+/// unknown comment by the bridge" for W1's own then recorded c2 and c3 as mirrored inside
+/// W0's comment, which holds c1 only: c2 and c3 never reached the mirror.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_write_is_never_taken_for_a_later_one_so_nothing_after_it_is_lost() {
+    let mut w = world(Setup::default()).await;
+    let (t, m) = w.shared_ticket("under load").await;
+    let link = w.link_of(t);
+    let mut written = Vec::new();
+    for text in ["c-74.0 first", "c-74.1 second", "c-74.2 third"] {
+        written.push(w.sim.add_comment("acme", t, AGENT_A, text, true).unwrap());
+    }
+    let at = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(10);
+    let w0 = format!("sbw:{}:source-to-target:1:0", link.id);
+    let w1 = format!("sbw:{}:source-to-target:2:0", link.id);
+    // W0 landed late, on the mirror, naming itself and its one source comment.
+    w.sim
+        .update_ticket(
+            "vendor",
+            m,
+            "bridge@vendor.example",
+            &TicketWrite {
+                comment: Some(NewComment {
+                    body: Some("alice (acme) wrote:\n\nc-74.0 first".into()),
+                    public: Some(true),
+                    ..Default::default()
+                }),
+                metadata: Some(serde_json::json!({
+                    "sharebridge_write": w0,
+                    "sharebridge_sources": written[0].id.to_string(),
+                })),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    // W1 (all three) was recorded and sent, and did not land.
+    let sources: Vec<u64> = written.iter().map(|c| c.id).collect();
+    w.restart_with(|store| {
+        store
+            .record_pending_write(&PendingWrite {
+                link: link.id,
+                flow: Flow::SourceToTarget,
+                source_comments: sources,
+                marker: w1,
+                created_at: at,
+                ahead: false,
+                note: false,
+            })
+            .unwrap();
+    })
+    .await;
+    w.settle().await;
+    w.poke("acme", t).await;
+    let bodies = w.bodies("vendor", m);
+    for text in ["c-74.0 first", "c-74.1 second", "c-74.2 third"] {
+        assert_eq!(count(&bodies, text), 1, "{text}: {bodies:?}");
+    }
+    w.stop();
+}

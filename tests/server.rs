@@ -52,6 +52,7 @@ async fn start_with(config_text: &str) -> Harness {
         metrics: Arc::new(Metrics::new()),
         readiness: readiness.clone(),
         engine: None,
+        cluster: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

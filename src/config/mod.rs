@@ -64,9 +64,48 @@ pub struct DaemonConfig {
     pub shutdown_grace: Duration,
     /// Source comments arriving on one ticket within this window become one mirror update.
     pub coalesce_window: Duration,
+    /// How comments a webhook carried are mirrored (see [`Ordering`]).
+    pub ordering: Ordering,
+    /// `daemon.store`: PostgreSQL instead of the embedded file (several daemons may run).
+    pub store: Option<StoreConfig>,
     /// How long after it was sent a write whose answer was lost may still land: until
     /// then it is not judged "not applied" (and sent again), only found or waited for.
     pub in_doubt_wait: Duration,
+}
+
+/// `daemon.ordering`: whether comments keep their source order on every mirror without
+/// exception, or webhooks' comments are mirrored as they arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ordering {
+    /// `"per-ticket"` (default): the comments after the watermark are read before any is
+    /// written, so on each mirror comments appear in the order they were written at the
+    /// source, whatever the webhooks did (two calls per steady comment).
+    #[default]
+    PerTicket,
+    /// `"arrival"`: a webhook's comment is mirrored at once, without reading the sender
+    /// (one call per steady comment); a comment whose webhook was lost or late lands after
+    /// later ones.
+    Arrival,
+}
+
+/// `daemon.store`: the PostgreSQL database the store lives in.
+#[derive(Clone)]
+pub struct StoreConfig {
+    /// The URL as written (it may hold a password: never shown).
+    pub url: SecretString,
+    /// The URL with any password hidden, for messages.
+    pub shown: String,
+    /// `daemon.store_password(_file)`, replacing a password in the URL.
+    pub password: Option<SecretString>,
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &self.shown)
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 /// How the bridge authenticates to one account.

@@ -19,6 +19,10 @@ pub struct RawDaemon {
     pub shutdown_grace: Option<String>,
     pub coalesce_window: Option<String>,
     pub in_doubt_wait: Option<String>,
+    pub ordering: Option<String>,
+    pub store: Option<String>,
+    pub store_password: Option<String>,
+    pub store_password_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

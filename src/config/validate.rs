@@ -6,12 +6,14 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use secrecy::SecretString;
+
 use super::load::{Provenance, error, warning};
 use super::raw::{RawAccount, RawAgreement, RawDaemon};
 use super::secrets::{SecretContext, SecretSpec};
 use super::{
     AccountAuth, AccountConfig, AgreementConfig, AttachmentRules, CommentRules, Config,
-    DaemonConfig, FieldMap, LogFormat, Problem, StatusRules, TagRules, Target,
+    DaemonConfig, FieldMap, LogFormat, Problem, StatusRules, StoreConfig, TagRules, Target,
 };
 use crate::zendesk::models::Status;
 
@@ -181,6 +183,20 @@ fn daemon(
         prov,
         problems,
     );
+    let ordering = match raw.ordering.as_deref() {
+        None | Some("per-ticket") => super::Ordering::PerTicket,
+        Some("arrival") => super::Ordering::Arrival,
+        Some(other) => {
+            problems.push(error(
+                &prov.file_of("daemon.ordering"),
+                "daemon.ordering",
+                format!(
+                    "{other:?} is not an ordering; use \"per-ticket\" (comments in source order on every mirror, the default) or \"arrival\" (webhooks' comments as they arrive: fewer calls, may reorder)"
+                ),
+            ));
+            super::Ordering::PerTicket
+        }
+    };
     let log_level = raw.log_level.clone().unwrap_or_else(|| "info".to_owned());
     if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
         problems.push(error(
@@ -219,6 +235,7 @@ fn daemon(
             "not set: the admin API, the CLI's daemon commands and the status page refuse every request; set admin_token_file (or admin_token)",
         ));
     }
+    let store = store(raw, prov, secrets, problems);
     if problems.len() > before
         && problems[before..]
             .iter()
@@ -227,6 +244,7 @@ fn daemon(
         return None;
     }
     Some(DaemonConfig {
+        store,
         state_dir: PathBuf::from(state_dir),
         listen: listen?,
         admin_token,
@@ -237,6 +255,76 @@ fn daemon(
         shutdown_grace: grace?,
         coalesce_window: coalesce?,
         in_doubt_wait: in_doubt?,
+        ordering,
+    })
+}
+
+/// `daemon.store` (a PostgreSQL URL) and `daemon.store_password(_file)`.
+fn store(
+    raw: &RawDaemon,
+    prov: &Provenance,
+    secrets: &SecretContext,
+    problems: &mut Vec<Problem>,
+) -> Option<StoreConfig> {
+    let file = prov.file_of("daemon.store");
+    let password = secrets.resolve(
+        &SecretSpec {
+            file: &prov.file_of("daemon.store_password"),
+            key: "daemon.store_password",
+            inline: raw.store_password.as_deref(),
+            path: raw.store_password_file.as_deref(),
+            credential: "store_password",
+        },
+        problems,
+    );
+    let Some(url) = raw.store.as_deref().map(str::trim) else {
+        if raw.store_password.is_some() || raw.store_password_file.is_some() {
+            problems.push(error(
+                &prov.file_of("daemon.store_password"),
+                "daemon.store_password",
+                "is set but daemon.store is not: set daemon.store to the PostgreSQL URL, or remove the password",
+            ));
+        }
+        return None;
+    };
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        problems.push(error(
+            &file,
+            "daemon.store",
+            "is not a PostgreSQL URL; write it like \"postgres://bridge@db.example/sharebridge\" \
+             (leave it out to keep the embedded store in daemon.state_dir)",
+        ));
+        return None;
+    }
+    let parsed = match url.parse::<tokio_postgres::Config>() {
+        Ok(c) => c,
+        Err(e) => {
+            problems.push(error(
+                &file,
+                "daemon.store",
+                format!("is not a valid PostgreSQL URL ({e})"),
+            ));
+            return None;
+        }
+    };
+    if parsed.get_dbname().is_none() {
+        problems.push(error(
+            &file,
+            "daemon.store",
+            "names no database; end the URL with /DATABASE (e.g. postgres://bridge@db/sharebridge)",
+        ));
+    }
+    if parsed.get_password().is_some() {
+        problems.push(warning(
+            &file,
+            "daemon.store",
+            "holds a password, readable by whoever reads this file; move it to daemon.store_password_file (or the credential store_password)",
+        ));
+    }
+    Some(StoreConfig {
+        url: SecretString::from(url.to_owned()),
+        shown: crate::store::shown_url(url),
+        password,
     })
 }
 

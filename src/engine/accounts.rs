@@ -11,8 +11,8 @@ use tokio::sync::OnceCell;
 use crate::config::{AccountAuth, AccountConfig};
 use crate::store::{OAuthTokens, Store};
 use crate::zendesk::client::{
-    Auth, ClientSettings, TokenPair, TokenStore, TokenStoreError, Transport, ZendeskClient,
-    ZendeskError,
+    Auth, ClientSettings, SendGuard, TokenPair, TokenStore, TokenStoreError, Transport,
+    ZendeskClient, ZendeskError,
 };
 
 /// The engine's view of one configured account.
@@ -54,6 +54,9 @@ impl Account {
         };
         let mut settings = ClientSettings::new(config.name.clone(), config.base_url.clone(), auth);
         settings.requests_per_minute = config.requests_per_minute;
+        settings.send_guard = store
+            .fence()
+            .map(|f| Arc::new(LeaseGuard(f)) as Arc<dyn SendGuard>);
         let tokens = Arc::new(StoreTokens(store.clone()));
         let client = match transport {
             Some(t) => ZendeskClient::with_transport(settings, tokens, t)?,
@@ -133,6 +136,22 @@ fn fingerprint(config: &AccountConfig) -> String {
         "{}|{}|{}|{auth}",
         config.subdomain, config.base_url, config.requests_per_minute
     )
+}
+
+/// Several daemons on one store: the leader's clients send only while its lease surely
+/// lasts through the request.
+#[derive(Debug)]
+struct LeaseGuard(Arc<crate::store::Fence>);
+
+impl SendGuard for LeaseGuard {
+    fn send_window(&self) -> Result<std::time::Duration, String> {
+        self.0.send_window().ok_or_else(|| {
+            format!(
+                "this daemon's lead (lease epoch {}) ended or is about to end",
+                self.0.epoch()
+            )
+        })
+    }
 }
 
 /// Rotated OAuth pairs, saved in the store before they are used.

@@ -1,16 +1,25 @@
-//! Comments an event webhook carried (`ticket.comment_added`): mirrored without reading the
-//! sender, so a steady comment costs one API call (the mirror's update).
+//! Comments an event webhook carried (`ticket.comment_added`): handled without reading
+//! the whole sending ticket.
 //!
 //! Only a plain new comment takes this path: the ticket must already be a live sender with
-//! its mirror, nothing may be in doubt or unverified, and the step must send no status,
-//! tag or field change (the planner runs against the stored baseline as "now"). Anything
-//! else returns `false` and the caller reads the ticket as usual.
+//! its mirror, and the step must send no status, tag or field change (the planner runs
+//! against the stored baseline as "now"). Anything else returns `false` and the caller
+//! reads the ticket as usual.
 //!
-//! Must not move the watermark: a webhook can be lost, so a carried comment proves nothing
-//! about the comments before it. It is recorded as mirrored (`PendingWrite::ahead`); the
-//! next complete read skips it and moves the watermark past it.
+//! Two modes (`daemon.ordering`):
+//! - `per-ticket` (the default): the webhook says *that* comments came, not that nothing
+//!   before them is missing (Zendesk loses webhooks and does not order them). So the step
+//!   reads the comments after the watermark first (one call) and writes them in order:
+//!   two calls per steady comment, fewer when several come together, and on each mirror
+//!   comments appear in the order they were written, without exception.
+//! - `arrival` (opt-in): the carried comment is written at once, without reading the
+//!   sender (one call per steady comment). It is recorded as mirrored *ahead* of the
+//!   watermark (`PendingWrite::ahead`), which it must not move: the next complete read
+//!   skips it and moves the watermark past it. A comment whose webhook was lost or late
+//!   then lands after later ones.
 
 use crate::agreement::State;
+use crate::config::Ordering;
 use crate::link::{Direction, Flow};
 use crate::metrics::AgreementLabels;
 use crate::plan::{self, CommentNow, SideNow};
@@ -19,7 +28,7 @@ use crate::store::{Link, LinkState};
 use crate::zendesk::models::{CustomField, Status};
 
 use super::hints::{Carried, CarriedComment};
-use super::sync::{LINK_TURN, ends};
+use super::sync::ends;
 use super::{Engine, EngineError};
 
 impl Engine {
@@ -91,10 +100,15 @@ impl Engine {
         flow: Flow,
         carried: &[CarriedComment],
     ) -> Result<bool, EngineError> {
+        if self.config().daemon.ordering == Ordering::PerTicket {
+            // The comments after the watermark are read, then written in order.
+            self.step(link, flow, None, carried).await?;
+            return Ok(true);
+        }
         let (Some(ends), Some(rules)) = (ends(link, flow), self.rules_for(link, flow)) else {
             return Ok(false);
         };
-        let _turn = self.lock_ticket(LINK_TURN, link.id).await;
+        let _turn = self.lock_link(link.id).await;
         let verified = self
             .shared
             .verified

@@ -72,9 +72,23 @@ impl EngineError {
     /// Worth trying again later (the network, Zendesk's limits, a write in doubt).
     pub fn is_transient(&self) -> bool {
         match self {
-            EngineError::Zendesk(e) => !e.is_permanent(),
+            EngineError::Zendesk(e) => {
+                !e.is_permanent() && !matches!(e, ZendeskError::Auth { status: 403, .. })
+            }
             EngineError::NotApplied { .. } | EngineError::Undecided { .. } => true,
             _ => false,
+        }
+    }
+
+    /// The account whose credential Zendesk refused (401, or a refused OAuth refresh):
+    /// its work waits for the fix instead of being retried. A 403 is not one (a ticket
+    /// the bridge's user may not see).
+    pub fn dead_credential(&self) -> Option<String> {
+        match self {
+            EngineError::Zendesk(ZendeskError::Auth { ctx, status }) if *status != 403 => {
+                Some(ctx.account.clone())
+            }
+            _ => None,
         }
     }
 
@@ -91,7 +105,13 @@ impl EngineError {
     /// A failure of one link that retrying will not cure: the link goes to `error`.
     pub fn breaks_link(&self) -> bool {
         match self {
-            EngineError::Zendesk(e) => e.is_permanent() || matches!(e, ZendeskError::Decode { .. }),
+            EngineError::Zendesk(e) => {
+                e.is_permanent()
+                    || matches!(
+                        e,
+                        ZendeskError::Decode { .. } | ZendeskError::Auth { status: 403, .. }
+                    )
+            }
             EngineError::Closed { .. } => true,
             _ => false,
         }

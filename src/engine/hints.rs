@@ -34,6 +34,16 @@ pub struct CarriedTicket {
     pub brand_id: Option<u64>,
 }
 
+/// A comment of the ticket whose privacy changed (an event webhook's
+/// `comment_made_private` / `comment_redacted`, or the export's privacy and redaction
+/// events): every mirror of it follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PrivacyChange {
+    pub comment: u64,
+    /// Redacted (some or all of its text blotted out); otherwise made private.
+    pub redacted: bool,
+}
+
 /// What the hints since the ticket's last run carried.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Carried {
@@ -45,6 +55,15 @@ pub struct Carried {
     pub comments: Vec<CarriedComment>,
     /// The newest `detail` seen.
     pub ticket: Option<CarriedTicket>,
+    /// Comments whose privacy changed: kept whatever else the hints said.
+    pub privacy: Vec<PrivacyChange>,
+}
+
+impl Carried {
+    /// Nothing but privacy changes: the ticket itself need not be read.
+    pub fn privacy_only(&self) -> bool {
+        !self.full && self.comments.is_empty() && !self.privacy.is_empty()
+    }
 }
 
 /// One changed ticket.
@@ -102,6 +121,16 @@ impl Hints {
                 c.comments.push(comment);
             }
             c.ticket = Some(detail);
+        });
+        self.enqueue(account, ticket)
+    }
+
+    /// Adds a hint that a comment's privacy changed at the source.
+    pub fn push_privacy(&self, account: &str, ticket: u64, change: PrivacyChange) -> bool {
+        self.carry(account, ticket, |c| {
+            if !c.privacy.contains(&change) {
+                c.privacy.push(change);
+            }
         });
         self.enqueue(account, ticket)
     }

@@ -18,12 +18,15 @@ mod error;
 pub mod hints;
 mod orphaning;
 mod poll;
+mod privacy;
 mod process;
 mod reconcile;
 mod recovery;
+mod run;
 mod scheduler;
 mod share;
 mod sync;
+pub mod workers;
 mod write;
 
 use std::collections::{BTreeMap, HashMap};
@@ -31,8 +34,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::sync::{OwnedMutexGuard, watch};
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
 use crate::agreement::{Derived, State};
 use crate::config::{AgreementConfig, Config};
@@ -42,19 +43,18 @@ use crate::store::{LinkState, Store};
 
 pub use accounts::{Account, StoreTokens};
 pub use error::EngineError;
-use hints::{Hint, Hints};
+use hints::Hints;
 pub use reconcile::SweepReport;
-use scheduler::Scheduler;
 
 /// How many tickets are processed at once, across accounts.
-const CONCURRENCY: usize = 32;
+pub(crate) const CONCURRENCY: usize = 32;
 /// How many of those one account's tickets may hold: an account whose tasks wait on its
 /// own request budget never holds the slots the others need.
-const PER_ACCOUNT: usize = 8;
+pub(crate) const PER_ACCOUNT: usize = 8;
 /// Delay before a ticket whose processing failed transiently is tried again.
-const RETRY_AFTER: Duration = Duration::from_secs(5);
+pub(crate) const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// The shortest such delay (a write in doubt decided sooner than `RETRY_AFTER`).
-const MIN_RETRY: Duration = Duration::from_millis(100);
+pub(crate) const MIN_RETRY: Duration = Duration::from_millis(100);
 
 /// Serialises writes to one Zendesk ticket.
 type TicketLock = Arc<tokio::sync::Mutex<()>>;
@@ -85,20 +85,30 @@ pub(crate) struct Shared {
     /// What the scheduler holds, counted under the same lock as the hints are drained
     /// into it: a reader never sees a hint drained and not yet counted (`settle` and the
     /// export position once took that moment for quiet on a loaded machine).
-    activity: Mutex<Activity>,
+    pub(crate) activity: Mutex<Activity>,
     /// One writer per Zendesk ticket at a time: at most one write in doubt per ticket.
     ticket_locks: Mutex<HashMap<(String, u64), TicketLock>>,
+    /// One step per link at a time (its two flows take turns); taken before a ticket's.
+    link_locks: Mutex<HashMap<u64, TicketLock>>,
+    /// Each account's workers and their status.
+    workers: workers::Workers,
+    /// Accounts a reload made worth trying again: their parked tickets run (`run`).
+    revived: Mutex<Vec<String>>,
+    /// Wakes pollers stopped on a dead credential when a reload tries it again.
+    revive: tokio::sync::Notify,
+    /// Tickets parked on dead credentials, as the scheduler last counted them.
+    parked: std::sync::atomic::AtomicUsize,
     /// The transport every account's client sends through; `None`: reqwest (production).
     transport: Option<Arc<dyn crate::zendesk::client::Transport>>,
 }
 
 /// The scheduler's work as it last counted it (see `Shared::activity`).
 #[derive(Debug, Default)]
-struct Activity {
+pub(crate) struct Activity {
     /// Tickets waiting, due, running or parked.
-    total: usize,
+    pub(crate) total: usize,
     /// The same per account (an account's export position waits for its own work only).
-    by_account: HashMap<String, usize>,
+    pub(crate) by_account: HashMap<String, usize>,
 }
 
 impl Engine {
@@ -137,10 +147,16 @@ impl Engine {
                 exported: Mutex::new(HashMap::new()),
                 verified: Mutex::new(Default::default()),
                 ticket_locks: Mutex::new(HashMap::new()),
+                link_locks: Mutex::new(HashMap::new()),
+                workers: workers::Workers::default(),
+                revived: Mutex::new(Vec::new()),
+                revive: tokio::sync::Notify::new(),
+                parked: std::sync::atomic::AtomicUsize::new(0),
                 transport,
             }),
         };
         engine.rebuild_accounts()?;
+        engine.configure_workers(Vec::new());
         engine.apply_agreements().await?;
         engine.refresh_gauges();
         Ok(engine)
@@ -150,6 +166,8 @@ impl Engine {
     /// agreement states derived again (transitions audited, links orphaned or re-directed).
     pub async fn reload(&self) -> Result<(), EngineError> {
         self.rebuild_accounts()?;
+        // A reload is the fix a dead credential asks for: each is tried again.
+        self.configure_workers(self.shared.workers.dead());
         self.apply_agreements().await?;
         self.refresh_gauges();
         Ok(())
@@ -178,100 +196,8 @@ impl Engine {
             .collect()
     }
 
-    /// Runs the engine until `shutdown`: the scheduler loop and one poller per account.
-    /// On shutdown, stops taking work and waits up to `daemon.shutdown_grace` for tasks in
-    /// flight (each ends between two recorded writes).
-    pub async fn run(&self, shutdown: CancellationToken) {
-        let mut pollers = JoinSet::new();
-        for account in self.accounts() {
-            pollers.spawn(poll::run(self.clone(), account, shutdown.clone()));
-        }
-        pollers.spawn(reconcile::run(self.clone(), shutdown.clone()));
-        // Writes a crash left in doubt are settled first thing, in the background: READY
-        // never waits on Zendesk (a link's own sync settles its pending write anyway).
-        {
-            let engine = self.clone();
-            pollers.spawn(async move { engine.recover().await });
-        }
-        let mut sched = Scheduler::default();
-        let mut tasks: JoinSet<(Hint, Result<(), EngineError>)> = JoinSet::new();
-        let hints = self.shared.hints.clone();
-        loop {
-            let window = self.config().daemon.coalesce_window;
-            let now = tokio::time::Instant::now();
-            {
-                // Drained and counted in one step (see `Shared::activity`).
-                let mut activity = self.activity();
-                for h in hints.drain() {
-                    sched.hint(h, now, window);
-                }
-                for key in sched.take_due(now, CONCURRENCY.saturating_sub(tasks.len()), PER_ACCOUNT)
-                {
-                    let engine = self.clone();
-                    tasks.spawn(async move {
-                        let result = engine.process(&key.account, key.ticket).await;
-                        (key, result)
-                    });
-                }
-                *activity = Activity {
-                    total: sched.waiting() + tasks.len(),
-                    by_account: sched.unfinished(),
-                };
-            }
-            *self
-                .shared
-                .heartbeat
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = tokio::time::Instant::now();
-            // Wake at least every second, so the heartbeat shows a live loop.
-            let sleep_until = sched
-                .next_due()
-                .unwrap_or(now + Duration::from_secs(1))
-                .min(now + Duration::from_secs(1));
-            tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => break,
-                _ = hints.wait() => {}
-                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                    if let Ok((key, result)) = done {
-                        let now = tokio::time::Instant::now();
-                        match result {
-                            Ok(()) => sched.finished(&key, now, window),
-                            Err(e) if e.is_transient() => {
-                                tracing::warn!(account = %key.account, ticket = key.ticket, error = %e, "will retry");
-                                let delay = e
-                                    .retry_in(crate::clock::now())
-                                    .map_or(RETRY_AFTER, |d| d.clamp(MIN_RETRY, RETRY_AFTER));
-                                sched.retry(key, now + delay);
-                            }
-                            Err(e) => {
-                                tracing::error!(account = %key.account, ticket = key.ticket, error = %e, "ticket not synced");
-                                sched.finished(&key, now, window);
-                            }
-                        }
-                    }
-                }
-                _ = tokio::time::sleep_until(sleep_until) => {}
-            }
-        }
-        let grace = self.config().daemon.shutdown_grace;
-        let drained =
-            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
-        if drained.is_err() {
-            tracing::warn!(
-                left = tasks.len(),
-                "shutdown grace ran out; unfinished writes are reconciled at the next start"
-            );
-            tasks.abort_all();
-            while tasks.join_next().await.is_some() {}
-        }
-        // Wait for the aborted pollers too: once `run` returns, no task holds the store.
-        pollers.abort_all();
-        while pollers.join_next().await.is_some() {}
-    }
-
-    /// Waits until no ticket is waiting or being processed and no write is owed (tests,
-    /// the demo and the bench use it).
+    /// Waits until no ticket is waiting or being processed and no write is owed (no write
+    /// in doubt, no orphan note still to write); tests, the demo and the bench use it.
     pub async fn settle(&self, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut quiet = 0;
@@ -303,7 +229,7 @@ impl Engine {
         false
     }
 
-    fn activity(&self) -> std::sync::MutexGuard<'_, Activity> {
+    pub(crate) fn activity(&self) -> std::sync::MutexGuard<'_, Activity> {
         self.shared
             .activity
             .lock()
@@ -386,6 +312,10 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownAccount(name.to_owned()))
     }
 
+    /// Builds each configured account's client: kept where its configuration did not
+    /// change, new where it did (its poller uses the new one from its next poll on), gone
+    /// where the account was removed. The names of the accounts built anew are kept for
+    /// [`Engine::configure_workers`].
     fn rebuild_accounts(&self) -> Result<(), EngineError> {
         let config = self.config();
         let mut accounts = self
@@ -394,16 +324,117 @@ impl Engine {
             .write()
             .unwrap_or_else(|e| e.into_inner());
         let mut next = BTreeMap::new();
+        let mut fresh_names = Vec::new();
         for (name, ac) in &config.accounts {
             let fresh = Account::new(ac, &self.shared.store, self.shared.transport.clone())?;
             let keep = accounts
                 .get(name)
                 .filter(|old| old.fingerprint == fresh.fingerprint)
                 .cloned();
+            if keep.is_none() {
+                fresh_names.push(name.clone());
+            }
             next.insert(name.clone(), keep.unwrap_or_else(|| Arc::new(fresh)));
         }
         *accounts = next;
+        drop(accounts);
+        self.configure_workers(fresh_names);
         Ok(())
+    }
+
+    /// Brings the workers' status in line with the configured accounts; `fresh` ones (new
+    /// clients, or dead credentials a reload tries again) start over, and what was parked
+    /// on them runs again.
+    fn configure_workers(&self, fresh: Vec<String>) {
+        let config = self.config();
+        let accounts: Vec<(String, bool)> = config
+            .accounts
+            .iter()
+            .map(|(n, a)| (n.clone(), a.webhook_secret.is_some()))
+            .collect();
+        let revived = self.shared.workers.configure(&accounts, &fresh);
+        let mut queue = self
+            .shared
+            .revived
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        queue.extend(revived);
+        // A changed account may have had tickets parked on its old credential.
+        queue.extend(fresh);
+        drop(queue);
+        self.shared.revive.notify_waiters();
+    }
+
+    /// Every account's workers and their status, with its export position and token
+    /// expiry from the store (status page, `/api/accounts`). Touches no Zendesk.
+    pub fn account_views(&self) -> Vec<workers::AccountView> {
+        let config = self.config();
+        self.shared
+            .workers
+            .snapshot()
+            .into_iter()
+            .map(|s| workers::AccountView {
+                subdomain: config
+                    .accounts
+                    .get(&s.account)
+                    .map(|a| a.subdomain.clone())
+                    .unwrap_or_default(),
+                token_expires_at: self
+                    .store()
+                    .oauth_tokens(&s.account)
+                    .ok()
+                    .flatten()
+                    .map(|t| t.expires_at),
+                export_position: self
+                    .store()
+                    .cursor(&s.account, poll::EVENTS_STREAM)
+                    .ok()
+                    .flatten(),
+                account: s.account,
+                auth: s.auth,
+                webhook: s.webhook,
+                poller: s.poller,
+                fix: s.fix,
+            })
+            .collect()
+    }
+
+    /// Accounts whose credential Zendesk refused, with what to do: `/readyz` is not
+    /// ready while there is one.
+    pub fn dead_credentials(&self) -> Vec<(String, String)> {
+        self.shared
+            .workers
+            .snapshot()
+            .into_iter()
+            .filter(|s| s.credential_dead())
+            .map(|s| {
+                let fix = s.fix.unwrap_or_default();
+                (s.account, fix)
+            })
+            .collect()
+    }
+
+    /// Tickets parked until an account's credential works again.
+    pub fn parked(&self) -> usize {
+        self.shared.parked.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// A webhook delivery for `account` was accepted (`Ok`) or refused (`Err(reason)`).
+    pub fn note_webhook(&self, account: &str, outcome: Result<(), &str>) {
+        let now = crate::clock::now();
+        match outcome {
+            Ok(()) => self
+                .shared
+                .workers
+                .succeeded(account, workers::Worker::Webhook, now),
+            Err(reason) => self.shared.workers.failed(
+                account,
+                workers::Worker::Webhook,
+                &format!("a delivery was refused: {reason}"),
+                false,
+                now,
+            ),
+        }
     }
 
     /// The state of an agreement by name (`None` when unknown).
@@ -450,6 +481,22 @@ impl Engine {
         }
     }
 
+    /// The turn of one link: its two flows (and the carried path) never run at once.
+    pub(crate) async fn lock_link(&self, link: u64) -> OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self
+                .shared
+                .link_locks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if locks.len() > 4096 {
+                locks.retain(|_, m| Arc::strong_count(m) > 1);
+            }
+            locks.entry(link).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+
     pub(crate) async fn lock_ticket(&self, account: &str, ticket: u64) -> OwnedMutexGuard<()> {
         let lock = {
             let mut locks = self
@@ -474,6 +521,25 @@ impl Engine {
     /// `/metrics` renders): requests, 429s, retries, budget left.
     pub fn export_account_metrics(&self) {
         let m = &self.shared.metrics;
+        m.worker_up.clear();
+        for s in self.shared.workers.snapshot() {
+            for w in workers::Worker::ALL {
+                let state = s.worker(w).state;
+                if state == workers::WorkerState::Off {
+                    continue;
+                }
+                let up = matches!(
+                    state,
+                    workers::WorkerState::Ok | workers::WorkerState::Starting
+                );
+                m.worker_up
+                    .get_or_create(&crate::metrics::WorkerLabels {
+                        account: s.account.clone(),
+                        worker: w.as_str().to_owned(),
+                    })
+                    .set(i64::from(up));
+            }
+        }
         let mut seen = self
             .shared
             .exported

@@ -25,10 +25,24 @@ impl Engine {
         detail: &str,
     ) -> Result<Orphan, EngineError> {
         let orphan = self.orphan_record(link, reason, detail)?;
-        if orphan.note_owed {
-            self.write_orphan_note(link).await?;
+        if orphan.note_owed
+            && let Err(e) = self.write_orphan_note(link).await
+        {
+            // The link has ended either way; the note stays owed and is written later.
+            tracing::warn!(link = link.id, error = %e, "orphan note not written yet; tried again shortly");
+            self.write_owed_notes_later();
         }
         Ok(self.store().orphan(link.id)?.unwrap_or(orphan))
+    }
+
+    /// Tries the owed orphan notes again after a while, in the background (and at every
+    /// start, reload and sweep).
+    pub(crate) fn write_owed_notes_later(&self) {
+        let engine = self.clone();
+        crate::tasks::spawn(async move {
+            tokio::time::sleep(super::RETRY_AFTER).await;
+            engine.write_owed_notes().await;
+        });
     }
 
     /// The store side of orphaning, in one transaction: the link ends, the orphan is
@@ -89,13 +103,27 @@ impl Engine {
         let Some(mirror) = link.target_ticket else {
             return Ok(());
         };
-        loop {
+        // A write in doubt on the link is settled first; a few rounds at most (each
+        // settles one), then the note waits for the next try.
+        for round in 0..4 {
             let guard = self.lock_ticket(&link.target_account, mirror).await;
             let Some(orphan) = self.store().orphan(link.id)?.filter(|o| o.note_owed) else {
                 return Ok(());
             };
             if let Some(p) = self.store().pending_write(link.id, Flow::SourceToTarget)? {
                 drop(guard);
+                tracing::debug!(
+                    link = link.id,
+                    round,
+                    note = p.is_note(),
+                    "a write in doubt before the orphan note"
+                );
+                if round >= 3 {
+                    return Err(EngineError::NotApplied {
+                        account: link.target_account.clone(),
+                        ticket: mirror,
+                    });
+                }
                 if let Settled::Undecided { until } = self.settle_pending(link, &p).await? {
                     return Err(EngineError::Undecided {
                         account: link.target_account.clone(),
@@ -185,6 +213,10 @@ impl Engine {
                 }
             };
         }
+        Err(EngineError::NotApplied {
+            account: link.target_account.clone(),
+            ticket: mirror,
+        })
     }
 }
 

@@ -19,6 +19,7 @@ use crate::link::{Direction, Flow};
 use crate::store::LinkState;
 use crate::zendesk::models::TicketEvent;
 
+use super::workers::Worker;
 use super::{Account, Engine, EngineError};
 
 /// The stored stream name of the ticket events export position (Unix seconds).
@@ -83,13 +84,51 @@ const FIRST_RUN_LOOKBACK_SECS: i64 = 300;
 /// ticket shows up in the export, even if every comment there is mirrored.
 pub(crate) const VERIFY_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
 
-pub(crate) async fn run(engine: Engine, account: Arc<Account>, shutdown: CancellationToken) {
+/// The poller of account `name`, for as long as it is configured: it reads the account's
+/// client anew at every turn (a reload that changed the account is used from the next
+/// poll on), stops while the account's credential is dead (until a reload tries it
+/// again) and reports each poll in the account's worker status.
+pub(crate) async fn run(engine: Engine, name: String, shutdown: CancellationToken) {
     // Where the export is read from next; ahead of the stored position until confirmed.
     let mut next: Option<Position> = None;
+    let mut client: Option<Arc<Account>> = None;
     loop {
+        let Ok(account) = engine.account(&name) else {
+            return; // removed from the configuration
+        };
+        if !client.as_ref().is_some_and(|c| Arc::ptr_eq(c, &account)) {
+            // A new client (the account changed): resume from the stored position.
+            next = None;
+            client = Some(account.clone());
+        }
         let interval = engine.config().daemon.poll_interval;
-        if let Err(e) = poll_once(&engine, &account, &mut next).await {
-            tracing::warn!(account = %account.name, error = %e, "poll failed; trying again next interval");
+        if engine.shared.workers.credential_dead(&name) {
+            let revived = engine.shared.revive.notified();
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return,
+                _ = revived => {}
+                // A safety net: a reload's wake-up is never missed for long.
+                _ = tokio::time::sleep(interval.max(std::time::Duration::from_secs(60))) => {}
+            }
+            continue;
+        }
+        match poll_once(&engine, &account, &mut next).await {
+            Ok(_) => engine
+                .shared
+                .workers
+                .succeeded(&name, Worker::Poller, crate::clock::now()),
+            Err(e) => {
+                let dead = e.dead_credential().is_some_and(|a| a == name);
+                tracing::warn!(account = %name, error = %e, "poll failed; trying again next interval");
+                engine.shared.workers.failed(
+                    &name,
+                    Worker::Poller,
+                    &e.to_string(),
+                    dead,
+                    crate::clock::now(),
+                );
+            }
         }
         tokio::select! {
             biased;
@@ -170,6 +209,13 @@ pub(crate) async fn poll_once(
             by_ticket.entry(e.ticket_id).or_default().push(e);
         }
         for (ticket, events) in by_ticket {
+            // Privacy changes are followed from the events themselves.
+            for change in privacy_changes(&events) {
+                engine
+                    .shared
+                    .hints
+                    .push_privacy(&account.name, ticket, change);
+            }
             if needs_read(engine, account, bridge, ticket, &events)? {
                 engine.shared.hints.push(&account.name, ticket);
             }
@@ -211,6 +257,8 @@ fn needs_read(
             match (c.event_type.as_str(), c.author_id) {
                 ("Comment", Some(author)) if author == bridge => {}
                 ("Comment", _) => comments.push(c.id),
+                // Followed from the event itself (`privacy_changes`): nothing to read.
+                ("CommentPrivacyChange" | "CommentRedactionEvent", _) => {}
                 // A status, tag or field change, a new ticket, a privacy change: read.
                 _ => return Ok(true),
             }
@@ -248,6 +296,26 @@ fn needs_read(
         }
     }
     Ok(false)
+}
+
+/// The comments whose privacy the events changed (made private, redacted), not by the
+/// bridge itself (those are its own following).
+fn privacy_changes(events: &[&TicketEvent]) -> Vec<super::hints::PrivacyChange> {
+    events
+        .iter()
+        .flat_map(|e| e.child_events.iter())
+        .filter_map(|c| {
+            let redacted = match c.event_type.as_str() {
+                "CommentPrivacyChange" => false,
+                "CommentRedactionEvent" => true,
+                _ => return None,
+            };
+            Some(super::hints::PrivacyChange {
+                comment: c.comment_id?,
+                redacted,
+            })
+        })
+        .collect()
 }
 
 /// The ticket's tags as its newest tag event in the export sets them (a new ticket's

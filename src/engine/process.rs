@@ -22,22 +22,67 @@ impl Engine {
     /// Processes one changed ticket of `account`.
     pub(crate) async fn process(&self, account: &str, id: u64) -> Result<(), EngineError> {
         let carried = self.shared.hints.take_carried(account, id);
+        let privacy = carried
+            .as_ref()
+            .map(|c| c.privacy.clone())
+            .unwrap_or_default();
+        // Privacy changes alone need no read of the ticket, only of the comments concerned.
+        if let Some(c) = &carried
+            && c.privacy_only()
+        {
+            let followed = self.follow_privacy(account, id, &privacy).await;
+            if followed.is_err() {
+                self.keep_privacy(account, id, &privacy);
+            }
+            return followed;
+        }
         // A comment the webhook brought whole is mirrored without reading the ticket.
         if let Some(carried) = &carried
             && self.process_carried(account, id, carried).await?
         {
-            return Ok(());
+            let followed = self.follow_privacy(account, id, &privacy).await;
+            if followed.is_err() {
+                self.keep_privacy(account, id, &privacy);
+            }
+            return followed;
         }
+        let done = self.process_read(account, id, carried.as_ref()).await;
+        // After the comments were mirrored (one may just have crossed, and be made
+        // private now), privacy follows.
+        if privacy.is_empty() {
+            return done;
+        }
+        let mut again = done.err();
+        let followed = self.follow_privacy(account, id, &privacy).await;
+        self.contain(None, followed, &mut again)?;
+        if again.is_some() {
+            self.keep_privacy(account, id, &privacy);
+        }
+        again.map_or(Ok(()), Err)
+    }
+
+    /// Privacy changes not followed yet stay with the ticket for its next run (they are
+    /// not in the ticket itself: a read would not find them again).
+    fn keep_privacy(&self, account: &str, id: u64, changes: &[super::hints::PrivacyChange]) {
+        for c in changes {
+            self.shared.hints.push_privacy(account, id, *c);
+        }
+    }
+
+    /// [`Engine::process`] once the ticket must be read.
+    async fn process_read(
+        &self,
+        account: &str,
+        id: u64,
+        carried: Option<&super::hints::Carried>,
+    ) -> Result<(), EngineError> {
         let store = self.store().clone();
         let as_source = store.links_by_source_ticket(account, id)?;
         let as_mirror = store.link_by_target(account, id)?;
         // A ticket that is no link's source or mirror matters only if an agreement could
         // share it now: decided from what the hints said, without reading it.
         if as_source.is_empty() && as_mirror.is_none() {
-            let described = carried
-                .as_ref()
-                .filter(|c| !c.blind)
-                .and_then(|c| c.ticket.as_ref());
+            let described = carried.filter(|c| !c.blind).and_then(|c| c.ticket.as_ref());
             if !self.could_share(account, described) {
                 tracing::debug!(account, ticket = id, "no agreement can act on it: not read");
                 return Ok(());

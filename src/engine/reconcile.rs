@@ -29,6 +29,7 @@ pub(crate) async fn run(engine: Engine, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
+        engine.write_owed_notes().await;
         match engine.sweep().await {
             Ok(r) => tracing::info!(
                 checked = r.links_checked,

@@ -296,13 +296,22 @@ impl Engine {
         let Ok(orphans) = self.store().orphans() else {
             return;
         };
+        let mut again = false;
         for o in orphans.into_iter().filter(|o| o.note_owed) {
             let Ok(Some(link)) = self.store().link(o.link) else {
                 continue;
             };
-            if let Err(e) = self.write_orphan_note(&link).await {
-                tracing::warn!(link = link.id, error = %e, "orphan note not written yet; tried again at the next start, reload or sweep");
+            // A receiver whose credential is dead waits for its fix (and the reload).
+            if self.shared.workers.credential_dead(&link.target_account) {
+                continue;
             }
+            if let Err(e) = self.write_orphan_note(&link).await {
+                tracing::warn!(link = link.id, error = %e, "orphan note not written yet; tried again shortly");
+                again |= e.is_transient() && e.dead_credential().is_none();
+            }
+        }
+        if again {
+            self.write_owed_notes_later();
         }
     }
 

@@ -18,7 +18,6 @@ use tokio::time::Instant;
 use super::hints::Hint;
 
 #[derive(Debug, Default)]
-#[allow(dead_code)] // parking is wired to dead credentials in the next change
 pub struct Scheduler {
     due: BTreeMap<Hint, Instant>,
     running: HashSet<Hint>,
@@ -27,7 +26,6 @@ pub struct Scheduler {
     parked: BTreeMap<String, BTreeSet<Hint>>,
 }
 
-#[allow(dead_code)]
 impl Scheduler {
     /// A ticket changed.
     pub fn hint(&mut self, key: Hint, now: Instant, window: Duration) {

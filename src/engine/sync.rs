@@ -1,29 +1,25 @@
-//! One flow of one link: read the sending side's new comments, let the pure planner decide,
-//! write each planned update to the receiving side and record it before the next.
+//! One step of one flow of one link, in four parts: **read** the sending side's comments
+//! after the flow's watermark, **plan** with the pure planner (`plan::plan`), **write**
+//! each planned update (the exactly-once protocol of `write.rs`: recorded before it is
+//! sent, committed before the next), **commit** the step (the watermark past what was
+//! decided, both sides' baselines). The flows of one link take turns under the link's
+//! lock; writes to one receiving ticket, whatever link they come from, take turns under
+//! the ticket's lock.
 //!
-//! The exactly-once protocol for a write carrying comments (see ARCHITECTURE.md):
-//! 1. under the receiving ticket's lock, record a `PendingWrite` (link, flow, source ids);
-//! 2. send the update (the client never replays an update that carries a comment);
-//! 3. find the comment it created (the newest comment by the bridge's user on that ticket
-//!    that the store does not know yet) and `commit_mirrored` — mappings, bridge-comment
-//!    mark, watermark and pending write cleared, in one transaction.
-//!
-//! If the answer is lost (`InDoubt`) or the process dies between 1 and 3, the pending
-//! write is reconciled by the same look-up before anything else is sent: found → commit,
-//! not found → clear and plan again.
+//! Order (DESIGN §5): a step always starts from a complete read of what follows the
+//! watermark and writes in comment order, so on each mirror comments appear in the order
+//! they were written at the source, whatever the webhooks did. Only `daemon.ordering =
+//! "arrival"` (opt-in, `carried.rs`) writes a webhook's comment before that read.
 
 use crate::config::AgreementConfig;
 use crate::link::Flow;
 use crate::metrics::AgreementLabels;
-use crate::plan::{self, CommentNow, SideNow, Write};
+use crate::plan::{self, Baseline, CommentNow, Plan, SideNow, Write};
 use crate::store::{Link, LinkState, Watermark};
 use crate::zendesk::models::Ticket;
 
 use super::write::{Settled, WriteFailure};
-use super::{Engine, EngineError};
-
-/// The `lock_ticket` account key under which the two flows of a link take turns.
-pub(crate) const LINK_TURN: &str = "#link";
+use super::{Account, Engine, EngineError};
 
 /// Who sends and who receives in one flow.
 pub(crate) struct Ends {
@@ -58,6 +54,44 @@ fn reverse(flow: Flow) -> Flow {
     }
 }
 
+/// What one step read: the comments after the watermark not mirrored yet, and the
+/// highest one that was (mirrored ahead of the watermark, or found by a catch-up).
+struct Read {
+    mark: Watermark,
+    baseline: Baseline,
+    comments: Vec<CommentNow>,
+    ahead: Option<u64>,
+}
+
+impl SideNow {
+    /// A ticket's status, tags and fields as just read.
+    pub(crate) fn of(t: &Ticket) -> SideNow {
+        SideNow {
+            status: t.status,
+            tags: t.tags.clone(),
+            custom_fields: t.custom_fields.clone(),
+        }
+    }
+
+    /// "Now" taken to be the baseline itself (a step that sends comments only); `None`
+    /// when the baseline cannot stand for the ticket (never read, or to be re-based).
+    pub(crate) fn from_baseline(b: &Baseline) -> Option<SideNow> {
+        let status = b.status.filter(|_| !b.rebase)?;
+        Some(SideNow {
+            status,
+            tags: b.tags.iter().cloned().collect(),
+            custom_fields: b
+                .fields
+                .iter()
+                .map(|(id, value)| crate::zendesk::models::CustomField {
+                    id: *id,
+                    value: value.clone(),
+                })
+                .collect(),
+        })
+    }
+}
+
 impl Engine {
     /// The agreement whose rules govern `flow` on `link`.
     pub(crate) fn rules_for(&self, link: &Link, flow: Flow) -> Option<AgreementConfig> {
@@ -70,7 +104,8 @@ impl Engine {
         }
     }
 
-    /// Syncs one flow of a link from the sending ticket as just read.
+    /// Syncs one flow of a link from the sending ticket as just read (making the mirror
+    /// first if the link has none yet).
     pub(crate) async fn sync(
         &self,
         link: &Link,
@@ -84,7 +119,20 @@ impl Engine {
             };
             link = self.ensure_mirror(&link, &agreement, sender).await?;
         }
-        let (Some(ends), Some(rules)) = (ends(&link, flow), self.rules_for(&link, flow)) else {
+        self.step(&link, flow, Some(SideNow::of(sender)), &[]).await
+    }
+
+    /// One step of `flow` on `link`: read → plan → write → commit. `now` is the sending
+    /// ticket as just read; `None` takes the stored baseline for it (a step for comments
+    /// only, such as a webhook's), and the ticket is read if the plan would change it.
+    pub(crate) async fn step(
+        &self,
+        link: &Link,
+        flow: Flow,
+        now: Option<SideNow>,
+        known: &[super::hints::CarriedComment],
+    ) -> Result<(), EngineError> {
+        let (Some(ends), Some(rules)) = (ends(link, flow), self.rules_for(link, flow)) else {
             return Ok(());
         };
         // Race (found by tests/chaos.rs, no crash needed): the two flows of a two-way
@@ -96,27 +144,64 @@ impl Engine {
         // take turns (lock order: link, then ticket), and a step that would send a
         // status/tag/field change re-reads the sending ticket under that turn: a ticket
         // read before the other flow's write is not compared with the baseline after it.
-        let _turn = self.lock_ticket(LINK_TURN, link.id).await;
-        // A write left in doubt is settled before anything new is planned.
+        let _turn = self.lock_link(link.id).await;
+        self.recover_flow(link, flow, &ends).await?;
+        let sender = self.account(&ends.sender_account)?;
+        let read = self.read_step(link, flow, &ends, &sender, known).await?;
+        let (plan, now) = self.plan_step(&rules, &ends, &sender, &read, now).await?;
+        tracing::debug!(
+            link = link.id,
+            flow = flow.as_str(),
+            new_comments = read.comments.len(),
+            writes = plan.writes.len(),
+            held_back = plan.held_back.len(),
+            skipped = plan.skipped.len(),
+            "planned"
+        );
+        let labels = AgreementLabels {
+            agreement: rules.name.clone(),
+        };
+        self.count_held_back(&labels, &plan);
+        let new_baseline = now.to_baseline(read.baseline.not_before);
+        let Some(receiver_baseline) = self
+            .write_step(link, flow, &ends, &plan, &read, &new_baseline, &labels)
+            .await?
+        else {
+            return Ok(());
+        };
+        self.commit_step(link, flow, &plan, &read, &new_baseline, &receiver_baseline)?;
+        if !plan.writes.is_empty() {
+            tracing::info!(
+                link = link.id,
+                flow = flow.as_str(),
+                writes = plan.writes.len(),
+                "synced"
+            );
+        }
+        Ok(())
+    }
+
+    /// Before a step: a write left in doubt is settled (nothing new is sent on this flow
+    /// while an earlier write may still land), and once per link and flow after each
+    /// start the store is checked against the receiving ticket (an older backup
+    /// restored?). Both live in `recovery.rs`.
+    async fn recover_flow(&self, link: &Link, flow: Flow, ends: &Ends) -> Result<(), EngineError> {
         if let Some(pending) = self.store().pending_write(link.id, flow)?
-            && let Settled::Undecided { until } = self.settle_pending(&link, &pending).await?
+            && let Settled::Undecided { until } = self.settle_pending(link, &pending).await?
         {
-            // Nothing new is sent on this flow while an earlier write may still land.
             return Err(EngineError::Undecided {
                 account: ends.receiver_account.clone(),
                 ticket: ends.receiver_ticket,
                 until,
             });
         }
-        // Once per link and flow after each start: is the store behind the receiving
-        // ticket (an older backup restored)?
         let first_look = self
             .shared
             .verified
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert((link.id, flow));
-        if first_look && let Err(e) = self.catch_up(&link, flow, &ends).await {
+        if first_look && let Err(e) = self.catch_up(link, flow, ends).await {
             self.shared
                 .verified
                 .lock()
@@ -124,19 +209,30 @@ impl Engine {
                 .remove(&(link.id, flow));
             return Err(e);
         }
-        let sender_acct = self.account(&ends.sender_account)?;
-        let receiver_acct = self.account(&ends.receiver_account)?;
+        Ok(())
+    }
+
+    /// Read: every comment of the sending ticket after the watermark, with who wrote it
+    /// (names the webhooks already gave, in `known`, are not looked up again).
+    async fn read_step(
+        &self,
+        link: &Link,
+        flow: Flow,
+        ends: &Ends,
+        sender: &Account,
+        known: &[super::hints::CarriedComment],
+    ) -> Result<Read, EngineError> {
         let mark = self.store().watermark(link.id, flow)?;
         let baseline = Self::baseline(&mark);
         let after = mark.last_source_comment.unwrap_or(0);
-        let sender_bridge = sender_acct.bridge_user().await?;
-        let fresh = sender_acct
+        let sender_bridge = sender.bridge_user().await?;
+        let fresh = sender
             .client
             .comments_after(ends.sender_ticket, after)
             .await?;
         let mut comments = Vec::new();
-        // Comments a webhook carried were mirrored ahead of the watermark: skipped here,
-        // and the watermark moves past them with the rest.
+        // Comments already mirrored ahead of the watermark are skipped here, and the
+        // watermark moves past them with the rest.
         let mut ahead = None;
         for c in fresh {
             if self
@@ -147,8 +243,12 @@ impl Engine {
                 ahead = ahead.max(Some(c.id));
                 continue;
             }
+            let name = known
+                .iter()
+                .find(|k| k.author_id == c.author_id)
+                .map_or("", |k| k.author_name.as_str());
             let (author, author_is_bridge, written_by_bridge) = self
-                .authorship(&sender_acct, sender_bridge, c.id, c.author_id, "")
+                .authorship(sender, sender_bridge, c.id, c.author_id, name)
                 .await?;
             comments.push(CommentNow {
                 id: c.id,
@@ -160,45 +260,73 @@ impl Engine {
                 body: c.body,
             });
         }
-        let mut now = SideNow {
-            status: sender.status,
-            tags: sender.tags.clone(),
-            custom_fields: sender.custom_fields.clone(),
+        Ok(Read {
+            mark,
+            baseline,
+            comments,
+            ahead,
+        })
+    }
+
+    /// Plan: what to write. A plan that would send a status/tag/field change is made
+    /// again from the sending ticket read under the link's turn (see `step`).
+    async fn plan_step(
+        &self,
+        rules: &AgreementConfig,
+        ends: &Ends,
+        sender: &Account,
+        read: &Read,
+        now: Option<SideNow>,
+    ) -> Result<(Plan, SideNow), EngineError> {
+        let now = match now.or_else(|| SideNow::from_baseline(&read.baseline)) {
+            Some(now) => now,
+            None => SideNow::of(&sender.client.show_ticket(ends.sender_ticket).await?),
         };
-        let mut plan = plan::plan(&rules, &sender_acct.subdomain, &baseline, &now, &comments);
-        if plan.changes_ticket() {
-            let fresh = sender_acct.client.show_ticket(ends.sender_ticket).await?;
-            now = SideNow {
-                status: fresh.status,
-                tags: fresh.tags,
-                custom_fields: fresh.custom_fields,
-            };
-            plan = plan::plan(&rules, &sender_acct.subdomain, &baseline, &now, &comments);
-        }
-        tracing::debug!(
-            link = link.id,
-            flow = flow.as_str(),
-            new_comments = comments.len(),
-            writes = plan.writes.len(),
-            held_back = plan.held_back.len(),
-            skipped = plan.skipped.len(),
-            "planned"
+        let plan = plan::plan(
+            rules,
+            &sender.subdomain,
+            &read.baseline,
+            &now,
+            &read.comments,
         );
-        let labels = AgreementLabels {
-            agreement: rules.name.clone(),
-        };
-        self.count_held_back(&labels, &plan);
+        if !plan.changes_ticket() {
+            return Ok((plan, now));
+        }
+        let fresh = SideNow::of(&sender.client.show_ticket(ends.sender_ticket).await?);
+        let plan = plan::plan(
+            rules,
+            &sender.subdomain,
+            &read.baseline,
+            &fresh,
+            &read.comments,
+        );
+        Ok((plan, fresh))
+    }
+
+    /// Write: each planned update, recorded before the next. `None` when the step stops
+    /// early (the link ended, broke, or lost consent): nothing more is recorded for it.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_step(
+        &self,
+        link: &Link,
+        flow: Flow,
+        ends: &Ends,
+        plan: &Plan,
+        read: &Read,
+        new_baseline: &Baseline,
+        labels: &AgreementLabels,
+    ) -> Result<Option<Baseline>, EngineError> {
+        let receiver = self.account(&ends.receiver_account)?;
         let mut receiver_baseline =
             Self::baseline(&self.store().watermark(link.id, reverse(flow))?);
-        let new_baseline = now.to_baseline(baseline.not_before);
         for (i, write) in plan.writes.iter().enumerate() {
             let result = self
-                .write_one(&link, flow, &ends, &receiver_acct, write, false)
+                .write_one(link, flow, ends, &receiver, write, false)
                 .await;
-            if !self.after_write(&link, flow, result).await? {
-                return Ok(());
+            if !self.after_write(link, flow, result).await? {
+                return Ok(None);
             }
-            self.count_mirrored(&labels, write, &comments);
+            self.count_mirrored(labels, write, &read.comments);
             receiver_baseline = plan::receiver_after(receiver_baseline, write);
             // The status/tag/field changes ride in the first write: once it landed, both
             // baselines take it in before the next write, so a later write failing neither
@@ -207,7 +335,7 @@ impl Engine {
             if i == 0 && write.changes_ticket() && plan.writes.len() > 1 {
                 self.store().transaction(|tx| {
                     let mut m = tx.view().watermark(link.id, flow)?;
-                    m.snapshot = serde_json::to_value(&new_baseline).ok();
+                    m.snapshot = serde_json::to_value(new_baseline).ok();
                     tx.set_watermark(link.id, flow, &m)?;
                     let mut r = tx.view().watermark(link.id, reverse(flow))?;
                     r.snapshot = serde_json::to_value(&receiver_baseline).ok();
@@ -216,51 +344,57 @@ impl Engine {
                 })?;
             }
         }
-        // Everything decided is done: advance the watermark past held-back and skipped
-        // comments too, and keep both baselines.
-        let last = [mark.last_source_comment, plan.last_comment, ahead]
+        Ok(Some(receiver_baseline))
+    }
+
+    /// Commit: everything decided is done, so the watermark moves past held-back and
+    /// skipped comments too, and both baselines are kept (one transaction, only while
+    /// the link is active: a link that ended meanwhile keeps its watermark where its last
+    /// write left it).
+    fn commit_step(
+        &self,
+        link: &Link,
+        flow: Flow,
+        plan: &Plan,
+        read: &Read,
+        new_baseline: &Baseline,
+        receiver_baseline: &Baseline,
+    ) -> Result<(), EngineError> {
+        let last = [read.mark.last_source_comment, plan.last_comment, read.ahead]
             .into_iter()
             .flatten()
             .max();
-        let changed =
-            !plan.writes.is_empty() || last != mark.last_source_comment || new_baseline != baseline;
-        if changed {
-            let at = crate::clock::now();
-            self.store().transaction(|tx| {
-                // A link that ended meanwhile keeps its watermark where its last write
-                // left it.
-                if tx
-                    .view()
-                    .link(link.id)?
-                    .is_none_or(|l| l.state != LinkState::Active)
-                {
-                    return Ok(());
-                }
-                let mut m = tx.view().watermark(link.id, flow)?;
-                m.last_source_comment = match (m.last_source_comment, last) {
-                    (Some(a), Some(b)) => Some(a.max(b)),
-                    (a, b) => a.or(b),
-                };
-                m.snapshot = serde_json::to_value(&new_baseline).ok();
-                m.updated_at = Some(at);
-                tx.set_watermark(link.id, flow, &m)?;
-                if !plan.writes.is_empty() {
-                    let mut r: Watermark = tx.view().watermark(link.id, reverse(flow))?;
-                    r.snapshot = serde_json::to_value(&receiver_baseline).ok();
-                    tx.set_watermark(link.id, reverse(flow), &r)?;
-                    tx.mark_link_synced(link.id, at)?;
-                }
-                Ok(())
-            })?;
+        let changed = !plan.writes.is_empty()
+            || last != read.mark.last_source_comment
+            || *new_baseline != read.baseline;
+        if !changed {
+            return Ok(());
         }
-        if !plan.writes.is_empty() {
-            tracing::info!(
-                link = link.id,
-                flow = flow.as_str(),
-                writes = plan.writes.len(),
-                "synced"
-            );
-        }
+        let at = crate::clock::now();
+        self.store().transaction(|tx| {
+            if tx
+                .view()
+                .link(link.id)?
+                .is_none_or(|l| l.state != LinkState::Active)
+            {
+                return Ok(());
+            }
+            let mut m = tx.view().watermark(link.id, flow)?;
+            m.last_source_comment = match (m.last_source_comment, last) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            m.snapshot = serde_json::to_value(new_baseline).ok();
+            m.updated_at = Some(at);
+            tx.set_watermark(link.id, flow, &m)?;
+            if !plan.writes.is_empty() {
+                let mut r: Watermark = tx.view().watermark(link.id, reverse(flow))?;
+                r.snapshot = serde_json::to_value(receiver_baseline).ok();
+                tx.set_watermark(link.id, reverse(flow), &r)?;
+                tx.mark_link_synced(link.id, at)?;
+            }
+            Ok(())
+        })?;
         Ok(())
     }
 

@@ -24,6 +24,7 @@ use crate::store::{AuditEntry, Link, Orphan};
 pub fn router() -> Router<Arc<ServerState>> {
     Router::new()
         .route("/agreements", get(agreements))
+        .route("/accounts", get(accounts))
         .route("/links", get(links))
         .route("/links/{id}", get(link))
         .route("/orphans", get(orphans))
@@ -111,8 +112,24 @@ pub fn presented_token(headers: &HeaderMap) -> Option<String> {
         .next()
 }
 
-/// The engine, once the caller proved it holds the admin token.
-fn authorized(state: &ServerState, headers: &HeaderMap) -> Result<Engine, ApiError> {
+/// What answers a caller that proved it holds the admin token: this daemon's engine, or,
+/// on a follower of several daemons on one store, the shared store and the leader.
+enum Access {
+    Engine(Engine),
+    Follower(Arc<super::cluster::Cluster>),
+}
+
+impl Access {
+    fn store(&self) -> &crate::store::Store {
+        match self {
+            Access::Engine(e) => e.store(),
+            Access::Follower(c) => &c.store,
+        }
+    }
+}
+
+/// The engine or the shared store, once the caller proved it holds the admin token.
+fn authorized(state: &ServerState, headers: &HeaderMap) -> Result<Access, ApiError> {
     let config = state.config.borrow().clone();
     let ok = presented_token(headers)
         .zip(config.daemon.admin_token.as_ref())
@@ -120,10 +137,14 @@ fn authorized(state: &ServerState, headers: &HeaderMap) -> Result<Engine, ApiErr
     if !ok {
         return Err(unauthorized());
     }
-    state.engine.clone().ok_or(ApiError {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        message: "the engine is not running".into(),
-    })
+    match (state.engine(), &state.cluster) {
+        (Some(engine), _) => Ok(Access::Engine(engine)),
+        (None, Some(cluster)) => Ok(Access::Follower(cluster.clone())),
+        (None, None) => Err(ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: "the engine is not running".into(),
+        }),
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
@@ -162,20 +183,35 @@ pub fn agreement_views(engine: &Engine) -> Vec<AgreementView> {
         .collect()
 }
 
+/// Each account's workers (auth with token expiry, webhook, poller with the export
+/// position): state, since, last success, last error, and the fix when one is needed.
+async fn accounts(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<crate::engine::workers::AccountView>>, ApiError> {
+    Ok(Json(match authorized(&state, &headers)? {
+        Access::Engine(engine) => engine.account_views(),
+        // A follower runs no workers: the leader's are on the leader's own API.
+        Access::Follower(_) => Vec::new(),
+    }))
+}
+
 async fn agreements(
     State(state): State<Arc<ServerState>>,
     headers: HeaderMap,
 ) -> Result<Json<Vec<AgreementView>>, ApiError> {
-    let engine = authorized(&state, &headers)?;
-    Ok(Json(agreement_views(&engine)))
+    Ok(Json(match authorized(&state, &headers)? {
+        Access::Engine(engine) => agreement_views(&engine),
+        Access::Follower(c) => super::cluster::stored_agreement_views(&c.store)?,
+    }))
 }
 
 async fn links(
     State(state): State<Arc<ServerState>>,
     headers: HeaderMap,
 ) -> Result<Json<Vec<Link>>, ApiError> {
-    let engine = authorized(&state, &headers)?;
-    Ok(Json(engine.store().links()?))
+    let access = authorized(&state, &headers)?;
+    Ok(Json(access.store().links()?))
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -194,18 +230,15 @@ async fn link(
     headers: HeaderMap,
     Path(id): Path<u64>,
 ) -> Result<Json<LinkDetail>, ApiError> {
-    let engine = authorized(&state, &headers)?;
-    let link = engine
-        .store()
-        .link(id)?
-        .ok_or(EngineError::UnknownLink(id))?;
-    let pending = engine
-        .store()
+    let access = authorized(&state, &headers)?;
+    let store = access.store();
+    let link = store.link(id)?.ok_or(EngineError::UnknownLink(id))?;
+    let pending = store
         .pending_writes()?
         .into_iter()
         .filter(|p| p.link == id)
         .count();
-    let orphan = engine.store().orphan(id)?;
+    let orphan = store.orphan(id)?;
     let lag_seconds = link
         .last_synced_at
         .map(|t| crate::clock::now().duration_since(t).as_secs());
@@ -221,8 +254,8 @@ async fn orphans(
     State(state): State<Arc<ServerState>>,
     headers: HeaderMap,
 ) -> Result<Json<Vec<Orphan>>, ApiError> {
-    let engine = authorized(&state, &headers)?;
-    Ok(Json(engine.store().orphans()?))
+    let access = authorized(&state, &headers)?;
+    Ok(Json(access.store().orphans()?))
 }
 
 #[derive(Deserialize)]
@@ -235,10 +268,10 @@ async fn audit(
     headers: HeaderMap,
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
-    let engine = authorized(&state, &headers)?;
+    let access = authorized(&state, &headers)?;
     Ok(Json(match q.limit {
-        Some(n) => engine.store().audit_latest(n)?,
-        None => engine.store().audit_all()?,
+        Some(n) => access.store().audit_latest(n)?,
+        None => access.store().audit_all()?,
     }))
 }
 
@@ -253,26 +286,40 @@ async fn share(
     State(state): State<Arc<ServerState>>,
     headers: HeaderMap,
     Json(req): Json<ShareRequest>,
-) -> Result<Json<Link>, ApiError> {
-    let engine = authorized(&state, &headers)?;
+) -> Result<Response, ApiError> {
+    let engine = match authorized(&state, &headers)? {
+        Access::Engine(e) => e,
+        Access::Follower(c) => return Ok(super::cluster::relay(&c, "share", json(&req)).await),
+    };
     Ok(Json(
         engine
             .share(&req.account, req.ticket, &req.to, "admin API")
             .await?,
-    ))
+    )
+    .into_response())
+}
+
+fn json<T: Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or_default()
 }
 
 async fn unshare(
     State(state): State<Arc<ServerState>>,
     headers: HeaderMap,
     Json(req): Json<ShareRequest>,
-) -> Result<Json<Orphan>, ApiError> {
-    let engine = authorized(&state, &headers)?;
+) -> Result<Response, ApiError> {
+    let engine = match authorized(&state, &headers)? {
+        Access::Engine(e) => e,
+        Access::Follower(c) => {
+            return Ok(super::cluster::relay(&c, "unshare", json(&req)).await);
+        }
+    };
     Ok(Json(
         engine
             .unshare(&req.account, req.ticket, &req.to, "admin API")
             .await?,
-    ))
+    )
+    .into_response())
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -286,10 +333,16 @@ async fn resync(
     headers: HeaderMap,
     Path(id): Path<u64>,
     body: Option<Json<ResyncRequest>>,
-) -> Result<Json<Link>, ApiError> {
-    let engine = authorized(&state, &headers)?;
+) -> Result<Response, ApiError> {
     let relink = body.map(|b| b.relink).unwrap_or(false);
-    Ok(Json(engine.resync(id, relink).await?))
+    let engine = match authorized(&state, &headers)? {
+        Access::Engine(e) => e,
+        Access::Follower(c) => {
+            let req = serde_json::json!({ "link": id, "relink": relink });
+            return Ok(super::cluster::relay(&c, "resync", req).await);
+        }
+    };
+    Ok(Json(engine.resync(id, relink).await?).into_response())
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -302,8 +355,8 @@ async fn backup(
     headers: HeaderMap,
     Json(req): Json<BackupRequest>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let engine = authorized(&state, &headers)?;
-    let store = engine.store().clone();
+    let access = authorized(&state, &headers)?;
+    let store = access.store().clone();
     let path = req.path.clone();
     tokio::task::spawn_blocking(move || store.backup(&path))
         .await

@@ -6,8 +6,10 @@
 //! listener and a shutdown future, so tests run it on port 0.
 
 pub mod api;
+pub mod cluster;
 mod health;
 pub mod status;
+mod status_workers;
 pub mod webhook;
 
 use std::future::Future;
@@ -60,6 +62,18 @@ pub struct ServerState {
     pub readiness: Arc<Readiness>,
     /// The engine, for the admin API (`None` in tests of the webhook path alone).
     pub engine: Option<Engine>,
+    /// Several daemons on one PostgreSQL store: this daemon's place (its engine, while
+    /// it leads, is there, not in `engine`).
+    pub cluster: Option<Arc<cluster::Cluster>>,
+}
+
+impl ServerState {
+    /// The engine, if this daemon runs one now.
+    pub fn engine(&self) -> Option<Engine> {
+        self.engine
+            .clone()
+            .or_else(|| self.cluster.as_ref().and_then(|c| c.engine()))
+    }
 }
 
 pub fn router(state: Arc<ServerState>) -> Router {

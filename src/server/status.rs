@@ -70,8 +70,12 @@ pub struct StatusView {
     /// Newest first.
     pub audit: Vec<AuditEntry>,
     pub accounts: Vec<AccountBudget>,
+    /// Each account's workers (auth, webhook, poller).
+    pub workers: Vec<crate::engine::workers::AccountView>,
     /// What could not be read (shown on the page instead of failing it).
     pub problems: Vec<String>,
+    /// Several daemons on one store: who leads (`None` on an embedded store).
+    pub leader: Option<super::cluster::LeaderView>,
 }
 
 /// Escapes text for HTML element content and quoted attribute values.
@@ -90,7 +94,7 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-fn time(t: Timestamp) -> String {
+pub(super) fn time(t: Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
@@ -170,7 +174,7 @@ fn head(out: &mut String, title: &str, refresh: bool) {
     );
 }
 
-fn badge(class: &str, text: &str) -> String {
+pub(super) fn badge(class: &str, text: &str) -> String {
     format!("<span class=\"b {class}\">{}</span>", escape(text))
 }
 
@@ -240,10 +244,12 @@ pub fn render(view: &StatusView) -> String {
         }
         out.push_str("</ul></div>");
     }
+    super::cluster::render_leader(&mut out, view.leader.as_ref(), view.now);
     cards(&mut out, view);
     agreements(&mut out, view);
     links(&mut out, view);
     orphans(&mut out, view);
+    super::status_workers::accounts(&mut out, &view.workers, view.now);
     budgets(&mut out, view);
     audit(&mut out, view);
     out.push_str("</main></body></html>\n");
@@ -293,7 +299,7 @@ fn cards(out: &mut String, v: &StatusView) {
     out.push_str("</div>");
 }
 
-fn section(out: &mut String, title: &str, note: &str) {
+pub(super) fn section(out: &mut String, title: &str, note: &str) {
     let _ = write!(out, "<section><h2>{}", escape(title));
     if !note.is_empty() {
         let _ = write!(out, "<small>{}</small>", escape(note));
@@ -301,7 +307,7 @@ fn section(out: &mut String, title: &str, note: &str) {
     out.push_str("</h2>");
 }
 
-fn table_head(out: &mut String, columns: &[&str]) {
+pub(super) fn table_head(out: &mut String, columns: &[&str]) {
     out.push_str("<table><thead><tr>");
     for c in columns {
         let _ = write!(out, "<th>{}</th>", escape(c));
@@ -547,7 +553,9 @@ pub fn gather(engine: &Engine) -> StatusView {
         orphans,
         audit,
         accounts,
+        workers: engine.account_views(),
         problems,
+        leader: None,
     }
 }
 
@@ -608,24 +616,32 @@ pub async fn page(State(state): State<Arc<ServerState>>, headers: HeaderMap) -> 
         }
         Some(_) => {}
     }
-    match &state.engine {
-        Some(engine) => {
-            let engine = engine.clone();
-            // Store reads are blocking I/O: off the async workers.
-            match tokio::task::spawn_blocking(move || gather(&engine)).await {
-                Ok(view) => html(StatusCode::OK, render(&view)),
-                Err(e) => html(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!(
-                        "<!doctype html><title>sharebridge</title><p>The status page failed: {}</p>",
-                        escape(&e.to_string())
-                    ),
-                ),
-            }
-        }
-        None => html(
+    let engine = state.engine();
+    let cluster = state.cluster.clone();
+    if engine.is_none() && cluster.is_none() {
+        return html(
             StatusCode::SERVICE_UNAVAILABLE,
             "<!doctype html><title>sharebridge</title><p>The engine is not running.</p>".into(),
+        );
+    }
+    // Store reads are blocking I/O: off the async workers.
+    let gathered = tokio::task::spawn_blocking(move || match (engine, cluster) {
+        (Some(engine), cluster) => StatusView {
+            leader: cluster.map(|c| c.leader_view()),
+            ..gather(&engine)
+        },
+        // A follower: what the shared store says.
+        (None, Some(cluster)) => super::cluster::follower_gather(&cluster),
+        (None, None) => unreachable!("checked above"),
+    });
+    match gathered.await {
+        Ok(view) => html(StatusCode::OK, render(&view)),
+        Err(e) => html(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "<!doctype html><title>sharebridge</title><p>The status page failed: {}</p>",
+                escape(&e.to_string())
+            ),
         ),
     }
 }
@@ -774,7 +790,9 @@ mod tests {
                 paused_secs: Some(12),
                 throttled_total: 3,
             }],
+            workers: vec![],
             problems: vec![],
+            leader: None,
         }
     }
 

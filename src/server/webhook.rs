@@ -16,7 +16,7 @@ use jiff::{SignedDuration, Timestamp};
 use secrecy::ExposeSecret;
 
 use super::ServerState;
-use crate::engine::hints::{CarriedComment, CarriedTicket};
+use crate::engine::hints::{CarriedComment, CarriedTicket, PrivacyChange};
 use crate::metrics::WebhookLabels;
 use crate::zendesk::models::WebhookBody;
 use crate::zendesk::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
@@ -115,6 +115,19 @@ pub fn carried_comment(body: &[u8]) -> Option<(CarriedComment, CarriedTicket)> {
     Some((comment, ticket))
 }
 
+/// The comment whose privacy a `zen:event-type:ticket.comment_made_private` or
+/// `…comment_redacted` webhook announces; `None` for any other body. Pure.
+pub fn privacy_change(body: &[u8]) -> Option<PrivacyChange> {
+    let value = WebhookBody::parse(body)?;
+    let redacted = match value.event_type.as_deref()? {
+        "zen:event-type:ticket.comment_made_private" => false,
+        "zen:event-type:ticket.comment_redacted" => true,
+        _ => return None,
+    };
+    let comment = value.event.as_ref()?.comment.as_ref()?.id.get()?;
+    Some(PrivacyChange { comment, redacted })
+}
+
 /// The ticket as an event webhook's `detail` describes it (status, tags, brand).
 fn described(detail: &crate::zendesk::models::WebhookDetail) -> CarriedTicket {
     CarriedTicket {
@@ -155,6 +168,9 @@ pub async fn receive(
     };
     // Count only configured accounts: unknown names must not grow the label set.
     if !matches!(outcome, Err(Rejection::UnknownAccount)) {
+        if let Some(engine) = &state.engine {
+            engine.note_webhook(&account, outcome.map(drop).map_err(Rejection::label));
+        }
         state
             .metrics
             .webhooks
@@ -200,12 +216,16 @@ fn accept(
         crate::clock::now(),
     )?;
     let ticket = ticket_id(body).ok_or(Rejection::BadBody)?;
-    let own = match (&state.engine, updater_id(body)) {
+    let own = match (&state.engine(), updater_id(body)) {
         (Some(engine), Some(updater)) => engine.known_bridge_user(account) == Some(updater),
         _ => false,
     };
     if own {
         return Ok(None);
+    }
+    if let Some(change) = privacy_change(body) {
+        state.hints.push_privacy(account, ticket, change);
+        return Ok(Some(ticket));
     }
     match (carried_comment(body), event_detail(body)) {
         (Some((comment, detail)), _) => state.hints.push_comment(account, ticket, comment, detail),
@@ -250,6 +270,27 @@ mod tests {
         no_id["id"] = serde_json::json!("0");
         assert!(carried_comment(&event("comment_added", no_id)).is_none());
         assert!(carried_comment(br#"{"ticket_id": 42}"#).is_none());
+        // Privacy events name their comment.
+        let private = event("comment_made_private", serde_json::json!({"id": "99"}));
+        assert_eq!(
+            privacy_change(&private),
+            Some(PrivacyChange {
+                comment: 99,
+                redacted: false
+            })
+        );
+        let redacted = event(
+            "comment_redacted",
+            serde_json::json!({"id": 98, "body": "▇"}),
+        );
+        assert_eq!(
+            privacy_change(&redacted),
+            Some(PrivacyChange {
+                comment: 98,
+                redacted: true
+            })
+        );
+        assert_eq!(privacy_change(&body), None);
         // Any ticket event describes the ticket; a trigger body does not.
         let d = event_detail(&event("status_changed", serde_json::json!({}))).unwrap();
         assert_eq!(d.tags, ["a", "b"]);

@@ -40,6 +40,8 @@ pub(super) enum EngineError {
     NeedsRecovery,
     Io(io::Error),
     ReadOnly,
+    /// A fenced write by a daemon that no longer leads (PostgreSQL only).
+    NotLeader(String),
     Other(String, Option<Cause>),
 }
 
@@ -52,6 +54,7 @@ impl EngineError {
             EngineError::NeedsRecovery => StoreError::NeedsRecovery { path, op },
             EngineError::Io(source) => StoreError::Io { path, op, source },
             EngineError::ReadOnly => StoreError::ReadOnly { path, op },
+            EngineError::NotLeader(detail) => StoreError::NotLeader { path, op, detail },
             EngineError::Other(detail, source) => StoreError::Engine {
                 path,
                 op,
@@ -430,9 +433,36 @@ impl RawRead for WriteTx {
     }
 }
 
-/// Writes every table of the snapshot `src` into a new database file at `dest` (which
-/// must not exist) and makes it durable. The copy is as consistent as the snapshot.
-pub(super) fn copy_into_new_file(src: &ReadTx, tables: &[&str], dest: &Path) -> Result<()> {
+/// Entries copied per read when a table is copied, so a large table never sits in memory.
+const COPY_PAGE: usize = 10_000;
+
+/// Calls `f` with every entry of `table` in `src`, in key order, a page at a time.
+pub(super) fn for_each_entry(
+    src: &dyn RawRead,
+    table: &str,
+    mut f: impl FnMut(&[u8], &[u8]) -> Result<()>,
+) -> Result<()> {
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let lo = match &after {
+            Some(k) => Bound::Excluded(k.as_slice()),
+            None => Bound::Unbounded,
+        };
+        let page = src.scan(table, lo, Bound::Unbounded, false, COPY_PAGE)?;
+        for (k, v) in &page {
+            f(k, v)?;
+        }
+        if page.len() < COPY_PAGE {
+            return Ok(());
+        }
+        after = page.into_iter().last().map(|(k, _)| k);
+    }
+}
+
+/// Writes every table of the snapshot `src` (of either engine) into a new database file
+/// at `dest` (which must not exist) and makes it durable. The copy is as consistent as
+/// the snapshot.
+pub(super) fn copy_into_new_file(src: &dyn RawRead, tables: &[&str], dest: &Path) -> Result<()> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -446,12 +476,10 @@ pub(super) fn copy_into_new_file(src: &ReadTx, tables: &[&str], dest: &Path) -> 
     let tx = db.begin_write()?;
     for &name in tables {
         let mut out = tx.open_table(def(name))?;
-        if let Some(input) = src.table(name)? {
-            for entry in input.iter()? {
-                let (k, v) = entry?;
-                out.insert(k.value(), v.value())?;
-            }
-        }
+        for_each_entry(src, name, |k, v| {
+            out.insert(k, v)?;
+            Ok(())
+        })?;
     }
     tx.commit()?;
     db.close()?;

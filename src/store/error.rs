@@ -115,6 +115,15 @@ pub enum StoreError {
     #[error("store {path} is open read-only; {op} is a write")]
     ReadOnly { path: PathBuf, op: &'static str },
 
+    /// A write by a daemon that no longer leads (several daemons on one PostgreSQL
+    /// store): refused, so a deposed leader can neither record nor send.
+    #[error("store {path}: {op} refused: this daemon does not lead ({detail})")]
+    NotLeader {
+        path: PathBuf,
+        op: &'static str,
+        detail: String,
+    },
+
     /// Any other failure of the storage engine.
     #[error("store {path}: {op} failed: {detail}")]
     Engine {

@@ -1,11 +1,14 @@
-//! The store: everything sharebridge keeps between runs, in one embedded file.
+//! The store: everything sharebridge keeps between runs, in one embedded file (the
+//! default) or in a PostgreSQL database that several daemons share (`daemon.store`).
 //!
 //! Agreements and their history, links and their indexes, comment maps, pending writes
 //! (the outbox), watermarks, export cursors, OAuth token pairs, the audit log and the
 //! orphans report. [`Store`] is the facade; records are plain data ([`records`]); the
-//! key layout is in `keys.rs`, the schema version and migrations in `schema.rs`, and
-//! `engine.rs` is the only file that knows the storage engine (redb), so replacing the
-//! engine touches one file.
+//! key layout is in `keys.rs`, the schema version and migrations in `schema.rs`;
+//! `engine.rs` is the only file that knows redb and `postgres/` the only folder that knows
+//! PostgreSQL, `backend.rs` picks one, and nothing above it can tell which. With
+//! PostgreSQL, `cluster.rs` adds the leader lease, the fence of the leader's writes
+//! ([`Store::fenced`]) and the queues from followers to the leader.
 //!
 //! Architecture invariants:
 //! - Only `store/` knows the storage engine; only `keys.rs` knows table names and keys.
@@ -16,19 +19,24 @@
 //! - A damaged file is an error ([`StoreError::Corrupt`]), never an empty start.
 //!
 //! Concurrency: [`Store`] is `Clone + Send + Sync` (an `Arc` inside). Reads run in
-//! parallel with each other and with the single writer; writes queue for the writer.
-//! Calls block, but briefly (a read, or a commit with one fsync), so async code may call
-//! them directly for small reads and writes; use `tokio::task::spawn_blocking` for
+//! parallel with each other and with the single writer; writes queue for the writer (on
+//! PostgreSQL, the one writer of all daemons). Calls block, but briefly (a read, or a
+//! commit with one fsync; on PostgreSQL a round trip to its worker thread and the
+//! server), so async code may call them directly for small reads and writes; use `tokio::task::spawn_blocking` for
 //! [`Store::backup`] and for listing very large tables.
 
 mod accounts;
 mod agreements;
 mod audit;
+mod backend;
+mod cluster;
 mod comments;
+mod copy;
 mod engine;
 mod error;
 mod keys;
 mod links;
+mod postgres;
 pub mod records;
 mod schema;
 mod txn;
@@ -40,24 +48,41 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use cluster::{Fence, LeaderRecord, Leadership, QueuedCommand, Role};
+pub use copy::{CopyReport, TableSum};
 pub use error::StoreError;
 pub use records::*;
 pub use schema::SCHEMA_VERSION;
 pub use txn::{ReadView, WriteTxn};
 
+use backend::Db;
 pub use engine::StorageBackend;
-use engine::{Db, EngineError, Mode};
+use engine::{EngineError, Mode};
 use schema::Schema;
 
-/// A handle on the open store file; cheap to clone, shared by every task.
+/// A handle on the open store; cheap to clone, shared by every task.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
+    /// Who may write through this handle (several daemons on one PostgreSQL store).
+    writes: Writes,
+}
+
+/// Whether and under which lease a handle writes.
+#[derive(Clone)]
+enum Writes {
+    /// The only daemon on its store (an embedded file, or PostgreSQL before leading).
+    Free,
+    /// The leader's engine: every write transaction checks that this lease still leads.
+    Fenced(Arc<Fence>),
+    /// A follower: the facade's tables are only read.
+    Refused,
 }
 
 struct Inner {
     db: Db,
-    /// Named in every error, so a log line says which file to restore.
+    /// Named in every error, so a log line says which file to restore: the file's path,
+    /// or the PostgreSQL URL with its password hidden.
     path: PathBuf,
     /// The schema version of the file as opened (after migrations).
     schema_version: u32,
@@ -68,9 +93,15 @@ impl fmt::Debug for Store {
         f.debug_struct("Store")
             .field("path", &self.inner.path)
             .field("schema_version", &self.inner.schema_version)
-            .field("read_only", &matches!(self.inner.db, Db::ReadOnly(_)))
+            .field("read_only", &self.inner.db.is_read_only())
+            .field("postgres", &self.is_postgres())
             .finish()
     }
+}
+
+/// A PostgreSQL URL as messages show it: any password replaced by `***`.
+pub fn shown_url(url: &str) -> String {
+    postgres::shown(url)
 }
 
 /// Where the copy taken before migrating a file from schema `version` goes:
@@ -103,6 +134,45 @@ impl Store {
         Self::open_with(path.as_ref(), Mode::ReadOnly, &schema::CURRENT)
     }
 
+    /// Opens the store in the PostgreSQL database at `url` (`postgres://user@host/db`),
+    /// creating its tables if absent; `password`, when given, replaces one in the URL.
+    /// Several daemons may open one database: see [`Store::lead`]. Schema versions and
+    /// migrations are those of the file.
+    pub fn open_postgres(url: &str, password: Option<&str>) -> Result<Store, StoreError> {
+        Self::open_postgres_with(url, password, Mode::CreateOrOpen, &schema::CURRENT)
+    }
+
+    /// Opens an existing PostgreSQL store for inspection only (its tables must exist).
+    pub fn open_postgres_read_only(url: &str, password: Option<&str>) -> Result<Store, StoreError> {
+        Self::open_postgres_with(url, password, Mode::ReadOnly, &schema::CURRENT)
+    }
+
+    fn open_postgres_with(
+        url: &str,
+        password: Option<&str>,
+        mode: Mode,
+        schema: &Schema,
+    ) -> Result<Store, StoreError> {
+        const OP: &str = "open";
+        let shown = PathBuf::from(postgres::shown(url));
+        let target = postgres::target(url, password).map_err(|detail| StoreError::Engine {
+            path: shown.clone(),
+            op: OP,
+            detail,
+            source: None,
+        })?;
+        let db = postgres::Db::open(target, mode).map_err(|e| match e {
+            EngineError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+                StoreError::Missing {
+                    path: shown.clone(),
+                    op: OP,
+                }
+            }
+            e => e.at(&shown, OP),
+        })?;
+        Self::prepared(Db::Postgres(db), shown, mode, schema)
+    }
+
     /// Opens the store on a storage backend instead of a file (the deterministic
     /// simulation's disk, whose unsynced writes a simulated crash drops); `label` stands
     /// for the file in errors. An empty backend is initialised; no pre-migration copy is
@@ -116,10 +186,11 @@ impl Store {
         let db = engine::open_backend(backend).map_err(|e| e.at(path, OP))?;
         let store = Store {
             inner: Arc::new(Inner {
-                db,
+                db: Db::Redb(db),
                 path: path.to_path_buf(),
                 schema_version: schema::CURRENT.version,
             }),
+            writes: Writes::Free,
         };
         store.transaction_op(OP, |tx| schema::prepare(tx, &schema::CURRENT))?;
         Ok(store)
@@ -145,13 +216,22 @@ impl Store {
             }
             e => e.at(path, OP),
         })?;
+        Self::prepared(Db::Redb(opened), path.to_path_buf(), mode, schema)
+    }
+
+    /// Checks the schema version of a just-opened store and, unless read-only, brings it
+    /// to `schema` (keeping a copy of an older one first).
+    fn prepared(db: Db, path: PathBuf, mode: Mode, schema: &Schema) -> Result<Store, StoreError> {
+        const OP: &str = "open";
         let store = Store {
             inner: Arc::new(Inner {
-                db: opened,
-                path: path.to_path_buf(),
+                db,
+                path,
                 schema_version: schema.version,
             }),
+            writes: Writes::Free,
         };
+        let path = store.inner.path.as_path();
         if mode == Mode::ReadOnly {
             let found = store.view_op(OP, schema::stored_version)?;
             match found {
@@ -184,13 +264,20 @@ impl Store {
             if let Some(found) = store.view_op(OP, schema::stored_version)?
                 && found < schema.version
             {
-                let copy = pre_migration_copy(path, found);
-                if !copy.exists() {
-                    store.backup(&copy)?;
-                }
+                let copy = match store.inner.db.postgres() {
+                    // In the database, beside the store's table.
+                    Some(db) => db.keep_copy(found).map_err(|e| e.at(path, OP))?,
+                    None => {
+                        let copy = pre_migration_copy(path, found);
+                        if !copy.exists() {
+                            store.backup(&copy)?;
+                        }
+                        copy.display().to_string()
+                    }
+                };
                 tracing::info!(
                     store = %path.display(),
-                    copy = %copy.display(),
+                    copy = %copy,
                     from = found,
                     to = schema.version,
                     "store copied before migration"
@@ -202,9 +289,10 @@ impl Store {
     }
 
     /// Closes the store (at shutdown, after the last write): every commit is already
-    /// durable, so this only releases the file and reports an error that dropping the
-    /// last handle would ignore. Fails with [`StoreError::Conflict`], closing nothing,
-    /// while other clones of this handle are alive.
+    /// durable, so this only releases the file (or the PostgreSQL connections) and reports
+    /// an error that dropping the last handle would ignore. Fails with
+    /// [`StoreError::Conflict`], closing nothing, while other clones of this handle are
+    /// alive.
     pub fn close(self) -> Result<(), StoreError> {
         match Arc::try_unwrap(self.inner) {
             Ok(inner) => inner.db.close().map_err(|e| e.at(&inner.path, "close")),
@@ -219,7 +307,7 @@ impl Store {
         }
     }
 
-    /// The file this store lives in.
+    /// The file this store lives in (for PostgreSQL: its URL, password hidden).
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
@@ -254,7 +342,18 @@ impl Store {
         f: impl FnOnce(&WriteTxn<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let path = &self.inner.path;
-        let raw = self.inner.db.write().map_err(|e| e.at(path, op))?;
+        let fence = match &self.writes {
+            Writes::Free => None,
+            Writes::Fenced(fence) => Some(fence.epoch()),
+            Writes::Refused => {
+                return Err(StoreError::NotLeader {
+                    path: path.clone(),
+                    op,
+                    detail: "a follower only reads the store; the leader writes".into(),
+                });
+            }
+        };
+        let raw = self.inner.db.write(fence).map_err(|e| e.at(path, op))?;
         let tx = WriteTxn::new(raw, path, op);
         match f(&tx) {
             Ok(value) => {

@@ -210,6 +210,8 @@ pub enum AuditKind {
     Error,
     Resync,
     Config,
+    /// A comment's privacy followed to a mirror (made private, redacted).
+    Privacy,
     /// A kind this build does not know (never written by it).
     #[serde(other)]
     Other,

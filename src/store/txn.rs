@@ -14,7 +14,8 @@ use std::path::Path;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::engine::{EngineError, RawRead, WriteTx};
+use super::backend::WriteTx;
+use super::engine::{EngineError, RawRead};
 use super::error::StoreError;
 use super::keys;
 

@@ -516,6 +516,9 @@ pub struct ChildEvent {
     pub previous_value: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<serde_json::Value>,
+    /// The comment a `CommentPrivacyChange` or `CommentRedactionEvent` is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment_id: Option<u64>,
 }
 
 /// `GET /api/v2/incremental/ticket_events.json` answer (time-based pagination).

@@ -349,3 +349,4 @@ pub async fn wait_for_within(secs: u64, mut check: impl FnMut() -> bool) {
 pub async fn wait_for(check: impl FnMut() -> bool) {
     wait_for_within(10, check).await
 }
+pub mod postgres;

@@ -192,9 +192,19 @@ impl Credentials {
                     client_secret: client_secret.clone(),
                     store,
                     state: tokio::sync::Mutex::new(state),
+                    guard: None,
                 })))
             }
         }
+    }
+
+    /// Makes every OAuth refresh ask `guard` first (a refresh rotates the refresh token:
+    /// only the leading daemon may do it).
+    pub fn guarded(mut self, guard: Option<Arc<dyn super::SendGuard>>) -> Credentials {
+        if let Credentials::OAuth(s) = &mut self {
+            s.guard = guard;
+        }
+        self
     }
 
     /// The header for the next request, refreshing the OAuth pair first when it is due.
@@ -251,6 +261,7 @@ pub(crate) struct OAuthSession {
     client_secret: SecretString,
     store: Arc<dyn TokenStore>,
     state: tokio::sync::Mutex<OAuthState>,
+    guard: Option<Arc<dyn super::SendGuard>>,
 }
 
 impl OAuthSession {
@@ -319,16 +330,18 @@ impl OAuthSession {
             client_id: &self.client_id,
             client_secret: self.client_secret.expose_secret(),
         };
+        let mut req = http.post(&self.token_url).json(&body);
+        if let Some(guard) = &self.guard {
+            match guard.send_window() {
+                Ok(window) => req = req.timeout(window),
+                Err(reason) => return Err(ZendeskError::NotLeading { ctx, reason }),
+            }
+        }
         tracing::debug!(account = %self.account, "refreshing OAuth access token");
-        let resp = http
-            .post(&self.token_url)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| ZendeskError::Transient {
-                ctx: ctx.clone(),
-                reason: format!("OAuth refresh failed: {}", super::describe_reqwest(&e)),
-            })?;
+        let resp = req.send().await.map_err(|e| ZendeskError::Transient {
+            ctx: ctx.clone(),
+            reason: format!("OAuth refresh failed: {}", super::describe_reqwest(&e)),
+        })?;
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.map_err(|e| ZendeskError::Transient {
             ctx: ctx.clone(),

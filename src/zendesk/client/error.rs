@@ -80,6 +80,11 @@ pub enum ZendeskError {
     )]
     InDoubt { ctx: RequestContext, reason: String },
 
+    /// Not sent: this daemon does not lead (several daemons on one store), or its lease
+    /// would not last through the request.
+    #[error("{ctx}: not sent: {reason}; the leading daemon sends it")]
+    NotLeading { ctx: RequestContext, reason: String },
+
     /// Any other 4xx: the request itself is wrong; retrying will not help.
     #[error("{ctx}: rejected (HTTP {status}): {details}; fix the request or mapping")]
     Invalid {
@@ -122,6 +127,7 @@ impl ZendeskError {
             | ZendeskError::RateLimited { ctx, .. }
             | ZendeskError::Transient { ctx, .. }
             | ZendeskError::InDoubt { ctx, .. }
+            | ZendeskError::NotLeading { ctx, .. }
             | ZendeskError::Invalid { ctx, .. }
             | ZendeskError::Decode { ctx, .. } => Some(ctx),
             ZendeskError::Settings { .. } | ZendeskError::TokenStore { .. } => None,

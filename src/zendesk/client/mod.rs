@@ -85,6 +85,17 @@ pub struct ClientSettings {
     pub request_timeout: Duration,
     /// Retry bounds of one call.
     pub retry: RetrySettings,
+    /// Asked before every write (and OAuth refresh): several daemons on one store send
+    /// only from the leader, each write bounded to end while its lease holds.
+    pub send_guard: Option<Arc<dyn SendGuard>>,
+}
+
+/// Asked right before each request that may change Zendesk (every method but GET and
+/// HEAD) and before an OAuth refresh: how long it may take, or why it must not be sent.
+/// The request's timeout is cut to that window; a refused request is never sent
+/// ([`ZendeskError::NotLeading`]).
+pub trait SendGuard: Send + Sync + fmt::Debug {
+    fn send_window(&self) -> Result<Duration, String>;
 }
 
 impl ClientSettings {
@@ -100,6 +111,7 @@ impl ClientSettings {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             retry: RetrySettings::default(),
+            send_guard: None,
         }
     }
 }
@@ -129,6 +141,7 @@ struct Inner {
     creds: Credentials,
     gate: Gate,
     retry: RetrySettings,
+    send_guard: Option<Arc<dyn SendGuard>>,
     /// Requests sent (each attempt counts), for metrics.
     requests: std::sync::atomic::AtomicU64,
     /// Attempts that were retries, for metrics.
@@ -329,7 +342,8 @@ impl ZendeskClient {
                 Arc::new(transport::Reqwest::new(client))
             }
         };
-        let creds = Credentials::new(&account, &base, &settings.auth, store)?;
+        let creds = Credentials::new(&account, &base, &settings.auth, store)?
+            .guarded(settings.send_guard.clone());
         Ok(ZendeskClient {
             inner: Arc::new(Inner {
                 account,
@@ -344,6 +358,7 @@ impl ZendeskClient {
                 requests: Default::default(),
                 retries: Default::default(),
                 retry: settings.retry,
+                send_guard: settings.send_guard,
             }),
         })
     }
@@ -505,6 +520,23 @@ impl ZendeskClient {
                 }
                 None => Vec::new(),
             };
+            // Several daemons on one store: only the leader sends a write, and only one
+            // that ends (its timeout) while its lease surely holds.
+            let mut timeout = inner.request_timeout;
+            if call.method != Method::GET
+                && call.method != Method::HEAD
+                && let Some(guard) = &inner.send_guard
+            {
+                match guard.send_window() {
+                    Ok(window) => timeout = timeout.min(window),
+                    Err(reason) => {
+                        return Err(ZendeskError::NotLeading {
+                            ctx: ctx.clone(),
+                            reason,
+                        });
+                    }
+                }
+            }
             let request = transport::Outgoing {
                 method: call.method.clone(),
                 url: url.into(),
@@ -512,17 +544,9 @@ impl ZendeskClient {
                 body,
             };
             // The timeout is the client's, on tokio time, whatever the transport.
-            let sent = tokio::time::timeout(
-                inner.request_timeout,
-                inner.transport.send(request, call.max_body),
-            )
-            .await
-            .unwrap_or_else(|_| {
-                Err(Failure::Lost(format!(
-                    "timed out after {:?}",
-                    inner.request_timeout
-                )))
-            });
+            let sent = tokio::time::timeout(timeout, inner.transport.send(request, call.max_body))
+                .await
+                .unwrap_or_else(|_| Err(Failure::Lost(format!("timed out after {timeout:?}"))));
             let resp = match sent {
                 Ok(r) => r,
                 Err(Failure::NotSent(reason)) => {

@@ -291,6 +291,41 @@ impl ZendeskClient {
         }
     }
 
+    /// `PUT /api/v2/tickets/{id}/comments/{comment}/make_private` (repeating it changes
+    /// nothing more).
+    pub async fn make_comment_private(
+        &self,
+        ticket: u64,
+        comment: u64,
+    ) -> Result<(), ZendeskError> {
+        let call = Call::new(
+            Method::PUT,
+            format!("/api/v2/tickets/{ticket}/comments/{comment}/make_private"),
+        )
+        .ticket(ticket)
+        .replay(Replay::Safe);
+        self.execute(call).await.map(drop)
+    }
+
+    /// `PUT /api/v2/tickets/{id}/comments/{comment}/redact` with `{"text": …}`: every
+    /// occurrence of `text` in the comment is blotted out (repeating it finds nothing
+    /// more). Zendesk refuses it on a closed ticket (`Closed`).
+    pub async fn redact_comment_text(
+        &self,
+        ticket: u64,
+        comment: u64,
+        text: &str,
+    ) -> Result<(), ZendeskError> {
+        let call = Call::new(
+            Method::PUT,
+            format!("/api/v2/tickets/{ticket}/comments/{comment}/redact"),
+        )
+        .json(&serde_json::json!({ "text": text }))
+        .ticket(ticket)
+        .replay(Replay::Safe);
+        self.execute(call).await.map(drop)
+    }
+
     /// `GET /api/v2/tickets/{id}/tags`.
     pub async fn get_tags(&self, ticket: u64) -> Result<Vec<String>, ZendeskError> {
         self.fetch(

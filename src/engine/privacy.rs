@@ -1,0 +1,180 @@
+//! Privacy follows the comment (DESIGN §5): a comment made private or redacted at the
+//! source after it crossed is made private or redacted on every mirror that carries it —
+//! live links and orphans alike (a mirror kept after its link ended must not keep what
+//! its source no longer shows) — audited and counted (`sharebridge_privacy_followed_total`).
+//!
+//! The news comes from an event webhook (`comment_made_private`, `comment_redacted`) or
+//! from the export's `CommentPrivacyChange` / `CommentRedactionEvent`, as a
+//! `hints::PrivacyChange`. Following is idempotent (making private twice, or redacting a
+//! string no longer there, changes nothing), so a repeated hint is harmless. What to
+//! redact on the mirror is decided by the pure `privacy::redactions`.
+
+use crate::link::Flow;
+use crate::metrics::PrivacyLabels;
+use crate::store::{AuditKind, Link, NewAudit};
+use crate::zendesk::client::ZendeskError;
+
+use super::hints::PrivacyChange;
+use super::sync::ends;
+use super::{Engine, EngineError};
+
+impl Engine {
+    /// Follows privacy changes of comments on ticket `id` of `account` to every mirror
+    /// comment that carries them.
+    pub(crate) async fn follow_privacy(
+        &self,
+        account: &str,
+        id: u64,
+        changes: &[PrivacyChange],
+    ) -> Result<(), EngineError> {
+        let store = self.store();
+        // Every flow this ticket sends in: as source (live links and orphans) and, on a
+        // two-way link, as mirror.
+        let mut flows: Vec<(Link, Flow)> = store
+            .links_by_source_ticket(account, id)?
+            .into_iter()
+            .map(|l| (l, Flow::SourceToTarget))
+            .collect();
+        for o in store.orphans()? {
+            if o.source_account == account
+                && o.source_ticket == id
+                && let Some(l) = store.link(o.link)?
+            {
+                flows.push((l, Flow::SourceToTarget));
+            }
+        }
+        if let Some(l) = store.link_by_target(account, id)? {
+            flows.push((l, Flow::TargetToSource));
+        }
+        let mut again = None;
+        for (link, flow) in &flows {
+            for change in changes {
+                let done = self.follow_one(link, *flow, *change).await;
+                self.contain(None, done, &mut again)?;
+            }
+        }
+        again.map_or(Ok(()), Err)
+    }
+
+    /// One change on one flow: nothing when the comment never crossed on it.
+    async fn follow_one(
+        &self,
+        link: &Link,
+        flow: Flow,
+        change: PrivacyChange,
+    ) -> Result<(), EngineError> {
+        let Some(mapping) = self
+            .store()
+            .mirrored_comment(link.id, flow, change.comment)?
+        else {
+            return Ok(());
+        };
+        let Some(ends) = ends(link, flow) else {
+            return Ok(());
+        };
+        let mirror = mapping.mirror_comment;
+        let receiver = self.account(&ends.receiver_account)?;
+        let _guard = self
+            .lock_ticket(&ends.receiver_account, ends.receiver_ticket)
+            .await;
+        let on_mirror = receiver
+            .client
+            .list_comments(ends.receiver_ticket)
+            .await?
+            .into_iter()
+            .find(|c| c.id == mirror);
+        let Some(on_mirror) = on_mirror else {
+            return Ok(()); // the mirror comment is gone
+        };
+        let what = if change.redacted {
+            let sender = self.account(&ends.sender_account)?;
+            let source = sender
+                .client
+                .list_comments(ends.sender_ticket)
+                .await?
+                .into_iter()
+                .find(|c| c.id == change.comment);
+            let Some(source) = source else {
+                return Ok(());
+            };
+            let carried = self
+                .store()
+                .bridge_comment(&ends.receiver_account, mirror)?
+                .map(|r| r.source_comments)
+                .unwrap_or_else(|| vec![change.comment]);
+            let strings =
+                crate::privacy::redactions(&on_mirror.body, &carried, change.comment, &source.body);
+            let mut redacted = 0;
+            for text in strings
+                .iter()
+                .filter(|t| on_mirror.body.contains(t.as_str()))
+            {
+                match receiver
+                    .client
+                    .redact_comment_text(ends.receiver_ticket, mirror, text)
+                    .await
+                {
+                    Ok(()) => redacted += 1,
+                    Err(ZendeskError::NotFound { .. }) => return Ok(()),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if redacted == 0 {
+                return Ok(()); // nothing left to redact: done before
+            }
+            "redacted"
+        } else {
+            if !on_mirror.public {
+                return Ok(()); // already private
+            }
+            match receiver
+                .client
+                .make_comment_private(ends.receiver_ticket, mirror)
+                .await
+            {
+                Ok(()) => {}
+                Err(ZendeskError::NotFound { .. }) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+            "made private"
+        };
+        let rules = self
+            .rules_for(link, flow)
+            .map(|r| r.name)
+            .unwrap_or_default();
+        self.store().append_audit(NewAudit {
+            at: crate::clock::now(),
+            kind: AuditKind::Privacy,
+            subject: format!("link {}", link.id),
+            detail: format!(
+                "{}#{} comment {} was {what} at the source: {}#{} comment {mirror} {what} too",
+                ends.sender_account,
+                ends.sender_ticket,
+                change.comment,
+                ends.receiver_account,
+                ends.receiver_ticket,
+            ),
+        })?;
+        self.metrics()
+            .privacy_followed
+            .get_or_create(&PrivacyLabels {
+                agreement: rules,
+                change: if change.redacted {
+                    "redacted"
+                } else {
+                    "made_private"
+                }
+                .to_owned(),
+            })
+            .inc();
+        tracing::info!(
+            link = link.id,
+            flow = flow.as_str(),
+            comment = change.comment,
+            mirror,
+            change = what,
+            "privacy followed"
+        );
+        Ok(())
+    }
+}
