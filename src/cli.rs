@@ -83,6 +83,51 @@ pub enum Command {
     Doctor(crate::setup::DoctorArgs),
     /// An account's ticket fields, or a suggested [[agreements.fields]] block (--to).
     Fields(crate::setup::FieldsArgs),
+    /// Deterministic simulation: simulator and daemon in one process on simulated time,
+    /// under seeded faults, crashes and interleavings; per seed its violations and the
+    /// digest of its trace.
+    Chaos(ChaosArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ChaosArgs {
+    /// One seed; a failure is shrunk and the command that replays it printed.
+    #[arg(long, conflicts_with = "seeds", required_unless_present_any = ["seeds", "features"])]
+    pub seed: Option<u64>,
+    /// Seeds N..M (M excluded; N..=M includes it), run on several threads.
+    #[arg(long, value_parser = crate::chaos::command::parse_range)]
+    pub seeds: Option<(u64, u64)>,
+    /// Leave these events of the seed's schedule out: indices and ranges, e.g. 0-4,7.
+    #[arg(long, requires = "seed")]
+    pub drop: Option<String>,
+    /// Never exercise these features (comma-separated; --features lists them).
+    #[arg(long)]
+    pub exclude: Option<String>,
+    /// Shrink failing seeds of a --seeds range too (a single --seed always is).
+    #[arg(long)]
+    pub shrink: bool,
+    /// Do not shrink a failing --seed.
+    #[arg(long, conflicts_with = "shrink")]
+    pub no_shrink: bool,
+    /// Shrink to keep a violation of this kind (lost, duplicated, reordered, leaked,
+    /// privacy, echoed, consent, crossed, loop, not-shared, not-orphaned, …), or with
+    /// =TEXT one whose words contain TEXT; default: the first violation's kind.
+    #[arg(long, value_name = "KIND")]
+    pub shrink_for: Option<String>,
+    /// Seeds run at once, one OS thread each (default: the number of CPUs).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print the seed's whole trace.
+    #[arg(long, requires = "seed")]
+    pub trace: bool,
+    /// Print the seeds' schedules (events with their indices) and exit.
+    #[arg(long)]
+    pub schedule: bool,
+    /// List the features a seed may exercise and exit.
+    #[arg(long)]
+    pub features: bool,
+    #[command(flatten)]
+    pub json: JsonFlag,
 }
 
 #[derive(Debug, Subcommand)]
@@ -242,6 +287,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Connect(args) => crate::setup::run_connect(&cli.config, args),
         Command::Doctor(args) => crate::setup::run_doctor(&cli.config, args),
         Command::Fields(args) => crate::setup::run_fields(&cli.config, args),
+        Command::Chaos(args) => run_chaos(&args),
         Command::Store(StoreCommand::Migrate(args)) => run_migrate(&cli.config, &args),
         command => admin(&cli.config, command),
     }
@@ -391,6 +437,39 @@ fn run_bench(args: &BenchArgs) -> u8 {
             exit::FAILURE
         }
     }
+}
+
+/// `sharebridge chaos`: needs no configuration and logs nothing (`RUST_LOG` turns
+/// logs on, for one seed).
+fn run_chaos(args: &ChaosArgs) -> u8 {
+    if std::env::var_os("RUST_LOG").is_some() {
+        crate::telemetry::init("warn", crate::config::LogFormat::Text);
+    }
+    let (from, to) = match (args.seed, args.seeds) {
+        (Some(s), _) => (s, s.saturating_add(1)),
+        (None, Some(r)) => r,
+        (None, None) => (0, 1),
+    };
+    let shrink = if args.shrink {
+        Some(true)
+    } else if args.no_shrink {
+        Some(false)
+    } else {
+        None
+    };
+    crate::chaos::command::run(&crate::chaos::command::Request {
+        from,
+        to,
+        drop: args.drop.clone(),
+        exclude: args.exclude.clone(),
+        shrink,
+        shrink_for: args.shrink_for.clone(),
+        threads: args.threads,
+        trace: args.trace,
+        schedule: args.schedule,
+        features: args.features,
+        json: args.json.json,
+    })
 }
 
 /// SIGTERM or Ctrl-C.

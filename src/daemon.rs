@@ -271,6 +271,62 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Dae
     })
 }
 
+/// A daemon started in-process for `sharebridge chaos`: its store and transport are given
+/// (a simulated disk and network), it binds nothing (the simulated network serves
+/// webhooks through [`InProcess::router`]), and the caller runs [`Engine::run`] as a
+/// task of the simulated process. Everything else is what [`start`] does.
+pub struct InProcess {
+    pub engine: Engine,
+    /// The HTTP server's routes (webhooks, health, admin API), called without a socket.
+    pub router: axum::Router,
+    pub config: watch::Sender<Arc<Config>>,
+}
+
+impl InProcess {
+    /// Applies a new configuration as SIGHUP would.
+    pub async fn reload(&self, config: Config) -> Result<(), EngineError> {
+        apply_reload(&self.engine, &self.config, config).await
+    }
+}
+
+/// Starts the engine on `store`, its clients sending through `transport`; returns once
+/// it is ready (see [`InProcess`]).
+pub async fn start_in_process(
+    config: Config,
+    store: Store,
+    transport: Arc<dyn crate::zendesk::client::Transport>,
+) -> Result<InProcess, DaemonError> {
+    let metrics = Arc::new(Metrics::new());
+    // The only daemon on its store does every Zendesk write.
+    metrics.leading.set(1);
+    let hints = Arc::new(Hints::new());
+    let readiness = Arc::new(Readiness::blocked("starting"));
+    let (config_tx, config_rx) = watch::channel(Arc::new(config));
+    let engine = Engine::start_with_transport(
+        config_rx.clone(),
+        store,
+        hints.clone(),
+        metrics.clone(),
+        Some(transport),
+    )
+    .await?;
+    let state = Arc::new(ServerState {
+        config: config_rx,
+        hints,
+        metrics,
+        readiness: readiness.clone(),
+        engine: Some(engine.clone()),
+        cluster: None,
+        visibility: Default::default(),
+    });
+    readiness.set_blocker(None);
+    Ok(InProcess {
+        engine,
+        router: server::router(state),
+        config: config_tx,
+    })
+}
+
 /// `sharebridge run`: the daemon until SIGTERM/SIGINT, reloading on SIGHUP.
 pub async fn run(config_path: &Path, config: Config) -> Result<(), DaemonError> {
     if config.daemon.store.is_some() {

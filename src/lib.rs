@@ -26,6 +26,7 @@
 pub mod admin;
 pub mod agreement;
 pub mod bench;
+pub mod chaos;
 pub mod cli;
 pub mod clock;
 pub mod coalesce;

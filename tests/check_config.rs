@@ -627,4 +627,3 @@ fn keys_that_would_do_nothing_are_refused() {
     );
     Dir::new(&acting).check().code(0);
 }
-

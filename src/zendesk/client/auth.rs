@@ -309,26 +309,33 @@ impl Credentials {
     }
 
     /// The header for the next request, refreshing the OAuth pair first when it is due.
-    pub async fn current(&self, http: &reqwest::Client) -> Result<Credential, ZendeskError> {
+    /// `http` (the client OAuth refreshes go through) is asked for only under OAuth.
+    pub async fn current<'a>(
+        &self,
+        http: impl FnOnce() -> Result<&'a reqwest::Client, ZendeskError>,
+    ) -> Result<Credential, ZendeskError> {
         match self {
             Credentials::Basic(h) => Ok(Credential {
                 header: h.clone(),
                 generation: 0,
             }),
-            Credentials::OAuth(s) => s.current(http).await,
+            Credentials::OAuth(s) => s.current(http()?).await,
         }
     }
 
     /// After a 401 with the credential of `generation`: refresh once (unless another task
     /// already did). Returns false for API tokens, which cannot be refreshed.
-    pub async fn refresh_after_401(
+    pub async fn refresh_after_401<'a>(
         &self,
-        http: &reqwest::Client,
+        http: impl FnOnce() -> Result<&'a reqwest::Client, ZendeskError>,
         generation: u64,
     ) -> Result<bool, ZendeskError> {
         match self {
             Credentials::Basic(_) => Ok(false),
-            Credentials::OAuth(s) => s.refresh_after_401(http, generation).await.map(|()| true),
+            Credentials::OAuth(s) => s
+                .refresh_after_401(http()?, generation)
+                .await
+                .map(|()| true),
         }
     }
 

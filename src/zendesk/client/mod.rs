@@ -147,8 +147,10 @@ struct Inner {
     /// Scheme, host and port of `base`: credentials go only there.
     origin: String,
     /// For OAuth token refreshes (they bypass the transport: the simulation uses API
-    /// tokens).
-    http: reqwest::Client,
+    /// tokens). Built at once for the reqwest transport, on first use otherwise (building
+    /// one reads the system's root certificates).
+    http: std::sync::OnceLock<reqwest::Client>,
+    connect_timeout: Duration,
     /// Where every API request goes: reqwest, or a simulated network.
     transport: Arc<dyn Transport>,
     /// Whole-attempt timeout (send to last body byte), on tokio time.
@@ -284,6 +286,29 @@ pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
     }
 }
 
+/// The reqwest client of one account (rustls, explicit timeouts).
+fn build_http(
+    account: &str,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+) -> Result<reqwest::Client, ZendeskError> {
+    // reqwest is built without a crypto provider: install ring once per process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .tls_backend_rustls()
+        .connect_timeout(connect_timeout)
+        .timeout(request_timeout)
+        .user_agent(concat!("sharebridge/", env!("CARGO_PKG_VERSION")))
+        // Attachment URLs may redirect to a file host; reqwest drops Authorization
+        // when a redirect leaves the origin.
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .build()
+        .map_err(|e| ZendeskError::Settings {
+            account: account.to_owned(),
+            reason: format!("HTTP client: {}", describe_reqwest(&e)),
+        })
+}
+
 fn origin_of(url: &str) -> Option<String> {
     let u = reqwest::Url::parse(url).ok()?;
     let host = u.host_str()?;
@@ -326,23 +351,19 @@ impl ZendeskClient {
         let origin = origin_of(&base).ok_or_else(|| {
             settings_err(format!("base_url {base:?} is not an absolute http(s) URL"))
         })?;
-        // reqwest is built without a crypto provider: install ring once per process.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .tls_backend_rustls()
-            .connect_timeout(settings.connect_timeout)
-            .timeout(settings.request_timeout)
-            .user_agent(concat!("sharebridge/", env!("CARGO_PKG_VERSION")))
-            // Attachment URLs may redirect to a file host; reqwest drops Authorization
-            // when a redirect leaves the origin.
-            .redirect(reqwest::redirect::Policy::limited(5))
-            .build()
-            .map_err(|e| settings_err(format!("HTTP client: {}", describe_reqwest(&e))))?;
+        let http = std::sync::OnceLock::new();
+        let transport = match transport {
+            Some(t) => t,
+            None => {
+                let client =
+                    build_http(&account, settings.connect_timeout, settings.request_timeout)?;
+                let _ = http.set(client.clone());
+                Arc::new(transport::Reqwest::new(client))
+            }
+        };
         let creds = Credentials::new(&account, &base, &settings.auth, store)?
             .guarded(settings.send_guard.clone());
         let auth_kind = settings.auth.kind();
-        let transport =
-            transport.unwrap_or_else(|| Arc::new(transport::Reqwest::new(http.clone())));
         Ok(ZendeskClient {
             scope: None,
             inner: Arc::new(Inner {
@@ -350,6 +371,7 @@ impl ZendeskClient {
                 base,
                 origin,
                 http,
+                connect_timeout: settings.connect_timeout,
                 transport,
                 request_timeout: settings.request_timeout,
                 creds,
@@ -361,6 +383,16 @@ impl ZendeskClient {
                 send_guard: settings.send_guard,
             }),
         })
+    }
+
+    /// The reqwest client OAuth refreshes use, built on first use.
+    fn http(&self) -> Result<&reqwest::Client, ZendeskError> {
+        let inner = &self.inner;
+        if let Some(c) = inner.http.get() {
+            return Ok(c);
+        }
+        let built = build_http(&inner.account, inner.connect_timeout, inner.request_timeout)?;
+        Ok(inner.http.get_or_init(|| built))
     }
 
     /// The local account handle.
@@ -410,7 +442,7 @@ impl ZendeskClient {
     /// Exchanges the OAuth refresh token if half its life has passed (the background
     /// refresh of an idle account); true when it did. Nothing for other credentials.
     pub async fn keep_fresh(&self) -> Result<bool, ZendeskError> {
-        self.inner.creds.keep_fresh(&self.inner.http).await
+        self.inner.creds.keep_fresh(self.http()?).await
     }
 
     /// Starts the OAuth session again from the token store (after `connect` stored a new
@@ -533,7 +565,7 @@ impl ZendeskClient {
             let send_auth = !absolute || origin_of(url.as_str()).as_deref() == Some(&inner.origin);
             let mut generation = 0;
             if send_auth {
-                let cred = inner.creds.current(&inner.http).await?;
+                let cred = inner.creds.current(|| self.http()).await?;
                 generation = cred.generation;
                 headers.insert(AUTHORIZATION, cred.header);
             }
@@ -648,7 +680,7 @@ impl ZendeskClient {
             if status == 401 && !refreshed && send_auth {
                 if inner
                     .creds
-                    .refresh_after_401(&inner.http, generation)
+                    .refresh_after_401(|| self.http(), generation)
                     .await?
                 {
                     refreshed = true;

@@ -1,0 +1,839 @@
+//! What must have happened, checked once the system has settled: a two-sided model of
+//! every shared ticket (as `tests/plan_props.rs` has for one ticket), computed from what
+//! the agents, the operator and the configuration did ([`Log`]) and compared with what the
+//! simulated accounts hold, what the store says and what went over the network.
+//!
+//! Each comment carries a unique token (`[[T17]]`). For each link and direction a token
+//! *must* cross exactly once (a public comment under a live, accepted agreement that
+//! nothing ended), *may* cross at most once (something changed around it: consent, an
+//! unshare, a closed mirror), or must *not* cross (private, `comments.public = false`,
+//! written while the link was one-way or ended, no agreement between the accounts). Then:
+//! per-direction order on each receiving ticket, no echo (each token once where it was
+//! written), privacy following a comment made private, consent at the moment of every
+//! write, one mirror per share and no mirror of a mirror, and every link that ended
+//! orphaned, tagged once, noted once and reported.
+//!
+//! Must not: depend on timing details the DESIGN leaves open (a change in flight while
+//! consent changes may go either way: "may").
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+
+use crate::link::Direction;
+use crate::sim::Simulator;
+use crate::store::{Link, LinkState, Store};
+
+use super::network::{SentWrite, tokens_in};
+use super::schedule::{self, Side};
+use super::world::{ConfigState, mirror_of};
+
+/// A ticket an agent opened.
+#[derive(Debug, Clone)]
+pub struct TicketRec {
+    pub origin: &'static str,
+    pub id: u64,
+    pub tags: Vec<String>,
+    pub created_ms: u64,
+}
+
+/// A comment an agent wrote.
+#[derive(Debug, Clone)]
+pub struct TokenRec {
+    pub ticket: u32,
+    /// Where it was written: the account and the ticket there.
+    pub account: &'static str,
+    pub id: u64,
+    pub side: Side,
+    pub public: bool,
+    pub at_ms: u64,
+    /// When an agent made it private.
+    pub private_at: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TagRec {
+    pub ticket: u32,
+    pub side: Side,
+    pub tag: String,
+    pub at_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    Unshare,
+    Relink,
+}
+
+/// An operator command sent to the daemon.
+#[derive(Debug, Clone)]
+pub struct Op {
+    pub kind: OpKind,
+    pub ticket: u32,
+    pub to: &'static str,
+    pub at_ms: u64,
+    /// Whether the daemon did it (`None`: it died before answering).
+    pub ok: Option<bool>,
+}
+
+/// What happened in the world.
+#[derive(Debug, Default)]
+pub struct Log {
+    pub tickets: BTreeMap<u32, TicketRec>,
+    pub tokens: BTreeMap<u32, TokenRec>,
+    pub tags: Vec<TagRec>,
+    /// Auto-share tags removed: (ticket, tag, ms).
+    pub untagged: Vec<(u32, String, u64)>,
+    pub ops: Vec<Op>,
+    /// Mirrors closed or deleted by their agents: (ticket, account, ms).
+    pub mirror_ended: Vec<(u32, &'static str, u64)>,
+    /// Configuration versions as the world wrote them: (ms, version).
+    pub configs: Vec<(u64, u64)>,
+    /// Configuration versions as the daemon applied them (start or reload): (ms, version).
+    pub applied: Vec<(u64, u64)>,
+}
+
+/// Where a token was found.
+#[derive(Debug, Clone)]
+struct Found {
+    account: &'static str,
+    ticket: u64,
+    /// (comment index, byte offset): the position on that ticket.
+    at: (usize, usize),
+    public: bool,
+}
+
+/// What a token may do on one direction of one link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Must,
+    May,
+    Not(&'static str),
+}
+
+/// One direction into one receiving ticket: (account, ticket, replies flowing back).
+type Flow = (&'static str, u64, bool);
+/// A token that crossed: (written at ms, token, position on the receiving ticket).
+type Crossed = (u64, u32, (usize, usize));
+
+struct Checker<'a> {
+    log: &'a Log,
+    sim: &'a Simulator,
+    versions: &'a [ConfigState],
+    links: Vec<Link>,
+    /// Orphaned links: when the store recorded their end (ms).
+    orphaned_since: BTreeMap<u64, u64>,
+    found: BTreeMap<u32, Vec<Found>>,
+    start: Timestamp,
+    v: Vec<String>,
+}
+
+fn ms_since(start: Timestamp, t: Timestamp) -> u64 {
+    t.duration_since(start).as_millis().max(0) as u64
+}
+
+impl Checker<'_> {
+    /// The configuration the world had written at `ms`.
+    fn world_at(&self, ms: u64) -> &ConfigState {
+        let v = self
+            .log
+            .configs
+            .iter()
+            .take_while(|(t, _)| *t <= ms)
+            .last()
+            .map_or(0, |(_, v)| *v);
+        &self.versions[v as usize]
+    }
+
+    /// The configuration the daemon had applied at `ms` (the world's when none yet).
+    fn applied_at(&self, ms: u64) -> &ConfigState {
+        match self.log.applied.iter().take_while(|(t, _)| *t <= ms).last() {
+            Some((_, v)) => &self.versions[*v as usize],
+            None => self.world_at(ms),
+        }
+    }
+
+    /// Accepted at `ms` in the world's configuration and in the daemon's.
+    fn surely_accepted(&self, agreement: &str, ms: u64) -> bool {
+        self.world_at(ms).is_accepted(agreement) && self.applied_at(ms).is_accepted(agreement)
+    }
+
+    fn surely_not_accepted(&self, agreement: &str, ms: u64) -> bool {
+        !self.world_at(ms).is_accepted(agreement) && !self.applied_at(ms).is_accepted(agreement)
+    }
+
+    /// Accepted from `ms` to the end, in every configuration the world wrote since.
+    fn stays_accepted(&self, agreement: &str, ms: u64) -> bool {
+        self.surely_accepted(agreement, ms)
+            && self
+                .log
+                .configs
+                .iter()
+                .filter(|(t, _)| *t > ms)
+                .all(|(_, v)| self.versions[*v as usize].is_accepted(agreement))
+    }
+
+    /// When the world withdrew `agreement` after `ms`, if it did.
+    fn withdrawn_after(&self, agreement: &str, ms: u64) -> Option<u64> {
+        self.log
+            .configs
+            .iter()
+            .filter(|(t, _)| *t >= ms)
+            .find(|(_, v)| !self.versions[*v as usize].is_accepted(agreement))
+            .map(|(t, _)| *t)
+    }
+
+    fn link(&self, origin: &str, id: u64, to: &str) -> Option<&Link> {
+        self.links
+            .iter()
+            .filter(|l| {
+                l.source_account == origin && l.source_ticket == id && l.target_account == to
+            })
+            .max_by_key(|l| l.id)
+    }
+
+    /// When something the world did first ended the link of ticket `n` into `to`.
+    fn ended(&self, n: u32, rec: &TicketRec, to: &str) -> Option<(u64, &'static str)> {
+        self.ends(n, rec, to).into_iter().next()
+    }
+
+    /// Everything the world did that ended the link of ticket `n` into `to`, in order.
+    fn ends(&self, n: u32, rec: &TicketRec, to: &str) -> Vec<(u64, &'static str)> {
+        let mut ends: Vec<(u64, &'static str)> = Vec::new();
+        let tag = schedule::share_tag(rec.origin, to);
+        for (t, removed, ms) in &self.log.untagged {
+            if *t == n && *removed == tag {
+                ends.push((*ms, "its auto-share tag was removed"));
+            }
+        }
+        for op in &self.log.ops {
+            if op.ticket == n && op.to == to && op.kind == OpKind::Unshare && op.ok != Some(false) {
+                ends.push((op.at_ms, "it was unshared"));
+            }
+        }
+        for (t, account, ms) in &self.log.mirror_ended {
+            if *t == n && *account == to {
+                ends.push((*ms, "its mirror was closed or deleted"));
+            }
+        }
+        if let Some(a) = self.world_at(rec.created_ms).agreement(rec.origin, to)
+            && let Some(ms) = self.withdrawn_after(a, rec.created_ms)
+        {
+            ends.push((ms, "its agreement was withdrawn"));
+        }
+        // What ended an earlier link of the ticket does not end a later one (a mirror
+        // deleted after an unshare lets the tag share the ticket again).
+        let since = match self.link(rec.origin, rec.id, to) {
+            Some(l)
+                if self.links.iter().any(|e| {
+                    e.source_account == l.source_account
+                        && e.source_ticket == l.source_ticket
+                        && e.target_account == l.target_account
+                        && e.id < l.id
+                }) =>
+            {
+                ms_since(self.start, l.created_at)
+            }
+            _ => 0,
+        };
+        ends.retain(|(ms, _)| *ms >= since);
+        ends.sort();
+        ends
+    }
+
+    /// Whether the link of ticket `n` into `to` was ended and then relinked, and nothing
+    /// ended it again: `Some((first end, last relink))`.
+    fn relinked(&self, n: u32, rec: &TicketRec, to: &str) -> Option<(u64, u64)> {
+        let ends = self.ends(n, rec, to);
+        let (first, _) = *ends.first()?;
+        let (last_end, _) = *ends.last()?;
+        let relink = self
+            .log
+            .ops
+            .iter()
+            .filter(|op| {
+                op.ticket == n && op.to == to && op.kind == OpKind::Relink && op.ok == Some(true)
+            })
+            .map(|op| op.at_ms)
+            .max()?;
+        (relink > last_end).then_some((first, relink))
+    }
+
+    /// Whether an earlier link of ticket `n` into `to` ended before the latest one began.
+    fn reshared(&self, n: u32, rec: &TicketRec, to: &str) -> Option<u64> {
+        let latest = self.link(rec.origin, rec.id, to)?;
+        let since = ms_since(self.start, latest.created_at);
+        let earlier = self.links.iter().any(|l| {
+            l.source_account == rec.origin
+                && l.source_ticket == rec.id
+                && l.target_account == to
+                && l.id < latest.id
+        });
+        let ended_before = self
+            .log
+            .ops
+            .iter()
+            .any(|op| op.ticket == n && op.to == to && op.at_ms < since)
+            || self
+                .log
+                .untagged
+                .iter()
+                .any(|(t, _, ms)| *t == n && *ms < since)
+            || self
+                .log
+                .mirror_ended
+                .iter()
+                .any(|(t, a, ms)| *t == n && *a == to && *ms < since)
+            || self
+                .log
+                .configs
+                .iter()
+                .any(|(ms, _)| *ms < since && *ms >= rec.created_ms);
+        (earlier || ended_before).then_some(since)
+    }
+
+    fn relinked_after(&self, n: u32, to: &str, ms: u64) -> bool {
+        self.log.ops.iter().any(|op| {
+            op.ticket == n
+                && op.to == to
+                && op.kind == OpKind::Relink
+                && op.at_ms >= ms
+                && op.ok != Some(false)
+        })
+    }
+
+    /// What token `tok` may do on the flow from where it was written to the other side of
+    /// ticket `n`'s link into `to`.
+    fn expect(&self, tok: &TokenRec, n: u32, rec: &TicketRec, to: &'static str) -> Expect {
+        let reverse = tok.side != Side::Origin;
+        let forward = match self.world_at(rec.created_ms).agreement(rec.origin, to) {
+            Some(a) => a,
+            None => return Expect::Not("no agreement between the accounts"),
+        };
+        let own = if reverse {
+            match self.world_at(tok.at_ms).agreement(to, rec.origin) {
+                Some(a) => a,
+                None => return Expect::Not("the link is one-way (no reverse agreement)"),
+            }
+        } else {
+            forward
+        };
+        if !tok.public {
+            return Expect::Not("it is private");
+        }
+        if !self.world_at(tok.at_ms).public_crosses(own) {
+            return Expect::Not("its agreement has comments.public = false");
+        }
+        if self.world_at(tok.at_ms).refused_target() == Some(to) {
+            // No mirror can be made there: the link is in error, nothing may cross.
+            return Expect::May;
+        }
+        let Some(link) = self.link(rec.origin, rec.id, to) else {
+            return if self.surely_accepted(forward, tok.at_ms) {
+                Expect::May
+            } else {
+                Expect::Not("the ticket was never shared")
+            };
+        };
+        let ended = self.ended(n, rec, to);
+        // The bridge ends a link when it learns of the cause (a webhook, or the export a
+        // minute later): until the end is recorded, changes may still cross; after it,
+        // nothing may.
+        if let Some(since) = self.orphaned_since.get(&link.id)
+            && tok.at_ms > *since
+            && !self.relinked_after(n, to, *since)
+        {
+            return Expect::Not("its link had ended");
+        }
+        if reverse
+            && (self.surely_not_accepted(own, tok.at_ms)
+                || self.surely_not_accepted(forward, tok.at_ms))
+        {
+            return Expect::Not("the link was one-way when it was written");
+        }
+        if tok.private_at.is_some() {
+            return Expect::May;
+        }
+        if self
+            .reshared(n, rec, to)
+            .is_some_and(|since| tok.at_ms < since)
+        {
+            return Expect::May;
+        }
+        // A link ended and then relinked owes what was written before it ended (issue #12
+        // case 4) and what comes after the relink; in between, either.
+        let owed = match self.relinked(n, rec, to) {
+            Some((end, relink)) => tok.at_ms < end || tok.at_ms > relink,
+            None => ended.is_none(),
+        };
+        let clean = owed
+            && link.state == LinkState::Active
+            && self.stays_accepted(forward, tok.at_ms.max(rec.created_ms))
+            && (!reverse
+                || (self.stays_accepted(own, tok.at_ms) && link.direction == Direction::TwoWay));
+        if clean { Expect::Must } else { Expect::May }
+    }
+
+    fn place(&self, tok: u32) -> String {
+        let r = &self.log.tokens[&tok];
+        let rec = &self.log.tickets[&r.ticket];
+        format!(
+            "T{tok} ({} comment by an agent of {} on ticket #{} {}, at {:.1} s)",
+            if r.public { "public" } else { "private" },
+            r.account,
+            r.ticket,
+            match r.side {
+                Side::Origin => format!("{}#{}", rec.origin, rec.id),
+                Side::Mirror(a) => format!("its mirror in {a}"),
+            },
+            r.at_ms as f64 / 1000.0
+        )
+    }
+
+    /// Where token `tok` was written: (account, ticket id), unless that ticket is gone.
+    fn home(&self, tok: &TokenRec) -> Option<(&'static str, u64)> {
+        self.sim
+            .ticket(tok.account, tok.id)
+            .filter(|t| t.status != crate::zendesk::models::Status::Deleted)
+            .map(|_| (tok.account, tok.id))
+    }
+
+    fn tokens(&mut self) {
+        // Per flow (receiving account, ticket), the crossed tokens and their positions.
+        let mut flows: BTreeMap<Flow, Vec<Crossed>> = BTreeMap::new();
+        let tokens: Vec<(u32, TokenRec)> = self
+            .log
+            .tokens
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        for (tok, r) in tokens {
+            let rec = self.log.tickets[&r.ticket].clone();
+            let found = self.found.get(&tok).cloned().unwrap_or_default();
+            let home = self.home(&r);
+            let at_home = found
+                .iter()
+                .filter(|f| Some((f.account, f.ticket)) == home)
+                .count();
+            if home.is_some() && at_home != 1 {
+                self.v.push(format!(
+                    "{} appears {at_home} times where it was written (echoed back?)",
+                    self.place(tok)
+                ));
+            }
+            // The other sides of the ticket's links.
+            let mut peers: Vec<(&'static str, &'static str, Option<u64>)> = Vec::new();
+            match r.side {
+                Side::Origin => {
+                    for to in schedule::ACCOUNTS {
+                        if to != rec.origin {
+                            let m = mirror_of(self.sim, rec.origin, rec.id, to).map(|t| t.id);
+                            peers.push((to, to, m));
+                        }
+                    }
+                }
+                Side::Mirror(a) => {
+                    let _ = mirror_of;
+                    peers.push((a, rec.origin, Some(rec.id)));
+                }
+            }
+            for f in &found {
+                let expected = Some((f.account, f.ticket)) == home
+                    || peers
+                        .iter()
+                        .any(|(_, acct, id)| *acct == f.account && *id == Some(f.ticket));
+                if !expected {
+                    self.v.push(format!(
+                        "{} crossed to {}#{} where no link of it leads (crossed without consent)",
+                        self.place(tok),
+                        f.account,
+                        f.ticket
+                    ));
+                }
+            }
+            for (link_to, account, id) in peers {
+                let here: Vec<&Found> = found
+                    .iter()
+                    .filter(|f| f.account == account && Some(f.ticket) == id)
+                    .collect();
+                let expect = self.expect(&r, r.ticket, &rec, link_to);
+                let n = here.len();
+                let place = || match id {
+                    Some(id) => format!("{account}#{id}"),
+                    None => format!("{account} (no mirror)"),
+                };
+                match (expect, n) {
+                    (Expect::Must, 1) | (Expect::May, 0..=1) | (Expect::Not(_), 0) => {}
+                    (Expect::Must, 0) => self.v.push(format!(
+                        "{} lost: never reached {}",
+                        self.place(tok),
+                        place()
+                    )),
+                    (Expect::Not(why), _) => self.v.push(format!(
+                        "{} reached {} ({n} times) though {why}",
+                        self.place(tok),
+                        place()
+                    )),
+                    (_, n) => self.v.push(format!(
+                        "{} duplicated: {n} times on {}",
+                        self.place(tok),
+                        place()
+                    )),
+                }
+                if let (Some(id), Some(first)) = (id, here.first()) {
+                    flows
+                        .entry((account, id, r.side != Side::Origin))
+                        .or_default()
+                        .push((r.at_ms, tok, first.at));
+                    // Privacy follows the comment on a link that still syncs.
+                    let live = self
+                        .link(rec.origin, rec.id, link_to)
+                        .is_some_and(|l| l.state == LinkState::Active)
+                        && self.ended(r.ticket, &rec, link_to).is_none();
+                    if r.private_at.is_some() && live && here.iter().any(|f| f.public) {
+                        self.v.push(format!(
+                            "{} was made private at {:.1} s but is still public on {}",
+                            self.place(tok),
+                            r.private_at.unwrap_or(0) as f64 / 1000.0,
+                            place()
+                        ));
+                    }
+                }
+            }
+        }
+        for ((account, id, _), mut crossed) in flows {
+            crossed.sort();
+            let mut last: Option<(u32, (usize, usize))> = None;
+            for (_, tok, at) in crossed {
+                if let Some((prev, pat)) = last
+                    && at < pat
+                {
+                    self.v.push(format!(
+                        "out of order on {account}#{id}: T{tok} was written after T{prev} but appears before it"
+                    ));
+                }
+                last = Some((tok, at));
+            }
+        }
+    }
+
+    /// Consent at the moment of every write, from what went over the network.
+    fn writes(&mut self, writes: &[SentWrite]) {
+        for w in writes {
+            for tok in &w.tokens {
+                let Some(r) = self.log.tokens.get(tok) else {
+                    continue;
+                };
+                if r.account == w.account {
+                    continue;
+                }
+                let rec = &self.log.tickets[&r.ticket];
+                let cfg = self.world_at(w.sent_ms);
+                let Some(own) = cfg.agreement(r.account, &w.account) else {
+                    self.v.push(format!(
+                        "{} was sent to {} at {:.1} s: no agreement from {} to {} (crossed without consent)",
+                        self.place(*tok), w.account, w.sent_ms as f64 / 1000.0, r.account, w.account
+                    ));
+                    continue;
+                };
+                let target = if r.side == Side::Origin {
+                    w.account.as_str()
+                } else {
+                    r.account
+                };
+                let link = cfg.agreement(rec.origin, target);
+                for a in std::iter::once(own).chain(link.filter(|l| *l != own)) {
+                    if self.surely_not_accepted(a, w.sent_ms) {
+                        self.v.push(format!(
+                            "{} was sent to {} at {:.1} s while {a} was not accepted (crossed without consent)",
+                            self.place(*tok),
+                            w.account,
+                            w.sent_ms as f64 / 1000.0
+                        ));
+                    }
+                }
+                let private_then = !r.public || r.private_at.is_some_and(|p| p < w.sent_ms);
+                if private_then {
+                    self.v.push(format!(
+                        "{} was sent to {} at {:.1} s while it was private (leaked)",
+                        self.place(*tok),
+                        w.account,
+                        w.sent_ms as f64 / 1000.0
+                    ));
+                }
+            }
+        }
+    }
+
+    /// One mirror per share; no mirror of a mirror; shares that should have happened.
+    fn mirrors(&mut self) {
+        for account in schedule::ACCOUNTS {
+            for t in self.sim.tickets(account) {
+                let Some(ext) = t.external_id.as_deref() else {
+                    continue;
+                };
+                let mut parts = ext.split(':');
+                let (Some("sharebridge"), Some(from), Some(id)) =
+                    (parts.next(), parts.next(), parts.next())
+                else {
+                    continue;
+                };
+                let Ok(id) = id.parse::<u64>() else { continue };
+                let Some(from) = schedule::ACCOUNTS.iter().find(|a| **a == from) else {
+                    continue;
+                };
+                if let Some(src) = self.sim.ticket(from, id)
+                    && src
+                        .external_id
+                        .as_deref()
+                        .is_some_and(|e| e.starts_with("sharebridge:"))
+                {
+                    self.v.push(format!(
+                        "{account}#{} is a copy of {from}#{id}, itself a mirror ({}): a mirror was shared back",
+                        t.id,
+                        src.external_id.as_deref().unwrap_or("")
+                    ));
+                }
+            }
+        }
+        let tickets: Vec<(u32, TicketRec)> = self
+            .log
+            .tickets
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        for (n, rec) in tickets {
+            for to in schedule::ACCOUNTS {
+                if to == rec.origin {
+                    continue;
+                }
+                let ext = format!("sharebridge:{}:{}", rec.origin, rec.id);
+                let count = self
+                    .sim
+                    .tickets(to)
+                    .iter()
+                    .filter(|t| t.external_id.as_deref() == Some(ext.as_str()))
+                    .count();
+                if count > 1 {
+                    self.v.push(format!(
+                        "ticket #{n} ({}#{}) has {count} mirrors in {to}",
+                        rec.origin, rec.id
+                    ));
+                }
+                let tag = schedule::share_tag(rec.origin, to);
+                let tagged_at = if rec.tags.contains(&tag) {
+                    Some(rec.created_ms)
+                } else {
+                    self.log
+                        .tags
+                        .iter()
+                        .find(|t| t.ticket == n && t.side == Side::Origin && t.tag == tag)
+                        .map(|t| t.at_ms)
+                };
+                let tagged = tagged_at.is_some();
+                let Some(a) = self.world_at(rec.created_ms).agreement(rec.origin, to) else {
+                    continue;
+                };
+                let refused = self.world_at(rec.created_ms).refused_target() == Some(to);
+                let expected = tagged
+                    && !refused
+                    && self.stays_accepted(a, tagged_at.unwrap_or(rec.created_ms))
+                    && self.ended(n, &rec, to).is_none();
+                let shared = self
+                    .link(rec.origin, rec.id, to)
+                    .is_some_and(|l| l.target_ticket.is_some());
+                if expected && (!shared || count == 0) {
+                    self.v.push(format!(
+                        "ticket #{n} ({}#{}) tagged for {to} under accepted {a} was never shared",
+                        rec.origin, rec.id
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Every ended link orphaned, tagged and noted once, and reported; nothing else ended.
+    fn links(&mut self, store: &Store) {
+        let orphans = store.orphans().unwrap_or_default();
+        let tickets: Vec<(u32, TicketRec)> = self
+            .log
+            .tickets
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        for link in self.links.clone() {
+            let name = format!(
+                "link {} ({}#{} -> {}{})",
+                link.id,
+                link.source_account,
+                link.source_ticket,
+                link.target_account,
+                link.target_ticket
+                    .map(|t| format!("#{t}"))
+                    .unwrap_or_default()
+            );
+            let reported = orphans.iter().filter(|o| o.link == link.id).count();
+            // A closed mirror cannot be updated (Zendesk refuses): no tag, no note there.
+            let mirror = link
+                .target_ticket
+                .and_then(|t| self.sim.ticket(&link.target_account, t))
+                .filter(|t| {
+                    !matches!(
+                        t.status,
+                        crate::zendesk::models::Status::Deleted
+                            | crate::zendesk::models::Status::Closed
+                    )
+                });
+            let notes = link.target_ticket.map_or(0, |t| {
+                self.sim
+                    .comments(&link.target_account, t)
+                    .iter()
+                    .filter(|c| !c.public && c.body.contains("is no longer shared with"))
+                    .count()
+            });
+            let origin = tickets
+                .iter()
+                .find(|(_, r)| r.origin == link.source_account && r.id == link.source_ticket);
+            let relinked = origin.is_some_and(|(n, _)| {
+                self.log.ops.iter().any(|op| {
+                    op.ticket == *n && op.to == link.target_account && op.kind == OpKind::Relink
+                })
+            });
+            match link.state {
+                LinkState::Orphaned => {
+                    if reported != 1 {
+                        self.v.push(format!(
+                            "{name} is orphaned but reported {reported} times as an orphan"
+                        ));
+                    }
+                    if let Some(m) = &mirror {
+                        if !m.tags.iter().any(|t| t == crate::rules::ORPHANED_TAG) {
+                            self.v.push(format!(
+                                "{name} is orphaned but its mirror is not tagged {}",
+                                crate::rules::ORPHANED_TAG
+                            ));
+                        }
+                        if notes != 1 && !(relinked && notes > 1) {
+                            self.v.push(format!("{name} is orphaned and its mirror has {notes} orphan notes, not one"));
+                        }
+                    }
+                }
+                LinkState::Active | LinkState::Error => {
+                    if reported != 0 && !relinked {
+                        self.v.push(format!(
+                            "{name} is {:?} but listed as an orphan",
+                            link.state
+                        ));
+                    }
+                }
+            }
+            let Some((n, rec)) = origin else { continue };
+            if self
+                .link(
+                    &link.source_account,
+                    link.source_ticket,
+                    &link.target_account,
+                )
+                .map(|l| l.id)
+                != Some(link.id)
+            {
+                continue;
+            }
+            let ended = self.ended(*n, rec, &link.target_account);
+            let created = ms_since(self.start, link.created_at);
+            match ended {
+                Some((at, why))
+                    if link.state == LinkState::Active
+                        && at >= created
+                        && !self.relinked_after(*n, &link.target_account, at)
+                        && why != "its mirror was closed or deleted" =>
+                {
+                    self.v.push(format!(
+                        "{name} is still active though {why} at {:.1} s",
+                        at as f64 / 1000.0
+                    ));
+                }
+                None if link.state == LinkState::Error
+                    && self.world_at(rec.created_ms).refused_target()
+                        == Some(link.target_account.as_str()) => {}
+                None if link.state != LinkState::Active => {
+                    let a = self
+                        .world_at(rec.created_ms)
+                        .agreement(rec.origin, &link.target_account);
+                    if a.is_some_and(|a| self.stays_accepted(a, created)) {
+                        self.v.push(format!(
+                            "{name} is {:?} ({}) though nothing ended it",
+                            link.state,
+                            link.error.as_deref().unwrap_or("no reason given")
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Checks the model; every violation as one line.
+pub fn check(
+    log: &Log,
+    sim: &Simulator,
+    store: &Store,
+    writes: &[SentWrite],
+    versions: &[ConfigState],
+) -> Vec<String> {
+    let links = match store.links() {
+        Ok(l) => l,
+        Err(e) => return vec![format!("the store cannot list its links: {e}")],
+    };
+    let mut found: BTreeMap<u32, Vec<Found>> = BTreeMap::new();
+    for account in schedule::ACCOUNTS {
+        for t in sim.tickets(account) {
+            for (i, c) in sim.comments(account, t.id).iter().enumerate() {
+                let mut offset = 0;
+                for tok in tokens_in(&c.body) {
+                    let marker = format!("[[T{tok}]]");
+                    offset = c.body[offset..]
+                        .find(&marker)
+                        .map_or(offset, |o| offset + o);
+                    found.entry(tok).or_default().push(Found {
+                        account,
+                        ticket: t.id,
+                        at: (i, offset),
+                        public: c.public,
+                    });
+                    offset += marker.len();
+                }
+            }
+        }
+    }
+    let start = sim_start();
+    let orphaned_since = store
+        .orphans()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|o| (o.link, ms_since(start, o.since)))
+        .collect();
+    let mut c = Checker {
+        log,
+        sim,
+        versions,
+        links,
+        orphaned_since,
+        found,
+        start,
+        v: Vec::new(),
+    };
+    c.tokens();
+    c.writes(writes);
+    c.mirrors();
+    c.links(store);
+    c.v
+}
+
+/// The time of day the run began (the world's start time).
+fn sim_start() -> Timestamp {
+    super::world::START_TIME
+        .parse()
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+}
