@@ -163,14 +163,16 @@ impl ConfigState {
                 ));
                 continue;
             }
+            let public = self.public_crosses(name);
             out.push_str(&format!(
                 "\n[[agreements]]\nname = \"{name}\"\nfrom = \"{from}\"\nto = \"{to}\"\n\
                  auto_share_tags = [\"{}\"]\nunshare_on_tag_removal = {unshare}\n\
-                 [agreements.comments]\npublic = {}\nprivate = false\nattribution = true\n\
+                 [agreements.comments]\npublic = {public}\nprivate = false\n{attribution}\
                  [agreements.status]\nmap = {{ hold = \"open\" }}\n\
                  [agreements.tags]\nexclude = [\"internal_*\"]\n",
                 schedule::share_tag(from, to),
-                self.public_crosses(name),
+                // check-config refuses `attribution` where no comment crosses.
+                attribution = if public { "attribution = true\n" } else { "" },
             ));
         }
         out
