@@ -134,6 +134,12 @@ struct Inner {
     http: reqwest::Client,
     /// Where every API request goes: reqwest, or a simulated network.
     transport: Arc<dyn Transport>,
+    /// For attachment files: follows no redirect by itself (`uploads.rs` follows them,
+    /// deciding per hop whether credentials go along).
+    files_http: reqwest::Client,
+    /// Files are streamed through `files_http`; `false` under a caller's transport (the
+    /// deterministic simulation), where they go whole through it.
+    streaming: bool,
     /// Whole-attempt timeout (send to last body byte), on tokio time.
     request_timeout: Duration,
     creds: Credentials,
@@ -321,6 +327,14 @@ impl ZendeskClient {
             .map_err(|e| settings_err(format!("HTTP client: {}", describe_reqwest(&e))))?;
         let creds = Credentials::new(&account, &base, &settings.auth, store)?
             .guarded(settings.send_guard.clone());
+        let files_http = reqwest::Client::builder()
+            .tls_backend_rustls()
+            .connect_timeout(settings.connect_timeout)
+            .user_agent(concat!("sharebridge/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| settings_err(format!("HTTP client: {}", describe_reqwest(&e))))?;
+        let streaming = transport.is_none();
         let transport =
             transport.unwrap_or_else(|| Arc::new(transport::Reqwest::new(http.clone())));
         Ok(ZendeskClient {
@@ -330,6 +344,8 @@ impl ZendeskClient {
                 origin,
                 http,
                 transport,
+                files_http,
+                streaming,
                 request_timeout: settings.request_timeout,
                 creds,
                 gate: Gate::new(settings.requests_per_minute, settings.limits),
