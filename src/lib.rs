@@ -20,6 +20,7 @@
 
 pub mod admin;
 pub mod agreement;
+pub mod attachments;
 pub mod bench;
 pub mod cli;
 pub mod clock;

@@ -72,6 +72,18 @@ pub struct Metrics {
     pub worker_up: Family<WorkerLabels, Gauge>,
     pub task_panics: Counter,
     pub privacy_followed: Family<PrivacyLabels, Counter>,
+    /// Attachments copied to a mirror comment, and their bytes.
+    pub attachments_copied: Family<AgreementLabels, Counter>,
+    pub attachment_bytes_copied: Family<AgreementLabels, Counter>,
+    /// Attachments of crossing comments that were not copied, by reason.
+    pub attachments_skipped: Family<SkippedLabels, Counter>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SkippedLabels {
+    pub agreement: String,
+    /// `too_large`, `disabled`, `unavailable` or `refused`.
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -111,6 +123,9 @@ impl Metrics {
             worker_up: Family::default(),
             task_panics: Counter::default(),
             privacy_followed: Family::default(),
+            attachments_copied: Family::default(),
+            attachment_bytes_copied: Family::default(),
+            attachments_skipped: Family::default(),
             leading: Gauge::default(),
             leader: Family::default(),
             leader_since: Gauge::default(),
@@ -176,6 +191,21 @@ impl Metrics {
             "privacy_followed",
             "Mirror comments made private or redacted because their source comment was",
             m.privacy_followed.clone(),
+        );
+        registry.register(
+            "attachments_copied",
+            "Attachments copied with their comment to a mirror",
+            m.attachments_copied.clone(),
+        );
+        registry.register(
+            "attachment_bytes_copied",
+            "Bytes of the attachments copied to mirrors",
+            m.attachment_bytes_copied.clone(),
+        );
+        registry.register(
+            "attachments_skipped",
+            "Attachments of crossing comments not copied, by reason (too_large: over attachments.max_bytes; disabled: attachments.sync = false; unavailable: the sender no longer serves it; refused: the receiver refused the upload)",
+            m.attachments_skipped.clone(),
         );
         registry.register(
             "leading",

@@ -228,9 +228,11 @@ impl ZendeskClient {
         ticket: u64,
         after: u64,
     ) -> Result<Vec<Comment>, ZendeskError> {
+        // Inline images are listed too: they are copied with their comment.
         let call = Call::get(format!("/api/v2/tickets/{ticket}/comments"))
             .ticket(ticket)
-            .query("sort_order", "desc");
+            .query("sort_order", "desc")
+            .query("include_inline_images", "true");
         let mut newest_first: Vec<Comment> = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
