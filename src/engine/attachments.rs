@@ -137,6 +137,54 @@ impl Engine {
         Ok(out)
     }
 
+    /// The files of the source's first comment on the mirror's creation, when that
+    /// comment crosses: uploaded, and added to the create's comment. (The create's
+    /// `Idempotency-Key` covers the client's own retries, which resend the same tokens; a
+    /// create retried after a crash looks the mirror up by external id first, and uploads
+    /// afresh only when none was made.)
+    pub(crate) async fn attach_first(
+        &self,
+        agreement: &AgreementConfig,
+        from: &Account,
+        to: &Account,
+        link: u64,
+        first: Option<&crate::zendesk::models::Comment>,
+        write: &mut crate::zendesk::models::TicketWrite,
+    ) -> Result<Prepared, EngineError> {
+        let Some(first) = first.filter(|c| !c.attachments.is_empty()) else {
+            return Ok(Prepared::default());
+        };
+        let crosses = matches!(
+            crate::rules::comment_verdict(
+                &agreement.comments,
+                crate::rules::CommentFacts {
+                    public: first.public,
+                    written_by_bridge: false,
+                    author_is_bridge: false,
+                },
+            ),
+            crate::rules::CommentVerdict::Send { .. }
+        );
+        let Some(comment) = write.comment.as_mut().filter(|_| crosses) else {
+            return Ok(Prepared::default());
+        };
+        let prepared = self
+            .prepare_files(agreement, from, to, link, &first.attachments)
+            .await?;
+        let text = attachments::body_with_note(
+            comment.body.as_deref().unwrap_or_default(),
+            &prepared.note(),
+        );
+        if prepared.inline.is_empty() {
+            comment.body = Some(text);
+        } else {
+            comment.body = None;
+            comment.html_body = Some(attachments::html_with_images(&text, &prepared.inline));
+        }
+        comment.uploads = prepared.uploads.clone();
+        Ok(prepared)
+    }
+
     /// Counts what a landed mirror comment copied and did not copy.
     pub(crate) fn count_files(&self, agreement: &str, prepared: &Prepared) {
         let labels = AgreementLabels {

@@ -83,6 +83,14 @@ pub(crate) struct Blob {
     pub private: bool,
 }
 
+/// A signed, short-lived URL on the file host for one attachment (what `content_url`
+/// redirects to).
+#[derive(Debug, Clone)]
+pub(crate) struct FileGrant {
+    pub blob: u64,
+    pub expires_at: Timestamp,
+}
+
 /// One remembered `Idempotency-Key`.
 #[derive(Debug, Clone)]
 pub(crate) struct IdemRec {
@@ -195,6 +203,10 @@ pub(crate) struct Account {
     /// Attachment id → bytes; `blob_tokens` maps the content_url token to the id.
     pub blobs: HashMap<u64, Blob>,
     pub blob_tokens: HashMap<String, u64>,
+    /// Where `content_url` redirects (the file host, `sim::files`), when one is bound.
+    pub files_base: Option<String>,
+    /// Short-lived grants the file host serves, by grant token.
+    pub file_grants: HashMap<String, FileGrant>,
     pub idempotency: HashMap<String, IdemRec>,
     /// In time order.
     pub audits: Vec<Audit>,
@@ -364,6 +376,8 @@ impl Account {
             uploads: HashMap::new(),
             blobs: HashMap::new(),
             blob_tokens: HashMap::new(),
+            files_base: None,
+            file_grants: HashMap::new(),
             idempotency: HashMap::new(),
             audits: Vec::new(),
             oauth: OAuthStore::default(),
