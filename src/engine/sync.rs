@@ -346,7 +346,15 @@ impl Engine {
             Self::baseline(&self.store().watermark(link.id, reverse(flow))?);
         for (i, write) in plan.writes.iter().enumerate() {
             let result = self
-                .write_one(link, flow, ends, &receiver, write, &read.files_of(write), false)
+                .write_one(
+                    link,
+                    flow,
+                    ends,
+                    &receiver,
+                    write,
+                    &read.files_of(write),
+                    false,
+                )
                 .await;
             if !self.after_write(link, flow, result).await? {
                 return Ok(None);

@@ -98,9 +98,7 @@ impl Engine {
             .client
             .update_ticket_audited(ends.receiver_ticket, &ticket_write)
             .await;
-        let outcome = self
-            .after_send(link, flow, ends, result, pending)
-            .await;
+        let outcome = self.after_send(link, flow, ends, result, pending).await;
         if outcome.is_ok()
             && let Some(rules) = &rules
         {
@@ -115,7 +113,13 @@ impl Engine {
         link: &Link,
         flow: Flow,
         ends: &Ends,
-        result: Result<(crate::zendesk::models::Ticket, Option<crate::zendesk::models::Audit>), ZendeskError>,
+        result: Result<
+            (
+                crate::zendesk::models::Ticket,
+                Option<crate::zendesk::models::Audit>,
+            ),
+            ZendeskError,
+        >,
         pending: Option<PendingWrite>,
     ) -> Result<(), WriteFailure> {
         match (result, pending) {
@@ -170,7 +174,10 @@ fn comment_of(batch: &Batch, prepared: &Prepared) -> NewComment {
     } else {
         (
             None,
-            Some(crate::attachments::html_with_images(&text, &prepared.inline)),
+            Some(crate::attachments::html_with_images(
+                &text,
+                &prepared.inline,
+            )),
         )
     };
     NewComment {

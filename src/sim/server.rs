@@ -679,6 +679,11 @@ impl Simulator {
         self.each(None, |h| h.lock().knobs.faults.rate = rate);
     }
 
+    /// While `stall`, the account's ticket updates hang without effect (then drop).
+    pub fn set_stall_ticket_updates(&self, account: &str, stall: bool) {
+        self.handle_of(account).lock().knobs.stall_ticket_updates = stall;
+    }
+
     /// Sets how long the late-apply fault holds a write back, on every account.
     pub fn set_late_apply_ms(&self, ms: u64) {
         self.each(None, |h| h.lock().knobs.late_apply_ms = ms);

@@ -36,6 +36,10 @@ pub(crate) struct Knobs {
     pub webhook_style: WebhookStyle,
     /// With the late-apply fault: delay before a write takes effect.
     pub late_apply_ms: u64,
+    /// Ticket updates (`PUT /api/v2/tickets/{id}`) hang without effect while set, then
+    /// their connection drops (a test's way to stop a client between its uploads and the
+    /// comment that carries them).
+    pub stall_ticket_updates: bool,
 }
 
 /// One ticket and what hangs off it.
@@ -392,6 +396,7 @@ impl Account {
                 oauth_auto_approve: config.oauth_auto_approve,
                 webhook_style: config.webhook_style,
                 late_apply_ms: config.late_apply_ms,
+                stall_ticket_updates: false,
             },
             stats: Stats::default(),
             rng: fastrand::Rng::with_seed(seed),

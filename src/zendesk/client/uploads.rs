@@ -95,11 +95,14 @@ impl ZendeskClient {
         let start = tokio::time::Instant::now();
         let max_total = self.inner.retry.max_total;
         let file = &*file;
-        (|| async { self.download_attempt(&ctx, content_url, max_bytes, file).await })
-            .retry(self.inner.retry.backoff())
-            .when(super::retry::is_retryable)
-            .adjust(|e, d| super::retry::next_delay(e, d, start.elapsed(), max_total))
-            .await
+        (|| async {
+            self.download_attempt(&ctx, content_url, max_bytes, file)
+                .await
+        })
+        .retry(self.inner.retry.backoff())
+        .when(super::retry::is_retryable)
+        .adjust(|e, d| super::retry::next_delay(e, d, start.elapsed(), max_total))
+        .await
     }
 
     /// Uploads the first `size` bytes of `file` as `filename` (`POST /api/v2/uploads`),
@@ -147,7 +150,9 @@ impl ZendeskClient {
         if origin_of(url.as_str()).as_deref() != Some(self.inner.origin.as_str()) {
             return Ok(None);
         }
-        Ok(Some(self.inner.creds.current(&self.inner.http).await?.header))
+        Ok(Some(
+            self.inner.creds.current(&self.inner.http).await?.header,
+        ))
     }
 
     async fn download_attempt(
@@ -164,11 +169,7 @@ impl ZendeskClient {
         })?;
         let mut hops = 0;
         let mut resp = loop {
-            let _grant = self
-                .inner
-                .gate
-                .acquire(super::EndpointClass::General)
-                .await;
+            let _grant = self.inner.gate.acquire(super::EndpointClass::General).await;
             self.inner
                 .requests
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -248,29 +249,28 @@ impl ZendeskClient {
                     reason,
                 })?;
         }
-        let _grant = self
-            .inner
-            .gate
-            .acquire(super::EndpointClass::General)
-            .await;
+        let _grant = self.inner.gate.acquire(super::EndpointClass::General).await;
         self.inner
             .requests
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut url = reqwest::Url::parse(&format!("{}/api/v2/uploads", self.inner.base)).map_err(
-            |e| ZendeskError::Settings {
-                account: self.inner.account.clone(),
-                reason: format!("upload URL: {e}"),
-            },
-        )?;
+        let mut url =
+            reqwest::Url::parse(&format!("{}/api/v2/uploads", self.inner.base)).map_err(|e| {
+                ZendeskError::Settings {
+                    account: self.inner.account.clone(),
+                    reason: format!("upload URL: {e}"),
+                }
+            })?;
         url.query_pairs_mut().append_pair("filename", filename);
-        let mut reader = file.try_clone().map_err(|e| io_error(ctx, "temporary file", e))?;
+        let mut reader = file
+            .try_clone()
+            .map_err(|e| io_error(ctx, "temporary file", e))?;
         reader
             .seek(SeekFrom::Start(0))
             .map_err(|e| io_error(ctx, "temporary file", e))?;
         let reader = tokio::fs::File::from_std(reader);
         let stream = tokio_util::io::ReaderStream::new(tokio::io::AsyncReadExt::take(reader, size));
-        let content_type =
-            HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/octet-stream"));
+        let content_type = HeaderValue::from_str(content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream"));
         let mut req = self
             .inner
             .files_http
