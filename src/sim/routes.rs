@@ -666,7 +666,11 @@ async fn pipeline(h: Arc<AccountHandle>, resolved: Option<Resolved>, request: Re
         }
     }
     // With drop-after-commit, whatever the request did, its answer is lost.
-    let lost = fault == Some(FaultKind::DropAfterCommit);
+    let lost = fault == Some(FaultKind::DropAfterCommit)
+        || (a.knobs.lose_ticket_update_answers
+            && resolved
+                .as_ref()
+                .is_some_and(|r| r.route == Route::TicketUpdate));
     let answer = |resp: Resp, rate: RateView| if lost { dropped() } else { finish(resp, rate) };
     let Some(r) = resolved else {
         let rate = rate_view(a, now_ms);

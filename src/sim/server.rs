@@ -684,6 +684,14 @@ impl Simulator {
         self.handle_of(account).lock().knobs.stall_ticket_updates = stall;
     }
 
+    /// While `lose`, the account's ticket updates take effect and their answers are lost.
+    pub fn set_lose_ticket_update_answers(&self, account: &str, lose: bool) {
+        self.handle_of(account)
+            .lock()
+            .knobs
+            .lose_ticket_update_answers = lose;
+    }
+
     /// Sets how long the late-apply fault holds a write back, on every account.
     pub fn set_late_apply_ms(&self, ms: u64) {
         self.each(None, |h| h.lock().knobs.late_apply_ms = ms);

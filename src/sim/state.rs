@@ -40,6 +40,9 @@ pub(crate) struct Knobs {
     /// their connection drops (a test's way to stop a client between its uploads and the
     /// comment that carries them).
     pub stall_ticket_updates: bool,
+    /// Ticket updates take effect, then their connection drops (drop-after-commit for
+    /// that route alone).
+    pub lose_ticket_update_answers: bool,
 }
 
 /// One ticket and what hangs off it.
@@ -397,6 +400,7 @@ impl Account {
                 webhook_style: config.webhook_style,
                 late_apply_ms: config.late_apply_ms,
                 stall_ticket_updates: false,
+                lose_ticket_update_answers: false,
             },
             stats: Stats::default(),
             rng: fastrand::Rng::with_seed(seed),
