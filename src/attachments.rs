@@ -19,7 +19,7 @@ pub enum Skip {
     /// `attachments.sync = false`: no file crosses, and none is named (the sender chose
     /// to keep its files home).
     Disabled,
-    /// The sending side no longer serves it (deleted, or its URL answers 404).
+    /// The sending side did not serve it (deleted, refused, a broken redirect).
     Unavailable,
     /// The receiving account refused the upload (for example over Zendesk's 50 MB).
     Refused,
@@ -48,7 +48,7 @@ impl Skip {
                 human_size(*limit)
             ),
             Skip::Disabled => "attachments are not shared under this agreement".to_owned(),
-            Skip::Unavailable => "the sending side no longer serves it".to_owned(),
+            Skip::Unavailable => "the sending side did not serve it".to_owned(),
             Skip::Refused => "the receiving account refused the upload".to_owned(),
         }
     }

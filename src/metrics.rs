@@ -204,7 +204,7 @@ impl Metrics {
         );
         registry.register(
             "attachments_skipped",
-            "Attachments of crossing comments not copied, by reason (too_large: over attachments.max_bytes; disabled: attachments.sync = false; unavailable: the sender no longer serves it; refused: the receiver refused the upload)",
+            "Attachments of crossing comments not copied, by reason (too_large: over attachments.max_bytes; disabled: attachments.sync = false; unavailable: the sender did not serve it; refused: the receiver refused the upload)",
             m.attachments_skipped.clone(),
         );
         registry.register(

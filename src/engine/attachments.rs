@@ -52,7 +52,7 @@ impl Engine {
     /// Downloads each of `files` from `sender` and uploads it to `receiver`, under the
     /// sending agreement's `[agreements.attachments]` rules. A transient failure, or a
     /// refused credential, fails the whole write (it is tried again later); a file the
-    /// sender no longer serves, or the receiver refuses, is named instead.
+    /// sender does not serve, or the receiver refuses, is named instead.
     pub(crate) async fn prepare_files(
         &self,
         rules: &AgreementConfig,
@@ -93,7 +93,14 @@ impl Engine {
                     ));
                     continue;
                 }
-                Err(ZendeskError::NotFound { .. }) => {
+                // The sender's read of the comment just worked, so a refusal here is the
+                // file's own (deleted, flagged, a broken redirect): it is named, and the
+                // comment still crosses.
+                Err(
+                    ZendeskError::NotFound { .. }
+                    | ZendeskError::Auth { .. }
+                    | ZendeskError::Invalid { .. },
+                ) => {
                     out.not_copied.push(not_copied(file, Skip::Unavailable));
                     continue;
                 }
@@ -119,7 +126,7 @@ impl Engine {
                     out.uploads.push(up.token);
                     out.copied.push(size);
                 }
-                Err(ZendeskError::Invalid { status, .. }) if status == 413 || status == 422 => {
+                Err(ZendeskError::Invalid { .. }) => {
                     out.not_copied.push(not_copied(file, Skip::Refused));
                 }
                 Err(e) => return Err(e.into()),

@@ -65,6 +65,10 @@ impl Engine {
             }
             _ => Prepared::default(),
         };
+        // Files take time: consent is asked again at the moment of the write.
+        if !files.is_empty() && !self.consents(link, flow) {
+            return Err(WriteFailure::LinkEnded);
+        }
         let started = crate::clock::now();
         let mut pending = write.comment.as_ref().map(|b| PendingWrite {
             link: link.id,
