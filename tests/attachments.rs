@@ -216,11 +216,10 @@ async fn sync_false_copies_no_file_and_names_none() {
     assert!(c.attachments.is_empty());
     assert!(!c.body.contains("kept.txt"), "{}", c.body);
     assert!(
-        w.sim
+        !w.sim
             .stats("vendor")
             .by_endpoint
-            .get("POST /api/v2/uploads")
-            .is_none()
+            .contains_key("POST /api/v2/uploads")
     );
     assert_eq!(w.sim.stats("acme").file_downloads, 0);
     assert!(metric(

@@ -23,7 +23,9 @@ use super::sync::Ends;
 use super::{Engine, EngineError};
 
 impl Engine {
-    /// One update to the receiving ticket, recorded exactly once.
+    /// One update to the receiving ticket, recorded exactly once; `files` are the
+    /// attachments of the source comments it carries.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn write_one(
         &self,
         link: &Link,
