@@ -101,6 +101,9 @@ pub(crate) struct Shared {
     parked: std::sync::atomic::AtomicUsize,
     /// The transport every account's client sends through; `None`: reqwest (production).
     transport: Option<Arc<dyn crate::zendesk::client::Transport>>,
+    /// When this engine started: a write in doubt older than this was left by an earlier
+    /// run (a crash, or another daemon that led before), as its log line says.
+    started_at: jiff::Timestamp,
 }
 
 /// The scheduler's work as it last counted it (see `Shared::activity`).
@@ -136,6 +139,7 @@ impl Engine {
     ) -> Result<Engine, EngineError> {
         let engine = Engine {
             shared: Arc::new(Shared {
+                started_at: crate::clock::now(),
                 config,
                 store,
                 accounts: RwLock::new(BTreeMap::new()),

@@ -177,6 +177,21 @@ impl Engine {
         let wait = jiff::SignedDuration::try_from(self.config().daemon.in_doubt_wait)
             .unwrap_or(jiff::SignedDuration::from_secs(60));
         let verdict = judge(found, pending.created_at, crate::clock::now(), wait);
+        if !matches!(verdict, Settled::Undecided { .. }) {
+            tracing::info!(
+                link = link.id,
+                flow = pending.flow.as_str(),
+                account = %ends.receiver_account,
+                ticket = ends.receiver_ticket,
+                applied = matches!(verdict, Settled::Landed(_)),
+                left_by = if pending.created_at < self.shared.started_at {
+                    "an earlier run"
+                } else {
+                    "this run"
+                },
+                "write in doubt settled"
+            );
+        }
         match verdict {
             Settled::Landed(id) if pending.source_comments.is_empty() => {
                 // A comment that mirrors nothing: an orphan note, now written.
@@ -272,13 +287,7 @@ impl Engine {
             };
             match self.settle_pending(&link, &p).await {
                 Ok(Settled::Undecided { .. }) => {}
-                Ok(verdict) => {
-                    tracing::info!(
-                        link = link.id,
-                        flow = p.flow.as_str(),
-                        applied = matches!(verdict, Settled::Landed(_)),
-                        "write in doubt settled"
-                    );
+                Ok(_) => {
                     if !p.is_note() && p.flow == Flow::SourceToTarget {
                         self.owe_legacy_note(&link);
                     }
