@@ -94,12 +94,14 @@ pub fn note(not_copied: &[NotCopied]) -> String {
     format!("{NOTE_HEADING}\n{}", lines.join("\n"))
 }
 
-/// The mirror comment's text with the note after it.
+/// The mirror comment's text with the note before it. Before, not after: each part's
+/// body stays at the end of its segment, which is how `privacy::redactions` finds what
+/// to redact on the mirror when a source comment is redacted.
 pub fn body_with_note(body: &str, note: &str) -> String {
     match (body.is_empty(), note.is_empty()) {
         (_, true) => body.to_owned(),
         (true, false) => note.to_owned(),
-        (false, false) => format!("{body}{}{note}", crate::coalesce::SEPARATOR),
+        (false, false) => format!("{note}\n\n{body}"),
     }
 }
 
@@ -212,9 +214,17 @@ mod tests {
         );
         assert_eq!(body_with_note("text", ""), "text");
         assert_eq!(body_with_note("", "note"), "note");
+        assert_eq!(body_with_note("text", "note"), "note\n\ntext");
+        // A redaction at the source still lines up with the end of its part.
+        let mirror = body_with_note("Alice (acme) wrote:\n\nmy secret", "note");
         assert_eq!(
-            body_with_note("text", "note"),
-            format!("text{}note", crate::coalesce::SEPARATOR)
+            crate::privacy::redactions(
+                &mirror,
+                &[1],
+                1,
+                "my \u{2587}\u{2587}\u{2587}\u{2587}\u{2587}\u{2587}"
+            ),
+            vec!["secret".to_owned()]
         );
     }
 
