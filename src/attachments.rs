@@ -10,6 +10,7 @@
 //! counts; this module decides and words.
 
 use crate::config::AttachmentRules;
+use crate::zendesk::models::Attachment;
 
 /// Why a file of a crossing comment was not copied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +114,44 @@ pub fn human_size(bytes: u64) -> String {
         1_000_000..1_000_000_000 => format!("{:.1} MB", bytes as f64 / 1e6),
         _ => format!("{:.1} GB", bytes as f64 / 1e9),
     }
+}
+
+/// The name Zendesk gives an attachment it redacted (emptied).
+pub const REDACTED_NAME: &str = "redacted.txt";
+
+/// Whether an attachment is what a redaction left (an empty `redacted.txt`).
+pub fn is_redacted(att: &Attachment) -> bool {
+    att.file_name == REDACTED_NAME && att.size == 0
+}
+
+/// Privacy follows the comment, for files: the mirror comment's attachments to redact now
+/// that some file of its source comments (`sources`: every attachment of the source
+/// comments it carries, as they are now) was redacted. A mirror file is kept only while
+/// an unredacted source file of the same name and size is left to account for it; every
+/// other (not yet redacted) one is redacted: redacting too much is safe, too little is a
+/// leak. Nothing when no source file is redacted.
+pub fn to_redact(mirror: &[Attachment], sources: &[Attachment]) -> Vec<u64> {
+    if !sources.iter().any(is_redacted) {
+        return Vec::new();
+    }
+    let mut pool: Vec<(&str, u64)> = sources
+        .iter()
+        .filter(|a| !is_redacted(a))
+        .map(|a| (a.file_name.as_str(), a.size))
+        .collect();
+    let mut out = Vec::new();
+    for m in mirror.iter().filter(|m| !is_redacted(m)) {
+        match pool
+            .iter()
+            .position(|(name, size)| *name == m.file_name && *size == m.size)
+        {
+            Some(i) => {
+                pool.remove(i);
+            }
+            None => out.push(m.id),
+        }
+    }
+    out
 }
 
 /// An inline image of the mirror comment: the receiver's `content_url` of its upload.
@@ -226,6 +265,56 @@ mod tests {
             ),
             vec!["secret".to_owned()]
         );
+    }
+
+    fn att(id: u64, name: &str, size: u64) -> Attachment {
+        Attachment {
+            id,
+            file_name: name.into(),
+            size,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_redacted_source_file_redacts_its_copy_and_nothing_else() {
+        let mirror = [
+            att(10, "a.log", 5),
+            att(11, "b.png", 7),
+            att(12, "a.log", 5),
+        ];
+        // Nothing redacted at the source: nothing to do.
+        let none = [att(1, "a.log", 5), att(2, "b.png", 7), att(3, "a.log", 5)];
+        assert!(to_redact(&mirror, &none).is_empty());
+        // b.png redacted: its copy goes, the others stay.
+        let b = [
+            att(1, "a.log", 5),
+            att(2, REDACTED_NAME, 0),
+            att(3, "a.log", 5),
+        ];
+        assert_eq!(to_redact(&mirror, &b), vec![11]);
+        // One of two same-named files redacted: one copy goes.
+        let one_a = [
+            att(1, REDACTED_NAME, 0),
+            att(2, "b.png", 7),
+            att(3, "a.log", 5),
+        ];
+        assert_eq!(to_redact(&mirror, &one_a), vec![12]);
+        // A copy already redacted is left alone.
+        let mirror_done = [
+            att(10, "a.log", 5),
+            att(11, REDACTED_NAME, 0),
+            att(12, "a.log", 5),
+        ];
+        assert!(to_redact(&mirror_done, &b).is_empty());
+        // Files not copied (too large) never had a copy.
+        let big = [
+            att(1, "a.log", 5),
+            att(2, REDACTED_NAME, 0),
+            att(3, "a.log", 5),
+            att(4, "huge.bin", 9),
+        ];
+        assert_eq!(to_redact(&mirror, &big), vec![11]);
     }
 
     #[test]

@@ -318,3 +318,61 @@ async fn the_first_comment_brings_its_files_to_the_new_mirror() {
         .unwrap();
     assert_eq!(&got[..], &bytes(100, 11)[..]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_redacted_at_the_source_is_redacted_on_the_mirror() {
+    let w = world(Setup::default()).await;
+    let (t, m) = w.shared_ticket("Redacted files").await;
+    let keep = comment_with_files(&w, t, "keep this", true, &[("a.txt", bytes(10, 12))]);
+    let leak = comment_with_files(&w, t, "oops", true, &[("card.png", bytes(20, 13))]);
+    w.poke("acme", t).await;
+    let c = mirror_comment(&w, m, "keep this");
+    assert!(c.body.contains("oops"), "coalesced: {}", c.body);
+    assert_eq!(c.attachments.len(), 2);
+
+    // An agent redacts the second comment's file (agent workspace, or the API).
+    let r = reqwest::Client::new()
+        .put(format!(
+            "{}/api/v2/tickets/{t}/comments/{}/attachments/{}/redact.json",
+            w.sim.base_url("acme"),
+            leak.id,
+            leak.attachments[0].id
+        ))
+        .basic_auth(format!("{AGENT_A}/token"), Some(w.sim.token()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    w.hints.push_privacy(
+        "acme",
+        t,
+        sharebridge::engine::hints::PrivacyChange {
+            comment: leak.id,
+            redacted: true,
+        },
+    );
+    w.settle().await;
+
+    let c = mirror_comment(&w, m, "keep this");
+    let names: Vec<(&str, u64)> = c
+        .attachments
+        .iter()
+        .map(|a| (a.file_name.as_str(), a.size))
+        .collect();
+    assert_eq!(names, [("a.txt", 10), ("redacted.txt", 0)], "{c:?}");
+    let (gone, _) = w
+        .sim
+        .attachment_bytes("vendor", c.attachments[1].id)
+        .unwrap();
+    assert!(gone.is_empty(), "the copy's bytes are gone too");
+    let (kept, _) = w
+        .sim
+        .attachment_bytes("vendor", c.attachments[0].id)
+        .unwrap();
+    assert_eq!(&kept[..], &bytes(10, 12)[..]);
+    let _ = keep;
+    assert!(metric(
+        &w,
+        "sharebridge_privacy_followed_total{agreement=\"acme-to-vendor\",change=\"redacted\"} 1"
+    ));
+}

@@ -69,6 +69,24 @@ impl ZendeskClient {
         Ok(self.execute(call).await?.body)
     }
 
+    /// `PUT /api/v2/tickets/{id}/comments/{comment}/attachments/{attachment}/redact`: the
+    /// attachment becomes an empty `redacted.txt` (repeating it changes nothing).
+    pub async fn redact_attachment(
+        &self,
+        ticket: u64,
+        comment: u64,
+        attachment: u64,
+    ) -> Result<(), ZendeskError> {
+        let call = Call::new(
+            Method::PUT,
+            format!("/api/v2/tickets/{ticket}/comments/{comment}/attachments/{attachment}/redact"),
+        )
+        .json(&serde_json::json!({}))
+        .ticket(ticket)
+        .replay(Replay::Safe);
+        self.execute(call).await.map(drop)
+    }
+
     /// Downloads `content_url` into `file` (truncated first, rewound after), reading at
     /// most `max_bytes`. Credentials go with each hop only while it is on the account's
     /// own origin; a redirect elsewhere (a file host) is followed without them. Transient
