@@ -548,3 +548,25 @@ fn daemon_store_takes_a_postgres_url_and_its_password_as_a_secret() {
         "{err}"
     );
 }
+
+#[test]
+fn attachments_max_bytes_above_zendesks_50_mb_is_a_warning_and_zero_is_refused() {
+    let with = |v: &str| {
+        GOOD.replace(
+            "auto_share_tags = [\"vendor_escalation\"]\n",
+            &format!("auto_share_tags = [\"vendor_escalation\"]\n[agreements.attachments]\nmax_bytes = {v}\n"),
+        )
+    };
+    assert!(with("1").contains("max_bytes = 1"));
+    Dir::new(&with("20_000_000")).check().code(0);
+    let a = Dir::new(&with("60_000_000")).check().code(0);
+    let err = stderr(&a);
+    assert!(
+        err.contains("warning") && err.contains("attachments.max_bytes") && err.contains("50 MB"),
+        "{err}"
+    );
+    refused(
+        &Dir::new(&with("0")),
+        &["attachments.max_bytes", "sync = false"],
+    );
+}
