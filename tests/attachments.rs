@@ -376,3 +376,32 @@ async fn a_file_redacted_at_the_source_is_redacted_on_the_mirror() {
         "sharebridge_privacy_followed_total{agreement=\"acme-to-vendor\",change=\"redacted\"} 1"
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_the_sender_does_not_serve_is_named_and_the_comment_still_crosses() {
+    let w = world(Setup::default()).await;
+    let (t, m) = w.shared_ticket("Gone").await;
+    let c = comment_with_files(
+        &w,
+        t,
+        "two files",
+        true,
+        &[("gone.txt", bytes(1_500, 14)), ("here.txt", bytes(10, 15))],
+    );
+    assert!(w.sim.delete_attachment_file("acme", c.attachments[0].id));
+    w.poke("acme", t).await;
+
+    let c = mirror_comment(&w, m, "two files");
+    let names: Vec<&str> = c.attachments.iter().map(|a| a.file_name.as_str()).collect();
+    assert_eq!(names, ["here.txt"]);
+    assert!(
+        c.body
+            .contains("- gone.txt (1.5 KB): the sending side did not serve it"),
+        "{}",
+        c.body
+    );
+    assert!(metric(
+        &w,
+        "sharebridge_attachments_skipped_total{agreement=\"acme-to-vendor\",reason=\"unavailable\"} 1"
+    ));
+}

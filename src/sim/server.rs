@@ -743,6 +743,15 @@ impl Simulator {
             .map(|b| (b.bytes.clone(), b.private))
     }
 
+    /// Deletes an attachment's file, as Zendesk does with a file it removed (its
+    /// `content_url` then answers 404); the comment still lists it.
+    pub fn delete_attachment_file(&self, account: &str, attachment_id: u64) -> bool {
+        let mut a = self.handle_of(account).lock();
+        let gone = a.blobs.remove(&attachment_id).is_some();
+        a.blob_tokens.retain(|_, id| *id != attachment_id);
+        gone
+    }
+
     /// Adds a webhook target for an account.
     pub fn add_webhook(&self, account: &str, url: &str) {
         let _ = self.handle_of(account);
