@@ -1,5 +1,6 @@
 //! The admin API's client: what `agreements list`, `links`, `orphans`, `share`, `unshare`,
-//! `resync`, `audit` and `backup` use to talk to a running daemon at `daemon.listen`.
+//! `resync`, `audit`, `backup` (and `doctor`, `fields` while a daemon holds the store) use
+//! to talk to a running daemon at `daemon.listen`.
 //!
 //! Architecture invariant: only HTTP to this machine's daemon; the token travels in the
 //! `Authorization` header and is never printed.
@@ -136,6 +137,27 @@ impl AdminClient {
     pub async fn resync(&self, link: u64, relink: bool) -> Result<Link, AdminError> {
         self.call(self.post(&format!("/resync/{link}"), &ResyncRequest { relink }))
             .await
+    }
+
+    /// `doctor` run by the daemon (it holds the store): every check of `account`, or of
+    /// every account.
+    pub async fn doctor(
+        &self,
+        account: Option<&str>,
+    ) -> Result<Vec<crate::setup::checks::Check>, AdminError> {
+        let mut req = self.get("/doctor");
+        if let Some(a) = account {
+            req = req.query(&[("account", a)]);
+        }
+        self.call(req).await
+    }
+
+    /// An account's ticket fields, read by the daemon.
+    pub async fn fields(
+        &self,
+        account: &str,
+    ) -> Result<Vec<crate::setup::fields::FieldView>, AdminError> {
+        self.call(self.get(&format!("/fields/{account}"))).await
     }
 
     pub async fn backup(&self, path: &str) -> Result<serde_json::Value, AdminError> {

@@ -72,6 +72,12 @@ pub enum Command {
     Demo(DemoArgs),
     /// Throughput, latency and API calls per mirrored comment, on loopback.
     Bench(BenchArgs),
+    /// Sign the bridge in to an account (OAuth) and set up its webhook.
+    Connect(crate::setup::ConnectArgs),
+    /// Check each account from outside; exit 1 on any failure, each with its fix.
+    Doctor(crate::setup::DoctorArgs),
+    /// An account's ticket fields, or a suggested [[agreements.fields]] block (--to).
+    Fields(crate::setup::FieldsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -229,6 +235,9 @@ pub fn run(cli: Cli) -> u8 {
         Command::Sim(args) => run_sim(args),
         Command::Demo(args) => run_demo(args),
         Command::Bench(args) => run_bench(&args),
+        Command::Connect(args) => crate::setup::run_connect(&cli.config, args),
+        Command::Doctor(args) => crate::setup::run_doctor(&cli.config, args),
+        Command::Fields(args) => crate::setup::run_fields(&cli.config, args),
         Command::Store(StoreCommand::Migrate(args)) => run_migrate(&cli.config, &args),
         command => admin(&cli.config, command),
     }
@@ -642,7 +651,100 @@ fn check_config(path: &Path) -> u8 {
         eprintln!("  {w}");
     }
     print!("{}", summary(&config));
+    print!("{}", connections_summary(&config));
     exit::OK
+}
+
+/// What `connect` left in the store for each OAuth account, read without writing (the
+/// store is opened read-only, and not at all when it does not exist); what to run when
+/// an account still needs it.
+pub fn connections_summary(config: &Config) -> String {
+    use crate::config::{AccountAuth, OAuthGrant};
+    use std::fmt::Write as _;
+    let path = crate::daemon::store_path(config);
+    let store = if path.exists() {
+        match crate::store::Store::open_read_only(&path) {
+            Ok(s) => {
+                if let Some(k) = &config.daemon.store_key {
+                    use secrecy::ExposeSecret as _;
+                    let _ = s.use_sealing_key(k.expose_secret().trim().as_bytes());
+                }
+                Ok(Some(s))
+            }
+            Err(crate::store::StoreError::Locked { .. }) => Err(
+                "a running daemon holds the store: `sharebridge doctor` checks each account through it",
+            ),
+            Err(_) => Err("the store cannot be read now: `sharebridge doctor` says why"),
+        }
+    } else {
+        Ok(None)
+    };
+    let mut out = String::new();
+    let mut needs = Vec::new();
+    for (name, a) in &config.accounts {
+        let AccountAuth::OAuth {
+            grant,
+            refresh_token,
+            ..
+        } = &a.auth
+        else {
+            continue;
+        };
+        let connection = match &store {
+            Ok(Some(s)) => match s.connection(name) {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = writeln!(out, "  {name}: what connect kept cannot be read: {e}");
+                    continue;
+                }
+            },
+            _ => None,
+        };
+        let tokens = match &store {
+            Ok(Some(s)) => s.oauth_tokens(name).ok().flatten().is_some(),
+            _ => false,
+        };
+        match (&store, connection) {
+            (Ok(_), Some(c)) => {
+                let _ = writeln!(
+                    out,
+                    "  {name}: connected as {} (user {}) since {}{}",
+                    c.user_email.as_deref().unwrap_or(&c.user_name),
+                    c.user_id,
+                    c.connected_at.strftime("%Y-%m-%d %H:%M"),
+                    match (&c.webhook, &a.webhook_secret) {
+                        (_, Some(_)) => ", webhook secret from the configuration".to_owned(),
+                        (Some(w), None) =>
+                            format!(", webhook {} with the secret connect kept", w.id),
+                        (None, None) => ", no webhook (polling only)".to_owned(),
+                    }
+                );
+            }
+            (Ok(_), None)
+                if *grant == OAuthGrant::ClientCredentials || tokens || refresh_token.is_some() =>
+            {
+                let _ = writeln!(
+                    out,
+                    "  {name}: OAuth ({}); run `sharebridge connect {name}` to set up its webhook",
+                    grant.as_str()
+                );
+            }
+            (Ok(_), None) => needs.push(name.clone()),
+            (Err(why), _) => {
+                let _ = writeln!(out, "  {name}: OAuth ({}); {why}", grant.as_str());
+            }
+        }
+    }
+    for name in &needs {
+        let _ = writeln!(
+            out,
+            "  {name}: not connected yet: run `sharebridge connect {name}` (signs the bridge in and sets up its webhook) before `sharebridge run`"
+        );
+    }
+    if out.is_empty() {
+        return out;
+    }
+    format!("connections (kept in the store by `sharebridge connect`):\n{out}")
 }
 
 /// The one-screen summary `check-config` prints for a valid configuration.
@@ -689,10 +791,10 @@ pub fn summary(config: &Config) -> String {
             a.base_url,
             a.auth.kind(),
             a.requests_per_minute,
-            if a.webhook_secret.is_some() {
-                "on"
-            } else {
-                "off (polling only)"
+            match (&a.webhook_secret, &a.auth) {
+                (Some(_), _) => "on",
+                (None, crate::config::AccountAuth::OAuth { .. }) => "from connect",
+                (None, _) => "off (polling only)",
             }
         );
     }

@@ -59,16 +59,27 @@ pub fn store_path(config: &Config) -> PathBuf {
     config.daemon.state_dir.join(STORE_FILE)
 }
 
-/// Opens the store: the PostgreSQL database of `daemon.store`, else the file in the
-/// state directory (created 0700 if absent).
+/// Opens the store — the PostgreSQL database of `daemon.store`, else the file in the
+/// state directory (created 0700 if absent, the file readable by its owner alone: it holds
+/// OAuth pairs and webhook signing secrets) — and seals those secrets with
+/// `daemon.store_key` when it is set.
 pub fn open_store(config: &Config) -> Result<Store, DaemonError> {
     use secrecy::ExposeSecret;
-    if let Some(pg) = &config.daemon.store {
-        return Ok(Store::open_postgres(
+    let store = match &config.daemon.store {
+        Some(pg) => Store::open_postgres(
             pg.url.expose_secret(),
             pg.password.as_ref().map(|p| p.expose_secret()),
-        )?);
+        )?,
+        None => open_file_store(config)?,
+    };
+    if let Some(key) = &config.daemon.store_key {
+        store.use_sealing_key(key.expose_secret().trim().as_bytes())?;
     }
+    Ok(store)
+}
+
+/// The embedded store in `daemon.state_dir`, made owner-only.
+fn open_file_store(config: &Config) -> Result<Store, DaemonError> {
     let dir = &config.daemon.state_dir;
     if !dir.exists() {
         let mut builder = std::fs::DirBuilder::new();
@@ -82,7 +93,91 @@ pub fn open_store(config: &Config) -> Result<Store, DaemonError> {
                 source,
             })?;
     }
-    Ok(Store::open(store_path(config))?)
+    let path = store_path(config);
+    let existed = path.exists();
+    let store = Store::open(&path)?;
+    owner_only(&path, existed);
+    Ok(store)
+}
+
+/// Whether other users (group or others) may read `path`. `None`: cannot tell.
+pub fn readable_by_others(path: &Path) -> Option<bool> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| m.permissions().mode() & 0o077 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Makes the store file owner-only (0600) if it is not, saying so when an existing file
+/// was open to others (a new one is simply created so).
+fn owner_only(path: &Path, existed: bool) {
+    #[cfg(unix)]
+    if readable_by_others(path) == Some(true) {
+        use std::os::unix::fs::PermissionsExt;
+        match std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            Ok(()) if !existed => {}
+            Ok(()) => tracing::warn!(
+                store = %path.display(),
+                "the store was readable by other users; made it owner-only (0600): it holds OAuth tokens and webhook secrets"
+            ),
+            Err(e) => tracing::error!(
+                store = %path.display(),
+                error = %e,
+                "the store is readable by other users and could not be made owner-only; run chmod 600 on it"
+            ),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, existed);
+}
+
+/// Says at start which OAuth accounts have no token yet (nothing is sent to them until
+/// `sharebridge connect` signs the bridge in).
+pub(crate) fn warn_unconnected(config: &Config, store: &Store) {
+    use crate::config::{AccountAuth, OAuthGrant};
+    for (name, a) in &config.accounts {
+        if let AccountAuth::OAuth {
+            grant: OAuthGrant::AuthorizationCode,
+            refresh_token: None,
+            ..
+        } = &a.auth
+            && matches!(store.oauth_tokens(name), Ok(None))
+        {
+            tracing::warn!(account = %name, "no OAuth token is stored for this account: run `sharebridge connect {name}` (with the daemon stopped) to sign the bridge in");
+        }
+    }
+}
+
+/// The configuration with each account's webhook signing secret filled in from the
+/// store (what `sharebridge connect` read through the Webhooks API) where the
+/// configuration sets none. A secret that cannot be opened is logged and left out
+/// (that account's webhooks are then refused; polling still finds its changes).
+pub fn with_stored_webhook_secrets(mut config: Config, store: &Store) -> Config {
+    for (name, account) in config.accounts.iter_mut() {
+        if account.webhook_secret.is_some() {
+            continue;
+        }
+        match store.connection(name) {
+            Ok(Some(c)) => {
+                if let Some(w) = c.webhook {
+                    account.webhook_secret = Some(secrecy::SecretString::from(w.signing_secret));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(account = %name, error = %e, "the webhook signing secret kept by connect cannot be used; webhooks for this account are refused until it can")
+            }
+        }
+    }
+    config
 }
 
 /// Binds `daemon.listen`.
@@ -121,6 +216,8 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Dae
         return Err(DaemonError::SharedStore);
     }
     let store = open_store(&config)?;
+    let config = with_stored_webhook_secrets(config, &store);
+    warn_unconnected(&config, &store);
     let metrics = Arc::new(Metrics::new());
     // The only daemon on its store does every Zendesk write.
     metrics.leading.set(1);
@@ -258,6 +355,7 @@ pub(crate) async fn apply_reload(
         .map(|f| config.display_path(f))
         .collect::<Vec<_>>()
         .join(", ");
+    let config = with_stored_webhook_secrets(config, engine.store());
     tx.send_replace(Arc::new(config));
     engine.store().append_audit(NewAudit {
         at: crate::clock::now(),

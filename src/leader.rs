@@ -59,6 +59,9 @@ pub async fn run(config_path: &Path, config: Config) -> Result<(), DaemonError> 
             .await
             .map_err(|e| DaemonError::Server(std::io::Error::other(e)))??
     };
+    // Webhook signing secrets `connect` kept in the store verify deliveries here too.
+    let config = daemon::with_stored_webhook_secrets(config, &store);
+    daemon::warn_unconnected(&config, &store);
     let name = daemon_name(&config);
     let leadership = store.lead(&name)?;
     let metrics = Arc::new(Metrics::new());
@@ -433,7 +436,8 @@ async fn reload_from(path: &Path, tx: &watch::Sender<Arc<Config>>, cluster: &Clu
                     }
                 },
                 None => {
-                    tx.send_replace(Arc::new(loaded.config));
+                    let config = daemon::with_stored_webhook_secrets(loaded.config, &cluster.store);
+                    tx.send_replace(Arc::new(config));
                     tracing::info!(config = %path.display(), "configuration reloaded (following)");
                 }
             }

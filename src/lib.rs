@@ -13,6 +13,8 @@
 //!   one PostgreSQL store, one leading; [`demo`]: simulator + daemon + a verified story.
 //! - [`engine`]: the sync workers.
 //! - [`fields`]: `sharebridge fields` suggestions (pure field and option matching).
+//! - [`setup`]: going live: `connect` (OAuth sign-in, the bridge's webhook), `doctor`,
+//!   `fields`.
 //! - [`zendesk`]: Zendesk's wire format (models, webhook signing).
 //! - [`telemetry`]: logging setup.
 //! - [`visibility`]: who in the receiver can see a mirror, and why (pure).
@@ -39,6 +41,7 @@ pub mod plan;
 pub mod privacy;
 pub mod rules;
 pub mod server;
+pub mod setup;
 pub mod sim;
 pub mod store;
 pub mod tasks;

@@ -133,6 +133,13 @@ const CONFIG_SNIPPETS: &[&str] = &[
     "oauth = { client_id = \"\" }",
     "oauth = { client_id = \"c\", client_secret = \"s\", refresh_token_file = \"secret.txt\" }",
     "oauth = 5",
+    "oauth = { client_id = \"c\", client_secret = \"s\" }",
+    "oauth = { client_id = \"c\", client_secret = \"s\", grant = \"client_credentials\" }",
+    "oauth = { client_id = \"c\", client_secret = \"s\", grant = \"nope\" }",
+    "public_url = \"https://bridge.example.com/\"",
+    "public_url = \"not a url\"",
+    "store_key = \"0123456789abcdef\"",
+    "store_key = \"short\"",
     "name = \"acme-to-vendor\"",
     "name = \"has space\"",
     "name = \"\"",
@@ -1295,7 +1302,7 @@ fn check_client(oauth: bool, call: ClientCall, replies: &[Reply]) -> Result<(), 
         Auth::OAuth {
             client_id: "sharebridge".into(),
             client_secret: TOKEN.to_owned().into(),
-            refresh_token: REFRESH.to_owned().into(),
+            refresh_token: Some(REFRESH.to_owned().into()),
         }
     } else {
         Auth::ApiToken {

@@ -619,7 +619,7 @@ async fn oauth_rotation_saves_before_use_and_old_refresh_token_is_rejected() {
     let auth = Auth::OAuth {
         client_id: grant.client_id.clone(),
         client_secret: SecretString::from(grant.client_secret.clone()),
-        refresh_token: SecretString::from(grant.refresh_token.clone()),
+        refresh_token: Some(SecretString::from(grant.refresh_token.clone())),
     };
     let c =
         ZendeskClient::new(settings(sim.base_url("acme"), auth.clone()), store.clone()).unwrap();
@@ -661,7 +661,7 @@ async fn oauth_refreshes_before_expiry() {
     let auth = Auth::OAuth {
         client_id: grant.client_id.clone(),
         client_secret: SecretString::from(grant.client_secret.clone()),
-        refresh_token: SecretString::from(grant.refresh_token.clone()),
+        refresh_token: Some(SecretString::from(grant.refresh_token.clone())),
     };
     let c = ZendeskClient::new(settings(sim.base_url("acme"), auth), store.clone()).unwrap();
     c.me().await.unwrap();
@@ -691,13 +691,14 @@ async fn oauth_refreshes_once_after_401() {
                 refresh_token: SecretString::from(grant.refresh_token.clone()),
                 access_expires_at: None,
                 refresh_expires_at: None,
+                issued_at: None,
             },
         )
         .unwrap();
     let auth = Auth::OAuth {
         client_id: grant.client_id.clone(),
         client_secret: SecretString::from(grant.client_secret.clone()),
-        refresh_token: SecretString::from("configured-but-superseded"),
+        refresh_token: Some(SecretString::from("configured-but-superseded")),
     };
     let c = ZendeskClient::new(settings(sim.base_url("acme"), auth), store.clone()).unwrap();
     c.me().await.unwrap();
@@ -806,7 +807,7 @@ async fn logs_carry_context_but_no_secret_or_body() {
     let auth = Auth::OAuth {
         client_id: grant.client_id.clone(),
         client_secret: SecretString::from(grant.client_secret.clone()),
-        refresh_token: SecretString::from(grant.refresh_token.clone()),
+        refresh_token: Some(SecretString::from(grant.refresh_token.clone())),
     };
     let store = Arc::new(MemoryTokenStore::new());
     let c = ZendeskClient::new(settings(sim.base_url("acme"), auth), store.clone()).unwrap();
@@ -1042,7 +1043,7 @@ async fn unsaved_oauth_pair_is_saved_before_it_is_used() {
     let auth = Auth::OAuth {
         client_id: grant.client_id.clone(),
         client_secret: SecretString::from(grant.client_secret.clone()),
-        refresh_token: SecretString::from(grant.refresh_token.clone()),
+        refresh_token: Some(SecretString::from(grant.refresh_token.clone())),
     };
     let c = ZendeskClient::new(settings(sim.base_url("acme"), auth), store.clone()).unwrap();
     sim.reset_stats("acme");

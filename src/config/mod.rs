@@ -26,6 +26,7 @@ use secrecy::SecretString;
 use crate::zendesk::models::Status;
 
 pub use load::{LoadOptions, load, load_with};
+pub use validate::{API_TOKENS_END, api_token_warning, parse_duration};
 
 /// A checked configuration: every name resolved, every secret read.
 #[derive(Debug, Clone)]
@@ -64,6 +65,12 @@ pub struct DaemonConfig {
     pub shutdown_grace: Duration,
     /// Source comments arriving on one ticket within this window become one mirror update.
     pub coalesce_window: Duration,
+    /// Where Zendesk reaches `listen` (scheme, host, optional port and path, no trailing
+    /// slash): `connect` points each account's webhook at `{public_url}/webhooks/{name}`.
+    pub public_url: Option<String>,
+    /// Key material the secrets kept in the store (OAuth pairs, webhook signing secrets)
+    /// are sealed with; `None`: kept in the clear in the owner-only store file.
+    pub store_key: Option<SecretString>,
     /// How comments a webhook carried are mirrored (see [`Ordering`]).
     pub ordering: Ordering,
     /// `daemon.store`: PostgreSQL instead of the embedded file (several daemons may run).
@@ -71,6 +78,26 @@ pub struct DaemonConfig {
     /// How long after it was sent a write whose answer was lost may still land: until
     /// then it is not judged "not applied" (and sent again), only found or waited for.
     pub in_doubt_wait: Duration,
+}
+
+/// Which OAuth grant signs the bridge in (`oauth.grant`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthGrant {
+    /// `sharebridge connect` signs in once as the bridge's user (PKCE); the daemon then
+    /// refreshes the rotating pair.
+    AuthorizationCode,
+    /// The daemon asks for access tokens with the client's id and secret alone.
+    ClientCredentials,
+}
+
+impl OAuthGrant {
+    /// The name used in the configuration and in `grant_type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OAuthGrant::AuthorizationCode => "authorization_code",
+            OAuthGrant::ClientCredentials => "client_credentials",
+        }
+    }
 }
 
 /// `daemon.ordering`: whether comments keep their source order on every mirror without
@@ -113,12 +140,15 @@ impl fmt::Debug for StoreConfig {
 pub enum AccountAuth {
     /// HTTP basic `{email}/token:{token}`.
     ApiToken { email: String, token: SecretString },
-    /// OAuth with a rotating refresh token; `email` (optional) names the bridge's user.
+    /// OAuth; `email` (optional) names the bridge's user. The token pair normally comes
+    /// from the store (written by `sharebridge connect`); a configured `refresh_token` is
+    /// only a starting point, used when the store holds none.
     OAuth {
         email: Option<String>,
         client_id: String,
         client_secret: SecretString,
-        refresh_token: SecretString,
+        refresh_token: Option<SecretString>,
+        grant: OAuthGrant,
     },
 }
 
@@ -131,11 +161,15 @@ impl fmt::Debug for AccountAuth {
                 .field("token", &"[redacted]")
                 .finish(),
             AccountAuth::OAuth {
-                email, client_id, ..
+                email,
+                client_id,
+                grant,
+                ..
             } => f
                 .debug_struct("OAuth")
                 .field("email", email)
                 .field("client_id", client_id)
+                .field("grant", grant)
                 .field("client_secret", &"[redacted]")
                 .field("refresh_token", &"[redacted]")
                 .finish(),
@@ -162,7 +196,9 @@ pub struct AccountConfig {
     pub base_url: String,
     pub auth: AccountAuth,
     pub requests_per_minute: u32,
-    /// Webhooks for this account are refused (404) when absent.
+    /// The signing secret of the account's webhook as configured. Absent, the daemon uses
+    /// the one `sharebridge connect` kept in the store; with neither, webhooks for this
+    /// account are refused (404) and changes are found by polling.
     pub webhook_secret: Option<SecretString>,
     pub accept_from: BTreeSet<String>,
     pub decline_from: BTreeSet<String>,

@@ -18,6 +18,9 @@ pub struct RawDaemon {
     pub log_format: Option<String>,
     pub shutdown_grace: Option<String>,
     pub coalesce_window: Option<String>,
+    pub public_url: Option<String>,
+    pub store_key: Option<String>,
+    pub store_key_file: Option<String>,
     pub in_doubt_wait: Option<String>,
     pub ordering: Option<String>,
     pub store: Option<String>,
@@ -32,6 +35,7 @@ pub struct RawOAuth {
     pub client_secret_file: Option<String>,
     pub refresh_token: Option<String>,
     pub refresh_token_file: Option<String>,
+    pub grant: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -13,9 +13,11 @@ use super::raw::{RawAccount, RawAgreement, RawDaemon};
 use super::secrets::{SecretContext, SecretSpec};
 use super::{
     AccountAuth, AccountConfig, AgreementConfig, AttachmentRules, CommentRules, Config,
-    DaemonConfig, FieldMap, LogFormat, Problem, StatusRules, StoreConfig, TagRules, Target,
+    DaemonConfig, FieldMap, LogFormat, OAuthGrant, Problem, StatusRules, StoreConfig, TagRules,
+    Target,
 };
 use crate::zendesk::models::Status;
+use secrecy::ExposeSecret;
 
 pub(super) struct Input<'a> {
     pub main: &'a Path,
@@ -228,6 +230,30 @@ fn daemon(
         },
         problems,
     );
+    let public_url = raw
+        .public_url
+        .as_deref()
+        .and_then(|u| public_url(u, &prov.file_of("daemon.public_url"), problems));
+    let key_file = prov.file_of("daemon.store_key");
+    let store_key = secrets.resolve(
+        &SecretSpec {
+            file: &key_file,
+            key: "daemon.store_key",
+            inline: raw.store_key.as_deref(),
+            path: raw.store_key_file.as_deref(),
+            credential: "store_key",
+        },
+        problems,
+    );
+    if let Some(k) = &store_key
+        && k.expose_secret().trim().len() < 16
+    {
+        problems.push(error(
+            &key_file,
+            "daemon.store_key",
+            "is shorter than 16 characters; generate one with `head -c 32 /dev/urandom | base64`",
+        ));
+    }
     if admin_token.is_none() && raw.admin_token.is_none() && raw.admin_token_file.is_none() {
         problems.push(warning(
             &admin_file,
@@ -254,6 +280,8 @@ fn daemon(
         log_format,
         shutdown_grace: grace?,
         coalesce_window: coalesce?,
+        public_url,
+        store_key,
         in_doubt_wait: in_doubt?,
         ordering,
     })
@@ -326,6 +354,41 @@ fn store(
         shown: crate::store::shown_url(url),
         password,
     })
+}
+
+/// `daemon.public_url`: an absolute http(s) URL without query or fragment, kept without
+/// its trailing slash (webhook endpoints are `{public_url}/webhooks/{account}`).
+fn public_url(text: &str, file: &str, problems: &mut Vec<Problem>) -> Option<String> {
+    match reqwest::Url::parse(text.trim()) {
+        Ok(url)
+            if matches!(url.scheme(), "http" | "https")
+                && url.host().is_some()
+                && url.query().is_none()
+                && url.fragment().is_none() =>
+        {
+            Some(text.trim().trim_end_matches('/').to_owned())
+        }
+        _ => {
+            problems.push(error(
+                file,
+                "daemon.public_url",
+                format!(
+                    "{text:?} is not an http(s) URL without query; write where Zendesk reaches daemon.listen, like \"https://bridge.example.com\""
+                ),
+            ));
+            None
+        }
+    }
+}
+
+/// The day Zendesk stops accepting API tokens (developer.zendesk.com, oauth-migration).
+pub const API_TOKENS_END: &str = "2027-04-30";
+
+/// The warning every API-token account draws (`check-config`, the log at start, `doctor`).
+pub fn api_token_warning(account: &str) -> String {
+    format!(
+        "API tokens stop working on {API_TOKENS_END} (Zendesk accounts cannot create new ones since 2026-10-27): create an OAuth client, replace email/token with oauth = {{ client_id = \"...\", client_secret_file = \"...\" }} and run `sharebridge connect {account}`"
+    )
 }
 
 fn account(
@@ -448,21 +511,48 @@ fn account(
                 &oauth.client_secret_file,
                 "oauth_client_secret",
             );
-            let refresh_token = secret(
-                "refresh_token",
-                &oauth.refresh_token,
-                &oauth.refresh_token_file,
-                "oauth_refresh_token",
+            // Optional: `connect` keeps the pair in the store; a configured refresh token
+            // only seeds an empty store.
+            let refresh_key = okey("refresh_token");
+            let refresh_token = secrets.resolve(
+                &SecretSpec {
+                    file,
+                    key: &refresh_key,
+                    inline: oauth.refresh_token.as_deref(),
+                    path: oauth.refresh_token_file.as_deref(),
+                    credential: &format!("{name}.oauth_refresh_token"),
+                },
+                problems,
             );
-            match (client_id, client_secret, refresh_token) {
-                (Some(client_id), Some(client_secret), Some(refresh_token)) => {
-                    Some(AccountAuth::OAuth {
-                        email: raw.email.clone(),
-                        client_id,
-                        client_secret,
-                        refresh_token,
-                    })
+            let grant = match oauth.grant.as_deref().map(str::trim) {
+                None | Some("authorization_code") => Some(OAuthGrant::AuthorizationCode),
+                Some("client_credentials") => Some(OAuthGrant::ClientCredentials),
+                Some(other) => {
+                    problems.push(error(
+                        file,
+                        &okey("grant"),
+                        format!(
+                            "{other:?} is not a grant sharebridge uses; write \"authorization_code\" (sign in once with `sharebridge connect`) or \"client_credentials\""
+                        ),
+                    ));
+                    None
                 }
+            };
+            if grant == Some(OAuthGrant::ClientCredentials) && refresh_token.is_some() {
+                problems.push(error(
+                    file,
+                    &refresh_key,
+                    "a client_credentials grant has no refresh token; remove it (or use grant = \"authorization_code\")",
+                ));
+            }
+            match (client_id, client_secret, grant) {
+                (Some(client_id), Some(client_secret), Some(grant)) => Some(AccountAuth::OAuth {
+                    email: raw.email.clone(),
+                    client_id,
+                    client_secret,
+                    refresh_token,
+                    grant,
+                }),
                 _ => None,
             }
         }
@@ -486,6 +576,9 @@ fn account(
                         "missing credentials: set token_file (or token, or an oauth table), or provide credential {name}.token"
                     ),
                 ));
+            }
+            if token_given {
+                problems.push(warning(file, &token_key, api_token_warning(name)));
             }
             match (email, token) {
                 (Some(email), Some(token)) => Some(AccountAuth::ApiToken { email, token }),

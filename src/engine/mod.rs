@@ -42,7 +42,7 @@ use crate::link::{self, Direction};
 use crate::metrics::Metrics;
 use crate::store::{LinkState, Store};
 
-pub use accounts::{Account, StoreTokens};
+pub use accounts::{Account, StoreTokens, grant_in_use, pair_of, tokens_of};
 pub use error::EngineError;
 use hints::Hints;
 pub use reconcile::SweepReport;
@@ -104,6 +104,11 @@ pub(crate) struct Shared {
     /// When this engine started: a write in doubt older than this was left by an earlier
     /// run (a crash, or another daemon that led before), as its log line says.
     started_at: jiff::Timestamp,
+    /// Per write in doubt of this run (link, flow, marker): the first time it was settled,
+    /// by which its request had certainly been sent (see `recovery::sent_by`).
+    sent_by: Mutex<HashMap<(u64, crate::link::Flow, String), jiff::Timestamp>>,
+    /// When the loop should run the recovery pass again (`recovery::recover_at`).
+    recover_due: Mutex<Option<jiff::Timestamp>>,
 }
 
 /// The scheduler's work as it last counted it (see `Shared::activity`).
@@ -140,6 +145,8 @@ impl Engine {
         let engine = Engine {
             shared: Arc::new(Shared {
                 started_at: crate::clock::now(),
+                sent_by: Mutex::new(HashMap::new()),
+                recover_due: Mutex::new(None),
                 config,
                 store,
                 accounts: RwLock::new(BTreeMap::new()),

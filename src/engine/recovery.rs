@@ -176,7 +176,7 @@ impl Engine {
         };
         let wait = jiff::SignedDuration::try_from(self.config().daemon.in_doubt_wait)
             .unwrap_or(jiff::SignedDuration::from_secs(60));
-        let verdict = judge(found, pending.created_at, crate::clock::now(), wait);
+        let verdict = judge(found, self.sent_by(pending), crate::clock::now(), wait);
         if !matches!(verdict, Settled::Undecided { .. }) {
             tracing::info!(
                 link = link.id,
@@ -191,6 +191,13 @@ impl Engine {
                 },
                 "write in doubt settled"
             );
+        }
+        if !matches!(verdict, Settled::Undecided { .. }) {
+            self.shared
+                .sent_by
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&(link.id, pending.flow, pending.marker.clone()));
         }
         match verdict {
             Settled::Landed(id) if pending.source_comments.is_empty() => {
@@ -235,6 +242,19 @@ impl Engine {
         Ok(verdict)
     }
 
+    /// When a write in doubt was sent at the latest ([`super::write::sent_by`]); the first
+    /// settle of a write of this run is remembered until it is decided.
+    fn sent_by(&self, pending: &PendingWrite) -> jiff::Timestamp {
+        let first_settle = *self
+            .shared
+            .sent_by
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((pending.link, pending.flow, pending.marker.clone()))
+            .or_insert_with(crate::clock::now);
+        super::write::sent_by(pending.created_at, self.shared.started_at, first_settle)
+    }
+
     /// The comment a pending write created, if the receiving ticket shows it: the audit
     /// whose `metadata.custom` carries exactly this write's marker (one read of the
     /// ticket's recent audits). A pending write of an older store, without a marker, is
@@ -274,30 +294,66 @@ impl Engine {
     }
 
     /// At every start and reload: each write a crash left in doubt is settled, and each
-    /// orphan note still owed is written. Errors are logged; what is left is tried again
-    /// by the link's next step, the next reload or the next start.
+    /// orphan note still owed is written. A write that cannot be decided yet (it may
+    /// still land) or whose check failed is looked at again by a later pass — its link's
+    /// next step may settle it sooner, but an orphaned link has no next step (found by
+    /// the deterministic simulation: such a write stayed in doubt for ever).
     pub(crate) async fn recover(&self) {
         let Ok(pending) = self.store().pending_writes() else {
             return;
         };
+        let mut again: Option<jiff::Timestamp> = None;
+        let mut sooner = |at: jiff::Timestamp| again = Some(again.map_or(at, |a| a.min(at)));
         for p in pending {
             let Ok(Some(link)) = self.store().link(p.link) else {
                 let _ = self.store().clear_pending_write(p.link, p.flow);
                 continue;
             };
             match self.settle_pending(&link, &p).await {
-                Ok(Settled::Undecided { .. }) => {}
+                Ok(Settled::Undecided { until }) => sooner(until),
                 Ok(_) => {
                     if !p.is_note() && p.flow == Flow::SourceToTarget {
                         self.owe_legacy_note(&link);
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(link = link.id, error = %e, "write in doubt not settled yet; retried when the link syncs")
+                    tracing::warn!(link = link.id, error = %e, "write in doubt not settled yet; tried again shortly");
+                    if e.is_transient() && e.dead_credential().is_none() {
+                        sooner(crate::clock::now() + super::RETRY_AFTER);
+                    }
                 }
             }
         }
         self.write_owed_notes().await;
+        if let Some(at) = again {
+            self.recover_at(at);
+        }
+    }
+
+    /// Asks the engine's loop to run [`Engine::recover`] again at `at` (the earliest of
+    /// all such asks wins); the loop runs it among its background tasks, which end with
+    /// the engine.
+    fn recover_at(&self, at: jiff::Timestamp) {
+        let mut due = self
+            .shared
+            .recover_due
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *due = Some(due.map_or(at, |d| d.min(at)));
+    }
+
+    /// Whether a recovery pass asked for by [`Engine::recover_at`] is due now (taking it).
+    pub(crate) fn take_due_recovery(&self) -> bool {
+        let mut due = self
+            .shared
+            .recover_due
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if due.is_some_and(|d| d <= crate::clock::now()) {
+            *due = None;
+            return true;
+        }
+        false
     }
 
     /// Writes every orphan note still owed.

@@ -114,6 +114,11 @@ impl Engine {
         let hints = self.shared.hints.clone();
         loop {
             self.keep_pollers(&mut background, &mut pollers, &shutdown);
+            // Writes in doubt a recovery pass could not decide yet, looked at again.
+            if self.take_due_recovery() {
+                let engine = self.clone();
+                background.spawn(async move { engine.recover().await });
+            }
             while let Some(ended) = background.try_join_next() {
                 if let Err(e) = ended
                     && e.is_panic()
@@ -193,7 +198,7 @@ impl Engine {
         while background.join_next().await.is_some() {}
     }
 
-    /// One poller per configured account: started for a new account, stopped for a
+    /// One poller (and OAuth refresher) per configured account: started for a new account, stopped for a
     /// removed one (and started again if it ended).
     fn keep_pollers(
         &self,
@@ -211,8 +216,14 @@ impl Engine {
         });
         for name in names {
             if let std::collections::hash_map::Entry::Vacant(slot) = pollers.entry(name) {
-                let poller = poll::run(self.clone(), slot.key().clone(), shutdown.clone());
-                slot.insert(background.spawn(poller));
+                let (engine, name, shutdown) = (self.clone(), slot.key().clone(), shutdown.clone());
+                // The account's poller and the background refresh of its OAuth pair.
+                let workers = async move {
+                    let fresh =
+                        super::accounts::keep_fresh(engine.clone(), name.clone(), shutdown.clone());
+                    tokio::join!(poll::run(engine, name, shutdown), fresh);
+                };
+                slot.insert(background.spawn(workers));
             }
         }
     }

@@ -265,6 +265,24 @@ pub(crate) fn judge(
     }
 }
 
+/// The latest moment a write in doubt can have been sent, from which it may still land for
+/// `daemon.in_doubt_wait`: not when it was recorded (`created_at`), since the client may
+/// hold the request at the account's gate or retry it after a 429 long after that. A
+/// write left by an earlier run was sent before this run started (`run_started`); one of
+/// this run was sent before the first settle of it began (`first_settle`: the call that
+/// sent it held the receiving ticket's lock until it returned). Pure.
+pub(crate) fn sent_by(
+    created_at: Timestamp,
+    run_started: Timestamp,
+    first_settle: Timestamp,
+) -> Timestamp {
+    if created_at < run_started {
+        run_started
+    } else {
+        first_settle.max(created_at)
+    }
+}
+
 /// Why a write did not land.
 pub(crate) enum WriteFailure {
     /// The receiving ticket is gone: the link ends with this reason.
@@ -313,6 +331,26 @@ mod tests {
         );
         assert_eq!(judge(None, sent, later(60), wait), Settled::NotLanded);
         assert_eq!(judge(None, sent, later(61), wait), Settled::NotLanded);
+    }
+
+    #[test]
+    fn a_write_is_waited_for_from_when_it_can_have_been_sent() {
+        let at = |s: i64| Timestamp::from_second(1_700_000_000 + s).unwrap();
+        let wait = jiff::SignedDuration::from_secs(60);
+        // Recorded at 0, held 45 s at the gate (a 429's Retry-After), its answer lost,
+        // first settled at 50: not judged "not landed" before 110 (it was at 60).
+        let sent = sent_by(at(0), at(-100), at(50));
+        assert_eq!(sent, at(50));
+        assert_eq!(
+            judge(None, sent, at(61), wait),
+            Settled::Undecided { until: at(110) }
+        );
+        assert_eq!(judge(None, sent, at(110), wait), Settled::NotLanded);
+        assert_eq!(judge(Some(9), sent, at(61), wait), Settled::Landed(9));
+        // Left by an earlier run (recorded at 0, this run started at 30): sent by 30.
+        assert_eq!(sent_by(at(0), at(30), at(31)), at(30));
+        // Never before it was recorded.
+        assert_eq!(sent_by(at(40), at(30), at(35)), at(40));
     }
 
     #[test]

@@ -33,6 +33,61 @@ pub fn router() -> Router<Arc<ServerState>> {
         .route("/unshare", post(unshare))
         .route("/resync/{id}", post(resync))
         .route("/backup", post(backup))
+        .route("/doctor", get(doctor))
+        .route("/fields/{account}", get(fields))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DoctorQuery {
+    pub account: Option<String>,
+}
+
+/// `GET /api/doctor[?account=NAME]`: `sharebridge doctor` run by the daemon with its own
+/// clients (the CLI cannot open the store while the daemon holds it).
+async fn doctor(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    Query(q): Query<DoctorQuery>,
+) -> Result<Json<Vec<crate::setup::checks::Check>>, ApiError> {
+    let engine = engine_only(authorized(&state, &headers)?, "doctor")?;
+    let config = state.config.borrow().clone();
+    let mut checks = Vec::new();
+    for (name, ac) in &config.accounts {
+        if q.account.as_ref().is_some_and(|a| a != name) {
+            continue;
+        }
+        let account = engine.account(name)?;
+        checks.extend(
+            crate::setup::doctor::check_account(
+                &config,
+                ac,
+                &account,
+                engine.store(),
+                crate::setup::doctor::StorePlace::Daemon,
+            )
+            .await,
+        );
+    }
+    if let Some(a) = &q.account
+        && !config.accounts.contains_key(a)
+    {
+        return Err(EngineError::UnknownAccount(a.clone()).into());
+    }
+    Ok(Json(checks))
+}
+
+/// `GET /api/fields/{account}`: the account's ticket fields, read by the daemon.
+async fn fields(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    Path(account): Path<String>,
+) -> Result<Json<Vec<crate::setup::fields::FieldView>>, ApiError> {
+    let engine = engine_only(authorized(&state, &headers)?, "fields")?;
+    let account = engine.account(&account)?;
+    crate::setup::fields::list(&account.client)
+        .await
+        .map(Json)
+        .map_err(|e| EngineError::from(e).into())
 }
 
 /// An error answer: `{"error": "..."}` with the status that fits.
@@ -125,6 +180,19 @@ impl Access {
             Access::Engine(e) => e.store(),
             Access::Follower(c) => &c.store,
         }
+    }
+}
+
+/// The engine, for what only the leading daemon can answer (it holds the Zendesk clients).
+fn engine_only(access: Access, what: &str) -> Result<Engine, ApiError> {
+    match access {
+        Access::Engine(e) => Ok(e),
+        Access::Follower(_) => Err(ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: format!(
+                "this daemon follows the leader on the shared store and holds no Zendesk client: ask the leading daemon for {what} (its /api/status says leading)"
+            ),
+        }),
     }
 }
 

@@ -111,6 +111,14 @@ pub enum StoreError {
         detail: String,
     },
 
+    /// A sealed secret could not be sealed or opened (no key, another key, damaged).
+    #[error("store {path}: {op}: a stored secret cannot be used: {detail}")]
+    Sealed {
+        path: PathBuf,
+        op: &'static str,
+        detail: String,
+    },
+
     /// A write on a store opened read-only.
     #[error("store {path} is open read-only; {op} is a write")]
     ReadOnly { path: PathBuf, op: &'static str },

@@ -43,6 +43,10 @@ pub(super) const WATERMARKS: &str = "watermarks";
 pub(super) const CURSORS: &str = "cursors";
 /// `oauth_tokens`: account → `OAuthTokens`.
 pub(super) const OAUTH_TOKENS: &str = "oauth_tokens";
+/// `connections`: account → `Connection` (what `sharebridge connect` set up). Added
+/// without a schema change: every open creates missing tables, and a file without it
+/// reads as holding no connection.
+pub(super) const CONNECTIONS: &str = "connections";
 /// `audit`: seq → `AuditEntry`.
 pub(super) const AUDIT: &str = "audit";
 /// `orphans`: link id → `Orphan`.
@@ -64,6 +68,7 @@ pub(super) const ALL_TABLES: &[&str] = &[
     WATERMARKS,
     CURSORS,
     OAUTH_TOKENS,
+    CONNECTIONS,
     AUDIT,
     ORPHANS,
 ];

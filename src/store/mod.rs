@@ -39,6 +39,7 @@ mod links;
 mod postgres;
 pub mod records;
 mod schema;
+mod seal;
 mod txn;
 
 #[cfg(test)]
@@ -86,6 +87,8 @@ struct Inner {
     path: PathBuf,
     /// The schema version of the file as opened (after migrations).
     schema_version: u32,
+    /// Seals the secrets kept in the file, once `use_sealing_key` was called.
+    sealer: std::sync::OnceLock<seal::Sealer>,
 }
 
 impl fmt::Debug for Store {
@@ -189,6 +192,7 @@ impl Store {
                 db: Db::Redb(db),
                 path: path.to_path_buf(),
                 schema_version: schema::CURRENT.version,
+                sealer: Default::default(),
             }),
             writes: Writes::Free,
         };
@@ -228,6 +232,7 @@ impl Store {
                 db,
                 path,
                 schema_version: schema.version,
+                sealer: Default::default(),
             }),
             writes: Writes::Free,
         };
@@ -305,6 +310,24 @@ impl Store {
                 ),
             }),
         }
+    }
+
+    /// Seals the secrets written from now on (OAuth pairs, webhook signing secrets) with
+    /// a key derived from `material` (`daemon.store_key`), and opens those sealed with it.
+    /// Set once per open store; a second call with any key is refused.
+    pub fn use_sealing_key(&self, material: &[u8]) -> Result<(), StoreError> {
+        self.inner
+            .sealer
+            .set(seal::Sealer::new(material))
+            .map_err(|_| StoreError::Conflict {
+                path: self.inner.path.clone(),
+                op: "set the sealing key",
+                detail: "a sealing key is already set for this open store".into(),
+            })
+    }
+
+    fn sealer(&self) -> Option<&seal::Sealer> {
+        self.inner.sealer.get()
     }
 
     /// The file this store lives in (for PostgreSQL: its URL, password hidden).

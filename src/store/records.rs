@@ -180,13 +180,21 @@ pub struct Watermark {
     pub updated_at: Option<Timestamp>,
 }
 
-/// An OAuth access/refresh pair, stored as is. `Debug` never shows the tokens; the
-/// caller wraps them in `secrecy` types as soon as it reads them.
+/// An OAuth access/refresh pair. `Debug` never shows the tokens; the caller wraps them
+/// in `secrecy` types as soon as it reads them. The tokens are sealed in the file when
+/// `daemon.store_key` is set (see `seal.rs`); the record here is always the clear one.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OAuthTokens {
     pub access_token: String,
     pub refresh_token: String,
+    /// When the access token expires.
     pub expires_at: Timestamp,
+    /// When the refresh token expires, if Zendesk said.
+    #[serde(default)]
+    pub refresh_expires_at: Option<Timestamp>,
+    /// When Zendesk issued the pair.
+    #[serde(default)]
+    pub issued_at: Option<Timestamp>,
 }
 
 impl fmt::Debug for OAuthTokens {
@@ -195,6 +203,60 @@ impl fmt::Debug for OAuthTokens {
             .field("access_token", &"[redacted]")
             .field("refresh_token", &"[redacted]")
             .field("expires_at", &self.expires_at)
+            .field("refresh_expires_at", &self.refresh_expires_at)
+            .field("issued_at", &self.issued_at)
+            .finish()
+    }
+}
+
+/// What `sharebridge connect` set up for one account: who the bridge signed in as, and
+/// the webhook it manages there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    /// `authorization_code` or `client_credentials`.
+    pub grant: String,
+    /// The Zendesk user the bridge acts as (`users/me` right after signing in).
+    pub user_id: u64,
+    #[serde(default)]
+    pub user_email: Option<String>,
+    #[serde(default)]
+    pub user_name: String,
+    /// The user's role then (`admin`, `agent`).
+    #[serde(default)]
+    pub user_role: String,
+    /// When `connect` last signed in.
+    pub connected_at: Timestamp,
+    /// The webhook `connect` created or updated, if any.
+    #[serde(default)]
+    pub webhook: Option<WebhookRecord>,
+}
+
+/// The account's webhook as `connect` left it. `Debug` hides the signing secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookRecord {
+    /// Zendesk's webhook id (a string such as `01GC8EF2W3QZVQ8EZ6PH9NDYXD`).
+    pub id: String,
+    pub name: String,
+    /// Where it posts: `{public_url}/webhooks/{account}`.
+    pub endpoint: String,
+    /// The event types it is subscribed to.
+    pub subscriptions: Vec<String>,
+    /// Its signing secret, read through the Webhooks API: the daemon verifies this
+    /// account's deliveries with it unless the configuration sets `webhook_secret`.
+    pub signing_secret: String,
+    /// When `connect` last checked it.
+    pub checked_at: Timestamp,
+}
+
+impl fmt::Debug for WebhookRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookRecord")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("endpoint", &self.endpoint)
+            .field("subscriptions", &self.subscriptions)
+            .field("signing_secret", &"[redacted]")
+            .field("checked_at", &self.checked_at)
             .finish()
     }
 }
@@ -282,6 +344,8 @@ mod tests {
             access_token: "acc-secret".into(),
             refresh_token: "ref-secret".into(),
             expires_at: Timestamp::UNIX_EPOCH,
+            refresh_expires_at: None,
+            issued_at: None,
         };
         let shown = format!("{t:?}");
         assert!(!shown.contains("secret"), "{shown}");

@@ -195,6 +195,8 @@ fn every_record_kind_round_trips() {
         access_token: "a".into(),
         refresh_token: "r".into(),
         expires_at: ts(3600),
+        refresh_expires_at: Some(ts(7200)),
+        issued_at: Some(ts(0)),
     };
     store.set_oauth_tokens("acme", &tokens).unwrap();
     assert_eq!(store.oauth_tokens("acme").unwrap(), Some(tokens));

@@ -38,9 +38,16 @@ impl fmt::Display for RequestContext {
 pub enum ZendeskError {
     /// 401/403, or an OAuth refresh that was refused.
     #[error(
-        "{ctx}: authentication refused (HTTP {status}); check the account's API token or OAuth credentials"
+        "{ctx}: authentication refused (HTTP {status}); check the account's API token, or sign the bridge in again with `sharebridge connect {}`", .ctx.account
     )]
     Auth { ctx: RequestContext, status: u16 },
+
+    /// No usable OAuth credential: none stored yet, or Zendesk refused it (revoked,
+    /// expired, used elsewhere). Nothing is sent until a new pair is stored.
+    #[error(
+        "account {account}: {reason}; run `sharebridge connect {account}` to sign the bridge in"
+    )]
+    NotConnected { account: String, reason: String },
 
     #[error("{ctx}: not found (HTTP 404); the record does not exist or was deleted")]
     NotFound { ctx: RequestContext },
@@ -130,7 +137,20 @@ impl ZendeskError {
             | ZendeskError::NotLeading { ctx, .. }
             | ZendeskError::Invalid { ctx, .. }
             | ZendeskError::Decode { ctx, .. } => Some(ctx),
-            ZendeskError::Settings { .. } | ZendeskError::TokenStore { .. } => None,
+            ZendeskError::Settings { .. }
+            | ZendeskError::TokenStore { .. }
+            | ZendeskError::NotConnected { .. } => None,
+        }
+    }
+
+    /// The account whose credential is refused, when that is what this error says: a
+    /// 401, or [`ZendeskError::NotConnected`] (no token, or a refused OAuth refresh).
+    /// Retrying cannot help until `sharebridge connect ACCOUNT` stores a new pair.
+    pub fn refused_credential(&self) -> Option<&str> {
+        match self {
+            ZendeskError::Auth { ctx, status: 401 } => Some(&ctx.account),
+            ZendeskError::NotConnected { account, .. } => Some(account),
+            _ => None,
         }
     }
 
@@ -379,5 +399,32 @@ mod tests {
         }
         .to_string();
         assert!(msg.contains("Retry-After 9s"), "{msg}");
+    }
+
+    #[test]
+    fn refused_credentials_name_their_account() {
+        let ctx = RequestContext {
+            account: "acme".into(),
+            method: "GET".into(),
+            path: "/api/v2/users/me".into(),
+            ticket: None,
+        };
+        let auth = ZendeskError::Auth {
+            ctx: ctx.clone(),
+            status: 401,
+        };
+        assert_eq!(auth.refused_credential(), Some("acme"));
+        assert!(auth.to_string().contains("sharebridge connect acme"));
+        let nc = ZendeskError::NotConnected {
+            account: "vendor".into(),
+            reason: "no OAuth token is stored for it yet".into(),
+        };
+        assert_eq!(nc.refused_credential(), Some("vendor"));
+        assert!(nc.to_string().contains("run `sharebridge connect vendor`"));
+        // A 403 is a missing permission, not a dead credential.
+        assert_eq!(
+            ZendeskError::Auth { ctx, status: 403 }.refused_credential(),
+            None
+        );
     }
 }

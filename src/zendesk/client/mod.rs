@@ -38,6 +38,7 @@ pub mod tickets;
 pub mod transport;
 pub mod uploads;
 pub mod users;
+pub mod webhooks;
 
 use std::fmt;
 use std::sync::Arc;
@@ -52,7 +53,9 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
-pub use auth::{Auth, MemoryTokenStore, TokenPair, TokenStore, TokenStoreError};
+pub use auth::{
+    Auth, AuthState, MemoryTokenStore, TokenPair, TokenStore, TokenStoreError, refresh_token_due,
+};
 pub use error::{RequestContext, ZendeskError};
 pub use gate::{EndpointClass, EndpointLimits, GateStatus};
 pub use incremental::{ExportPage, ExportStart};
@@ -143,6 +146,8 @@ struct Inner {
     /// Whole-attempt timeout (send to last body byte), on tokio time.
     request_timeout: Duration,
     creds: Credentials,
+    /// `Auth::kind` of the settings, for [`ZendeskClient::auth_state`].
+    auth_kind: &'static str,
     gate: Gate,
     retry: RetrySettings,
     send_guard: Option<Arc<dyn SendGuard>>,
@@ -335,6 +340,7 @@ impl ZendeskClient {
             .build()
             .map_err(|e| settings_err(format!("HTTP client: {}", describe_reqwest(&e))))?;
         let streaming = transport.is_none();
+        let auth_kind = settings.auth.kind();
         let transport =
             transport.unwrap_or_else(|| Arc::new(transport::Reqwest::new(http.clone())));
         Ok(ZendeskClient {
@@ -348,6 +354,7 @@ impl ZendeskClient {
                 streaming,
                 request_timeout: settings.request_timeout,
                 creds,
+                auth_kind,
                 gate: Gate::new(settings.requests_per_minute, settings.limits),
                 requests: Default::default(),
                 retries: Default::default(),
@@ -375,6 +382,23 @@ impl ZendeskClient {
     /// Gate snapshot for metrics: budget left, pause, 429 count, Zendesk's own remaining.
     pub fn gate_status(&self) -> GateStatus {
         self.inner.gate.status()
+    }
+
+    /// How the client authenticates now: kind, token expiry, a dead credential.
+    pub async fn auth_state(&self) -> AuthState {
+        self.inner.creds.state(self.inner.auth_kind).await
+    }
+
+    /// Exchanges the OAuth refresh token if half its life has passed (the background
+    /// refresh of an idle account); true when it did. Nothing for other credentials.
+    pub async fn keep_fresh(&self) -> Result<bool, ZendeskError> {
+        self.inner.creds.keep_fresh(&self.inner.http).await
+    }
+
+    /// Starts the OAuth session again from the token store (after `connect` stored a new
+    /// pair for this account).
+    pub async fn reload_credentials(&self) -> Result<(), ZendeskError> {
+        self.inner.creds.reload().await
     }
 
     /// Requests sent and retries made since the client was built.
