@@ -41,6 +41,7 @@ use crate::sim::{Limits, SimConfig, Simulator, StatsSnapshot};
 use crate::store::{NewLink, Store};
 use crate::zendesk::models::{NewComment, TicketWrite};
 
+mod attachments;
 mod scale;
 pub use scale::ScalePoint;
 
@@ -68,6 +69,8 @@ pub struct Options {
     pub ordering: Option<String>,
     /// Only the scale phase.
     pub scale_only: bool,
+    /// Only the attachments phase.
+    pub attachments_only: bool,
     /// The `sharebridge` binary: the READY phase runs in a fresh process of it, so the
     /// heap left by the other phases does not count in its RSS. `None`: in-process.
     pub exe: Option<PathBuf>,
@@ -260,6 +263,20 @@ pub struct Report {
     pub scale_cpu_percent_per_account: f64,
     /// Accounts at their Zendesk limits one core serves, from the largest N.
     pub scale_accounts_per_core: f64,
+    /// The attachments phase (`bench/attachments.rs`): one large file (MB), the seconds
+    /// until its mirror comment held all of it, and MB/s.
+    pub attachment_big_mb: f64,
+    pub attachment_big_seconds: f64,
+    pub attachment_big_mb_per_s: f64,
+    /// A batch of files across tickets: how many, MB, seconds, MB mirrored per second.
+    pub attachment_files: u64,
+    pub attachment_batch_mb: f64,
+    pub attachment_batch_seconds: f64,
+    pub attachment_mb_per_s: f64,
+    /// The daemon's own resident set (a child process) before the large file, and its
+    /// peak through the phase.
+    pub attachment_rss_before_mb: f64,
+    pub attachment_peak_rss_mb: f64,
 }
 
 /// Runs every phase and returns the figures.
@@ -276,6 +293,11 @@ pub async fn run(options: Options) -> Result<Report, BenchError> {
         links: scale.links as u64,
         ..Report::default()
     };
+    if options.attachments_only {
+        attachments::attachments(options.quick, options.exe.as_deref(), &mut report).await?;
+        report.total_s = round(started.elapsed().as_secs_f64(), 1);
+        return Ok(report);
+    }
     if !options.scale_only {
         webhook_and_backlog(&scale, &mut report).await?;
         flood(&scale, &mut report).await?;
@@ -284,6 +306,7 @@ pub async fn run(options: Options) -> Result<Report, BenchError> {
         naive(&scale, &mut report).await?;
         report.peak_rss_mb = proc_status_mb("VmHWM");
         ready(&scale, options.exe.as_deref(), &mut report).await?;
+        attachments::attachments(options.quick, options.exe.as_deref(), &mut report).await?;
     }
     scale::scale(options.quick, options.exe.as_deref(), &mut report).await?;
     report.total_s = round(started.elapsed().as_secs_f64(), 1);
@@ -689,7 +712,12 @@ fn per(n: u64, comments: usize) -> f64 {
 }
 
 fn proc_status_mb(key: &str) -> f64 {
-    let Ok(s) = std::fs::read_to_string("/proc/self/status") else {
+    proc_status_mb_of("/proc/self/status", key)
+}
+
+/// `key` (`VmRSS`, `VmHWM`) of a `/proc/PID/status` file, in MB (0 when unreadable).
+fn proc_status_mb_of(path: &str, key: &str) -> f64 {
+    let Ok(s) = std::fs::read_to_string(path) else {
         return 0.0;
     };
     s.lines()
@@ -1486,6 +1514,29 @@ pub fn to_table(r: &Report) -> String {
             format!(
                 "daemon CPU {:.1}% of a core ({:.2}% per account), {:.0} calls/min per account, {} 429s",
                 p.cpu_percent, p.cpu_percent_per_account, p.calls_per_min_per_account, p.throttled
+            ),
+        );
+    }
+    if r.attachment_big_mb > 0.0 {
+        row(
+            "attachments: one large file",
+            format!(
+                "{:.1} MB mirrored in {:.2} s ({:.1} MB/s); daemon RSS {:.1} MB before, peak {:.1} MB",
+                r.attachment_big_mb,
+                r.attachment_big_seconds,
+                r.attachment_big_mb_per_s,
+                r.attachment_rss_before_mb,
+                r.attachment_peak_rss_mb
+            ),
+        );
+        row(
+            "attachments: a batch",
+            format!(
+                "{} files, {:.1} MB in {:.2} s ({:.1} MB/s mirrored)",
+                r.attachment_files,
+                r.attachment_batch_mb,
+                r.attachment_batch_seconds,
+                r.attachment_mb_per_s
             ),
         );
     }

@@ -214,6 +214,9 @@ pub struct BenchArgs {
     /// Only the scale phase (N accounts at their limits: CPU per account).
     #[arg(long)]
     pub scale_only: bool,
+    /// Only the attachments phase (MB/s mirrored, the daemon's peak RSS with a large file).
+    #[arg(long, conflicts_with = "scale_only")]
+    pub attachments_only: bool,
     /// Internal: time READY on the store in this state directory, print JSON, exit.
     #[arg(long, hide = true, value_name = "STATE_DIR")]
     pub ready_child: Option<PathBuf>,
@@ -421,6 +424,7 @@ fn run_bench(args: &BenchArgs) -> u8 {
         quick: args.quick,
         ordering: args.ordering.clone(),
         scale_only: args.scale_only,
+        attachments_only: args.attachments_only,
         exe: std::env::current_exe().ok(),
     };
     match rt.block_on(crate::bench::run(options)) {

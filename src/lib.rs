@@ -25,6 +25,7 @@
 
 pub mod admin;
 pub mod agreement;
+pub mod attachments;
 pub mod bench;
 pub mod chaos;
 pub mod cli;

@@ -76,6 +76,11 @@ pub struct Metrics {
     pub mismatches: Family<MismatchLabels, Counter>,
     /// Mismatches standing on active links now.
     pub link_mismatches: Family<MismatchLabels, Gauge>,
+    /// Attachments copied to a mirror comment, and their bytes.
+    pub attachments_copied: Family<AgreementLabels, Counter>,
+    pub attachment_bytes_copied: Family<AgreementLabels, Counter>,
+    /// Attachments of crossing comments that were not copied, by reason.
+    pub attachments_skipped: Family<SkippedLabels, Counter>,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -84,6 +89,13 @@ pub struct MismatchLabels {
     /// `unmapped_value`, `missing_field`, `type_mismatch`, `unmapped_group`,
     /// `missing_group`, `unmapped_form`, `missing_form`.
     pub kind: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SkippedLabels {
+    pub agreement: String,
+    /// `too_large`, `disabled`, `unavailable` or `refused`.
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -125,6 +137,9 @@ impl Metrics {
             privacy_followed: Family::default(),
             mismatches: Family::default(),
             link_mismatches: Family::default(),
+            attachments_copied: Family::default(),
+            attachment_bytes_copied: Family::default(),
+            attachments_skipped: Family::default(),
             leading: Gauge::default(),
             leader: Family::default(),
             leader_since: Gauge::default(),
@@ -200,6 +215,21 @@ impl Metrics {
             "link_mismatches",
             "Mismatches standing on active links, by kind",
             m.link_mismatches.clone(),
+        );
+        registry.register(
+            "attachments_copied",
+            "Attachments copied with their comment to a mirror",
+            m.attachments_copied.clone(),
+        );
+        registry.register(
+            "attachment_bytes_copied",
+            "Bytes of the attachments copied to mirrors",
+            m.attachment_bytes_copied.clone(),
+        );
+        registry.register(
+            "attachments_skipped",
+            "Attachments of crossing comments not copied, by reason (too_large: over attachments.max_bytes; disabled: attachments.sync = false; unavailable: the sender did not serve it; refused: the receiver refused the upload)",
+            m.attachments_skipped.clone(),
         );
         registry.register(
             "leading",

@@ -31,6 +31,11 @@ const MORE: &[&str] = &[
     "budget_window_s",
     "scale_cpu_percent_per_account",
     "scale_accounts_per_core",
+    "attachment_big_mb",
+    "attachment_big_seconds",
+    "attachment_mb_per_s",
+    "attachment_peak_rss_mb",
+    "attachment_rss_before_mb",
 ];
 
 #[test]

@@ -30,11 +30,22 @@ fn detail() -> CarriedTicket {
     }
 }
 
-/// A world in the `arrival` ordering mode.
+/// A world in the `arrival` ordering mode. A webhook does not say whether a comment has
+/// files, so the read is saved only where attachments are not copied
+/// (`attachments.sync = false` on both agreements).
 async fn arrival() -> World {
     let w = world(Setup::default()).await;
     let text = config_text(&w.sim, &Setup::default())
-        .replace("[daemon]\n", "[daemon]\nordering = \"arrival\"\n");
+        .replace("[daemon]\n", "[daemon]\nordering = \"arrival\"\n")
+        .replace(
+            "[agreements.tags]\nexclude = [\"internal_*\"]\n",
+            "[agreements.tags]\nexclude = [\"internal_*\"]\n[agreements.attachments]\nsync = false\n",
+        )
+        .replace(
+            "to = \"acme\"\n",
+            "to = \"acme\"\n[agreements.attachments]\nsync = false\n",
+        );
+    assert_eq!(text.matches("sync = false").count(), 2, "{text}");
     w.reconfigure_text(&text).await;
     w
 }

@@ -627,3 +627,25 @@ fn keys_that_would_do_nothing_are_refused() {
     );
     Dir::new(&acting).check().code(0);
 }
+
+#[test]
+fn attachments_max_bytes_above_zendesks_50_mb_is_a_warning_and_zero_is_refused() {
+    let with = |v: &str| {
+        GOOD.replace(
+            "auto_share_tags = [\"vendor_escalation\"]\n",
+            &format!("auto_share_tags = [\"vendor_escalation\"]\n[agreements.attachments]\nmax_bytes = {v}\n"),
+        )
+    };
+    assert!(with("1").contains("max_bytes = 1"));
+    Dir::new(&with("20_000_000")).check().code(0);
+    let a = Dir::new(&with("60_000_000")).check().code(0);
+    let err = stderr(&a);
+    assert!(
+        err.contains("warning") && err.contains("attachments.max_bytes") && err.contains("50 MB"),
+        "{err}"
+    );
+    refused(
+        &Dir::new(&with("0")),
+        &["attachments.max_bytes", "sync = false"],
+    );
+}

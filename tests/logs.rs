@@ -1,6 +1,6 @@
 //! The real binary's logs over a full scenario (share, public and private comments, a
-//! reply, an unshare, a reload) at the most verbose level: no token, secret or comment
-//! body may appear in them.
+//! reply, a file, an unshare, a reload) at the most verbose level: no token, secret,
+//! comment body, file name, file content or attachment URL token may appear in them.
 
 mod common;
 
@@ -89,6 +89,61 @@ async fn logs_hold_no_secret_and_no_comment_body() {
             .any(|c| c.body.contains(bodies[1]))
     })
     .await;
+    // A file: its name, content and URLs (which hold access tokens) stay out of the logs.
+    let file_name = "FILE-name-b2d.log";
+    let file_content = "FILE-content-9e1 ".repeat(1000);
+    let up = sim
+        .upload(
+            "acme",
+            AGENT_A,
+            file_name,
+            "text/plain",
+            file_content.clone().into_bytes(),
+        )
+        .unwrap();
+    let source_url = up.attachment.content_url.clone();
+    sim.update_ticket(
+        "acme",
+        t.id,
+        AGENT_A,
+        &sharebridge::zendesk::models::TicketWrite {
+            comment: Some(sharebridge::zendesk::models::NewComment {
+                body: Some("BODY-file-7d4".into()),
+                uploads: vec![up.token.clone()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    wait_for(|| {
+        sim.comments("vendor", m)
+            .iter()
+            .any(|c| c.attachments.iter().any(|a| a.file_name == file_name))
+    })
+    .await;
+    let mirror_url = sim
+        .comments("vendor", m)
+        .into_iter()
+        .flat_map(|c| c.attachments)
+        .find(|a| a.file_name == file_name)
+        .unwrap()
+        .content_url;
+    let url_token = |url: &str| {
+        url.split("/token/")
+            .nth(1)
+            .and_then(|t| t.split('/').next())
+            .unwrap()
+            .to_owned()
+    };
+    let file_secrets = [
+        file_name.to_owned(),
+        "FILE-content-9e1".to_owned(),
+        "BODY-file-7d4".to_owned(),
+        url_token(&source_url),
+        url_token(&mirror_url),
+        up.token.clone(),
+    ];
     sim.add_comment("vendor", m, AGENT_V, bodies[3], true)
         .unwrap();
     wait_for(|| {
@@ -157,7 +212,12 @@ async fn logs_hold_no_secret_and_no_comment_body() {
         "wrong-token-x",
         basic.as_str(),
     ];
-    for secret in secrets.iter().chain(bodies.iter()) {
+    let file_secrets: Vec<&str> = file_secrets.iter().map(String::as_str).collect();
+    for secret in secrets
+        .iter()
+        .chain(bodies.iter())
+        .chain(file_secrets.iter())
+    {
         if let Some(at) = logs.find(secret) {
             let from = at.saturating_sub(300);
             panic!(

@@ -808,6 +808,12 @@ async fn upload_tokens_last_an_hour_and_private_attachments_need_credentials() {
         .send()
         .await
         .unwrap();
+    // With credentials: a redirect to the file host (another origin), which serves the
+    // bytes without them.
+    assert_eq!(r.status(), 302);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(!location.starts_with(&base), "{location}");
+    let r = http().get(&location).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.bytes().await.unwrap().as_ref(), b"png-bytes");
     let (_, _, cs) = call(
@@ -848,7 +854,14 @@ async fn upload_tokens_last_an_hour_and_private_attachments_need_credentials() {
         "comment": {"body": "file", "uploads": [tok_b]}}})),
     )
     .await;
-    assert_eq!(http().get(&url_b).send().await.unwrap().status(), 200);
+    let r = http().get(&url_b).send().await.unwrap();
+    assert_eq!(r.status(), 302, "no credentials needed");
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(http().get(&location).send().await.unwrap().status(), 200);
+    // The file host's grants last 5 minutes of the simulator's clock.
+    sim.advance_clock(Duration::from_secs(301));
+    assert_eq!(http().get(&location).send().await.unwrap().status(), 404);
+    assert_eq!(sim.stats("acme").file_downloads_with_credentials, 0);
     // Tokens expire after 60 minutes of the simulator's clock: then 422.
     let up = upload("c.txt").await;
     let tok_c = up["upload"]["token"].as_str().unwrap().to_owned();

@@ -1156,3 +1156,82 @@ async fn directory_reads_search_and_the_read_only_handle() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn downloads_follow_the_redirect_without_credentials() {
+    use sharebridge::zendesk::client::uploads::Downloaded;
+    let sim = start_sim(Limits::unlimited(), FaultSettings::default(), 1).await;
+    let c = client(&sim);
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    // Streamed up from a file.
+    let mut src = tempfile::tempfile().unwrap();
+    std::io::Write::write_all(&mut src, &data).unwrap();
+    let upload = c
+        .upload_file(
+            "private.bin",
+            "application/octet-stream",
+            &src,
+            data.len() as u64,
+        )
+        .await
+        .unwrap();
+    assert_eq!(upload.attachment.size, data.len() as u64);
+    // Not yet on a comment: private, so content_url needs the account's credentials; it
+    // redirects to the file host, which must not get them.
+    let url = upload.attachment.content_url.clone();
+    let anonymous = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    assert_eq!(anonymous.get(&url).send().await.unwrap().status(), 401);
+    let mut dst = tempfile::tempfile().unwrap();
+    let got = c.download_to_file(&url, 1_000_000, &mut dst).await.unwrap();
+    assert_eq!(got, Downloaded::Stored(data.len() as u64));
+    let mut back = Vec::new();
+    std::io::Read::read_to_end(&mut dst, &mut back).unwrap();
+    assert_eq!(back, data);
+    let stats = sim.stats("acme");
+    assert_eq!(stats.file_downloads, 1);
+    assert_eq!(stats.file_downloads_with_credentials, 0, "{stats:?}");
+    // Over the limit: stopped, nothing usable kept.
+    assert_eq!(
+        c.download_to_file(&url, 1_000, &mut dst).await.unwrap(),
+        Downloaded::TooLarge
+    );
+    // A client that forwards credentials on the redirect is seen by the file host.
+    let leaky = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let auth = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("{EMAIL}/token:{TOKEN}")
+        )
+    );
+    let r = leaky
+        .get(&url)
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert_ne!(
+        reqwest::Url::parse(&location).unwrap().port(),
+        reqwest::Url::parse(&url).unwrap().port(),
+        "the file host is another origin"
+    );
+    let r = leaky
+        .get(&location)
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(sim.stats("acme").file_downloads_with_credentials, 1);
+    // An unknown grant on the file host is a 404.
+    let bad = location.replacen("/acme/", "/acme/x", 1);
+    assert_eq!(anonymous.get(&bad).send().await.unwrap().status(), 404);
+}

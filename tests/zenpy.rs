@@ -3,6 +3,8 @@
 //! pytest suite in `tests/clients/zenpy/` against an in-process simulator on port 0.
 //! Without the virtualenv this test fails and says how to make it; it never skips.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -71,8 +73,6 @@ async fn zenpy_drives_every_endpoint_the_bridge_uses() {
     assert!(text.contains(" passed"), "{text}");
     sim.shutdown().await;
 }
-
-mod common;
 
 /// End to end through zenpy: agents of two simulated accounts set priority, type with
 /// due date, group and form with zenpy; the bridge (the engine, with hints standing in
@@ -187,4 +187,59 @@ async fn zenpy_agents_system_fields_cross_the_bridge() {
         puts,
         "a bridge write bounced back"
     );
+}
+
+/// End to end: zenpy agents attach files in acme; the bridge (the engine in this process,
+/// polling every second) mirrors them to vendor, where zenpy reads them back
+/// (`bridge_attachments.py`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zenpy_agents_files_reach_the_partner_through_the_bridge() {
+    let python = venv_python();
+    let sim = common::simulator().await;
+    let max_bytes = 50_000;
+    let text = common::config_text(&sim, &common::Setup::default())
+        .replace("poll_interval = \"1h\"", "poll_interval = \"1s\"")
+        .replacen(
+            "[agreements.tags]\nexclude = [\"internal_*\"]\n",
+            &format!(
+                "[agreements.tags]\nexclude = [\"internal_*\"]\n[agreements.attachments]\nmax_bytes = {max_bytes}\n"
+            ),
+            1,
+        );
+    assert!(text.contains("max_bytes"), "{text}");
+    let acme = sim.base_url("acme");
+    let vendor = sim.base_url("vendor");
+    let token = sim.token().to_owned();
+    let w = common::world_with(sim, &text).await;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let suite = root.join("tests/clients/zenpy");
+    let mut cmd = Command::new(&python);
+    cmd.args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA"])
+        .arg(suite.join("bridge_attachments.py"))
+        .current_dir(&suite)
+        .env("SIM_URL", acme)
+        .env("SIM_VENDOR_URL", vendor)
+        .env("SIM_TOKEN", token)
+        .env("SIM_AGENT", common::AGENT_A)
+        .env("SIM_VENDOR_AGENT", common::AGENT_V)
+        .env("SIM_MAX_BYTES", max_bytes.to_string())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env_remove("ZENPY_FORCE_SCHEME");
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .expect("python runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "zenpy bridge test failed:\n{text}"
+    );
+    assert!(text.contains("1 passed"), "{text}");
+    assert_eq!(w.sim.stats("acme").file_downloads_with_credentials, 0);
+    w.stop();
 }

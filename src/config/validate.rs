@@ -855,6 +855,12 @@ fn agreements(input: &Input<'_>, problems: &mut Vec<Problem>) -> Vec<AgreementCo
                 &key("attachments.max_bytes"),
                 "must be above 0 (set attachments.sync = false to stop attachments)",
             ));
+        } else if max_bytes > 50 * 1024 * 1024 {
+            problems.push(warning(
+                file,
+                &key("attachments.max_bytes"),
+                "is above Zendesk's 50 MB per file: a larger file is refused by the receiver and named in the mirror comment as not copied",
+            ));
         }
         if problems[before..]
             .iter()

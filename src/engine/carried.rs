@@ -108,6 +108,12 @@ impl Engine {
         let (Some(ends), Some(rules)) = (ends(link, flow), self.rules_for(link, flow)) else {
             return Ok(false);
         };
+        // A webhook does not say whether a comment has files: where they are copied, the
+        // comments are read first (`attachments.sync = false` keeps the read saved).
+        if rules.attachments.sync {
+            self.step(link, flow, None, carried).await?;
+            return Ok(true);
+        }
         let _turn = self.lock_link(link.id).await;
         let verified = self
             .shared
@@ -179,7 +185,7 @@ impl Engine {
         let receiver = self.account(&ends.receiver_account)?;
         for write in &plan.writes {
             let result = self
-                .write_one(link, flow, &ends, &receiver, write, true)
+                .write_one(link, flow, &ends, &receiver, write, &[], true)
                 .await;
             if !self.after_write(link, flow, result).await? {
                 return Ok(true);

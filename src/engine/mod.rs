@@ -13,6 +13,7 @@
 
 mod accounts;
 mod agreements;
+mod attachments;
 mod carried;
 mod error;
 pub mod hints;

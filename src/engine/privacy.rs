@@ -7,7 +7,9 @@
 //! from the export's `CommentPrivacyChange` / `CommentRedactionEvent`, as a
 //! `hints::PrivacyChange`. Following is idempotent (making private twice, or redacting a
 //! string no longer there, changes nothing), so a repeated hint is harmless. What to
-//! redact on the mirror is decided by the pure `privacy::redactions`.
+//! redact on the mirror is decided by the pure `privacy::redactions` (text) and
+//! `attachments::to_redact` (files: a file redacted at the source is redacted on the
+//! mirror comment that carries its copy).
 
 use crate::link::Flow;
 use crate::metrics::PrivacyLabels;
@@ -88,12 +90,8 @@ impl Engine {
         };
         let what = if change.redacted {
             let sender = self.account(&ends.sender_account)?;
-            let source = sender
-                .client
-                .list_comments(ends.sender_ticket)
-                .await?
-                .into_iter()
-                .find(|c| c.id == change.comment);
+            let all = sender.client.list_comments(ends.sender_ticket).await?;
+            let source = all.iter().find(|c| c.id == change.comment).cloned();
             let Some(source) = source else {
                 return Ok(());
             };
@@ -104,7 +102,9 @@ impl Engine {
                 .unwrap_or_else(|| vec![change.comment]);
             let strings =
                 crate::privacy::redactions(&on_mirror.body, &carried, change.comment, &source.body);
-            let mut redacted = 0;
+            let mut redacted = self
+                .follow_file_redactions(&ends, &all, &receiver, &on_mirror, &carried)
+                .await?;
             for text in strings
                 .iter()
                 .filter(|t| on_mirror.body.contains(t.as_str()))
@@ -138,6 +138,51 @@ impl Engine {
             }
             "made private"
         };
+        self.audit_and_count(link, flow, &ends, change, mirror, what)
+    }
+
+    /// Redacts the mirror comment's copies of source files that were redacted
+    /// (`attachments::to_redact`); how many.
+    async fn follow_file_redactions(
+        &self,
+        ends: &super::sync::Ends,
+        sender_comments: &[crate::zendesk::models::Comment],
+        receiver: &super::Account,
+        on_mirror: &crate::zendesk::models::Comment,
+        carried: &[u64],
+    ) -> Result<usize, EngineError> {
+        if on_mirror.attachments.is_empty() {
+            return Ok(0);
+        }
+        let sources: Vec<crate::zendesk::models::Attachment> = sender_comments
+            .iter()
+            .filter(|c| carried.contains(&c.id))
+            .flat_map(|c| c.attachments.iter().cloned())
+            .collect();
+        let mut n = 0;
+        for id in crate::attachments::to_redact(&on_mirror.attachments, &sources) {
+            match receiver
+                .client
+                .redact_attachment(ends.receiver_ticket, on_mirror.id, id)
+                .await
+            {
+                Ok(()) => n += 1,
+                Err(ZendeskError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(n)
+    }
+
+    fn audit_and_count(
+        &self,
+        link: &Link,
+        flow: Flow,
+        ends: &super::sync::Ends,
+        change: PrivacyChange,
+        mirror: u64,
+        what: &str,
+    ) -> Result<(), EngineError> {
         let rules = self
             .rules_for(link, flow)
             .map(|r| r.name)

@@ -289,13 +289,17 @@ impl Engine {
                         None,
                     )
                     .await?;
-                let write = self
+                let mut write = self
                     .mirror_create(agreement, &from, source, first, bridge_to, &found)
                     .await;
+                let prepared = self
+                    .attach_first(agreement, &from, &to, link.id, first, &mut write)
+                    .await?;
                 let created = to
                     .client
                     .create_ticket(&write, Some(&link.idempotency_key))
                     .await?;
+                self.count_files(&agreement.name, &prepared);
                 let mut intro = created.audit.as_ref().and_then(|a| a.comment_id());
                 if intro.is_none() {
                     let comments = to.client.list_comments(created.ticket.id).await?;

@@ -16,7 +16,9 @@ use crate::link::Flow;
 use crate::metrics::AgreementLabels;
 use crate::plan::{self, Baseline, CommentNow, Plan, SideNow, Write};
 use crate::store::{Link, LinkState, Watermark};
-use crate::zendesk::models::Ticket;
+use std::collections::BTreeMap;
+
+use crate::zendesk::models::{Attachment, Ticket};
 
 use super::write::{Settled, WriteFailure};
 use super::{Account, Engine, EngineError};
@@ -61,6 +63,24 @@ struct Read {
     baseline: Baseline,
     comments: Vec<CommentNow>,
     ahead: Option<u64>,
+    /// The files of the comments read (inline images included), by comment id: each
+    /// mirror comment carries those of its source comments.
+    files: BTreeMap<u64, Vec<Attachment>>,
+}
+
+impl Read {
+    /// The files of a write's source comments, in order (the union, for a mirror comment
+    /// carrying several).
+    fn files_of(&self, write: &Write) -> Vec<Attachment> {
+        write
+            .comment
+            .iter()
+            .flat_map(|b| &b.source_comment_ids)
+            .filter_map(|id| self.files.get(id))
+            .flatten()
+            .cloned()
+            .collect()
+    }
 }
 
 impl SideNow {
@@ -251,6 +271,7 @@ impl Engine {
             .comments_after(ends.sender_ticket, after)
             .await?;
         let mut comments = Vec::new();
+        let mut files = BTreeMap::new();
         // Comments already mirrored ahead of the watermark are skipped here, and the
         // watermark moves past them with the rest.
         let mut ahead = None;
@@ -270,6 +291,9 @@ impl Engine {
             let (author, author_is_bridge, written_by_bridge) = self
                 .authorship(sender, sender_bridge, c.id, c.author_id, name)
                 .await?;
+            if !c.attachments.is_empty() {
+                files.insert(c.id, c.attachments);
+            }
             comments.push(CommentNow {
                 id: c.id,
                 public: c.public,
@@ -285,6 +309,7 @@ impl Engine {
             baseline,
             comments,
             ahead,
+            files,
         })
     }
 
@@ -341,7 +366,15 @@ impl Engine {
             Self::baseline(&self.store().watermark(link.id, reverse(flow))?);
         for (i, write) in plan.writes.iter().enumerate() {
             let result = self
-                .write_one(link, flow, ends, &receiver, write, false)
+                .write_one(
+                    link,
+                    flow,
+                    ends,
+                    &receiver,
+                    write,
+                    &read.files_of(write),
+                    false,
+                )
                 .await;
             if !self.after_write(link, flow, result).await? {
                 return Ok(None);

@@ -10,18 +10,22 @@
 
 use jiff::Timestamp;
 
+use crate::coalesce::Batch;
 use crate::link::Flow;
 use crate::orphan::Reason;
 use crate::plan::Write;
 use crate::store::{Link, LinkState, PendingWrite};
 use crate::zendesk::client::ZendeskError;
-use crate::zendesk::models::{NewComment, TicketWrite};
+use crate::zendesk::models::{Attachment, NewComment, TicketWrite};
 
+use super::attachments::Prepared;
 use super::sync::Ends;
 use super::{Engine, EngineError};
 
 impl Engine {
-    /// One update to the receiving ticket, recorded exactly once.
+    /// One update to the receiving ticket, recorded exactly once; `files` are the
+    /// attachments of the source comments it carries.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn write_one(
         &self,
         link: &Link,
@@ -29,6 +33,7 @@ impl Engine {
         ends: &Ends,
         receiver: &super::Account,
         write: &Write,
+        files: &[Attachment],
         ahead: bool,
     ) -> Result<(), WriteFailure> {
         let _guard = self
@@ -51,6 +56,21 @@ impl Engine {
             );
             return Err(WriteFailure::LinkEnded);
         }
+        // The files go up just before the comment that carries them (upload tokens
+        // expire): every attempt of a write uploads afresh (`attachments.rs`).
+        let rules = self.rules_for(link, flow);
+        let prepared = match (&write.comment, &rules) {
+            (Some(_), Some(rules)) if !files.is_empty() => {
+                let sender = self.account(&ends.sender_account)?;
+                self.prepare_files(rules, &sender, receiver, link.id, files)
+                    .await?
+            }
+            _ => Prepared::default(),
+        };
+        // Files take time: consent is asked again at the moment of the write.
+        if !files.is_empty() && !self.consents(link, flow) {
+            return Err(WriteFailure::LinkEnded);
+        }
         let started = crate::clock::now();
         let mut pending = write.comment.as_ref().map(|b| PendingWrite {
             link: link.id,
@@ -70,11 +90,7 @@ impl Engine {
                 .map_err(EngineError::from)?;
         }
         let ticket_write = TicketWrite {
-            comment: write.comment.as_ref().map(|b| NewComment {
-                body: Some(b.body.clone()),
-                public: Some(b.public),
-                ..Default::default()
-            }),
+            comment: write.comment.as_ref().map(|b| comment_of(b, &prepared)),
             status: write.status,
             additional_tags: (!write.tags.add.is_empty())
                 .then(|| write.tags.add.iter().cloned().collect()),
@@ -93,6 +109,30 @@ impl Engine {
             .client
             .update_ticket_audited(ends.receiver_ticket, &ticket_write)
             .await;
+        let outcome = self.after_send(link, flow, ends, result, pending).await;
+        if outcome.is_ok()
+            && let Some(rules) = &rules
+        {
+            self.count_files(&rules.name, &prepared);
+        }
+        outcome
+    }
+
+    /// Records what a sent write did (see the module's protocol, step 3).
+    async fn after_send(
+        &self,
+        link: &Link,
+        flow: Flow,
+        ends: &Ends,
+        result: Result<
+            (
+                crate::zendesk::models::Ticket,
+                Option<crate::zendesk::models::Audit>,
+            ),
+            ZendeskError,
+        >,
+        pending: Option<PendingWrite>,
+    ) -> Result<(), WriteFailure> {
         match (result, pending) {
             (Ok(_), None) => Ok(()),
             (Ok((_, Some(audit))), Some(p)) if audit.comment_id().is_some() => {
@@ -133,6 +173,30 @@ impl Engine {
                 Err(classify(e, flow))
             }
         }
+    }
+}
+
+/// The mirror comment of a batch: its text with the note about files not copied, its
+/// uploads, and as HTML when it shows images inline.
+fn comment_of(batch: &Batch, prepared: &Prepared) -> NewComment {
+    let text = crate::attachments::body_with_note(&batch.body, &prepared.note());
+    let (body, html_body) = if prepared.inline.is_empty() {
+        (Some(text), None)
+    } else {
+        (
+            None,
+            Some(crate::attachments::html_with_images(
+                &text,
+                &prepared.inline,
+            )),
+        )
+    };
+    NewComment {
+        body,
+        html_body,
+        public: Some(batch.public),
+        uploads: prepared.uploads.clone(),
+        ..Default::default()
     }
 }
 

@@ -54,7 +54,9 @@ pub(crate) fn build(
             for att in up.attachments {
                 if let Some(blob) = a.blobs.get_mut(&att) {
                     // An image the HTML shows is inline.
-                    blob.attachment.inline = html.contains(&blob.attachment.content_url);
+                    let url = &blob.attachment.content_url;
+                    blob.attachment.inline =
+                        html.contains(url.as_str()) || html.contains(&url.replace('&', "&amp;"));
                     blob.private = !public;
                     attachments.push(blob.attachment.clone());
                 }

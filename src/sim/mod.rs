@@ -20,6 +20,7 @@
 //! - `stats`, `webhooks`: request counters; signed webhook delivery through a
 //!   [`WebhookSender`] (HTTP by default).
 //! - `redaction`: string, agent-workspace and attachment redaction.
+//! - `files`: the file host `content_url` redirects to (one listener for all accounts).
 //!
 //! Architecture invariants: the simulator shares only `crate::zendesk` (wire types and
 //! webhook signing) with the bridge and must never import anything else from the crate;
@@ -40,6 +41,7 @@ mod comments;
 mod control;
 mod directory;
 mod export;
+mod files;
 mod forms;
 mod http;
 mod oauth;

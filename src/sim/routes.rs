@@ -644,6 +644,17 @@ async fn pipeline(h: Arc<AccountHandle>, resolved: Option<Resolved>, request: Re
             return plain(Resp::from_error(&e));
         }
     };
+    // A stalled ticket update: counted, then held without effect until the knob is
+    // cleared, then its connection drops.
+    if let Some(r) = resolved.as_ref().filter(|r| r.route == Route::TicketUpdate)
+        && h.lock().knobs.stall_ticket_updates
+    {
+        h.lock().stats.count(&r.key);
+        while h.lock().knobs.stall_ticket_updates {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        return dropped();
+    }
     let headers = &parts.headers;
     let authz = header_str(headers, header::AUTHORIZATION);
     let now_ms = h.shared.clock.now_ms();
@@ -667,7 +678,11 @@ async fn pipeline(h: Arc<AccountHandle>, resolved: Option<Resolved>, request: Re
         }
     }
     // With drop-after-commit, whatever the request did, its answer is lost.
-    let lost = fault == Some(FaultKind::DropAfterCommit);
+    let lost = fault == Some(FaultKind::DropAfterCommit)
+        || (a.knobs.lose_ticket_update_answers
+            && resolved
+                .as_ref()
+                .is_some_and(|r| r.route == Route::TicketUpdate));
     let answer = |resp: Resp, rate: RateView| if lost { dropped() } else { finish(resp, rate) };
     let Some(r) = resolved else {
         let rate = rate_view(a, now_ms);

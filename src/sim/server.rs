@@ -171,6 +171,34 @@ impl Simulator {
             .collect();
         let sender: Arc<dyn WebhookSender> = Arc::new(HttpSender::new()?);
         let mut sim = Simulator::assemble(&config, bases, sender, Clock::default());
+        // The file host attachments redirect to: another origin than every account's.
+        let files_ip = listeners
+            .first()
+            .map(|(_, a)| a.ip())
+            .filter(|ip| !ip.is_unspecified())
+            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let files_bind = |source| SimError::Bind {
+            account: "(file host)".to_owned(),
+            addr: SocketAddr::new(files_ip, 0),
+            source,
+        };
+        let files = TcpListener::bind(SocketAddr::new(files_ip, 0))
+            .await
+            .map_err(files_bind)?;
+        let files_addr = files.local_addr().map_err(files_bind)?;
+        for h in &sim.accounts {
+            h.lock().files_base = Some(format!("http://{files_addr}"));
+        }
+        let files_app = crate::sim::files::app(Arc::new(sim.accounts.clone()));
+        let stop = sim.cancel.clone();
+        sim.tasks.push(tokio::spawn(async move {
+            let served = axum::serve(files, files_app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::warn!(error = %e, "simulator file host stopped");
+            }
+        }));
         for (handle, (listener, _)) in sim.accounts.clone().into_iter().zip(listeners) {
             let app = routes::app(handle);
             let stop = sim.cancel.clone();
@@ -689,6 +717,19 @@ impl Simulator {
         self.each(None, |h| h.lock().knobs.faults.rate = rate);
     }
 
+    /// While `stall`, the account's ticket updates hang without effect (then drop).
+    pub fn set_stall_ticket_updates(&self, account: &str, stall: bool) {
+        self.handle_of(account).lock().knobs.stall_ticket_updates = stall;
+    }
+
+    /// While `lose`, the account's ticket updates take effect and their answers are lost.
+    pub fn set_lose_ticket_update_answers(&self, account: &str, lose: bool) {
+        self.handle_of(account)
+            .lock()
+            .knobs
+            .lose_ticket_update_answers = lose;
+    }
+
     /// Sets how long the late-apply fault holds a write back, on every account.
     pub fn set_late_apply_ms(&self, ms: u64) {
         self.each(None, |h| h.lock().knobs.late_apply_ms = ms);
@@ -707,6 +748,46 @@ impl Simulator {
     /// Webhook delivery counters (started, delivered, failed; `pending()`).
     pub fn webhooks(&self) -> &WebhookCounters {
         &self.shared.webhook_counters
+    }
+
+    /// Uploads a file as agent `email` would attach it in the UI (no limits, no faults):
+    /// the token goes in a comment's `uploads`.
+    pub fn upload(
+        &self,
+        account: &str,
+        email: &str,
+        file_name: &str,
+        content_type: &str,
+        bytes: impl Into<Bytes>,
+    ) -> Result<crate::zendesk::models::Upload, SimApiError> {
+        let h = self.handle_of(account);
+        let mut a = h.lock();
+        let mut req = self.helper_req(&mut a, email);
+        req.query = vec![("filename".to_owned(), file_name.to_owned())];
+        req.content_type = Some(content_type.to_owned());
+        req.body = bytes.into();
+        let resp = crate::sim::uploads::create(&mut a, &req)?;
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&resp.body).unwrap_or(serde_json::Value::Null);
+        serde_json::from_value(v["upload"].take()).map_err(|_| ApiError::not_found().into())
+    }
+
+    /// The bytes behind an attachment, and whether downloading them needs credentials
+    /// (`None` for an unknown attachment).
+    pub fn attachment_bytes(&self, account: &str, attachment_id: u64) -> Option<(Bytes, bool)> {
+        let a = self.handle_of(account).lock();
+        a.blobs
+            .get(&attachment_id)
+            .map(|b| (b.bytes.clone(), b.private))
+    }
+
+    /// Deletes an attachment's file, as Zendesk does with a file it removed (its
+    /// `content_url` then answers 404); the comment still lists it.
+    pub fn delete_attachment_file(&self, account: &str, attachment_id: u64) -> bool {
+        let mut a = self.handle_of(account).lock();
+        let gone = a.blobs.remove(&attachment_id).is_some();
+        a.blob_tokens.retain(|_, id| *id != attachment_id);
+        gone
     }
 
     /// Adds a webhook target for an account.

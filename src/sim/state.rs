@@ -36,6 +36,13 @@ pub(crate) struct Knobs {
     pub webhook_style: WebhookStyle,
     /// With the late-apply fault: delay before a write takes effect.
     pub late_apply_ms: u64,
+    /// Ticket updates (`PUT /api/v2/tickets/{id}`) hang without effect while set, then
+    /// their connection drops (a test's way to stop a client between its uploads and the
+    /// comment that carries them).
+    pub stall_ticket_updates: bool,
+    /// Ticket updates take effect, then their connection drops (drop-after-commit for
+    /// that route alone).
+    pub lose_ticket_update_answers: bool,
 }
 
 /// One ticket and what hangs off it.
@@ -81,6 +88,14 @@ pub(crate) struct Blob {
     /// Downloading needs the account's credentials: not yet on a comment, or on a
     /// private one. Attachments of public comments are served without.
     pub private: bool,
+}
+
+/// A signed, short-lived URL on the file host for one attachment (what `content_url`
+/// redirects to).
+#[derive(Debug, Clone)]
+pub(crate) struct FileGrant {
+    pub blob: u64,
+    pub expires_at: Timestamp,
 }
 
 /// One remembered `Idempotency-Key`.
@@ -197,6 +212,10 @@ pub(crate) struct Account {
     /// Attachment id → bytes; `blob_tokens` maps the content_url token to the id.
     pub blobs: HashMap<u64, Blob>,
     pub blob_tokens: HashMap<String, u64>,
+    /// Where `content_url` redirects (the file host, `sim::files`), when one is bound.
+    pub files_base: Option<String>,
+    /// Short-lived grants the file host serves, by grant token.
+    pub file_grants: HashMap<String, FileGrant>,
     pub idempotency: HashMap<String, IdemRec>,
     /// In time order.
     pub audits: Vec<Audit>,
@@ -400,6 +419,8 @@ impl Account {
             uploads: HashMap::new(),
             blobs: HashMap::new(),
             blob_tokens: HashMap::new(),
+            files_base: None,
+            file_grants: HashMap::new(),
             idempotency: HashMap::new(),
             audits: Vec::new(),
             oauth: OAuthStore::default(),
@@ -414,6 +435,8 @@ impl Account {
                 oauth_auto_approve: config.oauth_auto_approve,
                 webhook_style: config.webhook_style,
                 late_apply_ms: config.late_apply_ms,
+                stall_ticket_updates: false,
+                lose_ticket_update_answers: false,
             },
             stats: Stats::default(),
             rng: fastrand::Rng::with_seed(seed),

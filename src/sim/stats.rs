@@ -13,6 +13,8 @@ pub struct Stats {
     pub by_user: HashMap<String, u64>,
     pub throttled: u64,
     pub faults: u64,
+    pub file_downloads: u64,
+    pub file_downloads_with_credentials: u64,
 }
 
 /// What `GET /sim/stats` answers.
@@ -23,6 +25,13 @@ pub struct StatsSnapshot {
     pub by_user: BTreeMap<String, u64>,
     pub throttled: u64,
     pub faults: u64,
+    /// Downloads the file host served (what `content_url` redirects to).
+    #[serde(default)]
+    pub file_downloads: u64,
+    /// Of those, requests that carried an `Authorization` header: a client that forwards
+    /// the account's credentials to another host on a redirect.
+    #[serde(default)]
+    pub file_downloads_with_credentials: u64,
 }
 
 impl Stats {
@@ -55,6 +64,8 @@ impl Stats {
             by_user: self.by_user.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             throttled: self.throttled,
             faults: self.faults,
+            file_downloads: self.file_downloads,
+            file_downloads_with_credentials: self.file_downloads_with_credentials,
         }
     }
 }

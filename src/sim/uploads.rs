@@ -1,6 +1,10 @@
 //! Uploads: `POST /api/v2/uploads?filename=X` with the raw bytes → 201 `{"upload":
 //! {token, attachment, attachments}}`; `uploads: [token]` in a comment attaches them; the
-//! attachment's `content_url` (`/attachments/token/{t}/?name=X`) serves the bytes.
+//! attachment's `content_url` (`/attachments/token/{t}/?name=X`) serves the bytes, or,
+//! when the simulator has a file host (`sim::files`, bound by `Simulator::start`), answers
+//! 302 to a short-lived URL there, as Zendesk sends downloads to its file host. A private
+//! attachment (not yet on a comment, or on a private one) needs the account's credentials
+//! at `content_url`; the file host takes none.
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
@@ -38,6 +42,37 @@ pub(crate) fn expired(token: &str) -> ApiError {
         ),
         "InvalidValue",
     )
+}
+
+/// How long a file-host URL that `content_url` redirected to stays valid.
+pub const FILE_GRANT_SECS: i64 = 300;
+
+/// The file host's answer for `grant` of this account: the bytes, or 404 for a grant
+/// unknown or expired. Counts the download, and whether it carried credentials (it must
+/// not: they belong to the account's host alone).
+pub(crate) fn file_host(
+    a: &mut Account,
+    grant: &str,
+    with_credentials: bool,
+    now: jiff::Timestamp,
+) -> Result<Resp, ApiError> {
+    a.stats.file_downloads += 1;
+    if with_credentials {
+        a.stats.file_downloads_with_credentials += 1;
+    }
+    let blob = a
+        .file_grants
+        .get(grant)
+        .filter(|g| g.expires_at > now)
+        .map(|g| g.blob)
+        .and_then(|id| a.blobs.get(&id))
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Resp {
+        status: StatusCode::OK,
+        body: blob.bytes.clone(),
+        content_type: blob.attachment.content_type.clone(),
+        headers: Vec::new(),
+    })
 }
 
 /// Zendesk refuses files over 50 MB.
@@ -148,6 +183,28 @@ pub(crate) fn content(a: &mut Account, req: &Req) -> Result<Resp, ApiError> {
     let blob = a.blobs.get(id).ok_or_else(ApiError::not_found)?;
     if blob.private && req.caller.id == 0 {
         return Err(ApiError::unauthorized());
+    }
+    if let Some(files) = a.files_base.clone() {
+        let blob_id = *id;
+        let name = percent_encode(&blob.attachment.file_name);
+        let grant = random_token(a);
+        let expires_at = req
+            .now
+            .checked_add(jiff::SignedDuration::from_secs(FILE_GRANT_SECS))
+            .unwrap_or(req.now);
+        a.file_grants.retain(|_, g| g.expires_at > req.now);
+        a.file_grants.insert(
+            grant.clone(),
+            crate::sim::state::FileGrant {
+                blob: blob_id,
+                expires_at,
+            },
+        );
+        let mut r = Resp::no_content();
+        r.status = StatusCode::FOUND;
+        r.headers
+            .push(("location", format!("{files}/{}/{grant}/{name}", a.name)));
+        return Ok(r);
     }
     Ok(Resp {
         status: StatusCode::OK,

@@ -129,7 +129,7 @@ pub struct Ticket {
 }
 
 /// An attachment on a comment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Attachment {
     pub id: u64,
     #[serde(default)]

@@ -153,6 +153,13 @@ struct Inner {
     connect_timeout: Duration,
     /// Where every API request goes: reqwest, or a simulated network.
     transport: Arc<dyn Transport>,
+    /// For attachment files: follows no redirect by itself (`uploads.rs` follows them,
+    /// deciding per hop whether credentials go along).
+    /// `None` under a caller's transport (not built: it reads the root certificates).
+    files_http: Option<reqwest::Client>,
+    /// Files are streamed through `files_http`; `false` under a caller's transport (the
+    /// deterministic simulation), where they go whole through it.
+    streaming: bool,
     /// Whole-attempt timeout (send to last body byte), on tokio time.
     request_timeout: Duration,
     creds: Credentials,
@@ -352,6 +359,7 @@ impl ZendeskClient {
             settings_err(format!("base_url {base:?} is not an absolute http(s) URL"))
         })?;
         let http = std::sync::OnceLock::new();
+        let streaming = transport.is_none();
         let transport = match transport {
             Some(t) => t,
             None => {
@@ -363,6 +371,19 @@ impl ZendeskClient {
         };
         let creds = Credentials::new(&account, &base, &settings.auth, store)?
             .guarded(settings.send_guard.clone());
+        let files_http = if !streaming {
+            None
+        } else {
+            Some(
+                reqwest::Client::builder()
+                    .tls_backend_rustls()
+                    .connect_timeout(settings.connect_timeout)
+                    .user_agent(concat!("sharebridge/", env!("CARGO_PKG_VERSION")))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| settings_err(format!("HTTP client: {}", describe_reqwest(&e))))?,
+            )
+        };
         let auth_kind = settings.auth.kind();
         Ok(ZendeskClient {
             scope: None,
@@ -373,6 +394,8 @@ impl ZendeskClient {
                 http,
                 connect_timeout: settings.connect_timeout,
                 transport,
+                files_http,
+                streaming,
                 request_timeout: settings.request_timeout,
                 creds,
                 auth_kind,

@@ -216,7 +216,9 @@ impl ZendeskClient {
 
     /// `GET /api/v2/tickets/{id}/comments`, every page, oldest first.
     pub async fn list_comments(&self, ticket: u64) -> Result<Vec<Comment>, ZendeskError> {
-        let call = Call::get(format!("/api/v2/tickets/{ticket}/comments")).ticket(ticket);
+        let call = Call::get(format!("/api/v2/tickets/{ticket}/comments"))
+            .ticket(ticket)
+            .query("include_inline_images", "true");
         self.all_pages(call, "comments").await
     }
 
@@ -228,9 +230,11 @@ impl ZendeskClient {
         ticket: u64,
         after: u64,
     ) -> Result<Vec<Comment>, ZendeskError> {
+        // Inline images are listed too: they are copied with their comment.
         let call = Call::get(format!("/api/v2/tickets/{ticket}/comments"))
             .ticket(ticket)
-            .query("sort_order", "desc");
+            .query("sort_order", "desc")
+            .query("include_inline_images", "true");
         let mut newest_first: Vec<Comment> = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
