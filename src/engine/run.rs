@@ -169,7 +169,7 @@ impl Engine {
                 .unwrap_or_else(|e| e.into_inner()) = tokio::time::Instant::now();
             // Wake at least every second, so the heartbeat shows a live loop.
             let sleep_until = sched
-                .next_due()
+                .next_due(CONCURRENCY.saturating_sub(tasks.len()), PER_ACCOUNT)
                 .unwrap_or(now + Duration::from_secs(1))
                 .min(now + Duration::from_secs(1));
             tokio::select! {

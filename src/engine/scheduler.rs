@@ -105,9 +105,23 @@ impl Scheduler {
         }
     }
 
-    /// The earliest due instant.
-    pub fn next_due(&self) -> Option<Instant> {
-        self.due.values().min().copied()
+    /// The earliest instant at which [`Scheduler::take_due`] (with the same `limit` and
+    /// `per_account`) could take a ticket. A ticket whose account has all its slots, or
+    /// any ticket while every slot is taken, waits for a task to end (which wakes the
+    /// loop): counting it would have the loop wake for nothing, over and over.
+    pub fn next_due(&self, limit: usize, per_account: usize) -> Option<Instant> {
+        if limit == 0 {
+            return None;
+        }
+        let mut busy: HashMap<&str, usize> = HashMap::new();
+        for k in &self.running {
+            *busy.entry(k.account.as_str()).or_default() += 1;
+        }
+        self.due
+            .iter()
+            .filter(|(k, _)| busy.get(k.account.as_str()).copied().unwrap_or(0) < per_account)
+            .map(|(_, at)| *at)
+            .min()
     }
 
     #[cfg(test)]
@@ -162,12 +176,30 @@ mod tests {
         assert_eq!(s.take_due(t0 + w, 10, 10), vec![h(1)]);
         // A hint while running marks it dirty, not due.
         s.hint(h(1), t0 + w, w);
-        assert_eq!(s.next_due(), None);
+        assert_eq!(s.next_due(10, 10), None);
         s.finished(&h(1), t0 + 2 * w, w);
-        assert_eq!(s.next_due(), Some(t0 + 3 * w));
+        assert_eq!(s.next_due(10, 10), Some(t0 + 3 * w));
         assert_eq!(s.take_due(t0 + 3 * w, 10, 10), vec![h(1)]);
         s.finished(&h(1), t0 + 3 * w, w);
         assert!(s.is_idle());
+    }
+
+    #[test]
+    fn a_ticket_that_cannot_be_taken_is_not_due_so_the_loop_does_not_spin() {
+        let w = Duration::from_millis(10);
+        let t0 = Instant::now();
+        let mut s = Scheduler::default();
+        s.hint(h(1), t0, w);
+        s.hint(h(2), t0, w);
+        assert_eq!(s.take_due(t0 + w, 10, 1), vec![h(1)]);
+        // acme has its one slot: ticket 2 waits for ticket 1 to end, not for a time.
+        assert_eq!(s.next_due(10, 1), None);
+        assert_eq!(s.next_due(10, 2), Some(t0 + w));
+        // No slot free at all: nothing is due either.
+        assert_eq!(s.next_due(0, 2), None);
+        s.finished(&h(1), t0 + 2 * w, w);
+        assert_eq!(s.next_due(10, 1), Some(t0 + w));
+        assert_eq!(s.take_due(t0 + 2 * w, 10, 1), vec![h(2)]);
     }
 
     #[test]
