@@ -147,6 +147,40 @@ impl Hints {
             })
     }
 
+    /// A run of this ticket failed (or panicked) after taking `taken`: its retry reads
+    /// the ticket whole, and keeps the privacy changes. Found by tests/chaos.rs: a run
+    /// took the export's hint for a status change and failed (a write in doubt); comment
+    /// webhooks came meanwhile, so the retry took only their comments, mirrored them
+    /// without reading the ticket, and the status change never crossed (the export had
+    /// moved past it). Hints that came meanwhile are kept (their detail is newer).
+    pub fn put_back(&self, account: &str, ticket: u64, taken: Option<Carried>) {
+        let key = Hint {
+            account: account.to_owned(),
+            ticket,
+        };
+        let mut carried = self.carried.lock().unwrap_or_else(|e| e.into_inner());
+        // Nothing taken and nothing new: the retry already finds nothing and reads.
+        if taken.is_none() && !carried.contains_key(&key) {
+            return;
+        }
+        let now = carried.entry(key).or_default();
+        now.full = true;
+        now.comments.clear();
+        let taken = taken.unwrap_or(Carried {
+            blind: true,
+            ..Carried::default()
+        });
+        now.blind |= taken.blind;
+        if now.ticket.is_none() {
+            now.ticket = taken.ticket;
+        }
+        for change in taken.privacy.into_iter().rev() {
+            if !now.privacy.contains(&change) {
+                now.privacy.insert(0, change);
+            }
+        }
+    }
+
     fn carry(&self, account: &str, ticket: u64, f: impl FnOnce(&mut Carried)) {
         let mut carried = self.carried.lock().unwrap_or_else(|e| e.into_inner());
         f(carried
@@ -245,5 +279,41 @@ mod tests {
         hints.push_comment("acme", 2, comment(8), detail);
         let c = hints.take_carried("acme", 2).unwrap();
         assert!(c.full && c.comments.is_empty());
+    }
+
+    #[test]
+    fn a_failed_run_puts_back_a_full_read_and_its_privacy_changes() {
+        let hints = Hints::new();
+        let detail = CarriedTicket::default();
+        let made_private = PrivacyChange {
+            comment: 4,
+            redacted: false,
+        };
+        // The run took a poll's hint (a status change) and a privacy change, and failed;
+        // a comment's webhook came meanwhile.
+        hints.push("acme", 1);
+        hints.push_privacy("acme", 1, made_private);
+        let taken = hints.take_carried("acme", 1);
+        hints.push_comment("acme", 1, comment(7), detail.clone());
+        hints.put_back("acme", 1, taken);
+        let c = hints.take_carried("acme", 1).unwrap();
+        assert!(c.full && c.blind && c.comments.is_empty(), "{c:?}");
+        assert_eq!(c.ticket, Some(detail.clone()), "the newer detail is kept");
+        assert_eq!(c.privacy, [made_private]);
+        // A run that took only carried comments: its retry reads the ticket too.
+        hints.push_comment("acme", 2, comment(8), detail.clone());
+        let taken = hints.take_carried("acme", 2);
+        hints.push_comment("acme", 2, comment(9), detail.clone());
+        hints.put_back("acme", 2, taken);
+        let c = hints.take_carried("acme", 2).unwrap();
+        assert!(c.full && !c.blind && c.comments.is_empty(), "{c:?}");
+        // A retry that took nothing, with nothing new: nothing is kept.
+        hints.put_back("acme", 3, None);
+        assert_eq!(hints.take_carried("acme", 3), None);
+        // ... and with a comment's webhook meanwhile: the retry reads, blind.
+        hints.push_comment("acme", 4, comment(10), detail);
+        hints.put_back("acme", 4, None);
+        let c = hints.take_carried("acme", 4).unwrap();
+        assert!(c.full && c.blind && c.comments.is_empty(), "{c:?}");
     }
 }

@@ -19,9 +19,28 @@ use super::{Engine, EngineError};
 use crate::link::Flow;
 
 impl Engine {
-    /// Processes one changed ticket of `account`.
+    /// Processes one changed ticket of `account`. What its hints carried is put back if
+    /// the run fails or panics (`Hints::put_back`): the retry then reads the ticket
+    /// whole, and no privacy change is dropped.
     pub(crate) async fn process(&self, account: &str, id: u64) -> Result<(), EngineError> {
-        let carried = self.shared.hints.take_carried(account, id);
+        let mut taken = Taken {
+            hints: &self.shared.hints,
+            account,
+            id,
+            carried: self.shared.hints.take_carried(account, id),
+            done: false,
+        };
+        let result = self.process_taken(account, id, taken.carried.clone()).await;
+        taken.done = result.is_ok();
+        result
+    }
+
+    async fn process_taken(
+        &self,
+        account: &str,
+        id: u64,
+        carried: Option<super::hints::Carried>,
+    ) -> Result<(), EngineError> {
         let privacy = carried
             .as_ref()
             .map(|c| c.privacy.clone())
@@ -30,21 +49,13 @@ impl Engine {
         if let Some(c) = &carried
             && c.privacy_only()
         {
-            let followed = self.follow_privacy(account, id, &privacy).await;
-            if followed.is_err() {
-                self.keep_privacy(account, id, &privacy);
-            }
-            return followed;
+            return self.follow_privacy(account, id, &privacy).await;
         }
         // A comment the webhook brought whole is mirrored without reading the ticket.
         if let Some(carried) = &carried
             && self.process_carried(account, id, carried).await?
         {
-            let followed = self.follow_privacy(account, id, &privacy).await;
-            if followed.is_err() {
-                self.keep_privacy(account, id, &privacy);
-            }
-            return followed;
+            return self.follow_privacy(account, id, &privacy).await;
         }
         let done = self.process_read(account, id, carried.as_ref()).await;
         // After the comments were mirrored (one may just have crossed, and be made
@@ -55,18 +66,7 @@ impl Engine {
         let mut again = done.err();
         let followed = self.follow_privacy(account, id, &privacy).await;
         self.contain(None, followed, &mut again)?;
-        if again.is_some() {
-            self.keep_privacy(account, id, &privacy);
-        }
         again.map_or(Ok(()), Err)
-    }
-
-    /// Privacy changes not followed yet stay with the ticket for its next run (they are
-    /// not in the ticket itself: a read would not find them again).
-    fn keep_privacy(&self, account: &str, id: u64, changes: &[super::hints::PrivacyChange]) {
-        for c in changes {
-            self.shared.hints.push_privacy(account, id, *c);
-        }
     }
 
     /// [`Engine::process`] once the ticket must be read.
@@ -255,5 +255,26 @@ impl Engine {
             self.refresh_gauges();
         }
         Ok(())
+    }
+}
+
+/// What a run of a ticket took from its hints, put back unless the run succeeded (also
+/// when it panics or is dropped: `Drop`). Privacy changes are not in the ticket itself,
+/// so a read would not find them again; they wait for the retry, or for the ticket's
+/// next hint after a failure that is not retried.
+struct Taken<'a> {
+    hints: &'a super::hints::Hints,
+    account: &'a str,
+    id: u64,
+    carried: Option<super::hints::Carried>,
+    done: bool,
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.hints
+                .put_back(self.account, self.id, self.carried.take());
+        }
     }
 }

@@ -143,7 +143,14 @@ impl Engine {
         let _guard = self
             .lock_ticket(&ends.receiver_account, ends.receiver_ticket)
             .await;
-        self.settle_locked(link, pending).await
+        // While this waited for the lock, another settle (a second recovery pass, the
+        // link's own step) may have decided `pending`, and a later write of the link may
+        // be in doubt in its place: what the store holds now is what is settled (a stale
+        // "not landed" must never clear a later write's record).
+        match self.store().pending_write(link.id, pending.flow)? {
+            Some(current) => self.settle_locked(link, &current).await,
+            None => Ok(Settled::NotLanded),
+        }
     }
 
     /// Settles a pending write by what the receiving ticket shows, and records the
