@@ -141,3 +141,67 @@ async fn a_mirror_is_never_shared_back_into_the_account_it_mirrors() {
     );
     w.stop();
 }
+
+/// DST seed 253 (and 10, 19, 142, 277, 285): the mirror's create got a 503, consent was
+/// withdrawn while the client waited to retry, and the retry created the mirror anyway.
+/// Consent is now asked before every attempt: the retry is withheld, nothing crosses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_consent_was_withdrawn_is_not_sent() {
+    use sharebridge::sim::{FaultKind, FaultSettings};
+    let w = world(Setup::default()).await;
+    let count = |w: &common::World, key: &str| {
+        w.sim
+            .stats("vendor")
+            .by_endpoint
+            .get(key)
+            .copied()
+            .unwrap_or(0)
+    };
+    let lookups = count(&w, "GET /api/v2/tickets");
+    // acme answers slowly, so vendor can be made to refuse between the share's look-up
+    // of an existing mirror there and the create.
+    w.sim.set_faults(
+        Some("acme"),
+        FaultSettings {
+            latency_ms: 300,
+            ..FaultSettings::default()
+        },
+    );
+    let t = w
+        .sim
+        .create_ticket(
+            "acme",
+            AGENT_A,
+            &common::new_ticket("retried", "retried: first", &["vendor_escalation"]),
+        )
+        .unwrap();
+    w.hints.push("acme", t.id);
+    common::wait_for(|| count(&w, "GET /api/v2/tickets") > lookups).await;
+    w.sim.set_faults(
+        Some("vendor"),
+        FaultSettings {
+            rate: 1.0,
+            kinds: vec![FaultKind::Unavailable],
+            latency_ms: 0,
+        },
+    );
+    // The create is refused at least once and waits for its retry.
+    common::wait_for(|| count(&w, "POST /api/v2/tickets") > 0).await;
+    let withdrawn = Setup {
+        vendor_accepts: false,
+        ..Setup::default()
+    };
+    w.config.send_replace(std::sync::Arc::new(common::load(
+        w.dir.path(),
+        &common::config_text(&w.sim, &withdrawn),
+    )));
+    w.engine().reload().await.unwrap();
+    w.sim.set_faults(None, FaultSettings::default());
+    w.settle().await;
+    assert!(
+        w.sim.tickets("vendor").is_empty(),
+        "a mirror was created after consent was withdrawn: {:?}",
+        w.sim.tickets("vendor")
+    );
+    w.stop();
+}

@@ -26,6 +26,11 @@ fn first_verdict(agreement: &AgreementConfig, first: &Comment) -> CommentVerdict
     )
 }
 
+/// What [`Engine::names_before_read`] looked up.
+struct Names {
+    requester: String,
+}
+
 /// `sharebridge:{from_subdomain}:{ticket}`: how a mirror names its source.
 pub fn external_id(from_subdomain: &str, ticket: u64) -> String {
     format!("sharebridge:{from_subdomain}:{ticket}")
@@ -251,12 +256,28 @@ impl Engine {
         }
         let from = self.account(&link.source_account)?;
         let to = self.account(&link.target_account)?;
+        let bridge_to = to.bridge_user().await?;
+        // Everything else the mirror needs is looked up before the source's comments are
+        // read, so the window between that read and the mirror's creation is as short as
+        // it can be: a comment made private at the source in that window still crosses
+        // public (Zendesk has no conditional write), and privacy then follows it.
+        let names = self.names_before_read(&from, source).await;
+        let found = match existing {
+            Some(_) => Vec::new(),
+            None => {
+                self.judge(
+                    agreement,
+                    Flow::SourceToTarget,
+                    &to,
+                    &SideNow::of(source),
+                    None,
+                )
+                .await?
+            }
+        };
         let source_comments = from.client.list_comments(source.id).await?;
         let first = source_comments.first();
-        let bridge_to = to.bridge_user().await?;
         let adopted = existing.is_some();
-        // What the receiver cannot take, left out of the new mirror and reported.
-        let mut found = Vec::new();
 
         let (mirror, intro) = match existing {
             Some(t) => {
@@ -280,25 +301,30 @@ impl Engine {
                 (t, intro)
             }
             None => {
-                found = self
-                    .judge(
-                        agreement,
-                        Flow::SourceToTarget,
-                        &to,
-                        &SideNow::of(source),
-                        None,
-                    )
-                    .await?;
                 let mut write = self
-                    .mirror_create(agreement, &from, source, first, bridge_to, &found)
+                    .mirror_create(agreement, &from, source, first, bridge_to, &found, &names)
                     .await;
                 let prepared = self
                     .attach_first(agreement, &from, &to, link.id, first, &mut write)
                     .await?;
-                let created = to
+                // Consent at the moment of each attempt of the create (a retry after a
+                // 5xx or a 429 can come after the agreement was withdrawn).
+                let created = match to
                     .client
+                    .guarded(self.consent_guard(link, Flow::SourceToTarget))
                     .create_ticket(&write, Some(&link.idempotency_key))
-                    .await?;
+                    .await
+                {
+                    Ok(c) => c,
+                    Err(crate::zendesk::client::ZendeskError::Withheld { reason, .. }) => {
+                        tracing::info!(link = link.id, account = %link.target_account, %reason, "mirror not created");
+                        return Err(EngineError::NotAccepted {
+                            name: agreement.name.clone(),
+                            state: self.state_of(&agreement.name).unwrap_or(State::Pending),
+                        });
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 self.count_files(&agreement.name, &prepared);
                 let mut intro = created.audit.as_ref().and_then(|a| a.comment_id());
                 if intro.is_none() {
@@ -395,6 +421,20 @@ impl Engine {
         Ok(updated)
     }
 
+    /// The names a new mirror shows, looked up before the source's comments are read:
+    /// the requester's, and the submitter's (who wrote the first comment, as a rule).
+    async fn names_before_read(&self, from: &super::Account, source: &Ticket) -> Names {
+        let requester = match source.requester_id {
+            Some(id) => from.user_name(id).await,
+            None => "unknown".to_owned(),
+        };
+        if let Some(id) = source.submitter_id {
+            from.user_name(id).await;
+        }
+        Names { requester }
+    }
+
+    #[allow(clippy::too_many_arguments)]
     async fn mirror_create(
         &self,
         agreement: &AgreementConfig,
@@ -403,11 +443,9 @@ impl Engine {
         first: Option<&Comment>,
         bridge_to: u64,
         found: &[crate::system::Mismatch],
+        names: &Names,
     ) -> TicketWrite {
-        let requester = match source.requester_id {
-            Some(id) => from.user_name(id).await,
-            None => "unknown".to_owned(),
-        };
+        let requester = &names.requester;
         let mut body = format!(
             "Shared from {} ticket #{} by sharebridge. Requester: {requester}.",
             from.subdomain, source.id

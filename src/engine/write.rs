@@ -105,8 +105,11 @@ impl Engine {
             metadata: pending.as_ref().map(metadata),
             ..Default::default()
         };
+        // Consent once more at the moment of each attempt (a 429 or a wait at the gate can
+        // hold the update long after the checks above): withheld, nothing is sent.
         let result = receiver
             .client
+            .guarded(self.consent_guard(link, flow))
             .update_ticket_audited(ends.receiver_ticket, &ticket_write)
             .await;
         let outcome = self.after_send(link, flow, ends, result, pending).await;
@@ -116,6 +119,20 @@ impl Engine {
             self.count_files(&rules.name, &prepared);
         }
         outcome
+    }
+
+    /// What a write on `link` and `flow` asks right before each attempt it sends: the link
+    /// still active and its agreement(s) still accepted ([`ConsentGuard`]).
+    pub(crate) fn consent_guard(
+        &self,
+        link: &Link,
+        flow: Flow,
+    ) -> std::sync::Arc<dyn crate::zendesk::client::StillAllowed> {
+        std::sync::Arc::new(ConsentGuard {
+            engine: self.clone(),
+            link: link.clone(),
+            flow,
+        })
     }
 
     /// Records what a sent write did (see the module's protocol, step 3).
@@ -288,6 +305,37 @@ pub(crate) fn sent_by(
     }
 }
 
+/// Consent at the moment of every attempt of one write: asked by the client right before
+/// it sends each attempt (retries after a 429 or a 5xx included), so an agreement
+/// withdrawn while the write waited at the gate or between retries stops it unsent.
+struct ConsentGuard {
+    engine: Engine,
+    link: Link,
+    flow: Flow,
+}
+
+impl crate::zendesk::client::StillAllowed for ConsentGuard {
+    fn still_allowed(&self) -> Result<(), String> {
+        let active = matches!(
+            self.engine.store().link(self.link.id),
+            Ok(Some(l)) if l.state == LinkState::Active
+        );
+        withheld_reason(active, self.engine.consents(&self.link, self.flow))
+            .map_or(Ok(()), |r| Err(r.to_owned()))
+    }
+}
+
+/// Why a write must not be sent now (`None`: it may). Pure.
+pub(crate) fn withheld_reason(link_active: bool, consents: bool) -> Option<&'static str> {
+    if !link_active {
+        Some("the link ended")
+    } else if !consents {
+        Some("the agreement is not accepted now")
+    } else {
+        None
+    }
+}
+
 /// Why a write did not land.
 pub(crate) enum WriteFailure {
     /// The receiving ticket is gone: the link ends with this reason.
@@ -312,6 +360,8 @@ fn classify(e: ZendeskError, flow: Flow) -> WriteFailure {
             Flow::SourceToTarget => Reason::MirrorDeleted,
             Flow::TargetToSource => Reason::SourceDeleted,
         }),
+        // Consent withdrawn (or the link ended) just before an attempt: nothing was sent.
+        ZendeskError::Withheld { .. } => WriteFailure::LinkEnded,
         e @ (ZendeskError::Closed { .. }
         | ZendeskError::CommentLimit { .. }
         | ZendeskError::Invalid { .. }) => WriteFailure::Broken(e.to_string()),
@@ -356,6 +406,17 @@ mod tests {
         assert_eq!(sent_by(at(0), at(30), at(31)), at(30));
         // Never before it was recorded.
         assert_eq!(sent_by(at(40), at(30), at(35)), at(40));
+    }
+
+    #[test]
+    fn a_write_is_withheld_once_its_link_ended_or_consent_went() {
+        assert_eq!(withheld_reason(true, true), None);
+        assert_eq!(withheld_reason(false, true), Some("the link ended"));
+        assert_eq!(
+            withheld_reason(true, false),
+            Some("the agreement is not accepted now")
+        );
+        assert_eq!(withheld_reason(false, false), Some("the link ended"));
     }
 
     #[test]

@@ -92,6 +92,11 @@ pub enum ZendeskError {
     #[error("{ctx}: not sent: {reason}; the leading daemon sends it")]
     NotLeading { ctx: RequestContext, reason: String },
 
+    /// Not sent: the caller's guard ([`super::StillAllowed`]) no longer allows this write
+    /// (consent withdrawn while it waited). Never retried.
+    #[error("{ctx}: not sent: {reason}")]
+    Withheld { ctx: RequestContext, reason: String },
+
     /// Any other 4xx: the request itself is wrong; retrying will not help.
     #[error("{ctx}: rejected (HTTP {status}): {details}; fix the request or mapping")]
     Invalid {
@@ -135,6 +140,7 @@ impl ZendeskError {
             | ZendeskError::Transient { ctx, .. }
             | ZendeskError::InDoubt { ctx, .. }
             | ZendeskError::NotLeading { ctx, .. }
+            | ZendeskError::Withheld { ctx, .. }
             | ZendeskError::Invalid { ctx, .. }
             | ZendeskError::Decode { ctx, .. } => Some(ctx),
             ZendeskError::Settings { .. }

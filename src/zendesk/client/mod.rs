@@ -105,6 +105,15 @@ pub trait SendGuard: Send + Sync + fmt::Debug {
     fn send_window(&self) -> Result<Duration, String>;
 }
 
+/// Asked right before each attempt of a write sent through a
+/// [`ZendeskClient::guarded`] handle (every method but GET and HEAD), retries included:
+/// why it must not be sent any more (consent withdrawn while the call waited at the gate
+/// or between retries), or `Ok`. A refused attempt is never sent
+/// ([`ZendeskError::Withheld`]).
+pub trait StillAllowed: Send + Sync {
+    fn still_allowed(&self) -> Result<(), String>;
+}
+
 impl ClientSettings {
     /// Settings with defaults: 400 requests/min (Growth/Professional plans), Zendesk's
     /// endpoint limits, 10 s connect, 30 s request timeout, 2 minutes of retries.
@@ -131,6 +140,8 @@ pub struct ZendeskClient {
     /// Set on a handle from [`ZendeskClient::read_only`]: its own attempt count, and the
     /// refusal of every request but GET.
     scope: Option<Arc<Scope>>,
+    /// Set on a handle from [`ZendeskClient::guarded`]: asked before every write attempt.
+    allowed: Option<Arc<dyn StillAllowed>>,
 }
 
 /// What a [`ZendeskClient::read_only`] handle keeps of its own.
@@ -387,6 +398,7 @@ impl ZendeskClient {
         let auth_kind = settings.auth.kind();
         Ok(ZendeskClient {
             scope: None,
+            allowed: None,
             inner: Arc::new(Inner {
                 account,
                 base,
@@ -446,6 +458,18 @@ impl ZendeskClient {
         ZendeskClient {
             inner: self.inner.clone(),
             scope: Some(Arc::new(Scope::default())),
+            allowed: self.allowed.clone(),
+        }
+    }
+
+    /// A handle on this client (same gate, budget and OAuth session) whose every write
+    /// attempt, retries included, is sent only if `allowed` still allows it at that
+    /// moment; otherwise the call ends with [`ZendeskError::Withheld`], unsent.
+    pub fn guarded(&self, allowed: Arc<dyn StillAllowed>) -> ZendeskClient {
+        ZendeskClient {
+            inner: self.inner.clone(),
+            scope: self.scope.clone(),
+            allowed: Some(allowed),
         }
     }
 
@@ -629,6 +653,17 @@ impl ZendeskClient {
                         });
                     }
                 }
+            }
+            // Asked last, after the gate and the credential: the moment of the send.
+            if call.method != Method::GET
+                && call.method != Method::HEAD
+                && let Some(allowed) = &self.allowed
+                && let Err(reason) = allowed.still_allowed()
+            {
+                return Err(ZendeskError::Withheld {
+                    ctx: ctx.clone(),
+                    reason,
+                });
             }
             let request = transport::Outgoing {
                 method: call.method.clone(),
