@@ -555,3 +555,56 @@ async fn a_link_ended_mid_step_leaves_its_unsent_comments_for_the_relink() {
     assert_eq!(notes, 1, "the unshare's note, once: {bodies:?}");
     w.stop();
 }
+
+/// Found by the deterministic simulation (seed 32): a ticket unshared while its mirror's
+/// create was still on its way ended with no mirror recorded, so no tag or note was owed;
+/// the create then landed and the mirror was never marked. The mirror made for an ended
+/// link is an orphan like any other: tagged, one note.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_created_after_its_unshare_is_marked_an_orphan() {
+    use sharebridge::sim::FaultSettings;
+    let w = world(Setup::default()).await;
+    let slow = FaultSettings {
+        latency_ms: 1500,
+        ..FaultSettings::default()
+    };
+    w.sim.set_faults(Some("vendor"), slow);
+    let t = w
+        .sim
+        .create_ticket(
+            "acme",
+            AGENT_A,
+            &new_ticket("unshared early", "first words", &["vendor_escalation"]),
+        )
+        .unwrap();
+    w.hints.push("acme", t.id);
+    // The link exists before its mirror's create is sent.
+    common::wait_for(|| {
+        !w.engine()
+            .store()
+            .links_by_source_ticket("acme", t.id)
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+    assert_eq!(w.link_of(t.id).target_ticket, None, "the create is slow");
+    w.engine()
+        .unshare("acme", t.id, "vendor", "test")
+        .await
+        .unwrap();
+    w.sim.set_faults(Some("vendor"), FaultSettings::default());
+    let mirror = || {
+        w.engine()
+            .store()
+            .orphans()
+            .unwrap()
+            .iter()
+            .find(|o| o.source_ticket == t.id)
+            .and_then(|o| o.target_ticket)
+    };
+    common::wait_for(|| mirror().is_some()).await;
+    w.settle().await;
+    let m = mirror().unwrap();
+    assert_orphaned(&w, t.id, m, "unshared", true).await;
+    w.stop();
+}

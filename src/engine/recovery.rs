@@ -333,7 +333,7 @@ impl Engine {
     /// Asks the engine's loop to run [`Engine::recover`] again at `at` (the earliest of
     /// all such asks wins); the loop runs it among its background tasks, which end with
     /// the engine.
-    fn recover_at(&self, at: jiff::Timestamp) {
+    pub(crate) fn recover_at(&self, at: jiff::Timestamp) {
         let mut due = self
             .shared
             .recover_due
