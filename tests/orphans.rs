@@ -608,3 +608,36 @@ async fn a_mirror_created_after_its_unshare_is_marked_an_orphan() {
     assert_orphaned(&w, t.id, m, "unshared", true).await;
     w.stop();
 }
+
+/// Found by the deterministic simulation (seeds 1, 7, 13, 109): a write left in doubt is
+/// settled by its link's next step, and a link that ended meanwhile has none, so the write
+/// stayed in doubt for ever (until a restart). Here vendor's reply is on its way into acme
+/// when the link ends, and its answer is lost. The engine's recovery pass decides it: not
+/// landed, nothing left in doubt, nothing crossed after the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_in_doubt_on_a_link_that_ended_is_still_settled() {
+    let w = world(Setup::default()).await;
+    let (t, m) = w.shared_ticket("ended in doubt").await;
+    w.sim.set_stall_ticket_updates("acme", true);
+    w.sim
+        .add_comment("vendor", m, AGENT_V, "reply in doubt", true)
+        .unwrap();
+    w.hints.push("vendor", m);
+    let store = w.engine().store();
+    common::wait_for(|| !store.pending_writes().unwrap().is_empty()).await;
+    w.engine()
+        .unshare("acme", t, "vendor", "test")
+        .await
+        .unwrap();
+    // The held update is dropped without effect: its answer is lost.
+    w.sim.set_stall_ticket_updates("acme", false);
+    common::wait_for(|| store.pending_writes().unwrap().is_empty()).await;
+    w.settle().await;
+    assert!(
+        !w.bodies("acme", t)
+            .iter()
+            .any(|(b, _)| b.contains("reply in doubt"))
+    );
+    assert_orphaned(&w, t, m, "unshared", true).await;
+    w.stop();
+}

@@ -108,6 +108,7 @@ impl Engine {
         if fresh {
             tracing::info!(link = link.id, reason = reason.as_str(), account = %link.target_account, "link orphaned");
             self.refresh_gauges();
+            self.recover_stranded(link.id);
         }
         Ok(orphan)
     }
