@@ -555,3 +555,89 @@ async fn a_link_ended_mid_step_leaves_its_unsent_comments_for_the_relink() {
     assert_eq!(notes, 1, "the unshare's note, once: {bodies:?}");
     w.stop();
 }
+
+/// Found by the deterministic simulation (seed 32): a ticket unshared while its mirror's
+/// create was still on its way ended with no mirror recorded, so no tag or note was owed;
+/// the create then landed and the mirror was never marked. The mirror made for an ended
+/// link is an orphan like any other: tagged, one note.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_created_after_its_unshare_is_marked_an_orphan() {
+    use sharebridge::sim::FaultSettings;
+    let w = world(Setup::default()).await;
+    let slow = FaultSettings {
+        latency_ms: 1500,
+        ..FaultSettings::default()
+    };
+    w.sim.set_faults(Some("vendor"), slow);
+    let t = w
+        .sim
+        .create_ticket(
+            "acme",
+            AGENT_A,
+            &new_ticket("unshared early", "first words", &["vendor_escalation"]),
+        )
+        .unwrap();
+    w.hints.push("acme", t.id);
+    // The link exists before its mirror's create is sent.
+    common::wait_for(|| {
+        !w.engine()
+            .store()
+            .links_by_source_ticket("acme", t.id)
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+    assert_eq!(w.link_of(t.id).target_ticket, None, "the create is slow");
+    w.engine()
+        .unshare("acme", t.id, "vendor", "test")
+        .await
+        .unwrap();
+    w.sim.set_faults(Some("vendor"), FaultSettings::default());
+    let mirror = || {
+        w.engine()
+            .store()
+            .orphans()
+            .unwrap()
+            .iter()
+            .find(|o| o.source_ticket == t.id)
+            .and_then(|o| o.target_ticket)
+    };
+    common::wait_for(|| mirror().is_some()).await;
+    w.settle().await;
+    let m = mirror().unwrap();
+    assert_orphaned(&w, t.id, m, "unshared", true).await;
+    w.stop();
+}
+
+/// Found by the deterministic simulation (seeds 1, 7, 13, 109): a write left in doubt is
+/// settled by its link's next step, and a link that ended meanwhile has none, so the write
+/// stayed in doubt for ever (until a restart). Here vendor's reply is on its way into acme
+/// when the link ends, and its answer is lost. The engine's recovery pass decides it: not
+/// landed, nothing left in doubt, nothing crossed after the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_in_doubt_on_a_link_that_ended_is_still_settled() {
+    let w = world(Setup::default()).await;
+    let (t, m) = w.shared_ticket("ended in doubt").await;
+    w.sim.set_stall_ticket_updates("acme", true);
+    w.sim
+        .add_comment("vendor", m, AGENT_V, "reply in doubt", true)
+        .unwrap();
+    w.hints.push("vendor", m);
+    let store = w.engine().store();
+    common::wait_for(|| !store.pending_writes().unwrap().is_empty()).await;
+    w.engine()
+        .unshare("acme", t, "vendor", "test")
+        .await
+        .unwrap();
+    // The held update is dropped without effect: its answer is lost.
+    w.sim.set_stall_ticket_updates("acme", false);
+    common::wait_for(|| store.pending_writes().unwrap().is_empty()).await;
+    w.settle().await;
+    assert!(
+        !w.bodies("acme", t)
+            .iter()
+            .any(|(b, _)| b.contains("reply in doubt"))
+    );
+    assert_orphaned(&w, t, m, "unshared", true).await;
+    w.stop();
+}

@@ -35,14 +35,29 @@ impl Engine {
         Ok(self.store().orphan(link.id)?.unwrap_or(orphan))
     }
 
-    /// Tries the owed orphan notes again after a while, in the background (and at every
-    /// start, reload and sweep).
+    /// Tries the owed orphan notes again after a while (and at every start, reload and
+    /// sweep): the engine's loop runs a recovery pass then, which settles the writes left
+    /// in doubt — those of ended links too — and writes the notes still owed. Not a
+    /// detached task: it ends with the engine, and a crash loses nothing (the store says
+    /// what is owed).
     pub(crate) fn write_owed_notes_later(&self) {
-        let engine = self.clone();
-        crate::tasks::spawn(async move {
-            tokio::time::sleep(super::RETRY_AFTER).await;
-            engine.write_owed_notes().await;
-        });
+        self.recover_at(crate::clock::now() + super::RETRY_AFTER);
+    }
+
+    /// A mirror made for a link that had already ended (unshared while the mirror's
+    /// create was in flight or in doubt) is an orphan like any other: once its creation
+    /// is recorded (with [`name_orphan_mirror_in`], in the same transaction), it gets its
+    /// tag and its one note — now, or by a later recovery pass.
+    pub(crate) async fn name_orphan_mirror(&self, link: &Link) {
+        let owed = matches!(self.store().orphan(link.id), Ok(Some(o)) if o.note_owed);
+        if !owed {
+            return;
+        }
+        tracing::info!(link = link.id, account = %link.target_account, ticket = ?link.target_ticket, "mirror created for a link that had ended: marked as an orphan");
+        if let Err(e) = self.write_orphan_note(link).await {
+            tracing::warn!(link = link.id, error = %e, "orphan note not written yet; tried again shortly");
+            self.write_owed_notes_later();
+        }
     }
 
     /// The store side of orphaning, in one transaction: the link ends, the orphan is
@@ -93,6 +108,7 @@ impl Engine {
         if fresh {
             tracing::info!(link = link.id, reason = reason.as_str(), account = %link.target_account, "link orphaned");
             self.refresh_gauges();
+            self.recover_stranded(link.id);
         }
         Ok(orphan)
     }
@@ -218,6 +234,24 @@ impl Engine {
             ticket: mirror,
         })
     }
+}
+
+/// In the transaction that records a link's new mirror: when the link has already ended
+/// (its orphan record names no mirror), the record names this one and owes its tag and
+/// note (see [`Engine::name_orphan_mirror`]). Whether a note is owed now.
+pub(crate) fn name_orphan_mirror_in(
+    tx: &crate::store::WriteTxn<'_>,
+    link: u64,
+    mirror: u64,
+) -> Result<bool, crate::store::StoreError> {
+    let Some(orphan) = tx.view().orphan(link)? else {
+        return Ok(false);
+    };
+    if orphan.target_ticket.is_some() {
+        return Ok(false);
+    }
+    let owed = orphan.reason.parse_reason().mirror_remains();
+    Ok(tx.set_orphan_mirror(link, mirror, owed)?.is_some() && owed)
 }
 
 /// Orphan records keep the reason as text; read it back.

@@ -12,7 +12,7 @@
 
 use crate::link::Flow;
 use crate::orphan::Reason;
-use crate::store::{Link, PendingWrite};
+use crate::store::{Link, LinkState, PendingWrite};
 use crate::zendesk::client::ZendeskError;
 
 use super::sync::{Ends, ends};
@@ -163,6 +163,49 @@ impl Engine {
         link: &Link,
         pending: &PendingWrite,
     ) -> Result<Settled, EngineError> {
+        let settled = self.decide(link, pending).await;
+        let left = match &settled {
+            Ok(Settled::Undecided { until }) => Some(*until),
+            Ok(_) => None,
+            Err(e) if e.is_transient() => Some(crate::clock::now() + super::RETRY_AFTER),
+            Err(_) => None,
+        };
+        if let Some(at) = left {
+            self.keep_stranded_in_view(link.id, at);
+        }
+        settled
+    }
+
+    /// A write left in doubt is settled by its link's next step; a link that has ended has
+    /// none (found by the deterministic simulation: such a write stayed in doubt for ever,
+    /// and its ticket never settled). So a write left in doubt on an ended link is handed
+    /// to the recovery pass of the engine's loop, at `at`.
+    fn keep_stranded_in_view(&self, link: u64, at: jiff::Timestamp) {
+        let live = matches!(self.store().link(link), Ok(Some(l)) if l.state == LinkState::Active);
+        if !live {
+            tracing::debug!(link, %at, "write in doubt on an ended link: left to the recovery pass");
+            self.recover_at(at);
+        }
+    }
+
+    /// At the moment a link ends: the writes it left in doubt (either flow) are stranded,
+    /// as no step of the link will settle them; the recovery pass of the engine's loop
+    /// does, now.
+    pub(crate) fn recover_stranded(&self, link: u64) {
+        let stranded = [Flow::SourceToTarget, Flow::TargetToSource]
+            .into_iter()
+            .any(|flow| matches!(self.store().pending_write(link, flow), Ok(Some(_))));
+        if stranded {
+            tracing::debug!(
+                link,
+                "the ended link left a write in doubt: left to the recovery pass"
+            );
+            self.recover_at(crate::clock::now());
+        }
+    }
+
+    /// [`Engine::settle_locked`]'s verdict and its record.
+    async fn decide(&self, link: &Link, pending: &PendingWrite) -> Result<Settled, EngineError> {
         let Some(ends) = ends(link, pending.flow) else {
             return Ok(Settled::NotLanded);
         };
@@ -340,7 +383,7 @@ impl Engine {
     /// Asks the engine's loop to run [`Engine::recover`] again at `at` (the earliest of
     /// all such asks wins); the loop runs it among its background tasks, which end with
     /// the engine.
-    fn recover_at(&self, at: jiff::Timestamp) {
+    pub(crate) fn recover_at(&self, at: jiff::Timestamp) {
         let mut due = self
             .shared
             .recover_due

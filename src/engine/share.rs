@@ -380,6 +380,8 @@ impl Engine {
         let last_mirror_comment = intro;
         let updated = self.store().transaction(|tx| {
             let l = tx.set_mirror_ticket(link.id, mirror.id)?;
+            // Ended while the create was on its way: the new mirror is an orphan.
+            super::orphaning::name_orphan_mirror_in(tx, link.id, mirror.id)?;
             if let Some(intro) = intro {
                 match first_crossed {
                     Some(src) => {
@@ -414,6 +416,7 @@ impl Engine {
             Ok(l)
         })?;
         tracing::info!(link = link.id, account = %link.target_account, ticket = mirror.id, "mirror ready");
+        self.name_orphan_mirror(&updated).await;
         if !found.is_empty() {
             self.record_mismatches(&updated, Flow::SourceToTarget, &agreement.name, &found)?;
             return Ok(self.store().link(link.id)?.unwrap_or(updated));

@@ -406,6 +406,28 @@ impl WriteTxn<'_> {
         Ok(link)
     }
 
+    /// Records the mirror of an orphan that had none when its link ended (a mirror
+    /// created after the unshare, by a create already in flight): the orphan record names
+    /// it and owes its tag and note (unless `owed` is false). `None` when the link has no
+    /// orphan record, or its record already names a mirror.
+    pub fn set_orphan_mirror(
+        &self,
+        link: u64,
+        target_ticket: u64,
+        owed: bool,
+    ) -> Result<Option<Orphan>, StoreError> {
+        let Some(mut orphan) = self.view().orphan(link)? else {
+            return Ok(None);
+        };
+        if orphan.target_ticket.is_some() {
+            return Ok(None);
+        }
+        orphan.target_ticket = Some(target_ticket);
+        orphan.note_owed = owed;
+        self.put(keys::ORPHANS, &keys::id(link), &orphan)?;
+        Ok(Some(orphan))
+    }
+
     /// Records whether an orphan's mirror still owes its tag and note; `false` when the
     /// link has no orphan record.
     pub fn set_orphan_note_owed(&self, link: u64, owed: bool) -> Result<bool, StoreError> {
