@@ -50,7 +50,6 @@ const KNOWN: &[(u64, &str)] = &[
     (57, "link-ended"),
     (60, "unsettled"),
     (71, "reordered"),
-    (73, "unsettled"),
     (79, "unsettled"),
     (81, "unsettled"),
     (92, "unsettled"),

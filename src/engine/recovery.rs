@@ -136,20 +136,35 @@ impl Engine {
         link: &Link,
         pending: &PendingWrite,
     ) -> Result<Settled, EngineError> {
+        Ok(self
+            .settle_recorded(link, pending)
+            .await?
+            .map_or(Settled::NotLanded, |(_, settled)| settled))
+    }
+
+    /// [`Engine::settle_pending`], saying which write it settled: while this waited for
+    /// the lock, another settle (a second recovery pass, the link's own step, its
+    /// orphan note) may have decided `pending`, and a later write of the link may be in
+    /// doubt in its place. What the store holds now is what is settled (a stale "not
+    /// landed" must never clear a later write's record); `None` when nothing is.
+    async fn settle_recorded(
+        &self,
+        link: &Link,
+        pending: &PendingWrite,
+    ) -> Result<Option<(PendingWrite, Settled)>, EngineError> {
         let Some(ends) = ends(link, pending.flow) else {
             self.store().clear_pending_write(link.id, pending.flow)?;
-            return Ok(Settled::NotLanded);
+            return Ok(Some((pending.clone(), Settled::NotLanded)));
         };
         let _guard = self
             .lock_ticket(&ends.receiver_account, ends.receiver_ticket)
             .await;
-        // While this waited for the lock, another settle (a second recovery pass, the
-        // link's own step) may have decided `pending`, and a later write of the link may
-        // be in doubt in its place: what the store holds now is what is settled (a stale
-        // "not landed" must never clear a later write's record).
         match self.store().pending_write(link.id, pending.flow)? {
-            Some(current) => self.settle_locked(link, &current).await,
-            None => Ok(Settled::NotLanded),
+            Some(current) => {
+                let settled = self.settle_locked(link, &current).await?;
+                Ok(Some((current, settled)))
+            }
+            None => Ok(None),
         }
     }
 
@@ -359,10 +374,17 @@ impl Engine {
                 let _ = self.store().clear_pending_write(p.link, p.flow);
                 continue;
             };
-            match self.settle_pending(&link, &p).await {
-                Ok(Settled::Undecided { until }) => sooner(until),
-                Ok(_) => {
-                    if !p.is_note() && p.flow == Flow::SourceToTarget {
+            match self.settle_recorded(&link, &p).await {
+                Ok(Some((_, Settled::Undecided { until }))) => sooner(until),
+                // Settled by someone else meanwhile: what followed from it is done.
+                Ok(None) => {}
+                // Only the write this pass read: a later one settled here would owe a
+                // note a second time (found by the deterministic simulation: two notes).
+                Ok(Some((settled, _))) => {
+                    if settled.marker == p.marker
+                        && !settled.is_note()
+                        && settled.flow == Flow::SourceToTarget
+                    {
                         self.owe_legacy_note(&link);
                     }
                 }
