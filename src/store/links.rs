@@ -266,8 +266,15 @@ impl WriteTxn<'_> {
         Ok(new)
     }
 
-    /// Records the mirror ticket once it exists.
+    /// Records the mirror ticket once it exists (on its orphan record too: a mirror whose
+    /// create landed after its link ended).
     pub fn set_mirror_ticket(&self, id: u64, target_ticket: u64) -> Result<Link, StoreError> {
+        if let Some(mut orphan) = self.view().orphan(id)?
+            && orphan.target_ticket != Some(target_ticket)
+        {
+            orphan.target_ticket = Some(target_ticket);
+            self.put(keys::ORPHANS, &keys::id(id), &orphan)?;
+        }
         self.update_link(id, |l| l.target_ticket = Some(target_ticket))
     }
 
