@@ -641,3 +641,56 @@ async fn a_write_in_doubt_on_a_link_that_ended_is_still_settled() {
     assert_orphaned(&w, t, m, "unshared", true).await;
     w.stop();
 }
+
+/// Found by the deterministic simulation (seed 79): the tag was removed while the mirror's
+/// create was on its way, the daemon crashed, and the create landed with no one left to
+/// record it. The reconcile sweep then took the mirror for one no link knows and made a
+/// second, unexplained orphan link of it. It is the ended link's mirror: recorded on that
+/// link, marked once, no new link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_gives_a_late_mirror_to_the_link_that_ended_before_it() {
+    use sharebridge::link::Direction;
+    use sharebridge::store::NewLink;
+    let w = world(Setup::default()).await;
+    let t = w
+        .sim
+        .create_ticket("acme", AGENT_A, &new_ticket("ended early", "first", &[]))
+        .unwrap();
+    let store = w.engine().store();
+    let link = store
+        .transaction(|tx| {
+            let alloc = tx.create_link(NewLink {
+                agreement: "acme-to-vendor".into(),
+                source_account: "acme".into(),
+                source_ticket: t.id,
+                target_account: "vendor".into(),
+                direction: Direction::OneWay,
+                created_at: jiff::Timestamp::now(),
+            })?;
+            tx.orphan_link(alloc.link.id, "tag_removed", "", jiff::Timestamp::now())?;
+            Ok(alloc.link.id)
+        })
+        .unwrap();
+    // The create that landed after the crash.
+    let late = w
+        .sim
+        .create_ticket(
+            "vendor",
+            "bridge@vendor.example",
+            &TicketWrite {
+                external_id: Some(format!("sharebridge:acme:{}", t.id)),
+                ..new_ticket("ended early", "Shared from acme", &["sharebridge_shared"])
+            },
+        )
+        .unwrap();
+    w.engine().sweep().await.unwrap();
+    w.settle().await;
+    let orphans = store.orphans().unwrap();
+    assert_eq!(orphans.len(), 1, "{orphans:?}");
+    assert_eq!(orphans[0].link, link);
+    assert_orphaned(&w, t.id, late.id, "tag_removed", true).await;
+    // A second sweep changes nothing.
+    w.engine().sweep().await.unwrap();
+    assert_eq!(store.orphans().unwrap().len(), 1);
+    w.stop();
+}

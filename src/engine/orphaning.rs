@@ -5,6 +5,7 @@
 //! crash or a lost answer), so it is never written twice, and it stays owed until it is
 //! recorded, whatever else held the link's pending-write slot when the link ended.
 
+use crate::config::AgreementConfig;
 use crate::link::Flow;
 use crate::orphan::{self, Reason};
 use crate::rules::ORPHANED_TAG;
@@ -58,6 +59,68 @@ impl Engine {
             tracing::warn!(link = link.id, error = %e, "orphan note not written yet; tried again shortly");
             self.write_owed_notes_later();
         }
+    }
+
+    /// A mirror no link knows may still be one of ours whose creation was never recorded:
+    /// the create landed after a crash, or after the link had ended. If its source's link
+    /// under this agreement is live and has no mirror yet, that link adopts it at its next
+    /// step (it is left alone here); if that link has ended with no mirror recorded, the
+    /// mirror is recorded as its and marked an orphan once — not as a second, unexplained
+    /// orphan (found by the deterministic simulation, seed 79). Whether it was either.
+    pub(crate) async fn claim_unknown_mirror(
+        &self,
+        agreement: &AgreementConfig,
+        source_ticket: u64,
+        mirror: u64,
+    ) -> Result<bool, EngineError> {
+        if let Some(live) =
+            self.store()
+                .link_by_source(&agreement.from, source_ticket, &agreement.name)?
+            && live.target_account == agreement.to
+        {
+            return Ok(live.target_ticket.is_none());
+        }
+        let ended = self
+            .store()
+            .orphans()?
+            .into_iter()
+            .filter(|o| {
+                o.source_account == agreement.from
+                    && o.source_ticket == source_ticket
+                    && o.target_account == agreement.to
+                    && o.target_ticket.is_none()
+            })
+            .filter_map(|o| self.store().link(o.link).ok().flatten())
+            .filter(|l| l.agreement == agreement.name && l.target_ticket.is_none())
+            .max_by_key(|l| l.id);
+        let Some(link) = ended else {
+            return Ok(false);
+        };
+        let now = crate::clock::now();
+        let claimed = self.store().transaction(|tx| {
+            if tx.view().link_by_target(&agreement.to, mirror)?.is_some() {
+                return Ok(None);
+            }
+            let l = tx.set_mirror_ticket(link.id, mirror)?;
+            name_orphan_mirror_in(tx, link.id, mirror)?;
+            tx.append_audit(NewAudit {
+                at: now,
+                kind: AuditKind::Orphan,
+                subject: format!("link {}", link.id),
+                detail: format!(
+                    "{}#{} -> {}#{mirror}: the mirror of the ended link, created after it ended",
+                    link.source_account, link.source_ticket, link.target_account
+                ),
+            })?;
+            Ok(Some(l))
+        })?;
+        let Some(link) = claimed else {
+            return Ok(false);
+        };
+        tracing::info!(link = link.id, account = %agreement.to, ticket = mirror, "mirror of an ended link found: recorded as its orphan");
+        self.name_orphan_mirror(&link).await;
+        self.refresh_gauges();
+        Ok(true)
     }
 
     /// The store side of orphaning, in one transaction: the link ends, the orphan is
