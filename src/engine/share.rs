@@ -26,21 +26,6 @@ fn first_verdict(agreement: &AgreementConfig, first: &Comment) -> CommentVerdict
     )
 }
 
-/// The newest orphaned link of `agreement` whose mirror was never recorded, among
-/// `links` (the source ticket's orphaned links), if any. Pure.
-fn mirrorless_orphan(links: &[Link], agreement: &AgreementConfig) -> Option<u64> {
-    links
-        .iter()
-        .filter(|l| {
-            l.agreement == agreement.name
-                && l.target_account == agreement.to
-                && l.state == LinkState::Orphaned
-                && l.target_ticket.is_none()
-        })
-        .map(|l| l.id)
-        .max()
-}
-
 /// What [`Engine::names_before_read`] looked up.
 struct Names {
     requester: String,
@@ -678,47 +663,6 @@ impl Engine {
             direction: crate::link::Direction::OneWay,
             created_at: now,
         };
-        // A link orphaned before its mirror's create answered (consent withdrawn while
-        // the create was on its way, so its retry was withheld): the mirror that landed
-        // late is that link's, and it gets that link's tag and note, not a second link.
-        let mirrorless = self.store().transaction(|tx| {
-            if tx.view().link_by_target(&agreement.to, mirror)?.is_some() {
-                return Ok(None);
-            }
-            // Orphaned links are no longer indexed by source: found through their records.
-            let mut links = Vec::new();
-            for o in tx.view().orphans()? {
-                if o.source_account == agreement.from
-                    && o.source_ticket == source_ticket
-                    && o.target_account == agreement.to
-                    && o.target_ticket.is_none()
-                    && let Some(l) = tx.view().link(o.link)?
-                {
-                    links.push(l);
-                }
-            }
-            let Some(id) = mirrorless_orphan(&links, agreement) else {
-                return Ok(None);
-            };
-            let link = tx.set_mirror_ticket(id, mirror)?;
-            tx.append_audit(NewAudit {
-                at: now,
-                kind: AuditKind::Orphan,
-                subject: format!("link {id}"),
-                detail: format!(
-                    "{}#{} -> {}#{}: its mirror landed after the link ended",
-                    link.source_account, link.source_ticket, link.target_account, mirror
-                ),
-            })?;
-            tx.set_orphan_note_owed(id, true)?;
-            Ok(Some(link))
-        })?;
-        if let Some(link) = mirrorless {
-            tracing::warn!(link = link.id, account = %agreement.to, ticket = mirror, "a late mirror recorded on its orphaned link");
-            self.write_orphan_note(&link).await?;
-            self.refresh_gauges();
-            return Ok(());
-        }
         let orphan = self.store().transaction(|tx| {
             let was_orphan = match tx.view().link_by_target(&agreement.to, mirror)? {
                 Some(l) => tx.view().orphan(l.id)?.is_some(),
