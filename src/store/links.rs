@@ -266,15 +266,10 @@ impl WriteTxn<'_> {
         Ok(new)
     }
 
-    /// Records the mirror ticket once it exists (on its orphan record too: a mirror whose
-    /// create landed after its link ended).
+    /// Records the mirror ticket once it exists (a link that ended meanwhile gets its
+    /// orphan record's mirror from `orphaning::name_orphan_mirror_in`, which also owes
+    /// the note).
     pub fn set_mirror_ticket(&self, id: u64, target_ticket: u64) -> Result<Link, StoreError> {
-        if let Some(mut orphan) = self.view().orphan(id)?
-            && orphan.target_ticket != Some(target_ticket)
-        {
-            orphan.target_ticket = Some(target_ticket);
-            self.put(keys::ORPHANS, &keys::id(id), &orphan)?;
-        }
         self.update_link(id, |l| l.target_ticket = Some(target_ticket))
     }
 
