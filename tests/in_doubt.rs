@@ -230,3 +230,62 @@ async fn a_late_write_is_never_taken_for_a_later_one_so_nothing_after_it_is_lost
     }
     w.stop();
 }
+
+/// Found by the deterministic simulation (seed 27): a write in doubt keeps its ticket
+/// retrying; a comment made private meanwhile (its webhook's privacy hint) turned the
+/// retry into a privacy-only run, which followed the privacy and ended there: the write
+/// was never settled by that link's step and the comment behind it never crossed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_privacy_change_during_a_write_in_doubt_does_not_end_its_retries() {
+    let w = world(Setup::default()).await;
+    let (t, m) = w.shared_ticket("privacy in doubt").await;
+    let first = w.sim.comments("acme", t).pop().unwrap();
+    // vendor loses the next write (nothing happens, no answer): it is in doubt.
+    w.sim.set_faults(
+        Some("vendor"),
+        FaultSettings {
+            rate: 1.0,
+            kinds: vec![FaultKind::Drop],
+            latency_ms: 0,
+        },
+    );
+    w.sim.reset_stats("vendor");
+    w.sim
+        .add_comment("acme", t, AGENT_A, "behind the write in doubt", true)
+        .unwrap();
+    w.hints.push("acme", t);
+    common::wait_for(|| {
+        w.sim
+            .stats("vendor")
+            .by_endpoint
+            .get("PUT /api/v2/tickets/{id}")
+            .is_some_and(|n| *n > 0)
+    })
+    .await;
+    w.sim.set_faults(Some("vendor"), FaultSettings::default());
+    // Meanwhile the first comment is made private at acme, and its webhook says so.
+    w.sim.make_private("acme", t, first.id, AGENT_A).unwrap();
+    w.hints.push_privacy(
+        "acme",
+        t,
+        sharebridge::engine::hints::PrivacyChange {
+            comment: first.id,
+            redacted: false,
+        },
+    );
+    w.settle().await;
+    let bodies = w.bodies("vendor", m);
+    assert_eq!(count(&bodies, "behind the write in doubt"), 1, "{bodies:?}");
+    assert!(
+        w.engine().store().pending_writes().unwrap().is_empty(),
+        "the write in doubt was settled"
+    );
+    let mirrored_first = w
+        .sim
+        .comments("vendor", m)
+        .into_iter()
+        .find(|c| c.body.contains("privacy in doubt: first"))
+        .unwrap();
+    assert!(!mirrored_first.public, "privacy followed too");
+    w.stop();
+}

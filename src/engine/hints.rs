@@ -135,6 +135,16 @@ impl Hints {
         self.enqueue(account, ticket)
     }
 
+    /// The ticket's next run (a retry the scheduler already holds) reads the whole
+    /// ticket, whatever later hints carry; nothing is enqueued.
+    pub fn read_next_run(&self, account: &str, ticket: u64) {
+        self.carry(account, ticket, |c| {
+            c.full = true;
+            c.blind = true;
+            c.comments.clear();
+        });
+    }
+
     /// What the hints for this ticket carried since it was last taken; `None` when no
     /// hint recorded anything (a retry): read the ticket.
     pub fn take_carried(&self, account: &str, ticket: u64) -> Option<Carried> {

@@ -37,16 +37,23 @@ impl Engine {
             return followed;
         }
         // A comment the webhook brought whole is mirrored without reading the ticket.
-        if let Some(carried) = &carried
-            && self.process_carried(account, id, carried).await?
-        {
-            let followed = self.follow_privacy(account, id, &privacy).await;
-            if followed.is_err() {
-                self.keep_privacy(account, id, &privacy);
-            }
-            return followed;
+        let done = match &carried {
+            Some(carried) => match self.process_carried(account, id, carried).await {
+                Ok(true) => Ok(()),
+                Ok(false) => self.process_read(account, id, Some(carried)).await,
+                Err(e) => Err(e),
+            },
+            None => self.process_read(account, id, None).await,
+        };
+        // A sync that will be retried is retried as a full read, whatever hints come
+        // meanwhile: a privacy change arriving while the ticket waits for its retry must
+        // not turn that retry into a privacy-only run, which would end it (found by the
+        // deterministic simulation, seed 27: a write in doubt kept its ticket retrying, a
+        // comment made private meanwhile made the retry privacy-only, and the comments
+        // behind the write never crossed).
+        if done.as_ref().is_err_and(EngineError::is_transient) {
+            self.shared.hints.read_next_run(account, id);
         }
-        let done = self.process_read(account, id, carried.as_ref()).await;
         // After the comments were mirrored (one may just have crossed, and be made
         // private now), privacy follows.
         if privacy.is_empty() {
@@ -102,12 +109,16 @@ impl Engine {
                 let ended = self.orphan(link, Reason::SourceDeleted, "").await.map(drop);
                 self.contain(Some(link.id), ended, &mut again)?;
             }
-            if let Some(link) = as_mirror.filter(|l| l.state != LinkState::Orphaned) {
-                let ended = self
-                    .orphan(&link, Reason::MirrorDeleted, "")
-                    .await
-                    .map(drop);
+            if let Some(link) = as_mirror
+                .as_ref()
+                .filter(|l| l.state != LinkState::Orphaned)
+            {
+                let ended = self.orphan(link, Reason::MirrorDeleted, "").await.map(drop);
                 self.contain(Some(link.id), ended, &mut again)?;
+            }
+            for link in as_source.iter().chain(as_mirror.iter()) {
+                let settled = self.settle_ended(link).await;
+                self.contain(Some(link.id), settled, &mut again)?;
             }
             return again.map_or(Ok(()), Err);
         };
@@ -188,6 +199,40 @@ impl Engine {
             self.contain(Some(link.id), synced, &mut again)?;
         }
         again.map_or(Ok(()), Err)
+    }
+
+    /// Settles the writes left in doubt on a link that ended because one of its tickets
+    /// is gone: no step of it runs again to settle them, and an orphan whose note is owed
+    /// settles the source-to-target one itself (`write_orphan_note`), so only the others
+    /// are settled here. A write that may still land keeps this ticket retrying (found
+    /// by the deterministic simulation, seed 73: a mirror deleted while a write to it was
+    /// in doubt left that write pending for ever).
+    async fn settle_ended(&self, link: &crate::store::Link) -> Result<(), EngineError> {
+        let Some(link) = self.store().link(link.id)? else {
+            return Ok(());
+        };
+        if link.state != LinkState::Orphaned {
+            return Ok(());
+        }
+        let note_owed = self.store().orphan(link.id)?.is_some_and(|o| o.note_owed);
+        for flow in [Flow::SourceToTarget, Flow::TargetToSource] {
+            if flow == Flow::SourceToTarget && note_owed {
+                continue;
+            }
+            let Some(pending) = self.store().pending_write(link.id, flow)? else {
+                continue;
+            };
+            if let super::write::Settled::Undecided { until } =
+                self.settle_pending(&link, &pending).await?
+            {
+                return Err(EngineError::Undecided {
+                    account: link.target_account.clone(),
+                    ticket: link.target_ticket.unwrap_or_default(),
+                    until,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Whether a ticket of `account` that no link knows could be shared now: some
