@@ -13,7 +13,7 @@
 //! Must not: let a dead process see anything (its requests never leave; answers to it
 //! are dropped) or draw from any randomness but its own seeded generator.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -52,6 +52,40 @@ pub struct SentWrite {
     pub sent_ms: u64,
     pub account: String,
     pub tokens: Vec<u32>,
+    /// Per token it carries: the accounts the sending process last read it from, and
+    /// whether that read showed it public (what the daemon knew when it sent this).
+    pub seen: BTreeMap<u32, BTreeMap<String, bool>>,
+}
+
+/// What one daemon process last read of each comment token: (account, token) → shown
+/// public in the newest answer that carried it.
+pub(crate) type Seen = BTreeMap<(String, u32), bool>;
+
+/// The comment tokens an API answer shows, each with whether the comment carrying it is
+/// public there: every JSON object with a boolean `public` and a text field holding
+/// tokens (comments, comment events).
+pub fn tokens_shown(body: &[u8]) -> Vec<(u32, bool)> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<(u32, bool)>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(public) = m.get("public").and_then(serde_json::Value::as_bool) {
+                    for key in ["body", "html_body", "plain_body"] {
+                        if let Some(text) = m.get(key).and_then(serde_json::Value::as_str) {
+                            out.extend(tokens_in(text).into_iter().map(|t| (t, public)));
+                        }
+                    }
+                }
+                m.values().for_each(|v| walk(v, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
+        walk(&v, &mut out);
+    }
+    out
 }
 
 struct Net {
@@ -67,6 +101,8 @@ struct Net {
     in_flight: u64,
     stats: NetStats,
     writes: Vec<SentWrite>,
+    /// The first attempt's `SentWrite::seen` of each keyed create.
+    keyed: BTreeMap<String, BTreeMap<u32, BTreeMap<String, bool>>>,
     next_request: u64,
     next_hook: u64,
 }
@@ -122,6 +158,7 @@ impl Network {
                 in_flight: 0,
                 stats: NetStats::default(),
                 writes: Vec::new(),
+                keyed: BTreeMap::new(),
                 next_request: 0,
                 next_hook: 0,
             })),
@@ -142,6 +179,7 @@ impl Network {
         Arc::new(SimTransport {
             net: self.clone(),
             life,
+            seen: Mutex::new(Seen::new()),
         })
     }
 
@@ -211,7 +249,7 @@ impl Network {
     }
 
     /// Decides one request's fate and records it.
-    fn plan(&self, account: &str, req: &Outgoing) -> (u64, Route) {
+    fn plan(&self, account: &str, req: &Outgoing, seen: &Seen) -> (u64, Route) {
         let mut net = self.lock();
         let n = net.next_request;
         net.next_request += 1;
@@ -224,10 +262,31 @@ impl Network {
         let tokens = tokens_in(&body);
         if req.method != reqwest::Method::GET && !tokens.is_empty() {
             let sent_ms = self.trace.now_ms();
+            let mut seen: BTreeMap<u32, BTreeMap<String, bool>> = tokens
+                .iter()
+                .map(|t| {
+                    let from = seen
+                        .iter()
+                        .filter(|((_, tok), _)| tok == t)
+                        .map(|((a, _), public)| (a.clone(), *public))
+                        .collect();
+                    (*t, from)
+                })
+                .collect();
+            // A keyed create's retry is the same request (Zendesk refuses another body
+            // under its key): what the daemon knew is what it knew at the first attempt.
+            if let Some(key) = req
+                .headers
+                .get("Idempotency-Key")
+                .and_then(|v| v.to_str().ok())
+            {
+                seen = net.keyed.entry(key.to_owned()).or_insert(seen).clone();
+            }
             net.writes.push(SentWrite {
                 sent_ms,
                 account: account.to_owned(),
                 tokens,
+                seen,
             });
         }
         let f = net.faults;
@@ -429,6 +488,9 @@ impl Network {
 struct SimTransport {
     net: Network,
     life: Arc<Life>,
+    /// What this process read of each comment (for the model's "leaked": a comment made
+    /// private after the daemon last read it public cannot be held back by it).
+    seen: Mutex<Seen>,
 }
 
 impl Transport for SimTransport {
@@ -444,7 +506,10 @@ impl Transport for SimTransport {
                     request.url.split('/').nth(2).unwrap_or("")
                 )));
             };
-            let (n, route) = self.net.plan(&account, &request);
+            let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let (n, route) = self.net.plan(&account, &request, &seen);
+            let is_read = request.method == reqwest::Method::GET;
+            let from = account.clone();
             let (there, back) = match route {
                 Route::Unreachable(d) => {
                     tokio::time::sleep(d).await;
@@ -481,6 +546,15 @@ impl Transport for SimTransport {
                 return std::future::pending().await;
             }
             let answer = answer?;
+            if is_read && answer.status == 200 {
+                let shown = tokens_shown(&answer.body);
+                if !shown.is_empty() {
+                    let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+                    for (t, public) in shown {
+                        seen.insert((from.clone(), t), public);
+                    }
+                }
+            }
             if let Some(max) = max_body
                 && answer.body.len() as u64 > max
             {
@@ -522,6 +596,18 @@ impl WebhookSender for Hooks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_shows_each_token_with_its_comment_privacy() {
+        let body = br#"{"comments":[{"id":1,"body":"a [[T3]]","public":true},
+            {"id":2,"body":"b [[T4]] [[T5]]","public":false}],"next_page":null}"#;
+        assert_eq!(tokens_shown(body), vec![(3, true), (4, false), (5, false)]);
+        let events = br#"{"ticket_events":[{"child_events":[
+            {"event_type":"Comment","body":"c [[T9]]","public":true}]}]}"#;
+        assert_eq!(tokens_shown(events), vec![(9, true)]);
+        assert!(tokens_shown(b"not json [[T1]]").is_empty());
+        assert!(tokens_shown(br#"{"ticket":{"subject":"[[T2]]"}}"#).is_empty());
+    }
 
     #[test]
     fn tokens_are_found_wherever_they_sit() {
