@@ -174,14 +174,28 @@ impl Checker<'_> {
                 .all(|(_, v)| self.versions[*v as usize].is_accepted(agreement))
     }
 
-    /// When the world withdrew `agreement` after `ms`, if it did.
+    /// When the world withdrew `agreement` after `ms`, if the daemon applied that (a
+    /// configuration without it accepted, which the process outlived): a withdrawal the
+    /// daemon never held (written and taken back while it was down, or lost with a
+    /// process killed at the store sync recording it) cannot end anything.
     fn withdrawn_after(&self, agreement: &str, ms: u64) -> Option<u64> {
-        self.log
-            .configs
+        let (applied, _) = self
+            .log
+            .applied
             .iter()
             .filter(|(t, _)| *t >= ms)
-            .find(|(_, v)| !self.versions[*v as usize].is_accepted(agreement))
-            .map(|(t, _)| *t)
+            .find(|(_, v)| !self.versions[*v as usize].is_accepted(agreement))?;
+        // The world's withdrawal it applied: where the stretch without it accepted that
+        // ends in the applied configuration began.
+        let mut since = None;
+        for (t, v) in self.log.configs.iter().filter(|(t, _)| t <= applied) {
+            if self.versions[*v as usize].is_accepted(agreement) {
+                since = None;
+            } else if since.is_none() {
+                since = Some(*t);
+            }
+        }
+        Some(since.map_or(*applied, |t| t.max(ms)))
     }
 
     fn link(&self, origin: &str, id: u64, to: &str) -> Option<&Link> {

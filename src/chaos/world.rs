@@ -566,6 +566,12 @@ impl World {
                     return;
                 }
             };
+            // Applied only if the process outlived it: one killed at a store sync while
+            // starting or reloading may have lost what it recorded of the configuration.
+            let alive = own_life.clone();
+            if !alive.is_alive() {
+                return;
+            }
             trace!(trace, "daemon #{n} ready with configuration v{version}");
             lock(&shared).applied.push((trace.now_ms(), version));
             net.serve_daemon(Some((daemon.router.clone(), own_life)));
@@ -577,6 +583,9 @@ impl World {
                 let version = *versions.borrow_and_update();
                 match load(&path) {
                     Ok(c) => match daemon.reload(c).await {
+                        Ok(()) if !alive.is_alive() => {
+                            trace!(trace, "daemon #{n} died while reloading v{version}")
+                        }
                         Ok(()) => {
                             trace!(trace, "daemon #{n} reloaded configuration v{version}");
                             lock(&shared).applied.push((trace.now_ms(), version));
