@@ -131,25 +131,38 @@ impl Engine {
     }
 
     /// Settles a pending write after a restart or a lost answer (takes the ticket lock).
+    /// A write another settle decided meanwhile counts as not landed here (there is
+    /// nothing left of it to settle).
     pub(crate) async fn settle_pending(
         &self,
         link: &Link,
         pending: &PendingWrite,
     ) -> Result<Settled, EngineError> {
+        Ok(self
+            .settle_current(link, pending)
+            .await?
+            .unwrap_or(Settled::NotLanded))
+    }
+
+    /// [`Engine::settle_pending`], `None` when the write no longer holds its slot: read
+    /// before the lock, another settle (the link's own step, the orphan note, a recovery
+    /// pass) may have decided it meanwhile, and a newer write may hold the slot now.
+    async fn settle_current(
+        &self,
+        link: &Link,
+        pending: &PendingWrite,
+    ) -> Result<Option<Settled>, EngineError> {
         let Some(ends) = ends(link, pending.flow) else {
             self.store().clear_pending_write(link.id, pending.flow)?;
-            return Ok(Settled::NotLanded);
+            return Ok(Some(Settled::NotLanded));
         };
         let _guard = self
             .lock_ticket(&ends.receiver_account, ends.receiver_ticket)
             .await;
-        // Read before the lock: another settle (the link's own step, the orphan note, a
-        // recovery pass) may have decided it meanwhile, and a newer write may hold the
-        // slot now. Then there is nothing left to settle here.
         if self.store().pending_write(link.id, pending.flow)?.as_ref() != Some(pending) {
-            return Ok(Settled::NotLanded);
+            return Ok(None);
         }
-        self.settle_locked(link, pending).await
+        self.settle_locked(link, pending).await.map(Some)
     }
 
     /// Settles a pending write by what the receiving ticket shows, and records the
@@ -358,9 +371,11 @@ impl Engine {
                 let _ = self.store().clear_pending_write(p.link, p.flow);
                 continue;
             };
-            match self.settle_pending(&link, &p).await {
-                Ok(Settled::Undecided { until }) => sooner(until),
-                Ok(_) => {
+            match self.settle_current(&link, &p).await {
+                // Decided meanwhile by another settle (which did what follows).
+                Ok(None) => {}
+                Ok(Some(Settled::Undecided { until })) => sooner(until),
+                Ok(Some(_)) => {
                     if !p.is_note() && p.flow == Flow::SourceToTarget {
                         self.owe_legacy_note(&link);
                     }
