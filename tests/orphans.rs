@@ -694,3 +694,47 @@ async fn the_sweep_gives_a_late_mirror_to_the_link_that_ended_before_it() {
     assert_eq!(store.orphans().unwrap().len(), 1);
     w.stop();
 }
+
+/// Found by the deterministic simulation (seed 339, once ended links' writes in doubt
+/// went to the recovery pass): the link ended while a comment write was on its way; the
+/// write's own settle found it landed, the note was written, and then the recovery pass,
+/// holding its stale copy of that write, "settled" it again and owed the note a second
+/// time. A write decided meanwhile is left alone: one note.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_settled_meanwhile_does_not_owe_a_second_note() {
+    use sharebridge::sim::FaultSettings;
+    let w = world(Setup::default()).await;
+    let (t, m) = w.shared_ticket("settled meanwhile").await;
+    w.sim.set_faults(
+        Some("vendor"),
+        FaultSettings {
+            latency_ms: 1500,
+            ..FaultSettings::default()
+        },
+    );
+    w.sim.set_lose_ticket_update_answers("vendor", true);
+    w.sim
+        .add_comment("acme", t, AGENT_A, "on its way", true)
+        .unwrap();
+    w.hints.push("acme", t);
+    let store = w.engine().store();
+    common::wait_for(|| !store.pending_writes().unwrap().is_empty()).await;
+    let engine = w.engine().clone();
+    let unshare = tokio::spawn(async move { engine.unshare("acme", t, "vendor", "test").await });
+    common::wait_for(|| !store.orphans().unwrap().is_empty()).await;
+    w.sim.set_lose_ticket_update_answers("vendor", false);
+    unshare.await.unwrap().unwrap();
+    w.sim.set_faults(Some("vendor"), FaultSettings::default());
+    common::wait_for(|| store.pending_writes().unwrap().is_empty()).await;
+    // Long enough for a recovery pass to have run.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    w.settle().await;
+    let crossed = w
+        .bodies("vendor", m)
+        .iter()
+        .filter(|(b, _)| b.contains("on its way"))
+        .count();
+    assert_eq!(crossed, 1);
+    assert_orphaned(&w, t, m, "unshared", true).await;
+    w.stop();
+}

@@ -131,6 +131,8 @@ impl Engine {
     }
 
     /// Settles a pending write after a restart or a lost answer (takes the ticket lock).
+    /// A write another settle decided meanwhile counts as not landed here (there is
+    /// nothing left of it to settle).
     pub(crate) async fn settle_pending(
         &self,
         link: &Link,
