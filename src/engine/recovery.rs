@@ -3,7 +3,9 @@
 //!
 //! - A write in doubt (a `PendingWrite` left by a crash or a lost answer) is settled before
 //!   its link and flow write again (`settle_pending`, called by `sync`, by the orphan note
-//!   and, for all of them, by [`Engine::recover`] at every start and reload).
+//!   and, for all of them, by [`Engine::recover`] at every start and reload). A link that
+//!   ended has no next step: its writes in doubt go to a recovery pass of the engine's
+//!   loop (`recover_stranded`, `keep_stranded_in_view`, `recover_at`).
 //! - An orphan whose tag and note are still owed (`Orphan::note_owed`) gets them.
 //! - A store older than the receiving ticket (a restored backup) catches up without
 //!   resending (`catch_up`, once per link and flow after each start).
