@@ -29,8 +29,6 @@ const KNOWN: &[(u64, &str)] = &[
     // the receiver, which a comment reaches, recorded as an orphan nothing ended.
     (32, "second-mirror"),
     (242, "second-mirror"),
-    // A link of a withdrawn agreement left active (partner, fan-out).
-    (48, "still-active"),
     // A comment mirrored ahead of an earlier one on a two-way mirror.
     (135, "reordered"),
     (239, "reordered"),
