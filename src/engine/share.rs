@@ -323,10 +323,11 @@ impl Engine {
                     .attach_first(agreement, &from, &to, link.id, first, &mut write)
                     .await?;
                 // Consent at the moment of each attempt of the create (a retry after a
-                // 5xx or a 429 can come after the agreement was withdrawn).
+                // 5xx or a 429 can come after the agreement was withdrawn). An unshare
+                // meanwhile does not stop it: the mirror it makes is the orphan's.
                 let created = match to
                     .client
-                    .guarded(self.consent_guard(link, Flow::SourceToTarget))
+                    .guarded(self.consent_guard(link, Flow::SourceToTarget, false))
                     .create_ticket(&write, Some(&link.idempotency_key))
                     .await
                 {
@@ -395,6 +396,11 @@ impl Engine {
         let last_mirror_comment = intro;
         let updated = self.store().transaction(|tx| {
             let l = tx.set_mirror_ticket(link.id, mirror.id)?;
+            // Ended while its mirror was being made (an unshare during the create): the
+            // new mirror is an orphan's and owes its tag and note.
+            if l.state == LinkState::Orphaned {
+                tx.set_orphan_note_owed(link.id, true)?;
+            }
             if let Some(intro) = intro {
                 match first_crossed {
                     Some(src) => {
@@ -429,6 +435,10 @@ impl Engine {
             Ok(l)
         })?;
         tracing::info!(link = link.id, account = %link.target_account, ticket = mirror.id, "mirror ready");
+        if updated.state == LinkState::Orphaned {
+            self.write_orphan_note(&updated).await?;
+            return Ok(self.store().link(link.id)?.unwrap_or(updated));
+        }
         if !found.is_empty() {
             self.record_mismatches(&updated, Flow::SourceToTarget, &agreement.name, &found)?;
             return Ok(self.store().link(link.id)?.unwrap_or(updated));
