@@ -308,10 +308,11 @@ impl Engine {
                     .attach_first(agreement, &from, &to, link.id, first, &mut write)
                     .await?;
                 // Consent at the moment of each attempt of the create (a retry after a
-                // 5xx or a 429 can come after the agreement was withdrawn).
+                // 5xx or a 429 can come after the agreement was withdrawn). An unshare
+                // meanwhile does not stop it: the mirror it makes is the orphan's.
                 let created = match to
                     .client
-                    .guarded(self.consent_guard(link, Flow::SourceToTarget))
+                    .guarded(self.consent_guard(link, Flow::SourceToTarget, false))
                     .create_ticket(&write, Some(&link.idempotency_key))
                     .await
                 {

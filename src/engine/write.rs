@@ -109,7 +109,7 @@ impl Engine {
         // hold the update long after the checks above): withheld, nothing is sent.
         let result = receiver
             .client
-            .guarded(self.consent_guard(link, flow))
+            .guarded(self.consent_guard(link, flow, true))
             .update_ticket_audited(ends.receiver_ticket, &ticket_write)
             .await;
         let outcome = self.after_send(link, flow, ends, result, pending).await;
@@ -121,17 +121,20 @@ impl Engine {
         outcome
     }
 
-    /// What a write on `link` and `flow` asks right before each attempt it sends: the link
-    /// still active and its agreement(s) still accepted ([`ConsentGuard`]).
+    /// What a write on `link` and `flow` asks right before each attempt it sends: its
+    /// agreement(s) still accepted and, with `while_active`, the link still active
+    /// ([`ConsentGuard`]).
     pub(crate) fn consent_guard(
         &self,
         link: &Link,
         flow: Flow,
+        while_active: bool,
     ) -> std::sync::Arc<dyn crate::zendesk::client::StillAllowed> {
         std::sync::Arc::new(ConsentGuard {
             engine: self.clone(),
             link: link.clone(),
             flow,
+            while_active,
         })
     }
 
@@ -312,14 +315,19 @@ struct ConsentGuard {
     engine: Engine,
     link: Link,
     flow: Flow,
+    /// Also withheld once the link ended (unshare, tag removed): for updates. A mirror's
+    /// keyed create is not: its first attempt may still land, and the create's answer
+    /// is what records that mirror on the link (then orphaned as the link is).
+    while_active: bool,
 }
 
 impl crate::zendesk::client::StillAllowed for ConsentGuard {
     fn still_allowed(&self) -> Result<(), String> {
-        let active = matches!(
-            self.engine.store().link(self.link.id),
-            Ok(Some(l)) if l.state == LinkState::Active
-        );
+        let active = !self.while_active
+            || matches!(
+                self.engine.store().link(self.link.id),
+                Ok(Some(l)) if l.state == LinkState::Active
+            );
         withheld_reason(active, self.engine.consents(&self.link, self.flow))
             .map_or(Ok(()), |r| Err(r.to_owned()))
     }
