@@ -289,3 +289,82 @@ async fn a_privacy_change_during_a_write_in_doubt_does_not_end_its_retries() {
     assert!(!mirrored_first.public, "privacy followed too");
     w.stop();
 }
+
+/// The path of the tests/chaos.rs flake (SIGKILL mid-write, the mirror kept its old
+/// status): a write carrying a status change (acme `hold`, `open` on the mirror) was in
+/// doubt across a crash and decided "did not land" by the recovery pass, and the next
+/// run of the ticket comes from a comment's webhook. The status still crosses (here the
+/// start's poll reads the ticket; the flake's run had no such read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_change_whose_write_did_not_land_still_crosses_after_a_restart() {
+    let mut w = world(Setup::default()).await;
+    let (t, m) = w.shared_ticket("status in doubt").await;
+    let link = w.link_of(t);
+    // The crash: acme set `hold` and wrote a comment; the write carrying both was sent and
+    // did not land.
+    w.sim
+        .update_ticket(
+            "acme",
+            t,
+            AGENT_A,
+            &TicketWrite {
+                status: Some(sharebridge::zendesk::models::Status::Hold),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let c = w
+        .sim
+        .add_comment("acme", t, AGENT_A, "sent with the status", true)
+        .unwrap();
+    let marker = format!("sbw:{}:source-to-target:77:0", link.id);
+    w.restart_with(|store| {
+        store
+            .record_pending_write(&PendingWrite {
+                link: link.id,
+                flow: Flow::SourceToTarget,
+                source_comments: vec![c.id],
+                marker,
+                created_at: jiff::Timestamp::now(),
+                ahead: false,
+                note: false,
+            })
+            .unwrap();
+    })
+    .await;
+    // The recovery pass decides it (in_doubt_wait = 2s after the start).
+    common::wait_for(|| w.engine().store().pending_writes().unwrap().is_empty()).await;
+    // Then a comment's webhook: a step for comments only.
+    let c2 = w
+        .sim
+        .add_comment("acme", t, AGENT_A, "after the restart", true)
+        .unwrap();
+    w.hints.push_comment(
+        "acme",
+        t,
+        sharebridge::engine::hints::CarriedComment {
+            id: c2.id,
+            body: c2.body.clone(),
+            public: true,
+            author_id: c2.author_id,
+            author_name: "Alice".into(),
+            created_at: c2.created_at,
+        },
+        sharebridge::engine::hints::CarriedTicket {
+            status: Some(sharebridge::zendesk::models::Status::Hold),
+            tags: vec!["vendor_escalation".into()],
+            brand_id: None,
+        },
+    );
+    w.settle().await;
+    let bodies = w.bodies("vendor", m);
+    assert_eq!(count(&bodies, "sent with the status"), 1, "{bodies:?}");
+    assert_eq!(count(&bodies, "after the restart"), 1, "{bodies:?}");
+    let mirror = w.sim.ticket("vendor", m).unwrap();
+    assert_eq!(
+        mirror.status,
+        sharebridge::zendesk::models::Status::Open,
+        "hold crosses as open"
+    );
+    w.stop();
+}

@@ -122,3 +122,71 @@ async fn webhooks_arriving_late_and_out_of_order_change_latency_not_order() {
     let at = positions(&w, "acme", t, &refs);
     assert!(at.windows(2).all(|p| p[0] < p[1]), "{at:?}");
 }
+
+/// acme shares into vendor and delta, both two-way: replies on both mirrors are written
+/// into acme's one ticket by two links.
+fn shared_two_ways(sim: &sharebridge::sim::Simulator) -> String {
+    let mut text = format!(
+        "{}{}{}{}",
+        common::DAEMON_SECTION,
+        common::account_section(sim, "acme", "accept_from = [\"vendor\", \"delta\"]"),
+        common::account_section(sim, "vendor", "accept_from = [\"acme\"]"),
+        common::account_section(sim, "delta", "accept_from = [\"acme\"]"),
+    );
+    for (from, to) in [
+        ("acme", "vendor"),
+        ("vendor", "acme"),
+        ("acme", "delta"),
+        ("delta", "acme"),
+    ] {
+        text.push_str(&format!(
+            "\n[[agreements]]\nname = \"{from}-to-{to}\"\nfrom = \"{from}\"\nto = \"{to}\"\n"
+        ));
+        if from == "acme" {
+            text.push_str("auto_share_tags = [\"escalate\"]\n");
+        }
+    }
+    text
+}
+
+/// Found by the deterministic simulation (seed 239): a reply on one mirror whose webhook
+/// was lost (or whose write failed) crossed after a later reply on another mirror of the
+/// same ticket. Now the later one waits for it, and its mirror is looked at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_from_two_mirrors_land_in_the_order_they_were_written() {
+    let sim = common::simulator_of(&["acme", "vendor", "delta"]).await;
+    let text = shared_two_ways(&sim);
+    let w = common::world_with(sim, &text).await;
+    let t = w
+        .sim
+        .create_ticket(
+            "acme",
+            AGENT_A,
+            &common::new_ticket("Two mirrors", "first", &["escalate"]),
+        )
+        .unwrap()
+        .id;
+    w.poke("acme", t).await;
+    let (lv, ld) = (w.link_to(t, "vendor"), w.link_to(t, "delta"));
+    let (mv, md) = (lv.target_ticket.unwrap(), ld.target_ticket.unwrap());
+    // delta's reply first (its webhook is lost), vendor's a second later (Zendesk's
+    // times are to the second).
+    w.sim
+        .add_comment("delta", md, "dora@delta.example", "one: from delta", true)
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    w.sim
+        .add_comment(
+            "vendor",
+            mv,
+            "victor@vendor.example",
+            "two: from vendor",
+            true,
+        )
+        .unwrap();
+    w.poke("vendor", mv).await;
+    w.poke("delta", md).await;
+    let at = positions(&w, "acme", t, &["one: from delta", "two: from vendor"]);
+    assert!(at[0] < at[1], "{:?}", w.bodies("acme", t));
+    w.stop();
+}

@@ -66,6 +66,14 @@ pub enum EngineError {
         ticket: u64,
         until: jiff::Timestamp,
     },
+    #[error(
+        "replies to {account} ticket {ticket} wait for an older one on the mirror of link {sibling}, so that they appear in the order they were written"
+    )]
+    Behind {
+        account: String,
+        ticket: u64,
+        sibling: u64,
+    },
 }
 
 impl EngineError {
@@ -75,7 +83,9 @@ impl EngineError {
             EngineError::Zendesk(e) => {
                 !e.is_permanent() && !matches!(e, ZendeskError::Auth { status: 403, .. })
             }
-            EngineError::NotApplied { .. } | EngineError::Undecided { .. } => true,
+            EngineError::NotApplied { .. }
+            | EngineError::Undecided { .. }
+            | EngineError::Behind { .. } => true,
             _ => false,
         }
     }
@@ -132,7 +142,8 @@ impl EngineError {
             | EngineError::Orphaned { .. } => 409,
             EngineError::ShuttingDown
             | EngineError::NotApplied { .. }
-            | EngineError::Undecided { .. } => 503,
+            | EngineError::Undecided { .. }
+            | EngineError::Behind { .. } => 503,
             EngineError::Zendesk(_) => 502,
             EngineError::Store(_) => 500,
         }

@@ -16,6 +16,7 @@ mod agreements;
 mod attachments;
 mod carried;
 mod error;
+mod fanin;
 pub mod hints;
 mod orphaning;
 mod poll;

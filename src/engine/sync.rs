@@ -69,6 +69,16 @@ struct Read {
 }
 
 impl Read {
+    /// Holds back the comments from the first one `cut` holds on (ids grow with time in
+    /// one account), and the watermark with them: `Some(sibling)` when any was held.
+    fn hold(&mut self, cut: &super::fanin::Cut) -> Option<u64> {
+        let read: Vec<_> = self.comments.iter().map(|c| (c.id, c.created_at)).collect();
+        let first = cut.held(&read).into_iter().min()?;
+        self.comments.retain(|c| c.id < first);
+        self.ahead = self.ahead.filter(|a| *a < first);
+        Some(cut.sibling())
+    }
+
     /// The files of a write's source comments, in order (the union, for a mirror comment
     /// carrying several).
     fn files_of(&self, write: &Write) -> Vec<Attachment> {
@@ -169,7 +179,17 @@ impl Engine {
         let _turn = self.lock_link(link.id).await;
         self.recover_flow(link, flow, &ends).await?;
         let sender = self.account(&ends.sender_account)?;
-        let read = self.read_step(link, flow, &ends, &sender, known).await?;
+        let mut read = self.read_step(link, flow, &ends, &sender, known).await?;
+        // Replies into a ticket shared two-way into several accounts wait for older ones
+        // on the other mirrors (`fanin.rs`).
+        let newest = read.comments.iter().map(|c| c.created_at).max();
+        let held = match newest {
+            Some(newest) if flow == Flow::TargetToSource => {
+                let cut = self.sibling_cut(link, newest).await?;
+                read.hold(&cut)
+            }
+            _ => None,
+        };
         // Judged when the update changes the ticket, and from a fresh read whenever a
         // field, group or form changed at the sender (an unmapped group plans nothing to
         // send, and is still reported) or mismatches stand (one may be gone).
@@ -218,7 +238,15 @@ impl Engine {
                 "synced"
             );
         }
-        Ok(())
+        match held {
+            // The rest goes once the older replies on the sibling's mirror crossed.
+            Some(sibling) => Err(EngineError::Behind {
+                account: ends.receiver_account.clone(),
+                ticket: ends.receiver_ticket,
+                sibling,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Before a step: a write left in doubt is settled (nothing new is sent on this flow
