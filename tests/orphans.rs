@@ -738,3 +738,79 @@ async fn a_write_settled_meanwhile_does_not_owe_a_second_note() {
     assert_orphaned(&w, t, m, "unshared", true).await;
     w.stop();
 }
+
+/// Found by the deterministic simulation (seeds 32, 242): a link ended (unshared, or its
+/// agreement went inactive) while its mirror's create was late on the network, and the
+/// ticket was shared again at once: the new link's look-up by external id found nothing
+/// yet, it created a mirror, and then the first create landed: two mirrors of one ticket,
+/// the second reported as an unexplained orphan. While an ended link's create may still
+/// land (`daemon.in_doubt_wait`, 2 s here) a new link makes no mirror; afterwards it finds
+/// the late one and adopts it: one mirror.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_share_waits_for_an_ended_links_create_and_adopts_its_late_mirror() {
+    use sharebridge::link::Direction;
+    use sharebridge::store::NewLink;
+    let w = world(Setup::default()).await;
+    let t = w
+        .sim
+        .create_ticket("acme", AGENT_A, &new_ticket("shared again", "first", &[]))
+        .unwrap();
+    let store = w.engine().store();
+    let ended = store
+        .transaction(|tx| {
+            let alloc = tx.create_link(NewLink {
+                agreement: "acme-to-vendor".into(),
+                source_account: "acme".into(),
+                source_ticket: t.id,
+                target_account: "vendor".into(),
+                direction: Direction::OneWay,
+                created_at: jiff::Timestamp::now(),
+            })?;
+            tx.orphan_link(alloc.link.id, "unshared", "", jiff::Timestamp::now())?;
+            Ok(alloc.link.id)
+        })
+        .unwrap();
+    let ext = format!("sharebridge:acme:{}", t.id);
+    let mirrors = || {
+        w.sim
+            .tickets("vendor")
+            .into_iter()
+            .filter(|m| m.external_id.as_deref() == Some(ext.as_str()))
+            .map(|m| m.id)
+            .collect::<Vec<_>>()
+    };
+    // Shared again at once: not yet, and no mirror made.
+    let early = w.engine().share("acme", t.id, "vendor", "test").await;
+    assert!(early.is_err(), "{early:?}");
+    assert_eq!(mirrors(), Vec::<u64>::new());
+    // The ended link's create lands late.
+    let late = w
+        .sim
+        .create_ticket(
+            "vendor",
+            "bridge@vendor.example",
+            &TicketWrite {
+                external_id: Some(ext.clone()),
+                ..new_ticket("shared again", "Shared from acme", &["sharebridge_shared"])
+            },
+        )
+        .unwrap();
+    // Once it can no longer land, the share goes on and adopts that mirror.
+    let mut link = None;
+    for _ in 0..50 {
+        match w.engine().share("acme", t.id, "vendor", "test").await {
+            Ok(l) => {
+                link = Some(l);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+        }
+    }
+    let link = link.expect("shared once the ended link's create could no longer land");
+    assert_ne!(link.id, ended);
+    assert_eq!(link.state, LinkState::Active);
+    assert_eq!(link.target_ticket, Some(late.id));
+    w.settle().await;
+    assert_eq!(mirrors(), vec![late.id]);
+    w.stop();
+}

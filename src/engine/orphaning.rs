@@ -123,6 +123,49 @@ impl Engine {
         Ok(true)
     }
 
+    /// A second mirror is never made while the first may still land: a link of this
+    /// ticket and agreement that ended with its mirror's create unanswered (unshared while
+    /// the create was in flight or in doubt) may still get its mirror until
+    /// `daemon.in_doubt_wait` after it ended (the consent guard sends no attempt of the
+    /// create after that). Until then a new link's create waits (`Undecided`), so the
+    /// look-up by external id that follows finds the late mirror and re-attaches or
+    /// reports it instead of creating a copy (found by the deterministic simulation,
+    /// seeds 32 and 242).
+    pub(crate) fn earlier_create_settled(
+        &self,
+        agreement: &AgreementConfig,
+        source_ticket: u64,
+    ) -> Result<(), EngineError> {
+        let mut ended = Vec::new();
+        for o in self.store().orphans()?.into_iter().filter(|o| {
+            o.source_account == agreement.from
+                && o.source_ticket == source_ticket
+                && o.target_account == agreement.to
+                && o.target_ticket.is_none()
+        }) {
+            if self
+                .store()
+                .link(o.link)?
+                .is_some_and(|l| l.agreement == agreement.name && l.target_ticket.is_none())
+            {
+                ended.push((o.target_ticket, o.since));
+            }
+        }
+        let wait = jiff::SignedDuration::try_from(self.config().daemon.in_doubt_wait)
+            .unwrap_or(jiff::SignedDuration::from_secs(60));
+        match may_still_land_until(&ended, crate::clock::now(), wait) {
+            Some(until) => {
+                tracing::info!(account = %agreement.to, ticket = source_ticket, agreement = %agreement.name, %until, "mirror not created yet: an ended link's create may still land");
+                Err(EngineError::Undecided {
+                    account: agreement.to.clone(),
+                    ticket: source_ticket,
+                    until,
+                })
+            }
+            None => Ok(()),
+        }
+    }
+
     /// The store side of orphaning, in one transaction: the link ends, the orphan is
     /// recorded and audited, and the note is owed. No Zendesk call.
     pub(crate) fn orphan_record(
@@ -328,5 +371,47 @@ impl ParseReason for String {
             .into_iter()
             .find(|r| r.as_str() == self)
             .unwrap_or(Reason::Unshared)
+    }
+}
+
+/// Until when the create of an ended link may still land (`None`: none may): each ended
+/// link is given as (the mirror its orphan record names, when it ended); one that names
+/// no mirror may get it until `wait` after it ended. Pure.
+pub(crate) fn may_still_land_until(
+    ended: &[(Option<u64>, jiff::Timestamp)],
+    now: jiff::Timestamp,
+    wait: jiff::SignedDuration,
+) -> Option<jiff::Timestamp> {
+    ended
+        .iter()
+        .filter(|(mirror, _)| mirror.is_none())
+        .map(|(_, since)| *since + wait)
+        .filter(|until| *until > now)
+        .max()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ended_create_blocks_a_second_mirror_only_while_it_may_still_land() {
+        let t0: jiff::Timestamp = "2030-01-01T00:00:00Z".parse().unwrap();
+        let wait = jiff::SignedDuration::from_secs(60);
+        let at = |s: i64| t0 + jiff::SignedDuration::from_secs(s);
+        // Ended with no mirror 20 s ago: its create may land for 40 s more.
+        assert_eq!(
+            may_still_land_until(&[(None, t0)], at(20), wait),
+            Some(at(60))
+        );
+        // Once the wait has passed, or when the ended link has its mirror: nothing waits.
+        assert_eq!(may_still_land_until(&[(None, t0)], at(60), wait), None);
+        assert_eq!(may_still_land_until(&[(Some(7), t0)], at(1), wait), None);
+        assert_eq!(may_still_land_until(&[], at(1), wait), None);
+        // The latest of several.
+        assert_eq!(
+            may_still_land_until(&[(None, t0), (None, at(30))], at(40), wait),
+            Some(at(90))
+        );
     }
 }

@@ -105,6 +105,14 @@ impl Engine {
                 to: agreement.to.clone(),
             });
         }
+        // An ended link's create that may still land is waited for, not copied.
+        let mirrored = self
+            .store()
+            .link_by_source(&agreement.from, source.id, &agreement.name)?
+            .is_some_and(|l| l.target_account == agreement.to && l.target_ticket.is_some());
+        if !mirrored {
+            self.earlier_create_settled(agreement, source.id)?;
+        }
         // A mirror left by an earlier link of this ticket is re-attached, not copied: by
         // an explicit share, or when the ticket gains the tag whose removal ended it.
         let existing = self.existing_mirror(agreement, source.id).await?;
@@ -231,6 +239,7 @@ impl Engine {
         if link.target_ticket.is_some() {
             return Ok(link.clone());
         }
+        self.earlier_create_settled(agreement, source.id)?;
         let existing = self.existing_mirror(agreement, source.id).await?;
         self.ensure_mirror_with(link, agreement, source, existing)
             .await
