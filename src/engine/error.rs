@@ -67,6 +67,15 @@ pub enum EngineError {
         until: jiff::Timestamp,
     },
     #[error(
+        "{source_account} ticket {ticket} is not shared into {account} yet: the mirror an earlier, ended link asked for may still be created there; decided by {until} (daemon.in_doubt_wait), never two mirrors"
+    )]
+    EarlierMirror {
+        source_account: String,
+        ticket: u64,
+        account: String,
+        until: jiff::Timestamp,
+    },
+    #[error(
         "replies to {account} ticket {ticket} wait for an older one on the mirror of link {sibling}, so that they appear in the order they were written"
     )]
     Behind {
@@ -85,6 +94,7 @@ impl EngineError {
             }
             EngineError::NotApplied { .. }
             | EngineError::Undecided { .. }
+            | EngineError::EarlierMirror { .. }
             | EngineError::Behind { .. } => true,
             _ => false,
         }
@@ -105,7 +115,7 @@ impl EngineError {
     /// When to try again after this transient failure (`None`: the usual delay).
     pub fn retry_in(&self, now: jiff::Timestamp) -> Option<std::time::Duration> {
         match self {
-            EngineError::Undecided { until, .. } => {
+            EngineError::Undecided { until, .. } | EngineError::EarlierMirror { until, .. } => {
                 std::time::Duration::try_from(until.duration_since(now)).ok()
             }
             _ => None,
@@ -143,6 +153,7 @@ impl EngineError {
             EngineError::ShuttingDown
             | EngineError::NotApplied { .. }
             | EngineError::Undecided { .. }
+            | EngineError::EarlierMirror { .. }
             | EngineError::Behind { .. } => 503,
             EngineError::Zendesk(_) => 502,
             EngineError::Store(_) => 500,

@@ -127,7 +127,7 @@ impl Engine {
     /// ticket and agreement that ended with its mirror's create unanswered (unshared while
     /// the create was in flight or in doubt) may still get its mirror until
     /// `daemon.in_doubt_wait` after it ended (the consent guard sends no attempt of the
-    /// create after that). Until then a new link's create waits (`Undecided`), so the
+    /// create after that). Until then a new link's create waits (`EarlierMirror`), so the
     /// look-up by external id that follows finds the late mirror and re-attaches or
     /// reports it instead of creating a copy (found by the deterministic simulation,
     /// seeds 32 and 242).
@@ -156,9 +156,10 @@ impl Engine {
         match may_still_land_until(&ended, crate::clock::now(), wait) {
             Some(until) => {
                 tracing::info!(account = %agreement.to, ticket = source_ticket, agreement = %agreement.name, %until, "mirror not created yet: an ended link's create may still land");
-                Err(EngineError::Undecided {
-                    account: agreement.to.clone(),
+                Err(EngineError::EarlierMirror {
+                    source_account: agreement.from.clone(),
                     ticket: source_ticket,
+                    account: agreement.to.clone(),
                     until,
                 })
             }
