@@ -26,6 +26,11 @@ const OPEN: &[Feature] = &[];
 /// CI green); `sharebridge chaos --seeds 0..360 --json` lists what fails.
 const KNOWN: &[(u64, &str)] = &[];
 
+/// Seeds beyond 0..360 that once failed and pass since: run in CI too.
+/// 599: a second mirror after a withdrawal during the create; 894: a write in doubt left
+/// by a link put in error (its mirror closed) never settled.
+const REGRESSIONS: &[u64] = &[599, 894];
+
 fn ci_options() -> Options {
     Options {
         exclude: OPEN.iter().copied().collect::<Features>(),
@@ -62,7 +67,10 @@ fn ci_seeds_hold() {
     let options = ci_options();
     let n = seeds();
     let known: std::collections::BTreeSet<u64> = KNOWN.iter().map(|(s, _)| *s).collect();
-    let seeds: Vec<u64> = (0..n).filter(|s| !known.contains(s)).collect();
+    let seeds: Vec<u64> = (0..n)
+        .chain(REGRESSIONS.iter().copied().filter(|s| *s >= n))
+        .filter(|s| !known.contains(s))
+        .collect();
     let mut failed = Vec::new();
     let (mut ran, mut faults, mut crashes, mut comments) = (0, 0, 0, 0);
     chaos::run_seeds(&seeds, threads(), &options, |o| {

@@ -253,6 +253,10 @@ impl Engine {
         if broken {
             tracing::warn!(link = id, reason = %why, "link in error");
             self.refresh_gauges();
+            // No step of a link in error runs again until it is fixed: a write it left in
+            // doubt (the other flow's) is settled by the recovery pass (found by the
+            // deterministic simulation, seed 894: a mirror closed by its agents).
+            self.recover_stranded(id);
         }
         Ok(())
     }
