@@ -5,7 +5,9 @@
 mod common;
 
 use common::{AGENT_A, AGENT_V, Setup, World, new_ticket, world};
-use sharebridge::store::{AuditKind, LinkState};
+use sharebridge::engine::EngineError;
+use sharebridge::link::Direction;
+use sharebridge::store::{AuditKind, LinkState, NewLink};
 use sharebridge::zendesk::models::TicketWrite;
 
 /// The mirror is marked once, the orphan reported with `reason`, the audit has it, and
@@ -649,40 +651,15 @@ async fn a_write_in_doubt_on_a_link_that_ended_is_still_settled() {
 /// link, marked once, no new link.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweep_gives_a_late_mirror_to_the_link_that_ended_before_it() {
-    use sharebridge::link::Direction;
-    use sharebridge::store::NewLink;
     let w = world(Setup::default()).await;
     let t = w
         .sim
         .create_ticket("acme", AGENT_A, &new_ticket("ended early", "first", &[]))
         .unwrap();
     let store = w.engine().store();
-    let link = store
-        .transaction(|tx| {
-            let alloc = tx.create_link(NewLink {
-                agreement: "acme-to-vendor".into(),
-                source_account: "acme".into(),
-                source_ticket: t.id,
-                target_account: "vendor".into(),
-                direction: Direction::OneWay,
-                created_at: jiff::Timestamp::now(),
-            })?;
-            tx.orphan_link(alloc.link.id, "tag_removed", "", jiff::Timestamp::now())?;
-            Ok(alloc.link.id)
-        })
-        .unwrap();
+    let link = ended_without_mirror(&w, t.id, "tag_removed");
     // The create that landed after the crash.
-    let late = w
-        .sim
-        .create_ticket(
-            "vendor",
-            "bridge@vendor.example",
-            &TicketWrite {
-                external_id: Some(format!("sharebridge:acme:{}", t.id)),
-                ..new_ticket("ended early", "Shared from acme", &["sharebridge_shared"])
-            },
-        )
-        .unwrap();
+    let late = late_mirror(&w, t.id, "ended early");
     w.engine().sweep().await.unwrap();
     w.settle().await;
     let orphans = store.orphans().unwrap();
@@ -748,28 +725,12 @@ async fn a_write_settled_meanwhile_does_not_owe_a_second_note() {
 /// the late one and adopts it: one mirror.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_share_waits_for_an_ended_links_create_and_adopts_its_late_mirror() {
-    use sharebridge::link::Direction;
-    use sharebridge::store::NewLink;
     let w = world(Setup::default()).await;
     let t = w
         .sim
         .create_ticket("acme", AGENT_A, &new_ticket("shared again", "first", &[]))
         .unwrap();
-    let store = w.engine().store();
-    let ended = store
-        .transaction(|tx| {
-            let alloc = tx.create_link(NewLink {
-                agreement: "acme-to-vendor".into(),
-                source_account: "acme".into(),
-                source_ticket: t.id,
-                target_account: "vendor".into(),
-                direction: Direction::OneWay,
-                created_at: jiff::Timestamp::now(),
-            })?;
-            tx.orphan_link(alloc.link.id, "unshared", "", jiff::Timestamp::now())?;
-            Ok(alloc.link.id)
-        })
-        .unwrap();
+    let ended = ended_without_mirror(&w, t.id, "unshared");
     let ext = format!("sharebridge:acme:{}", t.id);
     let mirrors = || {
         w.sim
@@ -781,20 +742,13 @@ async fn a_share_waits_for_an_ended_links_create_and_adopts_its_late_mirror() {
     };
     // Shared again at once: not yet, and no mirror made.
     let early = w.engine().share("acme", t.id, "vendor", "test").await;
-    assert!(early.is_err(), "{early:?}");
+    assert!(
+        matches!(early, Err(EngineError::EarlierMirror { .. })),
+        "{early:?}"
+    );
     assert_eq!(mirrors(), Vec::<u64>::new());
     // The ended link's create lands late.
-    let late = w
-        .sim
-        .create_ticket(
-            "vendor",
-            "bridge@vendor.example",
-            &TicketWrite {
-                external_id: Some(ext.clone()),
-                ..new_ticket("shared again", "Shared from acme", &["sharebridge_shared"])
-            },
-        )
-        .unwrap();
+    let late = late_mirror(&w, t.id, "shared again");
     // Once it can no longer land, the share goes on and adopts that mirror.
     let mut link = None;
     for _ in 0..50 {
@@ -803,7 +757,10 @@ async fn a_share_waits_for_an_ended_links_create_and_adopts_its_late_mirror() {
                 link = Some(l);
                 break;
             }
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+            Err(EngineError::EarlierMirror { .. }) => {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await
+            }
+            Err(e) => panic!("the share failed otherwise: {e}"),
         }
     }
     let link = link.expect("shared once the ended link's create could no longer land");
@@ -813,4 +770,38 @@ async fn a_share_waits_for_an_ended_links_create_and_adopts_its_late_mirror() {
     w.settle().await;
     assert_eq!(mirrors(), vec![late.id]);
     w.stop();
+}
+
+/// A link of acme ticket `ticket` to vendor that ended (`reason`) before its mirror's
+/// create was recorded, as a crash or a late answer leaves it; its id.
+fn ended_without_mirror(w: &World, ticket: u64, reason: &str) -> u64 {
+    w.engine()
+        .store()
+        .transaction(|tx| {
+            let alloc = tx.create_link(NewLink {
+                agreement: "acme-to-vendor".into(),
+                source_account: "acme".into(),
+                source_ticket: ticket,
+                target_account: "vendor".into(),
+                direction: Direction::OneWay,
+                created_at: jiff::Timestamp::now(),
+            })?;
+            tx.orphan_link(alloc.link.id, reason, "", jiff::Timestamp::now())?;
+            Ok(alloc.link.id)
+        })
+        .unwrap()
+}
+
+/// The ended link's create landing late: a mirror of acme ticket `ticket` in vendor.
+fn late_mirror(w: &World, ticket: u64, subject: &str) -> sharebridge::zendesk::models::Ticket {
+    w.sim
+        .create_ticket(
+            "vendor",
+            "bridge@vendor.example",
+            &TicketWrite {
+                external_id: Some(format!("sharebridge:acme:{ticket}")),
+                ..new_ticket(subject, "Shared from acme", &["sharebridge_shared"])
+            },
+        )
+        .unwrap()
 }
