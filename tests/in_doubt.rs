@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{AGENT_A, DAEMON_SECTION, Setup, account_section, simulator_of, world, world_with};
+use common::{AGENT_A, Setup, simulator_of, world, world_with};
 use sharebridge::link::Flow;
 use sharebridge::sim::{FaultKind, FaultSettings};
 use sharebridge::store::PendingWrite;
@@ -34,14 +34,8 @@ async fn a_write_that_lands_after_its_answer_timed_out_is_not_sent_again() {
         .add_comment("acme", t, AGENT_A, "landed late", true)
         .unwrap();
     w.hints.push("acme", t);
-    common::wait_for(|| {
-        w.sim
-            .stats("vendor")
-            .by_endpoint
-            .get("PUT /api/v2/tickets/{id}")
-            .is_some_and(|n| *n > 0)
-    })
-    .await;
+    common::wait_for(|| common::requests_to(&w.sim, "vendor", "PUT /api/v2/tickets/{id}") > 0)
+        .await;
     w.sim.set_faults(Some("vendor"), FaultSettings::default());
     w.settle().await;
     let bodies = w.bodies("vendor", m);
@@ -67,35 +61,10 @@ async fn a_write_that_lands_after_its_answer_timed_out_is_not_sent_again() {
     w.stop();
 }
 
-/// acme shares into vendor and delta, both two-way: replies on both mirrors are written
-/// into acme's one ticket by two links.
-fn two_links_into_one_ticket(sim: &sharebridge::sim::Simulator) -> String {
-    let mut text = format!(
-        "{DAEMON_SECTION}{}{}{}",
-        account_section(sim, "acme", "accept_from = [\"vendor\", \"delta\"]"),
-        account_section(sim, "vendor", "accept_from = [\"acme\"]"),
-        account_section(sim, "delta", "accept_from = [\"acme\"]"),
-    );
-    for (from, to) in [
-        ("acme", "vendor"),
-        ("vendor", "acme"),
-        ("acme", "delta"),
-        ("delta", "acme"),
-    ] {
-        text.push_str(&format!(
-            "\n[[agreements]]\nname = \"{from}-to-{to}\"\nfrom = \"{from}\"\nto = \"{to}\"\n"
-        ));
-        if from == "acme" {
-            text.push_str("auto_share_tags = [\"escalate\"]\n");
-        }
-    }
-    text
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_links_writing_to_one_ticket_never_claim_each_others_writes() {
     let sim = simulator_of(&["acme", "vendor", "delta"]).await;
-    let text = two_links_into_one_ticket(&sim);
+    let text = common::two_links_into_one_ticket(&sim);
     let mut w = world_with(sim, &text).await;
     let t = w
         .sim
@@ -254,14 +223,8 @@ async fn a_privacy_change_during_a_write_in_doubt_does_not_end_its_retries() {
         .add_comment("acme", t, AGENT_A, "behind the write in doubt", true)
         .unwrap();
     w.hints.push("acme", t);
-    common::wait_for(|| {
-        w.sim
-            .stats("vendor")
-            .by_endpoint
-            .get("PUT /api/v2/tickets/{id}")
-            .is_some_and(|n| *n > 0)
-    })
-    .await;
+    common::wait_for(|| common::requests_to(&w.sim, "vendor", "PUT /api/v2/tickets/{id}") > 0)
+        .await;
     w.sim.set_faults(Some("vendor"), FaultSettings::default());
     // Meanwhile the first comment is made private at acme, and its webhook says so.
     w.sim.make_private("acme", t, first.id, AGENT_A).unwrap();

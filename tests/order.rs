@@ -123,39 +123,13 @@ async fn webhooks_arriving_late_and_out_of_order_change_latency_not_order() {
     assert!(at.windows(2).all(|p| p[0] < p[1]), "{at:?}");
 }
 
-/// acme shares into vendor and delta, both two-way: replies on both mirrors are written
-/// into acme's one ticket by two links.
-fn shared_two_ways(sim: &sharebridge::sim::Simulator) -> String {
-    let mut text = format!(
-        "{}{}{}{}",
-        common::DAEMON_SECTION,
-        common::account_section(sim, "acme", "accept_from = [\"vendor\", \"delta\"]"),
-        common::account_section(sim, "vendor", "accept_from = [\"acme\"]"),
-        common::account_section(sim, "delta", "accept_from = [\"acme\"]"),
-    );
-    for (from, to) in [
-        ("acme", "vendor"),
-        ("vendor", "acme"),
-        ("acme", "delta"),
-        ("delta", "acme"),
-    ] {
-        text.push_str(&format!(
-            "\n[[agreements]]\nname = \"{from}-to-{to}\"\nfrom = \"{from}\"\nto = \"{to}\"\n"
-        ));
-        if from == "acme" {
-            text.push_str("auto_share_tags = [\"escalate\"]\n");
-        }
-    }
-    text
-}
-
 /// Found by the deterministic simulation (seed 239): a reply on one mirror whose webhook
 /// was lost (or whose write failed) crossed after a later reply on another mirror of the
 /// same ticket. Now the later one waits for it, and its mirror is looked at.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replies_from_two_mirrors_land_in_the_order_they_were_written() {
     let sim = common::simulator_of(&["acme", "vendor", "delta"]).await;
-    let text = shared_two_ways(&sim);
+    let text = common::two_links_into_one_ticket(&sim);
     let w = common::world_with(sim, &text).await;
     let t = w
         .sim

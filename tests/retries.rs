@@ -9,6 +9,9 @@ use sharebridge::link::Flow;
 use sharebridge::store::PendingWrite;
 use sharebridge::zendesk::models::{Status, TicketWrite};
 
+/// Where a write in doubt is looked for on the receiving ticket.
+const AUDITS: &str = "GET /api/v2/tickets/{id}/audits";
+
 /// Found by tests/chaos.rs (workload, seed 2, under load): the export's hint for acme's
 /// status change was taken by a run that failed (a write left in doubt by a crash was
 /// not decided yet); comment webhooks came before the retry, so the retry took only
@@ -35,7 +38,7 @@ async fn a_status_change_taken_by_a_failed_run_crosses_on_the_retry_despite_newe
             .unwrap();
     })
     .await;
-    let audits_before = audit_reads(&w, "vendor");
+    let audits_before = common::requests_to(&w.sim, "vendor", AUDITS);
     // acme's agent sets the status; the export's hint says only "changed".
     w.sim
         .update_ticket(
@@ -51,7 +54,10 @@ async fn a_status_change_taken_by_a_failed_run_crosses_on_the_retry_despite_newe
     w.hints.push("acme", t);
     // The run took that hint and failed on the write in doubt (it looked for it on the
     // mirror and did not find it).
-    common::wait_for_within(10, || audit_reads(&w, "vendor") > audits_before).await;
+    common::wait_for_within(10, || {
+        common::requests_to(&w.sim, "vendor", AUDITS) > audits_before
+    })
+    .await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     // A comment's webhook comes before the retry.
     let c = w
@@ -83,15 +89,4 @@ async fn a_status_change_taken_by_a_failed_run_crosses_on_the_retry_despite_newe
     })
     .await;
     w.stop();
-}
-
-/// How many times the bridge read audits of `account`'s tickets (a write in doubt looked
-/// for).
-fn audit_reads(w: &common::World, account: &str) -> u64 {
-    w.sim
-        .stats(account)
-        .by_endpoint
-        .get("GET /api/v2/tickets/{id}/audits")
-        .copied()
-        .unwrap_or(0)
 }

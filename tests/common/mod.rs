@@ -349,4 +349,37 @@ pub async fn wait_for_within(secs: u64, mut check: impl FnMut() -> bool) {
 pub async fn wait_for(check: impl FnMut() -> bool) {
     wait_for_within(10, check).await
 }
+/// acme shares into vendor and delta, both two-way: replies on both mirrors are written
+/// into acme's one ticket by two links.
+pub fn two_links_into_one_ticket(sim: &sharebridge::sim::Simulator) -> String {
+    let mut text = format!(
+        "{DAEMON_SECTION}{}{}{}",
+        account_section(sim, "acme", "accept_from = [\"vendor\", \"delta\"]"),
+        account_section(sim, "vendor", "accept_from = [\"acme\"]"),
+        account_section(sim, "delta", "accept_from = [\"acme\"]"),
+    );
+    for (from, to) in [
+        ("acme", "vendor"),
+        ("vendor", "acme"),
+        ("acme", "delta"),
+        ("delta", "acme"),
+    ] {
+        text.push_str(&format!(
+            "\n[[agreements]]\nname = \"{from}-to-{to}\"\nfrom = \"{from}\"\nto = \"{to}\"\n"
+        ));
+        if from == "acme" {
+            text.push_str("auto_share_tags = [\"escalate\"]\n");
+        }
+    }
+    text
+}
+
+/// How many requests `account` got on `endpoint` (e.g. "PUT /api/v2/tickets/{id}").
+pub fn requests_to(sim: &Simulator, account: &str, endpoint: &str) -> u64 {
+    sim.stats(account)
+        .by_endpoint
+        .get(endpoint)
+        .copied()
+        .unwrap_or(0)
+}
 pub mod postgres;
