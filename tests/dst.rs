@@ -2,41 +2,22 @@
 //! and the daemon in one process on simulated time, under seeded faults, crashes and
 //! interleavings, checked against the model at the end of every run.
 //!
-//! - `ci_seeds_hold`: seeds 0..360 (`SHAREBRIDGE_DST_SEEDS=N` for more) with every
-//!   violation printed with the command that replays it. Features that still find an
-//!   open case of issue #12 on this engine are left out ([`OPEN`]), and the seeds that
-//!   still find one with the other features are skipped ([`KNOWN`]); each comes back
-//!   once its fix lands (then they are regression seeds). After an engine change,
-//!   `sharebridge chaos --seeds 0..360 --json --exclude <OPEN>` lists what fails.
+//! - `ci_seeds_hold`: seeds 0..360 (`SHAREBRIDGE_DST_SEEDS=N` for more) and the
+//!   [`REGRESSIONS`] beyond them, every feature on, none skipped, with every violation
+//!   printed with the command that replays it. After an engine change,
+//!   `sharebridge chaos --seeds 0..360 --json` lists what fails.
 //! - `a_seed_replays_its_digest`: seeds run twice alone, then again in parallel with
 //!   other seeds loading the machine, give the same digest and the same violations.
 //! - the command: one JSON line per seed with the fixed names; bad input exits 2.
 
 use std::collections::BTreeMap;
 
-use sharebridge::chaos::{self, Feature, Features, Options, Outcome};
-
-/// Features left out of CI's seeds: none. Every feature (`sharebridge chaos --features`)
-/// is exercised; a feature that finds an open case of issue #12 would be listed here with
-/// the case, and come back once its fix lands.
-const OPEN: &[Feature] = &[];
-
-/// Seeds 0..360 that still fail on this engine with every feature, and how: none. A
-/// seed that fails after an engine change is a bug report (never skip it here to make
-/// CI green); `sharebridge chaos --seeds 0..360 --json` lists what fails.
-const KNOWN: &[(u64, &str)] = &[];
+use sharebridge::chaos::{self, Features, Options, Outcome};
 
 /// Seeds beyond 0..360 that once failed and pass since: run in CI too.
 /// 599: a second mirror after a withdrawal during the create; 894: a write in doubt left
 /// by a link put in error (its mirror closed) never settled.
 const REGRESSIONS: &[u64] = &[599, 894];
-
-fn ci_options() -> Options {
-    Options {
-        exclude: OPEN.iter().copied().collect::<Features>(),
-        ..Options::default()
-    }
-}
 
 fn seeds() -> u64 {
     std::env::var("SHAREBRIDGE_DST_SEEDS")
@@ -64,12 +45,10 @@ fn describe(o: &Outcome, options: &Options) -> String {
 #[test]
 fn ci_seeds_hold() {
     chaos::command::quiet_injected_panics();
-    let options = ci_options();
+    let options = Options::default();
     let n = seeds();
-    let known: std::collections::BTreeSet<u64> = KNOWN.iter().map(|(s, _)| *s).collect();
     let seeds: Vec<u64> = (0..n)
         .chain(REGRESSIONS.iter().copied().filter(|s| *s >= n))
-        .filter(|s| !known.contains(s))
         .collect();
     let mut failed = Vec::new();
     let (mut ran, mut faults, mut crashes, mut comments) = (0, 0, 0, 0);
