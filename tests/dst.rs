@@ -17,7 +17,7 @@ use sharebridge::chaos::{self, Features, Options, Outcome};
 /// Seeds beyond 0..360 that once failed and pass since: run in CI too.
 /// 599: a second mirror after a withdrawal during the create; 894: a write in doubt left
 /// by a link put in error (its mirror closed) never settled.
-const REGRESSIONS: &[u64] = &[599, 894];
+const REGRESSIONS: &[u64] = &[395, 449, 599, 813, 887, 894, 1402, 2155, 2313];
 
 fn seeds() -> u64 {
     std::env::var("SHAREBRIDGE_DST_SEEDS")

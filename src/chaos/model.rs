@@ -134,6 +134,9 @@ fn ms_since(start: Timestamp, t: Timestamp) -> u64 {
     t.duration_since(start).as_millis().max(0) as u64
 }
 
+/// Why a link may have ended: an unshare the daemon died before answering.
+const UNANSWERED: &str = "it was unshared, unanswered";
+
 impl Checker<'_> {
     /// The configuration the world had written at `ms`.
     fn world_at(&self, ms: u64) -> &ConfigState {
@@ -158,6 +161,23 @@ impl Checker<'_> {
     /// Accepted at `ms` in the world's configuration and in the daemon's.
     fn surely_accepted(&self, agreement: &str, ms: u64) -> bool {
         self.world_at(ms).is_accepted(agreement) && self.applied_at(ms).is_accepted(agreement)
+    }
+
+    /// Whether the daemon applied a configuration accepting `agreement` (after one that
+    /// did not) earlier in the second of `ms`: a link upgraded to two-way then starts
+    /// from that moment, and Zendesk's times are to the second, so a reply written in that
+    /// second after it may stay on the mirror (the engine holds the whole second back:
+    /// nothing crosses without consent).
+    fn accepted_in_second_of(&self, agreement: &str, ms: u64) -> bool {
+        let mut before = None;
+        for (t, v) in &self.log.applied {
+            let now = self.versions[*v as usize].is_accepted(agreement);
+            if *t <= ms && *t / 1000 == ms / 1000 && now && before == Some(false) {
+                return true;
+            }
+            before = Some(now);
+        }
+        false
     }
 
     fn surely_not_accepted(&self, agreement: &str, ms: u64) -> bool {
@@ -209,6 +229,8 @@ impl Checker<'_> {
     }
 
     /// When something the world did first ended the link of ticket `n` into `to`.
+    /// (An unshare the daemon never answered counts, as [`UNANSWERED`]: what crossed
+    /// after it is not owed, and the link may stay active.)
     fn ended(&self, n: u32, rec: &TicketRec, to: &str) -> Option<(u64, &'static str)> {
         self.ends(n, rec, to).into_iter().next()
     }
@@ -223,8 +245,15 @@ impl Checker<'_> {
             }
         }
         for op in &self.log.ops {
-            if op.ticket == n && op.to == to && op.kind == OpKind::Unshare && op.ok != Some(false) {
-                ends.push((op.at_ms, "it was unshared"));
+            if op.ticket == n && op.to == to && op.kind == OpKind::Unshare {
+                match op.ok {
+                    Some(true) => ends.push((op.at_ms, "it was unshared")),
+                    // The daemon died before answering: the unshare may have been lost
+                    // with it (killed at the store sync recording it), and the operator
+                    // was told nothing; it may have ended the link or not.
+                    None => ends.push((op.at_ms, UNANSWERED)),
+                    Some(false) => {}
+                }
             }
         }
         for (t, account, ms) in &self.log.mirror_ended {
@@ -386,7 +415,10 @@ impl Checker<'_> {
             && link.state == LinkState::Active
             && self.stays_accepted(forward, tok.at_ms.max(rec.created_ms))
             && (!reverse
-                || (self.stays_accepted(own, tok.at_ms) && link.direction == Direction::TwoWay));
+                || (self.stays_accepted(own, tok.at_ms)
+                    && link.direction == Direction::TwoWay
+                    && !self.accepted_in_second_of(own, tok.at_ms)
+                    && !self.accepted_in_second_of(forward, tok.at_ms)));
         if clean { Expect::Must } else { Expect::May }
     }
 
@@ -779,7 +811,8 @@ impl Checker<'_> {
                     if link.state == LinkState::Active
                         && at >= created
                         && !self.relinked_after(*n, &link.target_account, at)
-                        && why != "its mirror was closed or deleted" =>
+                        && why != "its mirror was closed or deleted"
+                        && why != UNANSWERED =>
                 {
                     self.v.push(format!(
                         "{name} is still active though {why} at {:.1} s",

@@ -14,6 +14,10 @@ use crate::store::{AgreementRecord, AuditKind, LinkState, NewAudit};
 
 use super::{Engine, EngineError};
 
+/// How long a start or reload waits, in all, for Zendesk to name the newest comment of
+/// the mirrors whose links turn two-way (see `apply_agreements`).
+const UPGRADE_READ_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Engine {
     pub(crate) async fn apply_agreements(&self) -> Result<(), EngineError> {
         let config = self.config();
@@ -117,6 +121,7 @@ impl Engine {
             Ok(())
         })?;
         let mut owed_notes = false;
+        let read_until = tokio::time::Instant::now() + UPGRADE_READ_WAIT;
         for link in &todo {
             let state = self.state_of(&link.agreement).unwrap_or(State::Inactive);
             if let Some(reason) = Reason::for_agreement(state) {
@@ -137,8 +142,14 @@ impl Engine {
             };
             let direction = self.direction_for(agreement);
             if direction != link.direction {
-                // Not retroactive: the reverse flow starts from the mirror as it is now.
-                // Its newest comment marks where (read once); without it, the time does.
+                // Not retroactive (DESIGN §2: "from then on"): replies written on the
+                // mirror before now never cross. The mirror's newest comment marks where,
+                // if Zendesk names it before `UPGRADE_READ_WAIT` is up; else the time
+                // does, and Zendesk's times being to the second, a reply in this second
+                // stays on the mirror. A reload never waits longer on Zendesk: a
+                // withdrawal written after it takes effect at once (found by the
+                // deterministic simulation, seed 1402: a read held 60 s by slow answers
+                // kept the next reload, a withdrawal, from applying).
                 let newest = match (direction, link.target_ticket) {
                     (Direction::TwoWay, Some(mirror)) => {
                         let after = self
@@ -147,17 +158,21 @@ impl Engine {
                             .last_source_comment
                             .unwrap_or(0);
                         match self.account(&link.target_account) {
-                            Ok(to) => to
-                                .client
-                                .comments_after(mirror, after)
-                                .await
-                                .ok()
-                                .map(|c| c.iter().map(|c| c.id).max().unwrap_or(after)),
+                            Ok(to) => tokio::time::timeout_at(
+                                read_until,
+                                to.client.comments_after(mirror, after),
+                            )
+                            .await
+                            .ok()
+                            .and_then(Result::ok)
+                            .map(|c| c.iter().map(|c| c.id).max().unwrap_or(after)),
                             Err(_) => None,
                         }
                     }
                     _ => None,
                 };
+                // Counted first: a step already under way writes no reply from here on.
+                self.direction_changing();
                 self.store().transaction(|tx| {
                     tx.set_link_direction(link.id, direction)?;
                     if direction == Direction::TwoWay {
@@ -181,6 +196,9 @@ impl Engine {
                     direction = direction.as_str(),
                     "link direction changed"
                 );
+                if direction == Direction::OneWay {
+                    self.recover_stranded(link.id, &[Flow::TargetToSource]);
+                }
             }
         }
         if owed_notes {

@@ -28,7 +28,6 @@ use crate::store::{Link, LinkState};
 use crate::zendesk::models::{CustomField, Status};
 
 use super::hints::{Carried, CarriedComment};
-use super::sync::ends;
 use super::{Engine, EngineError};
 
 impl Engine {
@@ -105,7 +104,7 @@ impl Engine {
             self.step(link, flow, None, carried).await?;
             return Ok(true);
         }
-        let (Some(ends), Some(rules)) = (ends(link, flow), self.rules_for(link, flow)) else {
+        let (Some(ends), Some(rules)) = (self.ends(link, flow), self.rules_for(link, flow)) else {
             return Ok(false);
         };
         // A webhook does not say whether a comment has files: where they are copied, the
@@ -115,6 +114,9 @@ impl Engine {
             return Ok(true);
         }
         let _turn = self.lock_link(link.id).await;
+        if flow == Flow::TargetToSource && !self.stored_two_way(link.id)? {
+            return Ok(true);
+        }
         let verified = self
             .shared
             .verified

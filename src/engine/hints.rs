@@ -135,6 +135,27 @@ impl Hints {
         self.enqueue(account, ticket)
     }
 
+    /// Whether a hint not taken yet says that one of `comments` of this ticket was made
+    /// private or redacted: news a write built from an earlier read must not outrun (it
+    /// would send the comment as that read showed it). When so, the ticket's next run
+    /// reads it whole (the write is withheld, and what it carried is planned again).
+    pub fn privacy_news(&self, account: &str, ticket: u64, comments: &[u64]) -> bool {
+        let mut carried = self.carried.lock().unwrap_or_else(|e| e.into_inner());
+        let key = Hint {
+            account: account.to_owned(),
+            ticket,
+        };
+        let Some(c) = carried.get_mut(&key) else {
+            return false;
+        };
+        if !c.privacy.iter().any(|p| comments.contains(&p.comment)) {
+            return false;
+        }
+        c.full = true;
+        c.comments.clear();
+        true
+    }
+
     /// What the hints for this ticket carried since it was last taken; `None` when no
     /// hint recorded anything (a retry): read the ticket.
     pub fn take_carried(&self, account: &str, ticket: u64) -> Option<Carried> {
@@ -315,5 +336,42 @@ mod tests {
         hints.put_back("acme", 4, None);
         let c = hints.take_carried("acme", 4).unwrap();
         assert!(c.full && c.blind && c.comments.is_empty(), "{c:?}");
+    }
+
+    #[test]
+    fn news_of_a_comment_made_private_stops_a_write_of_it_and_makes_the_next_run_read() {
+        let hints = Hints::new();
+        let detail = CarriedTicket::default();
+        // No hint at all, or one about other comments: no news.
+        assert!(!hints.privacy_news("acme", 1, &[4]));
+        hints.push_comment("acme", 1, comment(7), detail.clone());
+        let other = PrivacyChange {
+            comment: 5,
+            redacted: false,
+        };
+        hints.push_privacy("acme", 1, other);
+        assert!(!hints.privacy_news("acme", 1, &[4, 6]));
+        assert!(
+            !hints.privacy_news("vendor", 1, &[5]),
+            "another account's ticket"
+        );
+        let c = hints.take_carried("acme", 1).unwrap();
+        assert!(
+            !c.full && c.comments.len() == 1,
+            "no news changes nothing: {c:?}"
+        );
+        // A comment the write carries was made private (or redacted) since its read.
+        for redacted in [false, true] {
+            let change = PrivacyChange {
+                comment: 4,
+                redacted,
+            };
+            hints.push_comment("acme", 2, comment(8), detail.clone());
+            hints.push_privacy("acme", 2, change);
+            assert!(hints.privacy_news("acme", 2, &[3, 4]));
+            let c = hints.take_carried("acme", 2).unwrap();
+            assert!(c.full && c.comments.is_empty(), "the next run reads: {c:?}");
+            assert_eq!(c.privacy, [change], "and follows the change");
+        }
     }
 }

@@ -85,6 +85,9 @@ pub(crate) struct Shared {
     heartbeat: Mutex<tokio::time::Instant>,
     /// The link and orphan gauges need a recount (`recount_gauges`).
     gauges_stale: std::sync::atomic::AtomicBool,
+    /// How many times a link's stored direction was changed by this process, counted
+    /// before each change is stored (`may_write`).
+    directions: std::sync::atomic::AtomicU64,
     /// What the scheduler holds, counted under the same lock as the hints are drained
     /// into it: a reader never sees a hint drained and not yet counted (`settle` and the
     /// export position once took that moment for quiet on a loaded machine).
@@ -157,6 +160,7 @@ impl Engine {
                 states: RwLock::new(BTreeMap::new()),
                 activity: Mutex::new(Activity::default()),
                 gauges_stale: std::sync::atomic::AtomicBool::new(true),
+                directions: std::sync::atomic::AtomicU64::new(0),
                 heartbeat: Mutex::new(tokio::time::Instant::now()),
                 exported: Mutex::new(HashMap::new()),
                 verified: Mutex::new(Default::default()),
@@ -493,6 +497,46 @@ impl Engine {
                 .agreement_between(&link.target_account, &link.source_account)
                 .is_some_and(|r| accepted(&r.name)),
         }
+    }
+
+    /// Whether a write of `flow` between `ends` may be sent now: consent as in
+    /// [`Engine::consents`] and, for a reply from the mirror, the link stored two-way and
+    /// no link's direction changed since the step took `ends`. A step that read the
+    /// mirror before a downgrade (and, maybe, the upgrade after it) holds comments written
+    /// while the link was one-way; they never cross (DESIGN §5: an upgrade is not
+    /// retroactive, the reverse flow starts from the mirror as the upgrade found it).
+    pub(crate) fn may_write(
+        &self,
+        link: &crate::store::Link,
+        flow: link::Flow,
+        ends: &sync::Ends,
+    ) -> bool {
+        self.consents(link, flow)
+            && (flow == link::Flow::SourceToTarget
+                || (self.directions_changed() == ends.directions
+                    && self.stored_two_way(link.id).unwrap_or(false)))
+    }
+
+    /// The count [`Engine::may_write`] compares.
+    pub(crate) fn directions_changed(&self) -> u64 {
+        self.shared
+            .directions
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Counted before a link's direction is stored changed, so a step that took its ends
+    /// before the change cannot write a reply after it.
+    pub(crate) fn direction_changing(&self) {
+        self.shared
+            .directions
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether link `id` is stored live and two-way now.
+    pub(crate) fn stored_two_way(&self, id: u64) -> Result<bool, EngineError> {
+        Ok(self.store().link(id)?.is_some_and(|l| {
+            l.state == crate::store::LinkState::Active && l.direction == link::Direction::TwoWay
+        }))
     }
 
     /// The turn of one link: its two flows (and the carried path) never run at once.

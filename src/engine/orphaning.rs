@@ -96,6 +96,11 @@ impl Engine {
         let Some(link) = ended else {
             return Ok(false);
         };
+        // Its first comment is brought in line with the source's first before it is
+        // recorded: a failure here leaves it unclaimed, and the next sweep tries again.
+        let mut with_mirror = link.clone();
+        with_mirror.target_ticket = Some(mirror);
+        self.follow_intro(&with_mirror).await?;
         let now = crate::clock::now();
         let claimed = self.store().transaction(|tx| {
             if tx.view().link_by_target(&agreement.to, mirror)?.is_some() {
@@ -215,7 +220,7 @@ impl Engine {
         if fresh {
             tracing::info!(link = link.id, reason = reason.as_str(), account = %link.target_account, "link orphaned");
             self.refresh_gauges();
-            self.recover_stranded(link.id);
+            self.recover_stranded(link.id, &super::recovery::BOTH_FLOWS);
         }
         Ok(orphan)
     }

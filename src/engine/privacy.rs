@@ -17,7 +17,6 @@ use crate::store::{AuditKind, Link, NewAudit};
 use crate::zendesk::client::ZendeskError;
 
 use super::hints::PrivacyChange;
-use super::sync::ends;
 use super::{Engine, EngineError};
 
 impl Engine {
@@ -58,6 +57,65 @@ impl Engine {
         again.map_or(Ok(()), Err)
     }
 
+    /// A mirror recorded late (adopted by a share, or found as the late mirror of a link
+    /// that ended): its first comment was written from the source's first comment as it
+    /// was when the create was sent, perhaps long before, and a make-private or a
+    /// redaction since then was news for no mirror. So the copy is recorded as carrying
+    /// that comment (later changes follow it) and brought in line now: made private if
+    /// the source's is, redacted where it is (found by the deterministic simulation, seed
+    /// 395). Nothing when the mirror's first comment holds a note in its place.
+    pub(crate) async fn follow_intro(&self, link: &Link) -> Result<(), EngineError> {
+        let flow = Flow::SourceToTarget;
+        let Some(ends) = self.ends(link, flow) else {
+            return Ok(());
+        };
+        let sender = self.account(&ends.sender_account)?;
+        let receiver = self.account(&ends.receiver_account)?;
+        let bridge = receiver.bridge_user().await?;
+        let Some(first) = sender
+            .client
+            .list_comments(ends.sender_ticket)
+            .await?
+            .into_iter()
+            .next()
+        else {
+            return Ok(());
+        };
+        let intro = receiver
+            .client
+            .list_comments(ends.receiver_ticket)
+            .await?
+            .into_iter()
+            .find(|c| c.author_id == bridge);
+        let Some(intro) = intro.filter(|c| super::share::intro_carries_first(&c.body)) else {
+            return Ok(());
+        };
+        match self.store().mirrored_comment(link.id, flow, first.id)? {
+            Some(m) if m.mirror_comment != intro.id => return Ok(()),
+            Some(_) => {}
+            None => match self
+                .store()
+                .transaction(|tx| tx.record_mirrored_ahead(link.id, flow, &[first.id], intro.id))
+            {
+                Ok(()) => {}
+                // Recorded for another link: not this link's to follow.
+                Err(crate::store::StoreError::Conflict { .. }) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            },
+        }
+        for redacted in [false, true] {
+            if !redacted && first.public {
+                continue;
+            }
+            let change = PrivacyChange {
+                comment: first.id,
+                redacted,
+            };
+            self.follow_one(link, flow, change).await?;
+        }
+        Ok(())
+    }
+
     /// One change on one flow: nothing when the comment never crossed on it.
     async fn follow_one(
         &self,
@@ -71,7 +129,7 @@ impl Engine {
         else {
             return Ok(());
         };
-        let Some(ends) = ends(link, flow) else {
+        let Some(ends) = self.ends(link, flow) else {
             return Ok(());
         };
         let mirror = mapping.mirror_comment;

@@ -256,7 +256,7 @@ impl Engine {
             // No step of a link in error runs again until it is fixed: a write it left in
             // doubt (the other flow's) is settled by the recovery pass (found by the
             // deterministic simulation, seed 894: a mirror closed by its agents).
-            self.recover_stranded(id);
+            self.recover_stranded(id, &super::recovery::BOTH_FLOWS);
         }
         Ok(())
     }

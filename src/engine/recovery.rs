@@ -17,9 +17,12 @@ use crate::orphan::Reason;
 use crate::store::{Link, LinkState, PendingWrite};
 use crate::zendesk::client::ZendeskError;
 
-use super::sync::{Ends, ends};
+use super::sync::Ends;
 use super::write::{MARKER_KEY, MARKER_PREFIX, SOURCES_KEY, Settled, judge, parse_marker};
 use super::{Engine, EngineError};
+
+/// Both flows of a link: what a link that ended leaves stranded.
+pub(crate) const BOTH_FLOWS: [Flow; 2] = [Flow::SourceToTarget, Flow::TargetToSource];
 
 /// Clock skew allowed between this host and Zendesk when matching a comment in doubt.
 const SKEW: jiff::SignedDuration = jiff::SignedDuration::from_secs(120);
@@ -156,7 +159,7 @@ impl Engine {
         link: &Link,
         pending: &PendingWrite,
     ) -> Result<Option<(PendingWrite, Settled)>, EngineError> {
-        let Some(ends) = ends(link, pending.flow) else {
+        let Some(ends) = self.ends(link, pending.flow) else {
             self.store().clear_pending_write(link.id, pending.flow)?;
             return Ok(Some((pending.clone(), Settled::NotLanded)));
         };
@@ -190,34 +193,39 @@ impl Engine {
             Err(_) => None,
         };
         if let Some(at) = left {
-            self.keep_stranded_in_view(link.id, at);
+            self.keep_stranded_in_view(link.id, pending.flow, at);
         }
         settled
     }
 
-    /// A write left in doubt is settled by its link's next step; a link that has ended has
-    /// none (found by the deterministic simulation: such a write stayed in doubt for ever,
-    /// and its ticket never settled). So a write left in doubt on an ended link is handed
-    /// to the recovery pass of the engine's loop, at `at`.
-    fn keep_stranded_in_view(&self, link: u64, at: jiff::Timestamp) {
-        let live = matches!(self.store().link(link), Ok(Some(l)) if l.state == LinkState::Active);
-        if !live {
-            tracing::debug!(link, %at, "write in doubt on an ended link: left to the recovery pass");
+    /// A write left in doubt is settled by its flow's next step; a link that has ended has
+    /// none, nor has the reverse flow of a link turned one-way (found by the deterministic
+    /// simulation, seeds 1 and 2155: such a write stayed in doubt for ever, and its ticket
+    /// never settled). So such a write is handed to the recovery pass of the engine's
+    /// loop, at `at`.
+    fn keep_stranded_in_view(&self, link: u64, flow: Flow, at: jiff::Timestamp) {
+        let steps = matches!(
+            self.store().link(link),
+            Ok(Some(l)) if l.state == LinkState::Active
+                && (flow == Flow::SourceToTarget || l.direction == crate::link::Direction::TwoWay)
+        );
+        if !steps {
+            tracing::debug!(link, flow = flow.as_str(), %at, "write in doubt on a flow that no longer steps: left to the recovery pass");
             self.recover_at(at);
         }
     }
 
-    /// At the moment a link ends: the writes it left in doubt (either flow) are stranded,
-    /// as no step of the link will settle them; the recovery pass of the engine's loop
-    /// does, now.
-    pub(crate) fn recover_stranded(&self, link: u64) {
-        let stranded = [Flow::SourceToTarget, Flow::TargetToSource]
-            .into_iter()
-            .any(|flow| matches!(self.store().pending_write(link, flow), Ok(Some(_))));
+    /// At the moment a link ends (`flows`: both) or turns one-way (the reverse one): the
+    /// writes it left in doubt on those flows are stranded, as no step will settle them;
+    /// the recovery pass of the engine's loop does, now.
+    pub(crate) fn recover_stranded(&self, link: u64, flows: &[Flow]) {
+        let stranded = flows
+            .iter()
+            .any(|flow| matches!(self.store().pending_write(link, *flow), Ok(Some(_))));
         if stranded {
             tracing::debug!(
                 link,
-                "the ended link left a write in doubt: left to the recovery pass"
+                "the link left a write in doubt on a flow that no longer steps: left to the recovery pass"
             );
             self.recover_at(crate::clock::now());
         }
@@ -225,7 +233,7 @@ impl Engine {
 
     /// [`Engine::settle_locked`]'s verdict and its record.
     async fn decide(&self, link: &Link, pending: &PendingWrite) -> Result<Settled, EngineError> {
-        let Some(ends) = ends(link, pending.flow) else {
+        let Some(ends) = self.ends(link, pending.flow) else {
             return Ok(Settled::NotLanded);
         };
         let found = match self.find_write(&ends, pending).await {

@@ -26,6 +26,18 @@ fn first_verdict(agreement: &AgreementConfig, first: &Comment) -> CommentVerdict
     )
 }
 
+/// What a mirror's first comment says in place of a source's first comment held back as
+/// private, and held back because the agreement mirrors no public comments.
+const HELD_PRIVATE: &str = "\n\n(The first comment is private and was held back.)";
+const HELD_PUBLIC: &str =
+    "\n\n(The first comment was held back: this agreement mirrors no public comments.)";
+
+/// Whether a mirror's first comment (as the bridge wrote it at the mirror's creation)
+/// carries the source's first comment, not a note that it was held back. Pure.
+pub(crate) fn intro_carries_first(body: &str) -> bool {
+    body.contains("\n\n") && !body.ends_with(HELD_PRIVATE) && !body.ends_with(HELD_PUBLIC)
+}
+
 /// What [`Engine::names_before_read`] looked up.
 struct Names {
     requester: String,
@@ -321,7 +333,7 @@ impl Engine {
                 // meanwhile does not stop it: the mirror it makes is the orphan's.
                 let created = match to
                     .client
-                    .guarded(self.consent_guard(link, Flow::SourceToTarget, false))
+                    .guarded(self.consent_guard(link, Flow::SourceToTarget, None))
                     .create_ticket(&write, Some(&link.idempotency_key))
                     .await
                 {
@@ -353,6 +365,22 @@ impl Engine {
             .map(|c| c.id);
         let source_now = SideNow::of(source);
         let mirror_now = SideNow::of(&mirror);
+        // Replies on the mirror cross from the moment this link could carry them, never
+        // before (DESIGN §5, not retroactively): not before the mirror existed, nor before
+        // an upgrade to two-way that found no mirror yet (its `not_before`), nor, for a
+        // mirror adopted, before this link was made (it may be the late mirror of a link
+        // that ended, one-way then or no link at all).
+        let upgraded =
+            Self::baseline(&self.store().watermark(link.id, Flow::TargetToSource)?).not_before;
+        let replies_from = [
+            Some(mirror.created_at),
+            upgraded,
+            adopted.then_some(link.created_at),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(mirror.created_at);
         // Baselines: what each side looked like when the bridge last aligned them.
         let (source_base, mirror_base) = if adopted {
             // Race (found by tests/chaos.rs): the mirror was created by an earlier attempt
@@ -378,15 +406,19 @@ impl Engine {
                     .collect(),
                 ..mirror_now.clone()
             };
-            (
-                Baseline::default(),
-                known.to_baseline(Some(mirror.created_at)),
-            )
+            (Baseline::default(), known.to_baseline(Some(replies_from)))
         } else {
             let mut source_base = source_now.to_baseline(None);
             super::system::hold_back(&mut source_base, &Baseline::default(), &found);
-            (source_base, mirror_now.to_baseline(Some(mirror.created_at)))
+            (source_base, mirror_now.to_baseline(Some(replies_from)))
         };
+        if adopted {
+            // Created long ago maybe: privacy changes since then follow before the mirror
+            // is recorded (a failure leaves it unrecorded, and the retry adopts it again).
+            let mut with_mirror = link.clone();
+            with_mirror.target_ticket = Some(mirror.id);
+            self.follow_intro(&with_mirror).await?;
+        }
         let last_mirror_comment = intro;
         let updated = self.store().transaction(|tx| {
             let l = tx.set_mirror_ticket(link.id, mirror.id)?;
@@ -477,10 +509,8 @@ impl Engine {
                 body.push_str(&coalesce::render(&part, agreement.comments.attribution));
                 public = shown;
             }
-            Some((_, CommentVerdict::PublicDisabled)) => body.push_str(
-                "\n\n(The first comment was held back: this agreement mirrors no public comments.)",
-            ),
-            Some(_) => body.push_str("\n\n(The first comment is private and was held back.)"),
+            Some((_, CommentVerdict::PublicDisabled)) => body.push_str(HELD_PUBLIC),
+            Some(_) => body.push_str(HELD_PRIVATE),
             None => {}
         }
         let filter = TagFilter::new(agreement);

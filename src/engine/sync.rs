@@ -29,9 +29,13 @@ pub(crate) struct Ends {
     pub sender_ticket: u64,
     pub receiver_account: String,
     pub receiver_ticket: u64,
+    /// The engine's count of link direction changes when these ends were taken (at the
+    /// start of a step, before anything is read): a reply from the mirror is written only
+    /// while no link's direction changed since (`Engine::may_write`).
+    pub directions: u64,
 }
 
-pub(crate) fn ends(link: &Link, flow: Flow) -> Option<Ends> {
+fn ends_of(link: &Link, flow: Flow, directions: u64) -> Option<Ends> {
     let target = link.target_ticket?;
     Some(match flow {
         Flow::SourceToTarget => Ends {
@@ -39,12 +43,14 @@ pub(crate) fn ends(link: &Link, flow: Flow) -> Option<Ends> {
             sender_ticket: link.source_ticket,
             receiver_account: link.target_account.clone(),
             receiver_ticket: target,
+            directions,
         },
         Flow::TargetToSource => Ends {
             sender_account: link.target_account.clone(),
             sender_ticket: target,
             receiver_account: link.source_account.clone(),
             receiver_ticket: link.source_ticket,
+            directions,
         },
     })
 }
@@ -125,6 +131,12 @@ impl SideNow {
 }
 
 impl Engine {
+    /// Who sends and who receives in `flow` of `link` (`None` while it has no mirror),
+    /// taken now.
+    pub(crate) fn ends(&self, link: &Link, flow: Flow) -> Option<Ends> {
+        ends_of(link, flow, self.directions_changed())
+    }
+
     /// The agreement whose rules govern `flow` on `link`.
     pub(crate) fn rules_for(&self, link: &Link, flow: Flow) -> Option<AgreementConfig> {
         let config = self.config();
@@ -164,7 +176,7 @@ impl Engine {
         now: Option<SideNow>,
         known: &[super::hints::CarriedComment],
     ) -> Result<(), EngineError> {
-        let (Some(ends), Some(rules)) = (ends(link, flow), self.rules_for(link, flow)) else {
+        let (Some(ends), Some(rules)) = (self.ends(link, flow), self.rules_for(link, flow)) else {
             return Ok(());
         };
         // Race (found by tests/chaos.rs, no crash needed): the two flows of a two-way
@@ -177,6 +189,12 @@ impl Engine {
         // status/tag/field change re-reads the sending ticket under that turn: a ticket
         // read before the other flow's write is not compared with the baseline after it.
         let _turn = self.lock_link(link.id).await;
+        // Replies from the mirror only on a link stored two-way now (the caller's copy
+        // may be older than a downgrade), read after `ends` counted the changes: a change
+        // from here on withholds the step's writes (`may_write`).
+        if flow == Flow::TargetToSource && !self.stored_two_way(link.id)? {
+            return Ok(());
+        }
         self.recover_flow(link, flow, &ends).await?;
         let sender = self.account(&ends.sender_account)?;
         let mut read = self.read_step(link, flow, &ends, &sender, known).await?;
