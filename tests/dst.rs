@@ -16,7 +16,12 @@ use sharebridge::chaos::{self, Features, Options, Outcome};
 
 /// Seeds beyond 0..360 that once failed and pass since: run in CI too.
 /// 599: a second mirror after a withdrawal during the create; 894: a write in doubt left
-/// by a link put in error (its mirror closed) never settled.
+/// by a link put in error (its mirror closed) never settled; 395: a late mirror's first
+/// comment kept a privacy change made before it was known; 449: an adopted late mirror's
+/// earlier replies crossed; 813: a write outran the make-private webhook; 887: a reply
+/// read before a downgrade crossed after the re-upgrade; 1402: a slow reload held back a
+/// withdrawal; 2155: a reply in doubt on a link turned one-way never settled; 2313: an
+/// unanswered unshare (a model case).
 const REGRESSIONS: &[u64] = &[395, 449, 599, 813, 887, 894, 1402, 2155, 2313];
 
 fn seeds() -> u64 {
