@@ -83,6 +83,14 @@ pub enum EngineError {
         ticket: u64,
         sibling: u64,
     },
+    #[error(
+        "a write to {account} ticket {ticket} was not sent: {reason}; what it carried is read and planned again shortly"
+    )]
+    Replan {
+        account: String,
+        ticket: u64,
+        reason: &'static str,
+    },
 }
 
 impl EngineError {
@@ -95,7 +103,8 @@ impl EngineError {
             EngineError::NotApplied { .. }
             | EngineError::Undecided { .. }
             | EngineError::EarlierMirror { .. }
-            | EngineError::Behind { .. } => true,
+            | EngineError::Behind { .. }
+            | EngineError::Replan { .. } => true,
             _ => false,
         }
     }
@@ -154,7 +163,8 @@ impl EngineError {
             | EngineError::NotApplied { .. }
             | EngineError::Undecided { .. }
             | EngineError::EarlierMirror { .. }
-            | EngineError::Behind { .. } => 503,
+            | EngineError::Behind { .. }
+            | EngineError::Replan { .. } => 503,
             EngineError::Zendesk(_) => 502,
             EngineError::Store(_) => 500,
         }

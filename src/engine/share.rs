@@ -458,6 +458,14 @@ impl Engine {
             Ok(l)
         })?;
         tracing::info!(link = link.id, account = %link.target_account, ticket = mirror.id, "mirror ready");
+        // Replies written on the mirror before it was recorded here had their webhooks
+        // handled while no link knew it: on a two-way link the mirror is read once now
+        // (found by the deterministic simulation, seeds 1633 and 1689: an adoption held
+        // by slow reads, and the replies' hints came meanwhile).
+        if updated.direction == crate::link::Direction::TwoWay && updated.state == LinkState::Active
+        {
+            self.shared.hints.push(&link.target_account, mirror.id);
+        }
         self.name_orphan_mirror(&updated).await;
         if !found.is_empty() {
             self.record_mismatches(&updated, Flow::SourceToTarget, &agreement.name, &found)?;

@@ -48,13 +48,16 @@ impl Engine {
         }
         // Consent at the moment of the write: an agreement that stopped being accepted
         // (its links are being orphaned) writes nothing more, and the step stops here.
-        if !self.may_write(link, flow, ends) {
+        if !self.consents(link, flow) {
             tracing::info!(
                 link = link.id,
                 flow = flow.as_str(),
-                "not written: the agreement is not accepted now, or the link's direction changed"
+                "not written: the agreement is not accepted now"
             );
             return Err(WriteFailure::LinkEnded);
+        }
+        if !self.may_write(link, flow, ends) {
+            return Err(replan(ends, TURNED));
         }
         // The files go up just before the comment that carries them (upload tokens
         // expire): every attempt of a write uploads afresh (`attachments.rs`).
@@ -68,8 +71,11 @@ impl Engine {
             _ => Prepared::default(),
         };
         // Files take time: consent is asked again at the moment of the write.
-        if !files.is_empty() && !self.may_write(link, flow, ends) {
+        if !files.is_empty() && !self.consents(link, flow) {
             return Err(WriteFailure::LinkEnded);
+        }
+        if !files.is_empty() && !self.may_write(link, flow, ends) {
+            return Err(replan(ends, TURNED));
         }
         let sources = write
             .comment
@@ -77,7 +83,7 @@ impl Engine {
             .map(|b| b.source_comment_ids.clone())
             .unwrap_or_default();
         if self.privacy_news(ends, &sources) {
-            return Err(WriteFailure::LinkEnded);
+            return Err(replan(ends, NEWS));
         }
         let started = crate::clock::now();
         let mut pending = write.comment.as_ref().map(|b| PendingWrite {
@@ -120,7 +126,16 @@ impl Engine {
             .guarded(self.consent_guard(link, flow, Some((ends, sources))))
             .update_ticket_audited(ends.receiver_ticket, &ticket_write)
             .await;
-        let outcome = self.after_send(link, flow, ends, result, pending).await;
+        let outcome = match result {
+            // Withheld for a reason a fresh read answers: the run fails and reads again.
+            Err(ZendeskError::Withheld { reason, .. }) if reason == TURNED || reason == NEWS => {
+                if pending.is_some() {
+                    let _ = self.store().clear_pending_write(link.id, flow);
+                }
+                Err(replan(ends, if reason == TURNED { TURNED } else { NEWS }))
+            }
+            result => self.after_send(link, flow, ends, result, pending).await,
+        };
         if outcome.is_ok()
             && let Some(rules) = &rules
         {
@@ -413,12 +428,26 @@ pub(crate) fn withheld_reason(
     } else if !consents {
         Some("the agreement is not accepted now")
     } else if turned {
-        Some("the link's direction changed since the step read the mirror")
+        Some(TURNED)
     } else if news {
-        Some("a comment it carries was made private or redacted since it was read")
+        Some(NEWS)
     } else {
         None
     }
+}
+
+/// Why a write was withheld when a fresh read of its sending ticket answers the doubt.
+const TURNED: &str = "the link's direction changed since the step read the mirror";
+const NEWS: &str = "a comment it carries was made private or redacted since it was read";
+
+/// A write withheld until its ticket is read again: the run fails (transient), its hints
+/// go back as a full read, and the retry plans from what Zendesk shows then.
+fn replan(ends: &Ends, reason: &'static str) -> WriteFailure {
+    WriteFailure::Engine(EngineError::Replan {
+        account: ends.sender_account.clone(),
+        ticket: ends.sender_ticket,
+        reason,
+    })
 }
 
 /// Why a write did not land.
