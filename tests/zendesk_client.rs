@@ -175,6 +175,13 @@ async fn ticket_lifecycle_tags_comments_and_errors() {
         matches!(&err, ZendeskError::Invalid { details, .. } if details.contains("IdempotentRequestError")),
         "{err}"
     );
+    assert!(err.is_key_reused(), "{err}");
+    assert!(
+        !c.show_ticket(999_999_999)
+            .await
+            .unwrap_err()
+            .is_key_reused()
+    );
     let other = create(&c, "Other", "x:2").await;
 
     assert_eq!(

@@ -18,6 +18,7 @@ mod carried;
 mod error;
 mod fanin;
 pub mod hints;
+mod mirror;
 mod orphaning;
 mod poll;
 mod privacy;

@@ -128,6 +128,22 @@ impl Engine {
         Ok(true)
     }
 
+    /// Whether an ended link of `link`'s ticket and receiver may have made `mirror` (its
+    /// create landed after it ended): one whose mirror was never recorded, or is that one.
+    pub(crate) fn ended_link_may_have_made(
+        &self,
+        link: &Link,
+        mirror: u64,
+    ) -> Result<bool, EngineError> {
+        Ok(self.store().orphans()?.into_iter().any(|o| {
+            o.link != link.id
+                && o.source_account == link.source_account
+                && o.source_ticket == link.source_ticket
+                && o.target_account == link.target_account
+                && o.target_ticket.is_none_or(|t| t == mirror)
+        }))
+    }
+
     /// A second mirror is never made while the first may still land: a link of this
     /// ticket and agreement that ended with its mirror's create unanswered (unshared while
     /// the create was in flight or in doubt) may still get its mirror until

@@ -87,7 +87,7 @@ impl Engine {
             .await?
             .into_iter()
             .find(|c| c.author_id == bridge);
-        let Some(intro) = intro.filter(|c| super::share::intro_carries_first(&c.body)) else {
+        let Some(intro) = intro.filter(|c| super::mirror::intro_carries_first(&c.body)) else {
             return Ok(());
         };
         match self.store().mirrored_comment(link.id, flow, first.id)? {

@@ -55,6 +55,21 @@ fn ends_of(link: &Link, flow: Flow, directions: u64) -> Option<Ends> {
     })
 }
 
+/// The reverse flow's baseline after this step's writes, keeping what an upgrade to
+/// two-way stored meanwhile (where replies start, and that the baseline is to be re-read):
+/// the step read that baseline before, and only the upgrade changes those two while the
+/// step holds the link's turn (found by the deterministic simulation, seed 2486: a step
+/// held by a partition committed after the upgrade and erased its start, and replies
+/// written while the link was one-way crossed).
+fn keep_upgrade(stored: &Watermark, after: &Baseline) -> Baseline {
+    let now = Engine::baseline(stored);
+    Baseline {
+        not_before: now.not_before,
+        rebase: now.rebase,
+        ..after.clone()
+    }
+}
+
 fn reverse(flow: Flow) -> Flow {
     match flow {
         Flow::SourceToTarget => Flow::TargetToSource,
@@ -437,7 +452,7 @@ impl Engine {
                     m.snapshot = serde_json::to_value(new_baseline).ok();
                     tx.set_watermark(link.id, flow, &m)?;
                     let mut r = tx.view().watermark(link.id, reverse(flow))?;
-                    r.snapshot = serde_json::to_value(&receiver_baseline).ok();
+                    r.snapshot = serde_json::to_value(keep_upgrade(&r, &receiver_baseline)).ok();
                     tx.set_watermark(link.id, reverse(flow), &r)?;
                     Ok(())
                 })?;
@@ -488,7 +503,7 @@ impl Engine {
             tx.set_watermark(link.id, flow, &m)?;
             if !plan.writes.is_empty() {
                 let mut r: Watermark = tx.view().watermark(link.id, reverse(flow))?;
-                r.snapshot = serde_json::to_value(receiver_baseline).ok();
+                r.snapshot = serde_json::to_value(keep_upgrade(&r, receiver_baseline)).ok();
                 tx.set_watermark(link.id, reverse(flow), &r)?;
                 tx.mark_link_synced(link.id, at)?;
             }

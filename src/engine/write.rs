@@ -165,6 +165,27 @@ impl Engine {
                 sender_ticket: ends.sender_ticket,
                 sources,
             }),
+            intro: Vec::new(),
+        })
+    }
+
+    /// What each attempt of a mirror's keyed create asks: its agreement still accepted,
+    /// and no news that `intro` (the source's first comment, which the create carries)
+    /// was made private or redacted since it was read. A retry sent after that news
+    /// would make the mirror with the comment as it was (found by the deterministic
+    /// simulation, seed 1795: a create whose first attempt was held 46 s was sent again,
+    /// public, half a minute after its comment was made private).
+    pub(crate) fn create_guard(
+        &self,
+        link: &Link,
+        intro: Option<u64>,
+    ) -> std::sync::Arc<dyn crate::zendesk::client::StillAllowed> {
+        std::sync::Arc::new(ConsentGuard {
+            engine: self.clone(),
+            link: link.clone(),
+            flow: Flow::SourceToTarget,
+            update: None,
+            intro: intro.into_iter().collect(),
         })
     }
 
@@ -372,6 +393,9 @@ struct ConsentGuard {
     /// not: its first attempt may still land, and the create's answer is what records
     /// that mirror on the link (then orphaned as the link is).
     update: Option<Update>,
+    /// For a create: the source comment its first comment carries (privacy news about it
+    /// withholds the attempt; what an earlier attempt made is adopted by the next run).
+    intro: Vec<u64>,
 }
 
 /// What [`ConsentGuard`] checks an update against.
@@ -388,7 +412,16 @@ impl crate::zendesk::client::StillAllowed for ConsentGuard {
     fn still_allowed(&self) -> Result<(), String> {
         let stored = self.engine.store().link(self.link.id).ok().flatten();
         let (active, turned, news) = match &self.update {
-            None => (true, false, false),
+            None => (
+                true,
+                false,
+                !self.intro.is_empty()
+                    && self.engine.shared.hints.privacy_news(
+                        &self.link.source_account,
+                        self.link.source_ticket,
+                        &self.intro,
+                    ),
+            ),
             Some(u) => (
                 stored
                     .as_ref()
@@ -438,7 +471,7 @@ pub(crate) fn withheld_reason(
 
 /// Why a write was withheld when a fresh read of its sending ticket answers the doubt.
 const TURNED: &str = "the link's direction changed since the step read the mirror";
-const NEWS: &str = "a comment it carries was made private or redacted since it was read";
+pub(crate) const NEWS: &str = "a comment it carries was made private or redacted since it was read";
 
 /// A write withheld until its ticket is read again: the run fails (transient), its hints
 /// go back as a full read, and the retry plans from what Zendesk shows then.

@@ -160,6 +160,16 @@ impl ZendeskError {
         }
     }
 
+    /// A create refused because its `Idempotency-Key` was used, within the key's window,
+    /// by an earlier create with another body: that earlier create made a ticket.
+    pub fn is_key_reused(&self) -> bool {
+        matches!(
+            self,
+            ZendeskError::Invalid { status: 400, details, .. }
+                if details.starts_with("IdempotentRequestError")
+        )
+    }
+
     /// True for errors that end a link rather than being retried later.
     pub fn is_permanent(&self) -> bool {
         matches!(
