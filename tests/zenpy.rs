@@ -243,3 +243,75 @@ async fn zenpy_agents_files_reach_the_partner_through_the_bridge() {
     assert_eq!(w.sim.stats("acme").file_downloads_with_credentials, 0);
     w.stop();
 }
+
+/// The promise (issue #12) checked from outside: zenpy agents of acme and vendor work
+/// both sides of two-way links while the daemon runs in-process behind its HTTP server,
+/// with the simulator's signed webhooks and nothing pushed by hand — a burst from both
+/// sides arrives once and in order, private notes stay home, a redaction and a
+/// make-private follow the comment, and a mirror tagged for the way back is never
+/// shared back (`tests/clients/zenpy_promise/`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zenpy_agents_find_the_promise_kept() {
+    let python = venv_python();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut sc = SimConfig::local(&["acme", "vendor"]);
+    sc.limits = Limits::unlimited();
+    sc.export_lag_secs = 0;
+    sc.webhook_secret = "hook".into();
+    let sim = Simulator::start(sc).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let text = format!(
+        "{daemon}{acme}{vendor}\n[[agreements]]\nname = \"acme-to-vendor\"\nfrom = \"acme\"\nto = \"vendor\"\nauto_share_tags = [\"vendor_escalation\"]\n\n[[agreements]]\nname = \"vendor-to-acme\"\nfrom = \"vendor\"\nto = \"acme\"\nauto_share_tags = [\"acme_escalation\"]\n",
+        daemon = common::DAEMON_SECTION.replace(
+            "state_dir = \"unused\"",
+            &format!("state_dir = {:?}", dir.path().join("state")),
+        ),
+        acme = common::account_section(
+            &sim,
+            "acme",
+            "accept_from = [\"vendor\"]\nwebhook_secret = \"hook\""
+        ),
+        vendor = common::account_section(
+            &sim,
+            "vendor",
+            "accept_from = [\"acme\"]\nwebhook_secret = \"hook\""
+        ),
+    );
+    let config = common::load(dir.path(), &text);
+    let running = sharebridge::daemon::start(config, listener).await.unwrap();
+    for account in ["acme", "vendor"] {
+        sim.add_webhook(account, &format!("http://{addr}/webhooks/{account}"));
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let suite = root.join("tests/clients/zenpy_promise");
+    let mut cmd = Command::new(&python);
+    cmd.args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA"])
+        .arg(&suite)
+        .current_dir(&suite)
+        .env("ACME_URL", sim.base_url("acme"))
+        .env("VENDOR_URL", sim.base_url("vendor"))
+        .env("SIM_TOKEN", sim.token())
+        .env("ACME_AGENT", common::AGENT_A)
+        .env("VENDOR_AGENT", common::AGENT_V)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env_remove("ZENPY_FORCE_SCHEME");
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .expect("python runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "zenpy promise suite failed:\n{text}"
+    );
+    assert!(text.contains("3 passed"), "{text}");
+    running.stop().await.unwrap();
+    sim.shutdown().await;
+}

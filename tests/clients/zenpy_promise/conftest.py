@@ -1,0 +1,69 @@
+"""Fixtures for checking the bridge's promise from outside: zenpy 2.0.57 as agents of
+two simulated accounts, with the daemon (its HTTP server, the simulator's signed
+webhooks, nothing pushed by hand) between them. `tests/zenpy.rs` starts both and runs
+pytest on this directory with:
+
+- ACME_URL, VENDOR_URL: the accounts' base URLs; SIM_TOKEN: the API token
+- ACME_AGENT, VENDOR_AGENT: agents' emails (not the bridge's users)
+
+The agreements: acme -> vendor auto-shares `vendor_escalation`, vendor -> acme
+auto-shares `acme_escalation`; both accepted, so shared tickets are linked two ways.
+"""
+
+import os
+import time
+from urllib.parse import urlparse
+
+import pytest
+from zenpy import Zenpy
+
+
+def _client(url, email):
+    host = urlparse(url).netloc
+    subdomain, domain = host.split(".", 1)
+    os.environ["ZENPY_FORCE_SCHEME"] = urlparse(url).scheme
+    zd = Zenpy(
+        subdomain=subdomain, domain=domain, email=email, token=os.environ["SIM_TOKEN"]
+    )
+    # zenpy keeps objects it read in a cache: each read here must see the account now.
+    zd.disable_caching()
+    return zd
+
+
+@pytest.fixture
+def acme():
+    """zenpy as an agent of acme."""
+    return _client(os.environ["ACME_URL"], os.environ["ACME_AGENT"])
+
+
+@pytest.fixture
+def vendor():
+    """zenpy as an agent of vendor."""
+    return _client(os.environ["VENDOR_URL"], os.environ["VENDOR_AGENT"])
+
+
+def wait_for(read, check, what, secs=30, show=repr):
+    """Reads until `check` holds; fails naming `what` and the last value read."""
+    deadline = time.monotonic() + secs
+    last = None
+    while time.monotonic() < deadline:
+        last = read()
+        if last is not None and check(last):
+            return last
+        time.sleep(0.1)
+    raise AssertionError(f"{what}: not reached in {secs} s; last read {show(last)}")
+
+
+def mirror_of(zd, subdomain, ticket_id):
+    """The live mirror of `subdomain`'s ticket in the account `zd` speaks for, or None."""
+    found = [
+        t
+        for t in zd.tickets(external_id=f"sharebridge:{subdomain}:{ticket_id}")
+        if t.status != "deleted"
+    ]
+    return found[0] if found else None
+
+
+def bodies(zd, ticket_id):
+    """(body, public) of each comment of a ticket, oldest first."""
+    return [(c.body, c.public) for c in zd.tickets.comments(ticket=ticket_id)]
