@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sharebridge::sim::{Limits, SimConfig, Simulator};
@@ -36,6 +36,46 @@ fn venv_python() -> PathBuf {
     python
 }
 
+/// `python -m pytest` on `target` (a suite directory, or one file of it), run from the
+/// suite directory `dir` with `env`, quiet, every outcome listed, no cache written.
+fn pytest(python: &Path, dir: &Path, target: &Path, env: &[(&str, String)]) -> Command {
+    let mut cmd = Command::new(python);
+    cmd.args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA"])
+        .arg(target)
+        .current_dir(dir)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env_remove("ZENPY_FORCE_SCHEME");
+    cmd
+}
+
+/// The directory of a suite under `tests/clients/`.
+fn suite(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(name)
+}
+
+/// Everything pytest printed, and its exit code (0: all passed; 5, nothing collected,
+/// is a failure here too).
+fn printed(out: &std::process::Output) -> (Option<i32>, String) {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+/// Runs `cmd` off the async threads and returns what [`printed`] says.
+async fn run(mut cmd: Command) -> (Option<i32>, String) {
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .expect("python runs");
+    printed(&out)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zenpy_drives_every_endpoint_the_bridge_uses() {
     let python = venv_python();
@@ -45,31 +85,22 @@ async fn zenpy_drives_every_endpoint_the_bridge_uses() {
     cfg.admins = vec![ADMIN.to_owned()];
     cfg.oauth_clients = vec![("zenpy".to_owned(), "zenpy-secret".to_owned())];
     let sim = Simulator::start(cfg).await.unwrap();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let suite = root.join("tests/clients/zenpy");
-    let mut cmd = Command::new(&python);
-    cmd.args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA"])
-        .arg(&suite)
-        .current_dir(&suite)
-        .env("SIM_URL", sim.base_url("acme"))
-        .env("SIM_TOKEN", sim.token())
-        .env("SIM_AGENT", AGENT)
-        .env("SIM_ADMIN", ADMIN)
-        .env("SIM_OAUTH_CLIENT", "zenpy")
-        .env("SIM_OAUTH_SECRET", "zenpy-secret")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env_remove("ZENPY_FORCE_SCHEME");
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .unwrap()
-        .expect("python runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let dir = suite("zenpy");
+    let cmd = pytest(
+        &python,
+        &dir,
+        &dir,
+        &[
+            ("SIM_URL", sim.base_url("acme")),
+            ("SIM_TOKEN", sim.token().to_owned()),
+            ("SIM_AGENT", AGENT.to_owned()),
+            ("SIM_ADMIN", ADMIN.to_owned()),
+            ("SIM_OAUTH_CLIENT", "zenpy".to_owned()),
+            ("SIM_OAUTH_SECRET", "zenpy-secret".to_owned()),
+        ],
     );
-    // pytest: 0 = all passed; 5 = no test collected, which is a failure here too.
-    assert_eq!(out.status.code(), Some(0), "zenpy suite failed:\n{text}");
+    let (code, text) = run(cmd).await;
+    assert_eq!(code, Some(0), "zenpy suite failed:\n{text}");
     assert!(text.contains(" passed"), "{text}");
     sim.shutdown().await;
 }
@@ -123,25 +154,25 @@ async fn zenpy_agents_system_fields_cross_the_bridge() {
         sim.token().to_owned(),
     );
     let w = common::world_with(sim, &text).await;
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let suite = root.join("tests/clients/zenpy_bridge");
-    let mut cmd = Command::new(&python);
-    cmd.args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA"])
-        .arg(&suite)
-        .current_dir(&suite)
-        .env("ACME_URL", acme_url)
-        .env("VENDOR_URL", vendor_url)
-        .env("SIM_TOKEN", token)
-        .env("ACME_AGENT", common::AGENT_A)
-        .env("VENDOR_AGENT", common::AGENT_V)
-        .env("IDS", ids.to_string())
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env_remove("ZENPY_FORCE_SCHEME");
-    let run = tokio::task::spawn_blocking(move || cmd.output());
+    let dir = suite("zenpy_bridge");
+    let mut cmd = pytest(
+        &python,
+        &dir,
+        &dir,
+        &[
+            ("ACME_URL", acme_url),
+            ("VENDOR_URL", vendor_url),
+            ("SIM_TOKEN", token),
+            ("ACME_AGENT", common::AGENT_A.to_owned()),
+            ("VENDOR_AGENT", common::AGENT_V.to_owned()),
+            ("IDS", ids.to_string()),
+        ],
+    );
+    let zenpy = tokio::task::spawn_blocking(move || cmd.output());
     // While zenpy works, a hint for each ticket that changed, as a webhook would bring
     // it (the world runs no server).
     let mut seen = std::collections::BTreeMap::new();
-    while !run.is_finished() {
+    while !zenpy.is_finished() {
         for account in ["acme", "vendor"] {
             for t in w.sim.tickets(account) {
                 // `updated_at` has whole seconds: the ticket itself tells a change.
@@ -153,17 +184,8 @@ async fn zenpy_agents_system_fields_cross_the_bridge() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let out = run.await.unwrap().expect("python runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "zenpy bridge suite failed:\n{text}"
-    );
+    let (code, text) = printed(&zenpy.await.unwrap().expect("python runs"));
+    assert_eq!(code, Some(0), "zenpy bridge suite failed:\n{text}");
     assert!(text.contains(" passed"), "{text}");
     // Nothing bounces: looking at both sides again writes nothing more.
     w.settle().await;
@@ -211,34 +233,22 @@ async fn zenpy_agents_files_reach_the_partner_through_the_bridge() {
     let vendor = sim.base_url("vendor");
     let token = sim.token().to_owned();
     let w = common::world_with(sim, &text).await;
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let suite = root.join("tests/clients/zenpy");
-    let mut cmd = Command::new(&python);
-    cmd.args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA"])
-        .arg(suite.join("bridge_attachments.py"))
-        .current_dir(&suite)
-        .env("SIM_URL", acme)
-        .env("SIM_VENDOR_URL", vendor)
-        .env("SIM_TOKEN", token)
-        .env("SIM_AGENT", common::AGENT_A)
-        .env("SIM_VENDOR_AGENT", common::AGENT_V)
-        .env("SIM_MAX_BYTES", max_bytes.to_string())
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env_remove("ZENPY_FORCE_SCHEME");
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .unwrap()
-        .expect("python runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let dir = suite("zenpy");
+    let cmd = pytest(
+        &python,
+        &dir,
+        &dir.join("bridge_attachments.py"),
+        &[
+            ("SIM_URL", acme),
+            ("SIM_VENDOR_URL", vendor),
+            ("SIM_TOKEN", token),
+            ("SIM_AGENT", common::AGENT_A.to_owned()),
+            ("SIM_VENDOR_AGENT", common::AGENT_V.to_owned()),
+            ("SIM_MAX_BYTES", max_bytes.to_string()),
+        ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "zenpy bridge test failed:\n{text}"
-    );
+    let (code, text) = run(cmd).await;
+    assert_eq!(code, Some(0), "zenpy bridge test failed:\n{text}");
     assert!(text.contains("1 passed"), "{text}");
     assert_eq!(w.sim.stats("acme").file_downloads_with_credentials, 0);
     w.stop();
@@ -284,33 +294,21 @@ async fn zenpy_agents_find_the_promise_kept() {
     for account in ["acme", "vendor"] {
         sim.add_webhook(account, &format!("http://{addr}/webhooks/{account}"));
     }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let suite = root.join("tests/clients/zenpy_promise");
-    let mut cmd = Command::new(&python);
-    cmd.args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA"])
-        .arg(&suite)
-        .current_dir(&suite)
-        .env("ACME_URL", sim.base_url("acme"))
-        .env("VENDOR_URL", sim.base_url("vendor"))
-        .env("SIM_TOKEN", sim.token())
-        .env("ACME_AGENT", common::AGENT_A)
-        .env("VENDOR_AGENT", common::AGENT_V)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env_remove("ZENPY_FORCE_SCHEME");
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .unwrap()
-        .expect("python runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let dir = suite("zenpy_promise");
+    let cmd = pytest(
+        &python,
+        &dir,
+        &dir,
+        &[
+            ("ACME_URL", sim.base_url("acme")),
+            ("VENDOR_URL", sim.base_url("vendor")),
+            ("SIM_TOKEN", sim.token().to_owned()),
+            ("ACME_AGENT", common::AGENT_A.to_owned()),
+            ("VENDOR_AGENT", common::AGENT_V.to_owned()),
+        ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "zenpy promise suite failed:\n{text}"
-    );
+    let (code, text) = run(cmd).await;
+    assert_eq!(code, Some(0), "zenpy promise suite failed:\n{text}");
     assert!(text.contains("3 passed"), "{text}");
     running.stop().await.unwrap();
     sim.shutdown().await;

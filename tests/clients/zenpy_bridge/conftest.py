@@ -11,23 +11,12 @@ See tests/clients/zenpy/conftest.py for how zenpy is pointed at 127.0.0.1:PORT.
 
 import json
 import os
-import time
-from urllib.parse import urlparse
+import sys
 
 import pytest
-from zenpy import Zenpy
 
-
-def _client(url, email):
-    host = urlparse(url).netloc
-    subdomain, domain = host.split(".", 1)
-    os.environ["ZENPY_FORCE_SCHEME"] = urlparse(url).scheme
-    zd = Zenpy(
-        subdomain=subdomain, domain=domain, email=email, token=os.environ["SIM_TOKEN"]
-    )
-    # zenpy keeps objects it read in a cache: each read here must see the account now.
-    zd.disable_caching()
-    return zd
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from zenpy_agents import client as _client, wait_for  # noqa: E402,F401
 
 
 @pytest.fixture
@@ -45,15 +34,3 @@ def vendor():
 @pytest.fixture
 def ids():
     return json.loads(os.environ["IDS"])
-
-
-def wait_for(read, check, what, secs=20, show=repr):
-    """Reads until `check` holds; fails naming `what` and the last value read."""
-    deadline = time.monotonic() + secs
-    last = None
-    while time.monotonic() < deadline:
-        last = read()
-        if last is not None and check(last):
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not reached in {secs} s; last read {show(last)}")

@@ -11,23 +11,12 @@ auto-shares `acme_escalation`; both accepted, so shared tickets are linked two w
 """
 
 import os
-import time
-from urllib.parse import urlparse
+import sys
 
 import pytest
-from zenpy import Zenpy
 
-
-def _client(url, email):
-    host = urlparse(url).netloc
-    subdomain, domain = host.split(".", 1)
-    os.environ["ZENPY_FORCE_SCHEME"] = urlparse(url).scheme
-    zd = Zenpy(
-        subdomain=subdomain, domain=domain, email=email, token=os.environ["SIM_TOKEN"]
-    )
-    # zenpy keeps objects it read in a cache: each read here must see the account now.
-    zd.disable_caching()
-    return zd
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from zenpy_agents import client as _client, wait_for as _wait_for  # noqa: E402
 
 
 @pytest.fixture
@@ -42,16 +31,11 @@ def vendor():
     return _client(os.environ["VENDOR_URL"], os.environ["VENDOR_AGENT"])
 
 
+
+
 def wait_for(read, check, what, secs=30, show=repr):
-    """Reads until `check` holds; fails naming `what` and the last value read."""
-    deadline = time.monotonic() + secs
-    last = None
-    while time.monotonic() < deadline:
-        last = read()
-        if last is not None and check(last):
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not reached in {secs} s; last read {show(last)}")
+    """As zenpy_agents.wait_for, with the longer default a daemon's round trip needs."""
+    return _wait_for(read, check, what, secs=secs, show=show)
 
 
 def mirror_of(zd, subdomain, ticket_id):
