@@ -82,8 +82,6 @@ impl Engine {
             if !self.consents(s, Flow::TargetToSource) {
                 continue;
             }
-            let mut first: Option<Timestamp> = None;
-            let mut in_doubt = false;
             let Some(mirror) = s.target_ticket else {
                 // Its mirror is being made or adopted (after a crash, say): it may hold
                 // replies already, and nothing goes before them (found by the
@@ -100,6 +98,8 @@ impl Engine {
                 }
                 continue;
             };
+            let mut first: Option<Timestamp> = None;
+            let mut in_doubt = false;
             if let Some(p) = self.store().pending_write(s.id, Flow::TargetToSource)?
                 && now < p.created_at + PATIENCE
             {
