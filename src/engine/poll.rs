@@ -218,7 +218,7 @@ pub(crate) async fn poll_once(
         }
         for (ticket, events) in by_ticket {
             // Privacy changes are followed from the events themselves.
-            for change in privacy_changes(&events) {
+            for change in privacy_changes(&events, bridge) {
                 engine
                     .shared
                     .hints
@@ -306,22 +306,32 @@ fn needs_read(
     Ok(false)
 }
 
-/// The comments whose privacy the events changed (made private, redacted), not by the
-/// bridge itself (those are its own following).
-fn privacy_changes(events: &[&TicketEvent]) -> Vec<super::hints::PrivacyChange> {
+/// The comments whose privacy the events changed (made private, redacted) or show
+/// private now, not by the bridge itself (those are its own following).
+///
+/// A comment event shows the comment as it is at the read, not as it was made: a comment
+/// made private within the export's last minute shows private in its `Comment` event
+/// before its `CommentPrivacyChange` comes out. That is news too: a write built from an
+/// earlier read that showed it public must not go out (found by the deterministic
+/// simulation, seed 3495: the make-private webhook was lost to a partition, and a write
+/// held at the receiver's gate carried the comment public half a minute later, though
+/// the export had shown it private). Following a comment born private changes nothing
+/// (no mirror carries it, or carries it private).
+fn privacy_changes(
+    events: &[&TicketEvent],
+    bridge: Option<u64>,
+) -> Vec<super::hints::PrivacyChange> {
     events
         .iter()
         .flat_map(|e| e.child_events.iter())
         .filter_map(|c| {
-            let redacted = match c.event_type.as_str() {
-                "CommentPrivacyChange" => false,
-                "CommentRedactionEvent" => true,
+            let (comment, redacted) = match c.event_type.as_str() {
+                "CommentPrivacyChange" => (c.comment_id?, false),
+                "CommentRedactionEvent" => (c.comment_id?, true),
+                "Comment" if c.public == Some(false) && c.author_id != bridge => (c.id, false),
                 _ => return None,
             };
-            Some(super::hints::PrivacyChange {
-                comment: c.comment_id?,
-                redacted,
-            })
+            Some(super::hints::PrivacyChange { comment, redacted })
         })
         .collect()
 }
@@ -351,6 +361,7 @@ fn described(events: &[&TicketEvent]) -> Option<super::hints::CarriedTicket> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::zendesk::models::ChildEvent;
 
     fn event(id: u64, timestamp: i64) -> TicketEvent {
         TicketEvent {
@@ -402,5 +413,40 @@ mod tests {
             })
         );
         assert_eq!(Position::parse("x"), None);
+    }
+
+    #[test]
+    fn a_comment_shown_private_is_privacy_news_unless_the_bridge_wrote_it() {
+        let child =
+            |id: u64, kind: &str, public: Option<bool>, author: u64, of: Option<u64>| ChildEvent {
+                id,
+                event_type: kind.into(),
+                body: None,
+                html_body: None,
+                public,
+                author_id: Some(author),
+                attachments: None,
+                field_name: None,
+                previous_value: None,
+                value: None,
+                comment_id: of,
+            };
+        let mut e = event(1, 100);
+        e.child_events = vec![
+            child(10, "Comment", Some(true), 7, None),
+            child(11, "Comment", Some(false), 7, None),
+            child(12, "Comment", Some(false), 99, None),
+            child(13, "CommentPrivacyChange", None, 7, Some(10)),
+            child(14, "CommentRedactionEvent", None, 7, Some(11)),
+            child(15, "Comment", None, 7, None),
+        ];
+        let changes: Vec<(u64, bool)> = privacy_changes(&[&e], Some(99))
+            .into_iter()
+            .map(|c| (c.comment, c.redacted))
+            .collect();
+        assert_eq!(changes, [(11, false), (10, false), (11, true)]);
+        // Before the bridge's own user is known, its private notes count too (following
+        // them changes nothing).
+        assert_eq!(privacy_changes(&[&e], None).len(), 4);
     }
 }
