@@ -79,6 +79,13 @@ impl Engine {
         {
             tracing::info!(agreement = %d.0.name, state = %d.1.to, cause = %d.1.cause, "agreement transition");
         }
+        // From the new states to the end of the walk below, no share stores a link
+        // (`Engine::with_consent`): one that checked consent before is in the walk.
+        let gate = self
+            .shared
+            .consent_gate
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         *self
             .shared
             .states
@@ -120,6 +127,7 @@ impl Engine {
             }
             Ok(())
         })?;
+        drop(gate);
         let mut owed_notes = false;
         let read_until = tokio::time::Instant::now() + UPGRADE_READ_WAIT;
         for link in &todo {

@@ -77,6 +77,11 @@ pub(crate) struct Shared {
     metrics: Arc<Metrics>,
     /// Agreement states as last derived.
     states: RwLock<BTreeMap<String, Derived>>,
+    /// Held (shared) from a consent check to the link it lets be stored, and (alone) by
+    /// a start or reload from its new states to its walk over the links: no link is
+    /// stored under an agreement that stopped being accepted after its walk looked
+    /// (`Engine::with_consent`).
+    consent_gate: RwLock<()>,
     /// Links and flows checked against their receiving ticket since this start
     /// (`sync::catch_up`).
     verified: Mutex<std::collections::HashSet<(u64, crate::link::Flow)>>,
@@ -159,6 +164,7 @@ impl Engine {
                 hints,
                 metrics,
                 states: RwLock::new(BTreeMap::new()),
+                consent_gate: RwLock::new(()),
                 activity: Mutex::new(Activity::default()),
                 gauges_stale: std::sync::atomic::AtomicBool::new(true),
                 directions: std::sync::atomic::AtomicU64::new(0),
@@ -464,6 +470,31 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner())
             .get(name)
             .map(|d| d.state)
+    }
+
+    /// Runs `store` (a synchronous store write that makes or revives a live link under
+    /// `agreement`) only while the agreement is accepted, with no agreement pass between
+    /// the check and the write: a share that read Zendesk while a reload withdrew its
+    /// agreement must not store its link after the reload's walk orphaned the others
+    /// (found by the deterministic simulation, seed 4458).
+    pub(crate) fn with_consent<T>(
+        &self,
+        agreement: &str,
+        store: impl FnOnce() -> Result<T, EngineError>,
+    ) -> Result<T, EngineError> {
+        let _gate = self
+            .shared
+            .consent_gate
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let state = self.state_of(agreement).unwrap_or(State::Pending);
+        if state != State::Accepted {
+            return Err(EngineError::NotAccepted {
+                name: agreement.to_owned(),
+                state,
+            });
+        }
+        store()
     }
 
     /// The agreement sharing `from → to` in the current configuration.

@@ -143,17 +143,20 @@ impl Engine {
             "{}#{} shared to {} under {}: {cause}",
             agreement.from, source.id, agreement.to, agreement.name
         );
-        let alloc = self.store().transaction(|tx| {
-            let alloc = tx.create_link(new)?;
-            if alloc.created {
-                tx.append_audit(NewAudit {
-                    at: now,
-                    kind: AuditKind::Share,
-                    subject: format!("link {}", alloc.link.id),
-                    detail: detail.clone(),
-                })?;
-            }
-            Ok(alloc)
+        // Consent again, in one breath with storing the link: the reads above take time.
+        let alloc = self.with_consent(&agreement.name, || {
+            Ok(self.store().transaction(|tx| {
+                let alloc = tx.create_link(new)?;
+                if alloc.created {
+                    tx.append_audit(NewAudit {
+                        at: now,
+                        kind: AuditKind::Share,
+                        subject: format!("link {}", alloc.link.id),
+                        detail: detail.clone(),
+                    })?;
+                }
+                Ok(alloc)
+            })?)
         })?;
         if alloc.created {
             tracing::info!(link = alloc.link.id, account = %agreement.from, ticket = source.id, agreement = %agreement.name, "shared");
@@ -286,21 +289,23 @@ impl Engine {
         }
         let now = crate::clock::now();
         let direction = self.direction_for(&agreement);
-        let link = self.store().transaction(|tx| {
-            let link = tx.relink(orphaned, direction, now)?;
-            tx.append_audit(NewAudit {
-                at: now,
-                kind: AuditKind::Share,
-                subject: format!("link {}", link.id),
-                detail: format!(
-                    "{}#{} re-attached to its mirror {}#{} (was link {orphaned}): {cause}",
-                    link.source_account,
-                    link.source_ticket,
-                    link.target_account,
-                    link.target_ticket.unwrap_or_default()
-                ),
-            })?;
-            Ok(link)
+        let link = self.with_consent(&agreement.name, || {
+            Ok(self.store().transaction(|tx| {
+                let link = tx.relink(orphaned, direction, now)?;
+                tx.append_audit(NewAudit {
+                    at: now,
+                    kind: AuditKind::Share,
+                    subject: format!("link {}", link.id),
+                    detail: format!(
+                        "{}#{} re-attached to its mirror {}#{} (was link {orphaned}): {cause}",
+                        link.source_account,
+                        link.source_ticket,
+                        link.target_account,
+                        link.target_ticket.unwrap_or_default()
+                    ),
+                })?;
+                Ok(link)
+            })?)
         })?;
         tracing::info!(link = link.id, previous = orphaned, "orphan re-attached");
         self.watermark_from_mirror(&link).await?;
