@@ -73,11 +73,20 @@ pub fn mirrors_account(external_id: Option<&str>, subdomain: &str) -> bool {
 
 /// The receiver's status for a sender status, or `None` when status does not sync (or
 /// the sender status is not one a mirror can take: `deleted`).
+///
+/// `closed`, unmapped, arrives as `solved`: a closed ticket can never be updated again,
+/// so closing the other side would end every link it has, the sibling links of a
+/// fan-out too (found by the deterministic simulation, seed 4737: a mirror closed in the
+/// vendor's account closed acme's source ticket, and its link to a third account went
+/// to `error` at its next write). An explicit `closed = "closed"` in the map still closes.
 pub fn map_status(rules: &StatusRules, status: Status) -> Option<Status> {
     if !rules.sync || status == Status::Deleted {
         return None;
     }
-    Some(rules.map.get(&status).copied().unwrap_or(status))
+    Some(rules.map.get(&status).copied().unwrap_or(match status {
+        Status::Closed => Status::Solved,
+        other => other,
+    }))
 }
 
 /// Compiled tag rules of one agreement.
@@ -331,6 +340,13 @@ pub(crate) mod tests {
         assert_eq!(map_status(&a.status, Status::Hold), Some(Status::Open));
         assert_eq!(map_status(&a.status, Status::Solved), Some(Status::Solved));
         assert_eq!(map_status(&a.status, Status::Deleted), None);
+        // Closed arrives as solved, unless the map says otherwise.
+        assert_eq!(map_status(&a.status, Status::Closed), Some(Status::Solved));
+        let closes = StatusRules {
+            sync: true,
+            map: BTreeMap::from([(Status::Closed, Status::Closed)]),
+        };
+        assert_eq!(map_status(&closes, Status::Closed), Some(Status::Closed));
         let off = StatusRules {
             sync: false,
             map: BTreeMap::new(),

@@ -27,7 +27,8 @@ use sharebridge::chaos::{self, Features, Options, Outcome};
 /// a reply on a mirror adopted after a store crash, in the link's first second, was
 /// dropped; 1795: a create retried after its first comment was made private leaked it.
 const REGRESSIONS: &[u64] = &[
-    395, 449, 599, 813, 887, 894, 1204, 1402, 1499, 1633, 1689, 1795, 2155, 2313, 2486,
+    395, 449, 599, 813, 887, 894, 1204, 1402, 1499, 1633, 1689, 1795, 2155, 2313, 2486, 3495, 4458,
+    4737,
 ];
 
 fn seeds() -> u64 {
