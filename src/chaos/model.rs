@@ -27,7 +27,7 @@ use crate::store::{Link, LinkState, Store};
 
 use super::network::{SentWrite, tokens_in};
 use super::schedule::{self, Side};
-use super::world::{ConfigState, mirror_of};
+use super::world::{Applied, ConfigState, mirror_of};
 
 /// A ticket an agent opened.
 #[derive(Debug, Clone)]
@@ -90,8 +90,8 @@ pub struct Log {
     pub mirror_ended: Vec<(u32, &'static str, u64)>,
     /// Configuration versions as the world wrote them: (ms, version).
     pub configs: Vec<(u64, u64)>,
-    /// Configuration versions as the daemon applied them (start or reload): (ms, version).
-    pub applied: Vec<(u64, u64)>,
+    /// Configuration versions as the daemon applied them (start or reload).
+    pub applied: Vec<Applied>,
 }
 
 /// Where a token was found.
@@ -152,9 +152,24 @@ impl Checker<'_> {
 
     /// The configuration the daemon had applied at `ms` (the world's when none yet).
     fn applied_at(&self, ms: u64) -> &ConfigState {
-        match self.log.applied.iter().take_while(|(t, _)| *t <= ms).last() {
-            Some((_, v)) => &self.versions[*v as usize],
+        match self.log.applied.iter().take_while(|a| a.ms <= ms).last() {
+            Some(a) => &self.versions[a.version as usize],
             None => self.world_at(ms),
+        }
+    }
+
+    /// The configuration the daemon had applied when `w` was sent: a reload that ended
+    /// in the write's millisecond counts only if it ended before the write left.
+    fn applied_when_sent(&self, w: &SentWrite) -> &ConfigState {
+        match self
+            .log
+            .applied
+            .iter()
+            .take_while(|a| a.ms < w.sent_ms || (a.ms == w.sent_ms && a.order < w.order))
+            .last()
+        {
+            Some(a) => &self.versions[a.version as usize],
+            None => self.world_at(w.sent_ms),
         }
     }
 
@@ -170,9 +185,9 @@ impl Checker<'_> {
     /// nothing crosses without consent).
     fn accepted_in_second_of(&self, agreement: &str, ms: u64) -> bool {
         let mut before = None;
-        for (t, v) in &self.log.applied {
-            let now = self.versions[*v as usize].is_accepted(agreement);
-            if *t <= ms && *t / 1000 == ms / 1000 && now && before == Some(false) {
+        for a in &self.log.applied {
+            let now = self.versions[a.version as usize].is_accepted(agreement);
+            if a.ms <= ms && a.ms / 1000 == ms / 1000 && now && before == Some(false) {
                 return true;
             }
             before = Some(now);
@@ -182,6 +197,13 @@ impl Checker<'_> {
 
     fn surely_not_accepted(&self, agreement: &str, ms: u64) -> bool {
         !self.world_at(ms).is_accepted(agreement) && !self.applied_at(ms).is_accepted(agreement)
+    }
+
+    /// Not accepted in the world's configuration when `w` was sent, nor in the one the
+    /// daemon had applied by then (ordered within the millisecond).
+    fn surely_not_accepted_when_sent(&self, agreement: &str, w: &SentWrite) -> bool {
+        !self.world_at(w.sent_ms).is_accepted(agreement)
+            && !self.applied_when_sent(w).is_accepted(agreement)
     }
 
     /// Accepted from `ms` to the end, in every configuration the world wrote since.
@@ -200,12 +222,13 @@ impl Checker<'_> {
     /// daemon never held (written and taken back while it was down, or lost with a
     /// process killed at the store sync recording it) cannot end anything.
     fn withdrawn_after(&self, agreement: &str, ms: u64) -> Option<u64> {
-        let (applied, _) = self
+        let applied = &self
             .log
             .applied
             .iter()
-            .filter(|(t, _)| *t >= ms)
-            .find(|(_, v)| !self.versions[*v as usize].is_accepted(agreement))?;
+            .filter(|a| a.ms >= ms)
+            .find(|a| !self.versions[a.version as usize].is_accepted(agreement))?
+            .ms;
         // The world's withdrawal it applied: where the stretch without it accepted that
         // ends in the applied configuration began.
         let mut since = None;
@@ -598,7 +621,7 @@ impl Checker<'_> {
                 };
                 let link = cfg.agreement(rec.origin, target);
                 for a in std::iter::once(own).chain(link.filter(|l| *l != own)) {
-                    if self.surely_not_accepted(a, w.sent_ms) {
+                    if self.surely_not_accepted_when_sent(a, w) {
                         self.v.push(format!(
                             "{} was sent to {} at {:.1} s while {a} was not accepted (crossed without consent)",
                             self.place(*tok),

@@ -50,6 +50,8 @@ pub struct NetStats {
 #[derive(Debug, Clone)]
 pub struct SentWrite {
     pub sent_ms: u64,
+    /// Orders it among what happened in its millisecond (`Trace::stamp`).
+    pub order: u64,
     pub account: String,
     pub tokens: Vec<u32>,
     /// Per token it carries: the accounts the sending process last read it from, and
@@ -284,6 +286,7 @@ impl Network {
             }
             net.writes.push(SentWrite {
                 sent_ms,
+                order: self.trace.stamp(),
                 account: account.to_owned(),
                 tokens,
                 seen,

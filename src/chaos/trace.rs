@@ -18,6 +18,8 @@ struct Inner {
     /// Kept only when asked for (a failing run is replayed with them).
     lines: Option<Vec<String>>,
     origin: Instant,
+    /// Stamps handed out (`Trace::stamp`).
+    stamps: u64,
 }
 
 /// Shared by the world and the network. Cheap to clone.
@@ -33,6 +35,7 @@ impl Trace {
                 hasher: Sha256::new(),
                 lines: keep_lines.then(Vec::new),
                 origin: Instant::now(),
+                stamps: 0,
             })),
         }
     }
@@ -45,6 +48,14 @@ impl Trace {
     pub fn now_ms(&self) -> u64 {
         let origin = self.lock().origin;
         Instant::now().saturating_duration_since(origin).as_millis() as u64
+    }
+
+    /// A number that orders what happened within one simulated millisecond (the clock
+    /// is paused: a write and a reload can share one instant). Not in the digest.
+    pub fn stamp(&self) -> u64 {
+        let mut inner = self.lock();
+        inner.stamps += 1;
+        inner.stamps
     }
 
     /// Appends one event, stamped with the simulated time.

@@ -46,6 +46,25 @@ const SETTLE: Duration = Duration::from_secs(12 * 60);
 /// How long it may take at most to become quiet after that.
 const SETTLE_MAX: Duration = Duration::from_secs(45 * 60);
 
+/// A configuration version the daemon applied (a start or reload that the process
+/// outlived), when, and in what order within its millisecond (`Trace::stamp`).
+#[derive(Debug, Clone, Copy)]
+pub struct Applied {
+    pub ms: u64,
+    pub version: u64,
+    pub order: u64,
+}
+
+impl Applied {
+    fn now(trace: &Trace, version: u64) -> Applied {
+        Applied {
+            ms: trace.now_ms(),
+            version,
+            order: trace.stamp(),
+        }
+    }
+}
+
 /// The configuration the world gives the daemon: which receivers accept which agreement.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigState {
@@ -186,8 +205,8 @@ struct Shared {
     daemon: Option<Arc<InProcess>>,
     /// Why a process could not start or reload.
     errors: Vec<String>,
-    /// Configuration versions applied (start or reload): (ms, version).
-    applied: Vec<(u64, u64)>,
+    /// Configuration versions applied (start or reload).
+    applied: Vec<Applied>,
     /// Operator commands answered: (index in the log's ops, done).
     answered: Vec<(usize, bool)>,
 }
@@ -556,7 +575,25 @@ impl World {
                     return;
                 }
             };
-            let daemon = match daemon::start_in_process(config, store, transport).await {
+            // A panic while starting ends the process (`sharebridge run` under `block_on`
+            // exits, and systemd starts it again): so here, and the play restarts it
+            // (found by seed 4468: an injected transport panic in a start's read left a
+            // process alive with no daemon, never restarted).
+            let started = tasks::spawn(daemon::start_in_process(config, store, transport)).await;
+            let started = match started {
+                Ok(started) => started,
+                Err(e) => {
+                    if e.is_panic() {
+                        trace!(
+                            trace,
+                            "daemon #{n} panicked while starting: the process exits"
+                        );
+                        own_life.kill("panic while starting");
+                    }
+                    return;
+                }
+            };
+            let daemon = match started {
                 Ok(d) => Arc::new(d),
                 Err(e) => {
                     trace!(trace, "daemon #{n} failed to start");
@@ -573,7 +610,7 @@ impl World {
                 return;
             }
             trace!(trace, "daemon #{n} ready with configuration v{version}");
-            lock(&shared).applied.push((trace.now_ms(), version));
+            lock(&shared).applied.push(Applied::now(&trace, version));
             net.serve_daemon(Some((daemon.router.clone(), own_life)));
             lock(&shared).daemon = Some(daemon.clone());
             let engine = daemon.engine.clone();
@@ -582,18 +619,33 @@ impl World {
             while versions.changed().await.is_ok() {
                 let version = *versions.borrow_and_update();
                 match load(&path) {
-                    Ok(c) => match daemon.reload(c).await {
-                        Ok(()) if !alive.is_alive() => {
-                            trace!(trace, "daemon #{n} died while reloading v{version}")
+                    Ok(c) => {
+                        // A panic while reloading ends the process too (see the start).
+                        let reloading = daemon.clone();
+                        let reloaded = tasks::spawn(async move { reloading.reload(c).await }).await;
+                        match reloaded {
+                            Err(e) => {
+                                if e.is_panic() {
+                                    trace!(
+                                        trace,
+                                        "daemon #{n} panicked while reloading v{version}: the process exits"
+                                    );
+                                    alive.kill("panic while reloading");
+                                }
+                                return;
+                            }
+                            Ok(Ok(())) if !alive.is_alive() => {
+                                trace!(trace, "daemon #{n} died while reloading v{version}")
+                            }
+                            Ok(Ok(())) => {
+                                trace!(trace, "daemon #{n} reloaded configuration v{version}");
+                                lock(&shared).applied.push(Applied::now(&trace, version));
+                            }
+                            Ok(Err(e)) => {
+                                trace!(trace, "daemon #{n} reload v{version} failed in part: {e}")
+                            }
                         }
-                        Ok(()) => {
-                            trace!(trace, "daemon #{n} reloaded configuration v{version}");
-                            lock(&shared).applied.push((trace.now_ms(), version));
-                        }
-                        Err(e) => {
-                            trace!(trace, "daemon #{n} reload v{version} failed in part: {e}")
-                        }
-                    },
+                    }
                     Err(e) => lock(&shared)
                         .errors
                         .push(format!("reload v{version}: configuration refused: {e}")),

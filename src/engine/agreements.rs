@@ -166,14 +166,23 @@ impl Engine {
                             .last_source_comment
                             .unwrap_or(0);
                         match self.account(&link.target_account) {
-                            Ok(to) => tokio::time::timeout_at(
-                                read_until,
-                                to.client.comments_after(mirror, after),
-                            )
-                            .await
-                            .ok()
-                            .and_then(Result::ok)
-                            .map(|c| c.iter().map(|c| c.id).max().unwrap_or(after)),
+                            // A task of its own: a read that panics (a bug) costs only
+                            // the read, not the start or reload around it.
+                            Ok(to) => {
+                                let read = crate::tasks::spawn(async move {
+                                    to.client.comments_after(mirror, after).await
+                                });
+                                match tokio::time::timeout_at(read_until, read).await {
+                                    Ok(Ok(Ok(c))) => {
+                                        Some(c.iter().map(|c| c.id).max().unwrap_or(after))
+                                    }
+                                    Ok(Err(e)) => {
+                                        tracing::error!(link = link.id, error = %e, "reading the mirror's newest comment panicked (a bug); the time marks where replies start");
+                                        None
+                                    }
+                                    Ok(Ok(Err(_))) | Err(_) => None,
+                                }
+                            }
                             Err(_) => None,
                         }
                     }
