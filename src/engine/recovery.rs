@@ -198,11 +198,13 @@ impl Engine {
         settled
     }
 
-    /// A write left in doubt is settled by its flow's next step; a link that has ended has
-    /// none, nor has the reverse flow of a link turned one-way (found by the deterministic
-    /// simulation, seeds 1 and 2155: such a write stayed in doubt for ever, and its ticket
-    /// never settled). So such a write is handed to the recovery pass of the engine's
-    /// loop, at `at`.
+    /// A write left in doubt is settled by its flow's next step, if one comes: a link
+    /// that has ended has none, nor has the reverse flow of a link turned one-way (found
+    /// by the deterministic simulation, seeds 1 and 2155), and a step that runs only on
+    /// a hint may get none either (seed 4007: a reply in doubt settled by a reload's pass
+    /// as "not yet", on a link turned one-way and back, whose mirror changed no more).
+    /// So every write left undecided is also handed to the recovery pass of the engine's
+    /// loop, at `at`; whichever comes first settles it, the other finds it settled.
     fn keep_stranded_in_view(&self, link: u64, flow: Flow, at: jiff::Timestamp) {
         let steps = matches!(
             self.store().link(link),
@@ -211,8 +213,8 @@ impl Engine {
         );
         if !steps {
             tracing::debug!(link, flow = flow.as_str(), %at, "write in doubt on a flow that no longer steps: left to the recovery pass");
-            self.recover_at(at);
         }
+        self.recover_at(at);
     }
 
     /// At the moment a link ends (`flows`: both) or turns one-way (the reverse one): the
