@@ -156,6 +156,30 @@ impl Hints {
         true
     }
 
+    /// Whether a hint not taken yet describes this ticket (a webhook's `detail`, newer
+    /// than any read the caller made) without any of `tags`: an auto-share decided from
+    /// an earlier read that showed one must not go on. When so, the ticket's next run
+    /// reads it whole and decides again.
+    pub fn untagged_news(&self, account: &str, ticket: u64, tags: &[String]) -> bool {
+        let mut carried = self.carried.lock().unwrap_or_else(|e| e.into_inner());
+        let key = Hint {
+            account: account.to_owned(),
+            ticket,
+        };
+        let Some(c) = carried.get_mut(&key) else {
+            return false;
+        };
+        let untagged = c
+            .ticket
+            .as_ref()
+            .is_some_and(|t| !t.tags.iter().any(|tag| tags.contains(tag)));
+        if untagged {
+            c.full = true;
+            c.comments.clear();
+        }
+        untagged
+    }
+
     /// What the hints for this ticket carried since it was last taken; `None` when no
     /// hint recorded anything (a retry): read the ticket.
     pub fn take_carried(&self, account: &str, ticket: u64) -> Option<Carried> {
@@ -373,5 +397,26 @@ mod tests {
             assert!(c.full && c.comments.is_empty(), "the next run reads: {c:?}");
             assert_eq!(c.privacy, [change], "and follows the change");
         }
+    }
+
+    #[test]
+    fn news_that_the_share_tag_is_gone_stops_an_auto_share() {
+        let hints = Hints::new();
+        let tags = ["vendor_escalation".to_owned()];
+        assert!(!hints.untagged_news("acme", 1, &tags));
+        // A hint with no detail says nothing about tags.
+        hints.push("acme", 1);
+        assert!(!hints.untagged_news("acme", 1, &tags));
+        let detail = |t: &[&str]| CarriedTicket {
+            tags: t.iter().map(|t| (*t).to_owned()).collect(),
+            ..Default::default()
+        };
+        hints.push_detail("acme", 1, detail(&["vendor_escalation", "x"]));
+        assert!(!hints.untagged_news("acme", 1, &tags));
+        hints.push_detail("acme", 1, detail(&["x"]));
+        assert!(hints.untagged_news("acme", 1, &tags));
+        assert!(!hints.untagged_news("acme", 2, &tags));
+        // The next run reads the ticket whole.
+        assert!(hints.take_carried("acme", 1).is_some_and(|c| c.full));
     }
 }

@@ -143,6 +143,24 @@ impl Engine {
             "{}#{} shared to {} under {}: {cause}",
             agreement.from, source.id, agreement.to, agreement.name
         );
+        // An auto-share decided from a read the ticket has moved on from: a webhook since
+        // shows it without the tag (found by the deterministic simulation, seed 9286: a
+        // look-up held 36 s, and the share went on half a minute after the tag was
+        // removed). Its next run reads it and decides again.
+        if !explicit
+            && !agreement.auto_share_tags.is_empty()
+            && self.shared.hints.untagged_news(
+                &agreement.from,
+                source.id,
+                &agreement.auto_share_tags,
+            )
+        {
+            return Err(EngineError::Replan {
+                account: agreement.from.clone(),
+                ticket: source.id,
+                reason: "the ticket lost its auto-share tag since it was read",
+            });
+        }
         // Consent again, in one breath with storing the link: the reads above take time.
         let alloc = self.with_consent(&agreement.name, || {
             Ok(self.store().transaction(|tx| {
