@@ -98,9 +98,13 @@ impl Engine {
         };
         // Its first comment is brought in line with the source's first before it is
         // recorded: a failure here leaves it unclaimed, and the next sweep tries again.
+        // A closed mirror cannot be changed (Zendesk refuses): it is claimed as it is.
         let mut with_mirror = link.clone();
         with_mirror.target_ticket = Some(mirror);
-        self.follow_intro(&with_mirror).await?;
+        match self.follow_intro(&with_mirror).await {
+            Ok(()) | Err(EngineError::Zendesk(ZendeskError::Closed { .. })) => {}
+            Err(e) => return Err(e),
+        }
         let now = crate::clock::now();
         let claimed = self.store().transaction(|tx| {
             if tx.view().link_by_target(&agreement.to, mirror)?.is_some() {

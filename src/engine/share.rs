@@ -97,6 +97,24 @@ impl Engine {
         // A mirror left by an earlier link of this ticket is re-attached, not copied: by
         // an explicit share, or when the ticket gains the tag whose removal ended it.
         let existing = self.existing_mirror(agreement, source.id).await?;
+        // The late mirror of an ended link (unshared while its create was in doubt) is
+        // that link's orphan, recorded as such before anything else looks at it: a new
+        // link adopting it would undo the unshare (found by the deterministic simulation,
+        // seed 13930: the tag still on the ticket shared it again into the mirror the
+        // operator had unshared).
+        if let Some(mirror) = &existing
+            && self
+                .store()
+                .link_by_target(&agreement.to, mirror.id)?
+                .is_none()
+            && self
+                .store()
+                .link_by_source(&agreement.from, source.id, &agreement.name)?
+                .is_none()
+        {
+            self.claim_unknown_mirror(agreement, source.id, mirror.id)
+                .await?;
+        }
         if let Some(mirror) = &existing
             && self
                 .store()
