@@ -729,6 +729,7 @@ impl World {
         });
         let trace = self.trace.clone();
         let shared = self.shared.clone();
+        let life = self.proc.as_ref().map(|p| p.life.clone());
         tasks::spawn(async move {
             let engine = &daemon.engine;
             let result = match kind {
@@ -748,6 +749,17 @@ impl World {
                     }
                 }
             };
+            // A process that died during the command (at the store sync recording it,
+            // say) answers nothing: what it did may be lost with it (found by the
+            // deterministic simulation, seed 12773: an unshare killed at its own sync
+            // was taken as done).
+            if life.as_ref().is_some_and(|l| !l.is_alive()) {
+                trace!(
+                    trace,
+                    "  {kind:?} #{ticket} to {to}: the daemon died before answering"
+                );
+                return;
+            }
             match &result {
                 Ok(()) => trace!(trace, "  {kind:?} #{ticket} to {to}: done"),
                 Err(e) => trace!(trace, "  {kind:?} #{ticket} to {to}: {e}"),
