@@ -261,6 +261,14 @@ impl Engine {
                     updated_at: Some(crate::clock::now()),
                 },
             )?;
+            // An upgrade to two-way committed while this was reading (it found no
+            // mirror then) keeps its start: replies written before it stay on the mirror
+            // (found by the deterministic simulation, seed 14950: the reads above took
+            // 46 s, and the upgrade's start was overwritten by the one read before it).
+            let mut mirror_base = mirror_base.clone();
+            let upgraded_since =
+                Self::baseline(&tx.view().watermark(link.id, Flow::TargetToSource)?).not_before;
+            mirror_base.not_before = mirror_base.not_before.max(upgraded_since);
             tx.set_watermark(
                 link.id,
                 Flow::TargetToSource,
