@@ -397,6 +397,17 @@ impl Engine {
             ..
         } = *inputs;
         let mut write = self.mirror_create(inputs).await;
+        // Shared because of its tag: the tag's loss, heard of while the create is
+        // retried, withholds the next attempt (the link ends on that news).
+        let tagged = agreement
+            .auto_share_tags
+            .iter()
+            .any(|t| inputs.source.tags.contains(t));
+        let untag = if agreement.unshare_on_tag_removal && tagged {
+            agreement.auto_share_tags.clone()
+        } else {
+            Vec::new()
+        };
         let prepared = self
             .attach_first(agreement, inputs.from, to, link.id, first, &mut write)
             .await?;
@@ -405,19 +416,25 @@ impl Engine {
         // stop it: the mirror it makes is the orphan's.
         let created = match to
             .client
-            .guarded(self.create_guard(link, first.map(|c| c.id)))
+            .guarded(self.create_guard(link, first.map(|c| c.id), untag))
             .create_ticket(&write, Some(&link.idempotency_key))
             .await
         {
             Ok(c) => c,
-            // Its first comment was made private meanwhile: the ticket is read again,
-            // and the mirror made from what it shows then (or what an earlier attempt
-            // made, adopted).
-            Err(ZendeskError::Withheld { reason, .. }) if reason == super::write::NEWS => {
+            // Its first comment was made private meanwhile, or the tag that shared it
+            // was removed: the ticket is read again, and decided from what it shows then
+            // (the mirror made from that, or what an earlier attempt made, adopted).
+            Err(ZendeskError::Withheld { reason, .. })
+                if reason == super::write::NEWS || reason == super::write::UNTAGGED =>
+            {
                 return Err(EngineError::Replan {
                     account: link.source_account.clone(),
                     ticket: link.source_ticket,
-                    reason: super::write::NEWS,
+                    reason: if reason == super::write::NEWS {
+                        super::write::NEWS
+                    } else {
+                        super::write::UNTAGGED
+                    },
                 });
             }
             Err(ZendeskError::Withheld { reason, .. }) => {
@@ -431,6 +448,7 @@ impl Engine {
             // what it carried has changed since): adopted (found by the deterministic
             // simulation, seed 32).
             Err(e) if e.is_key_reused() => {
+                tracing::info!(link = link.id, account = %link.target_account, "an earlier create with this key made the mirror: looked up to adopt it");
                 return match self.existing_mirror(agreement, inputs.source.id).await? {
                     Some(t) => Ok(Made::Earlier(t)),
                     None => Err(e.into()),

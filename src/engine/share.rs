@@ -176,7 +176,7 @@ impl Engine {
             return Err(EngineError::Replan {
                 account: agreement.from.clone(),
                 ticket: source.id,
-                reason: "the ticket lost its auto-share tag since it was read",
+                reason: super::write::UNTAGGED,
             });
         }
         // Consent again, in one breath with storing the link: the reads above take time.

@@ -166,6 +166,7 @@ impl Engine {
                 sources,
             }),
             intro: Vec::new(),
+            untag: Vec::new(),
         })
     }
 
@@ -175,10 +176,15 @@ impl Engine {
     /// would make the mirror with the comment as it was (found by the deterministic
     /// simulation, seed 1795: a create whose first attempt was held 46 s was sent again,
     /// public, half a minute after its comment was made private).
+    ///
+    /// `untag`: for a share the auto-share tag decided, the tags whose loss ends the link;
+    /// news that the ticket shows none of them since it was read withholds the attempt
+    /// too (as `Hints::untagged_news` stops the share before its link is stored).
     pub(crate) fn create_guard(
         &self,
         link: &Link,
         intro: Option<u64>,
+        untag: Vec<String>,
     ) -> std::sync::Arc<dyn crate::zendesk::client::StillAllowed> {
         std::sync::Arc::new(ConsentGuard {
             engine: self.clone(),
@@ -186,6 +192,7 @@ impl Engine {
             flow: Flow::SourceToTarget,
             update: None,
             intro: intro.into_iter().collect(),
+            untag,
         })
     }
 
@@ -396,6 +403,8 @@ struct ConsentGuard {
     /// For a create: the source comment its first comment carries (privacy news about it
     /// withholds the attempt; what an earlier attempt made is adopted by the next run).
     intro: Vec<u64>,
+    /// For a create an auto-share tag decided: the tags whose loss withholds it.
+    untag: Vec<String>,
 }
 
 /// What [`ConsentGuard`] checks an update against.
@@ -437,13 +446,24 @@ impl crate::zendesk::client::StillAllowed for ConsentGuard {
                     ),
             ),
         };
-        withheld_reason(
+        if let Some(r) = withheld_reason(
             active,
             self.engine.consents(&self.link, self.flow),
             turned,
             news,
-        )
-        .map_or(Ok(()), |r| Err(r.to_owned()))
+        ) {
+            return Err(r.to_owned());
+        }
+        if !self.untag.is_empty()
+            && self.engine.shared.hints.untagged_news(
+                &self.link.source_account,
+                self.link.source_ticket,
+                &self.untag,
+            )
+        {
+            return Err(UNTAGGED.to_owned());
+        }
+        Ok(())
     }
 }
 
@@ -472,6 +492,7 @@ pub(crate) fn withheld_reason(
 /// Why a write was withheld when a fresh read of its sending ticket answers the doubt.
 const TURNED: &str = "the link's direction changed since the step read the mirror";
 pub(crate) const NEWS: &str = "a comment it carries was made private or redacted since it was read";
+pub(crate) const UNTAGGED: &str = "the ticket lost its auto-share tag since it was read";
 
 /// A write withheld until its ticket is read again: the run fails (transient), its hints
 /// go back as a full read, and the retry plans from what Zendesk shows then.
