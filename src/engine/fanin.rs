@@ -5,8 +5,8 @@
 //!
 //! Each flow writes in order on its own; across flows, a step that is about to write
 //! replies into the source ticket first looks at its sibling links (the other live two-way
-//! links of that ticket): while a sibling has a write in doubt there (it may still land),
-//! this step writes no reply, nor while a sibling's mirror is not recorded yet (it may be
+//! links of that ticket): while a sibling (or any other link of the ticket, ended ones
+//! too) has a write in doubt there (it may still land), this step writes no reply, nor while a sibling's mirror is not recorded yet (it may be
 //! there, with replies); while a sibling's mirror has a reply not mirrored yet, this
 //! step writes only its replies written before it, the sibling's mirror is hinted so that
 //! its older reply crosses first, and the step is tried again shortly for the rest
@@ -76,6 +76,26 @@ impl Engine {
             .links_by_source_ticket(&link.source_account, link.source_ticket)?;
         let now = crate::clock::now();
         let mut cut: Option<(Timestamp, u64)> = None;
+        // A reply in doubt from any other link of this ticket, ended, one-way or without
+        // consent now included, may still land here: nothing goes before it is decided
+        // (found by the deterministic simulation, seed 21436: vendor's agreement was
+        // withdrawn while its reply's write was held 47 s, and a later reply from extra's
+        // mirror crossed first).
+        for p in self.store().pending_writes()?.into_iter().filter(|p| {
+            p.flow == Flow::TargetToSource && p.link != link.id && now < p.created_at + PATIENCE
+        }) {
+            if let Some(other) = self.store().link(p.link)?
+                && other.source_account == link.source_account
+                && other.source_ticket == link.source_ticket
+            {
+                tracing::debug!(
+                    link = link.id,
+                    sibling = other.id,
+                    "replies wait for a sibling's reply in doubt"
+                );
+                cut = Some((Timestamp::MIN, other.id));
+            }
+        }
         for s in siblings.iter().filter(|s| {
             s.id != link.id && s.state == LinkState::Active && s.direction == Direction::TwoWay
         }) {
