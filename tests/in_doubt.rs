@@ -331,3 +331,100 @@ async fn a_status_change_whose_write_did_not_land_still_crosses_after_a_restart(
     );
     w.stop();
 }
+
+/// An earlier create with the link's idempotency key made the mirror, after the look-up
+/// by external id had found nothing, and the next create carries something else (its
+/// source changed meanwhile): Zendesk refuses the key, and the mirror the earlier create
+/// made is adopted, never a second one. The earlier create is played here by a client
+/// of the test's own, sent while the bridge's read of the source is slowed down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_refused_for_its_reused_key_adopts_the_mirror_the_earlier_one_made() {
+    use std::sync::Arc;
+
+    use secrecy::SecretString;
+    use sharebridge::zendesk::client::{Auth, ClientSettings, MemoryTokenStore, ZendeskClient};
+
+    let w = world(Setup::default()).await;
+    let t = w
+        .sim
+        .create_ticket(
+            "acme",
+            AGENT_A,
+            &common::new_ticket("Reused key", "help", &["vendor_escalation"]),
+        )
+        .unwrap()
+        .id;
+    let external_id = format!("sharebridge:acme:{t}");
+    // Every acme answer takes 3 s: the bridge looks the mirror up in vendor, then waits
+    // on acme's comments before it sends its create.
+    w.sim.set_faults(
+        Some("acme"),
+        FaultSettings {
+            rate: 0.0,
+            kinds: Vec::new(),
+            latency_ms: 3000,
+        },
+    );
+    let engine = w.engine().clone();
+    let share = tokio::spawn(async move { engine.share("acme", t, "vendor", "test").await });
+    common::wait_for(|| common::requests_to(&w.sim, "vendor", "GET /api/v2/tickets") > 0).await;
+    // The earlier attempt: the same key (the first link's), another body.
+    let vendor = ZendeskClient::new(
+        ClientSettings::new(
+            "vendor",
+            w.sim.base_url("vendor"),
+            Auth::ApiToken {
+                email: "bridge@vendor.example".into(),
+                token: SecretString::from(w.sim.token().to_owned()),
+            },
+        ),
+        Arc::new(MemoryTokenStore::new()),
+    )
+    .unwrap();
+    let earlier = TicketWrite {
+        subject: Some("Reused key".into()),
+        external_id: Some(external_id.clone()),
+        comment: Some(NewComment {
+            body: Some(format!("Shared from acme ticket #{t} by sharebridge.")),
+            public: Some(true),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let key = format!("sharebridge:acme-to-vendor:acme:{t}:1");
+    let made = vendor
+        .create_ticket(&earlier, Some(&key))
+        .await
+        .unwrap()
+        .ticket
+        .id;
+    let link = share.await.unwrap().unwrap();
+    w.sim.set_faults(Some("acme"), FaultSettings::default());
+    assert_eq!(link.idempotency_key, key, "the test's key is the link's");
+    assert_eq!(
+        link.target_ticket,
+        Some(made),
+        "the earlier create's mirror is adopted"
+    );
+    let mirrors: Vec<u64> = w
+        .sim
+        .tickets("vendor")
+        .iter()
+        .filter(|m| m.external_id.as_deref() == Some(external_id.as_str()))
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(mirrors, vec![made], "one mirror, the earlier one");
+    assert_eq!(
+        common::requests_to(&w.sim, "vendor", "POST /api/v2/tickets"),
+        2,
+        "the test's create and the bridge's, refused for its key"
+    );
+    // And the link works: the next comment crosses once.
+    w.sim
+        .add_comment("acme", t, AGENT_A, "after the adoption", true)
+        .unwrap();
+    w.poke("acme", t).await;
+    let bodies = w.bodies("vendor", made);
+    assert_eq!(count(&bodies, "after the adoption"), 1, "{bodies:?}");
+    w.stop();
+}
