@@ -26,11 +26,11 @@ use sharebridge::chaos::{self, Features, Options, Outcome};
 /// 1204: a reply crossed ahead of an older one on a sibling mirror not recorded yet; 1499:
 /// a reply on a mirror adopted after a store crash, in the link's first second, was
 /// dropped; 1795: a create retried after its first comment was made private leaked it;
-/// 3495, 4458, 4468, 4737, 4007, 8173, 9286, 12773, 13930, 14950, 14994, 21436: see the
+/// 3495, 4458, 4468, 4737, 4007, 8173, 9286, 12773, 13930, 14950, 14994, 21436, 35051: see the
 /// README's "What it found".
 const REGRESSIONS: &[u64] = &[
     395, 449, 599, 813, 887, 894, 1204, 1402, 1499, 1633, 1689, 1795, 2155, 2313, 2486, 3495, 4458,
-    4468, 4737, 4007, 8173, 9286, 12773, 13930, 14950, 14994, 21436,
+    4468, 4737, 4007, 8173, 9286, 12773, 13930, 14950, 14994, 21436, 35051,
 ];
 
 fn seeds() -> u64 {

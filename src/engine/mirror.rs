@@ -437,6 +437,11 @@ impl Engine {
                     },
                 });
             }
+            // The link ended before this attempt: nothing more is sent for it.
+            Err(ZendeskError::Withheld { reason, .. }) if reason == super::write::ENDED => {
+                tracing::info!(link = link.id, account = %link.target_account, "mirror not created: the link ended");
+                return Err(EngineError::Orphaned { id: link.id });
+            }
             Err(ZendeskError::Withheld { reason, .. }) => {
                 tracing::info!(link = link.id, account = %link.target_account, %reason, "mirror not created");
                 return Err(EngineError::NotAccepted {

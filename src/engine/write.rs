@@ -394,11 +394,11 @@ struct ConsentGuard {
     engine: Engine,
     link: Link,
     flow: Flow,
-    /// For updates: also withheld once the link ended (unshare, tag removed), for a
-    /// reply from the mirror once a direction changed since its step began, and on news
-    /// that a comment it carries was made private. A mirror's keyed create (`None`) is
-    /// not: its first attempt may still land, and the create's answer is what records
-    /// that mirror on the link (then orphaned as the link is).
+    /// For updates: also withheld for a reply from the mirror once a direction changed
+    /// since its step began, and on news that a comment it carries was made private.
+    /// Either kind is withheld once the link ended (unshare, tag removed); for a mirror's
+    /// keyed create (`None`), an attempt sent before may still land, and is recorded as
+    /// the orphan's mirror (`claim_unknown_mirror`).
     update: Option<Update>,
     /// For a create: the source comment its first comment carries (privacy news about it
     /// withholds the attempt; what an earlier attempt made is adopted by the next run).
@@ -421,8 +421,15 @@ impl crate::zendesk::client::StillAllowed for ConsentGuard {
     fn still_allowed(&self) -> Result<(), String> {
         let stored = self.engine.store().link(self.link.id).ok().flatten();
         let (active, turned, news) = match &self.update {
+            // A create: no attempt goes out once the link has ended; one sent before may
+            // still land, and is recorded as the orphan's mirror (found by the
+            // deterministic simulation, seed 35051: a create held 24 s behind a slow
+            // look-up went out after its link was unshared, landed 52 s later, and a
+            // share after the wait for ended links' creates made a second mirror).
             None => (
-                true,
+                stored
+                    .as_ref()
+                    .is_none_or(|l| l.state != LinkState::Orphaned),
                 false,
                 !self.intro.is_empty()
                     && self.engine.shared.hints.privacy_news(
@@ -477,7 +484,7 @@ pub(crate) fn withheld_reason(
     news: bool,
 ) -> Option<&'static str> {
     if !link_active {
-        Some("the link ended")
+        Some(ENDED)
     } else if !consents {
         Some("the agreement is not accepted now")
     } else if turned {
@@ -492,6 +499,7 @@ pub(crate) fn withheld_reason(
 /// Why a write was withheld when a fresh read of its sending ticket answers the doubt.
 const TURNED: &str = "the link's direction changed since the step read the mirror";
 pub(crate) const NEWS: &str = "a comment it carries was made private or redacted since it was read";
+pub(crate) const ENDED: &str = "the link ended";
 pub(crate) const UNTAGGED: &str = "the ticket lost its auto-share tag since it was read";
 
 /// A write withheld until its ticket is read again: the run fails (transient), its hints
