@@ -151,8 +151,8 @@ impl Engine {
     /// A second mirror is never made while the first may still land: a link of this
     /// ticket and agreement that ended with its mirror's create unanswered (unshared while
     /// the create was in flight or in doubt) may still get its mirror until
-    /// `daemon.in_doubt_wait` after it ended (the consent guard sends no attempt of the
-    /// create after that). Until then a new link's create waits (`EarlierMirror`), so the
+    /// `daemon.in_doubt_wait` after it ended (the create's guard sends no attempt once
+    /// the link ended, so the last one went out before). Until then a new link's create waits (`EarlierMirror`), so the
     /// look-up by external id that follows finds the late mirror and re-attaches or
     /// reports it instead of creating a copy (found by the deterministic simulation,
     /// seeds 32 and 242).
