@@ -1319,6 +1319,7 @@ async fn ready(scale: &Scale, exe: Option<&Path>, report: &mut Report) -> Result
                             target_account: TARGET.into(),
                             direction: Direction::TwoWay,
                             created_at: now,
+                            untagged_share: false,
                         })?;
                         tx.set_mirror_ticket(alloc.link.id, 5_000_000 + i as u64)?;
                     }

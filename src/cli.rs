@@ -1022,6 +1022,7 @@ mod tests {
                     receiver_id: None,
                 },
             ],
+            untagged_share: false,
         };
         let detail = crate::server::api::LinkDetail {
             link,

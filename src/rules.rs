@@ -227,17 +227,29 @@ pub fn field_delta(last_sent: &[CustomField], now: &[CustomField]) -> Vec<Custom
 /// Whether a source ticket qualifies for auto-sharing: it carries one of the agreement's
 /// `auto_share_tags` and its brand passes the `brands` filter.
 pub fn auto_share(agreement: &AgreementConfig, tags: &[String], brand_id: Option<u64>) -> bool {
-    let tagged = agreement.auto_share_tags.iter().any(|t| tags.contains(t));
+    let tagged = carries_tag(agreement, tags);
     let brand_ok =
         agreement.brands.is_empty() || brand_id.is_some_and(|b| agreement.brands.contains(&b));
     tagged && brand_ok
 }
 
+/// Whether `tags` hold one of the agreement's `auto_share_tags`.
+pub fn carries_tag(agreement: &AgreementConfig, tags: &[String]) -> bool {
+    agreement.auto_share_tags.iter().any(|t| tags.contains(t))
+}
+
 /// Whether a shared ticket lost its auto-share tag and the agreement unshares on that.
-pub fn unshare_on_tag_loss(agreement: &AgreementConfig, tags: &[String]) -> bool {
+/// A link shared by hand while the source had none of the tags (`untagged_share`) lost
+/// nothing: a tag it never had was not removed.
+pub fn unshare_on_tag_loss(
+    agreement: &AgreementConfig,
+    untagged_share: bool,
+    tags: &[String],
+) -> bool {
     agreement.unshare_on_tag_removal
+        && !untagged_share
         && !agreement.auto_share_tags.is_empty()
-        && !agreement.auto_share_tags.iter().any(|t| tags.contains(t))
+        && !carries_tag(agreement, tags)
 }
 
 #[cfg(test)]
@@ -450,10 +462,36 @@ pub(crate) mod tests {
         assert!(!auto_share(&a, &tags, Some(5)));
         assert!(!auto_share(&a, &tags, None));
         assert!(auto_share(&a, &tags, Some(7)));
-        assert!(unshare_on_tag_loss(&a, &[]));
-        assert!(!unshare_on_tag_loss(&a, &tags));
-        a.unshare_on_tag_removal = false;
-        assert!(!unshare_on_tag_loss(&a, &[]));
+    }
+
+    /// Every combination: only a tag the link was shared with (or gained since) and the
+    /// agreement's say-so unshare it when it goes.
+    #[test]
+    fn unshare_on_tag_loss_needs_a_tag_that_was_there() {
+        let tagged = vec!["vendor_escalation".to_owned(), "other".to_owned()];
+        let untagged = vec!["other".to_owned()];
+        for on_removal in [false, true] {
+            for has_tags in [false, true] {
+                for untagged_share in [false, true] {
+                    for now_tagged in [false, true] {
+                        let mut a = agreement();
+                        a.unshare_on_tag_removal = on_removal;
+                        if !has_tags {
+                            a.auto_share_tags.clear();
+                        }
+                        let tags = if now_tagged { &tagged } else { &untagged };
+                        let expected = on_removal && has_tags && !untagged_share && !now_tagged;
+                        assert_eq!(
+                            unshare_on_tag_loss(&a, untagged_share, tags),
+                            expected,
+                            "on_removal={on_removal} has_tags={has_tags} \
+                             untagged_share={untagged_share} now_tagged={now_tagged}"
+                        );
+                        assert_eq!(carries_tag(&a, tags), has_tags && now_tagged);
+                    }
+                }
+            }
+        }
     }
 
     proptest! {

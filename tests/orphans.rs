@@ -785,6 +785,7 @@ fn ended_without_mirror(w: &World, ticket: u64, reason: &str) -> u64 {
                 target_account: "vendor".into(),
                 direction: Direction::OneWay,
                 created_at: jiff::Timestamp::now(),
+                untagged_share: false,
             })?;
             tx.orphan_link(alloc.link.id, reason, "", jiff::Timestamp::now())?;
             Ok(alloc.link.id)

@@ -52,6 +52,7 @@ fn fill(store: &Store) {
                 target_account: "vendor".into(),
                 direction: Direction::TwoWay,
                 created_at: Timestamp::now(),
+                untagged_share: false,
             })
             .unwrap()
             .link;

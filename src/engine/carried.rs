@@ -64,7 +64,12 @@ impl Engine {
                 Some(l) => {
                     l.state == LinkState::Active
                         && (l.target_ticket.is_none()
-                            || rules::unshare_on_tag_loss(agreement, &detail.tags))
+                            || rules::unshare_on_tag_loss(
+                                agreement,
+                                l.untagged_share,
+                                &detail.tags,
+                            )
+                            || (l.untagged_share && rules::carries_tag(agreement, &detail.tags)))
                 }
             };
             if needs_read {

@@ -399,10 +399,7 @@ impl Engine {
         let mut write = self.mirror_create(inputs).await;
         // Shared because of its tag: the tag's loss, heard of while the create is
         // retried, withholds the next attempt (the link ends on that news).
-        let tagged = agreement
-            .auto_share_tags
-            .iter()
-            .any(|t| inputs.source.tags.contains(t));
+        let tagged = crate::rules::carries_tag(agreement, &inputs.source.tags);
         let untag = if agreement.unshare_on_tag_removal && tagged {
             agreement.auto_share_tags.clone()
         } else {

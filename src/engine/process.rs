@@ -161,9 +161,26 @@ impl Engine {
                         }
                     }
                 }
+                // Shared by hand without the tag, and carrying it now: from here on its
+                // removal unshares, as for a ticket the tag shared.
                 Some(link)
                     if link.state == LinkState::Active
-                        && rules::unshare_on_tag_loss(agreement, &ticket.tags) =>
+                        && link.untagged_share
+                        && rules::carries_tag(agreement, &ticket.tags) =>
+                {
+                    let gained = store
+                        .update_link(link.id, |l| l.untagged_share = false)
+                        .map(drop)
+                        .map_err(EngineError::from);
+                    self.contain(Some(link.id), gained, &mut again)?;
+                }
+                Some(link)
+                    if link.state == LinkState::Active
+                        && rules::unshare_on_tag_loss(
+                            agreement,
+                            link.untagged_share,
+                            &ticket.tags,
+                        ) =>
                 {
                     let ended = self.orphan(link, Reason::TagRemoved, "").await.map(drop);
                     self.contain(Some(link.id), ended, &mut again)?;

@@ -140,7 +140,8 @@ impl Engine {
             let tag_came_back =
                 reason.as_deref() == Some(crate::orphan::Reason::TagRemoved.as_str());
             if same_source && (explicit || tag_came_back) {
-                return self.relink(other.id, cause).await;
+                let untagged = explicit && !rules::carries_tag(agreement, &source.tags);
+                return self.relink(other.id, cause, untagged).await;
             }
             return Err(EngineError::MirrorOfOrphan {
                 account: agreement.to.clone(),
@@ -156,6 +157,7 @@ impl Engine {
             target_account: agreement.to.clone(),
             direction: self.direction_for(agreement),
             created_at: now,
+            untagged_share: explicit && !rules::carries_tag(agreement, &source.tags),
         };
         let detail = format!(
             "{}#{} shared to {} under {}: {cause}",
@@ -273,7 +275,14 @@ impl Engine {
         let link = self.store().link(id)?.ok_or(EngineError::UnknownLink(id))?;
         if link.state == LinkState::Orphaned {
             if relink {
-                return self.relink(id, "resync --relink").await;
+                // The operator re-attaches it as it is: a link its tag's removal ended
+                // is not ended again by that same removal.
+                let untagged = link.untagged_share
+                    || self
+                        .store()
+                        .orphan(id)?
+                        .is_some_and(|o| o.reason == crate::orphan::Reason::TagRemoved.as_str());
+                return self.relink(id, "resync --relink", untagged).await;
             }
             return Err(EngineError::Orphaned { id });
         }
@@ -303,7 +312,13 @@ impl Engine {
     /// Re-attaches an orphan to its existing mirror under a new live link (never a second
     /// copy): the agreement must be accepted again; the orphan tag is taken off the
     /// mirror; what was mirrored before is not sent again.
-    pub(crate) async fn relink(&self, orphaned: u64, cause: &str) -> Result<Link, EngineError> {
+    /// `untagged_share`: the new link's [`Link::untagged_share`].
+    pub(crate) async fn relink(
+        &self,
+        orphaned: u64,
+        cause: &str,
+        untagged_share: bool,
+    ) -> Result<Link, EngineError> {
         let old = self
             .store()
             .link(orphaned)?
@@ -327,7 +342,7 @@ impl Engine {
         let direction = self.direction_for(&agreement);
         let link = self.with_consent(&agreement.name, || {
             Ok(self.store().transaction(|tx| {
-                let link = tx.relink(orphaned, direction, now)?;
+                let link = tx.relink(orphaned, direction, now, untagged_share)?;
                 tx.append_audit(NewAudit {
                     at: now,
                     kind: AuditKind::Share,
@@ -382,6 +397,7 @@ impl Engine {
             target_account: agreement.to.clone(),
             direction: crate::link::Direction::OneWay,
             created_at: now,
+            untagged_share: false,
         };
         let orphan = self.store().transaction(|tx| {
             let was_orphan = match tx.view().link_by_target(&agreement.to, mirror)? {

@@ -261,6 +261,7 @@ mod tests {
             last_synced_at: None,
             idempotency_key: format!("k{id}"),
             mismatches: Vec::new(),
+            untagged_share: false,
         };
         let links = [
             link(1, LinkState::Active),

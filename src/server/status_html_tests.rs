@@ -49,6 +49,7 @@ fn view() -> StatusView {
                     sender_id: 360001,
                     receiver_id: Some(900002),
                 }],
+                untagged_share: false,
             },
             Link {
                 id: 8,
@@ -65,6 +66,7 @@ fn view() -> StatusView {
                 last_synced_at: None,
                 idempotency_key: "k2".into(),
                 mismatches: Vec::new(),
+                untagged_share: false,
             },
         ],
         orphans: vec![Orphan {

@@ -47,6 +47,7 @@ fn link_record(id: u64, new: NewLink, target_ticket: Option<u64>, state: LinkSta
         updated_at: new.created_at,
         last_synced_at: None,
         mismatches: Vec::new(),
+        untagged_share: new.untagged_share,
     }
 }
 
@@ -349,11 +350,13 @@ impl WriteTxn<'_> {
     /// nothing already mirrored is sent again) and retires the orphan record (the audit
     /// log keeps the history). Fails with [`StoreError::Conflict`] when the link is not an
     /// orphan with a mirror, or when its source ticket is live under that agreement again.
+    /// `untagged_share` is the new link's [`Link::untagged_share`].
     pub fn relink(
         &self,
         orphaned: u64,
         direction: Direction,
         at: Timestamp,
+        untagged_share: bool,
     ) -> Result<Link, StoreError> {
         let old = self
             .view()
@@ -384,6 +387,7 @@ impl WriteTxn<'_> {
             target_account: old.target_account.clone(),
             direction,
             created_at: at,
+            untagged_share,
         };
         let link = link_record(id, new, Some(mirror), LinkState::Active);
         // The mirror's index moves from the orphan to the new link.
@@ -578,8 +582,11 @@ impl Store {
         orphaned: u64,
         direction: Direction,
         at: Timestamp,
+        untagged_share: bool,
     ) -> Result<Link, StoreError> {
-        self.transaction_op("relink", |tx| tx.relink(orphaned, direction, at))
+        self.transaction_op("relink", |tx| {
+            tx.relink(orphaned, direction, at, untagged_share)
+        })
     }
 
     /// See [`ReadView::link_counts`].

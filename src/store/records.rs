@@ -92,6 +92,11 @@ pub struct Link {
     /// mismatch. The link stays active; the rest crossed.
     #[serde(default)]
     pub mismatches: Vec<crate::system::Mismatch>,
+    /// Shared by hand while the source carried none of the agreement's auto-share tags:
+    /// a tag it never had cannot be removed, so `unshare_on_tag_removal` leaves it be
+    /// until the source gains one (the engine clears this then).
+    #[serde(default)]
+    pub untagged_share: bool,
 }
 
 /// What the engine knows when it asks for a link; the store fills in the rest.
@@ -103,6 +108,8 @@ pub struct NewLink {
     pub target_account: String,
     pub direction: Direction,
     pub created_at: Timestamp,
+    /// See [`Link::untagged_share`].
+    pub untagged_share: bool,
 }
 
 /// The answer to [`super::Store::create_link`].

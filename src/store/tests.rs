@@ -32,6 +32,7 @@ fn new_link(account: &str, ticket: u64, agreement: &str) -> NewLink {
         target_account: "vendor".into(),
         direction: Direction::OneWay,
         created_at: ts(0),
+        untagged_share: false,
     }
 }
 
@@ -413,13 +414,15 @@ fn relink_reattaches_the_mirror_and_carries_the_watermarks() {
         .unwrap();
     assert!(
         matches!(
-            store.relink(first.id, Direction::OneWay, ts(2)),
+            store.relink(first.id, Direction::OneWay, ts(2), false),
             Err(StoreError::Conflict { .. })
         ),
         "a live link is not relinked"
     );
     store.orphan_link(first.id, "unshared", "", ts(3)).unwrap();
-    let again = store.relink(first.id, Direction::TwoWay, ts(4)).unwrap();
+    let again = store
+        .relink(first.id, Direction::TwoWay, ts(4), false)
+        .unwrap();
     assert_ne!(again.id, first.id);
     assert_eq!(again.target_ticket, Some(500));
     assert_eq!(again.state, LinkState::Active);
@@ -457,7 +460,7 @@ fn relink_reattaches_the_mirror_and_carries_the_watermarks() {
     );
     assert!(
         matches!(
-            store.relink(first.id, Direction::OneWay, ts(5)),
+            store.relink(first.id, Direction::OneWay, ts(5), false),
             Err(StoreError::Conflict { .. })
         ),
         "the source is live again"
@@ -1247,7 +1250,7 @@ proptest! {
                 Op::Mirror { link, ticket } => store.set_mirror_ticket(u64::from(link), u64::from(ticket)).map(drop),
                 Op::Error { link } => store.set_link_state(u64::from(link), LinkState::Error, Some("e".into())).map(drop),
                 Op::Orphan { link } => store.orphan_link(u64::from(link), "test", "", ts(0)).map(drop),
-                Op::Relink { link } => store.relink(u64::from(link), Direction::OneWay, ts(0)).map(drop),
+                Op::Relink { link } => store.relink(u64::from(link), Direction::OneWay, ts(0), false).map(drop),
                 Op::Adopt { account, ticket, mirror } => store
                     .adopt_orphan(new_link(&format!("acc{account}"), u64::from(ticket), "ag0"), u64::from(mirror), "sweep", "", ts(0))
                     .map(drop),

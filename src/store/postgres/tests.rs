@@ -29,6 +29,7 @@ fn new_link(account: &str, ticket: u64, agreement: &str) -> NewLink {
         target_account: "vendor".into(),
         direction: Direction::OneWay,
         created_at: ts(0),
+        untagged_share: false,
     }
 }
 
