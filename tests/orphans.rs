@@ -564,13 +564,11 @@ async fn a_link_ended_mid_step_leaves_its_unsent_comments_for_the_relink() {
 /// link is an orphan like any other: tagged, one note.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mirror_created_after_its_unshare_is_marked_an_orphan() {
-    use sharebridge::sim::FaultSettings;
     let w = world(Setup::default()).await;
-    let slow = FaultSettings {
-        latency_ms: 1500,
-        ..FaultSettings::default()
-    };
-    w.sim.set_faults(Some("vendor"), slow);
+    // The create is held on the wire: sent before the unshare, landing after it. (A
+    // slow vendor alone made this depend on timing: an unshare before the create is
+    // sent withholds it, and no mirror comes at all.)
+    w.sim.set_hold_ticket_creates("vendor", true);
     let t = w
         .sim
         .create_ticket(
@@ -580,21 +578,13 @@ async fn a_mirror_created_after_its_unshare_is_marked_an_orphan() {
         )
         .unwrap();
     w.hints.push("acme", t.id);
-    // The link exists before its mirror's create is sent.
-    common::wait_for(|| {
-        !w.engine()
-            .store()
-            .links_by_source_ticket("acme", t.id)
-            .unwrap()
-            .is_empty()
-    })
-    .await;
-    assert_eq!(w.link_of(t.id).target_ticket, None, "the create is slow");
+    common::wait_for(|| w.sim.held_ticket_creates("vendor") == 1).await;
+    assert_eq!(w.link_of(t.id).target_ticket, None, "the create is held");
     w.engine()
         .unshare("acme", t.id, "vendor", "test")
         .await
         .unwrap();
-    w.sim.set_faults(Some("vendor"), FaultSettings::default());
+    w.sim.set_hold_ticket_creates("vendor", false);
     let mirror = || {
         w.engine()
             .store()

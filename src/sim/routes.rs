@@ -630,6 +630,16 @@ pub(crate) fn invalid_endpoint() -> ApiError {
 /// The per-request pipeline for every API route (and the fallback, `resolved = None`).
 async fn pipeline(h: Arc<AccountHandle>, resolved: Option<Resolved>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
+    if resolved
+        .as_ref()
+        .is_some_and(|r| r.route == Route::TicketsCreate)
+        && h.lock().knobs.hold_ticket_creates
+    {
+        h.lock().knobs.held_ticket_creates += 1;
+        while h.lock().knobs.hold_ticket_creates {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     let latency = h.latency_ms.load(Ordering::Relaxed);
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;

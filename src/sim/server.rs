@@ -722,6 +722,16 @@ impl Simulator {
         self.handle_of(account).lock().knobs.stall_ticket_updates = stall;
     }
 
+    /// While `hold`, the account's ticket creates wait on the wire (then go on as usual).
+    pub fn set_hold_ticket_creates(&self, account: &str, hold: bool) {
+        self.handle_of(account).lock().knobs.hold_ticket_creates = hold;
+    }
+
+    /// How many ticket creates arrived while [`Self::set_hold_ticket_creates`] held them.
+    pub fn held_ticket_creates(&self, account: &str) -> u64 {
+        self.handle_of(account).lock().knobs.held_ticket_creates
+    }
+
     /// While `lose`, the account's ticket updates take effect and their answers are lost.
     pub fn set_lose_ticket_update_answers(&self, account: &str, lose: bool) {
         self.handle_of(account)

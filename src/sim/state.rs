@@ -43,6 +43,11 @@ pub(crate) struct Knobs {
     /// Ticket updates take effect, then their connection drops (drop-after-commit for
     /// that route alone).
     pub lose_ticket_update_answers: bool,
+    /// Ticket creates (`POST /api/v2/tickets`) wait while set, then take effect and are
+    /// answered as usual (a test's way to hold a create on the wire); each one counted
+    /// in `held_ticket_creates` as it arrives.
+    pub hold_ticket_creates: bool,
+    pub held_ticket_creates: u64,
 }
 
 /// One ticket and what hangs off it.
@@ -437,6 +442,8 @@ impl Account {
                 late_apply_ms: config.late_apply_ms,
                 stall_ticket_updates: false,
                 lose_ticket_update_answers: false,
+                hold_ticket_creates: false,
+                held_ticket_creates: 0,
             },
             stats: Stats::default(),
             rng: fastrand::Rng::with_seed(seed),
