@@ -425,11 +425,12 @@ impl crate::zendesk::client::StillAllowed for ConsentGuard {
             // still land, and is recorded as the orphan's mirror (found by the
             // deterministic simulation, seed 35051: a create held 24 s behind a slow
             // look-up went out after its link was unshared, landed 52 s later, and a
-            // share after the wait for ended links' creates made a second mirror).
+            // share after the wait for ended links' creates made a second mirror). A link
+            // the store cannot read now is not known to live: withheld, as updates are.
             None => (
                 stored
                     .as_ref()
-                    .is_none_or(|l| l.state != LinkState::Orphaned),
+                    .is_some_and(|l| l.state != LinkState::Orphaned),
                 false,
                 !self.intro.is_empty()
                     && self.engine.shared.hints.privacy_news(
