@@ -1,13 +1,17 @@
-//! `unshare_on_tag_removal` ends only links whose source had the auto-share tag: a ticket
-//! shared by hand without it, or re-attached by hand after its tag's removal ended it,
-//! stays shared at its next change (a tag it does not carry was not removed), and once it
-//! gains the tag, losing it unshares as for any tagged ticket.
+//! `unshare_on_tag_removal`: what the auto-share tag's removal ends, and what it does not.
+//! A ticket shared by hand without the tag, or re-attached by hand after its tag's
+//! removal ended it, stays shared at its next change (a tag it does not carry was not
+//! removed); once it gains the tag, losing it unshares as for any tagged ticket. And a
+//! mirror's create that the tag decided is withheld, at its next attempt, on news that
+//! the tag is gone.
 
 mod common;
 
 use common::{AGENT_A, Setup, World, new_ticket, world};
+use sharebridge::engine::hints::CarriedTicket;
+use sharebridge::sim::{FaultKind, FaultSettings};
 use sharebridge::store::LinkState;
-use sharebridge::zendesk::models::TicketWrite;
+use sharebridge::zendesk::models::{Status, TicketWrite};
 
 const TAG: &str = "vendor_escalation";
 
@@ -122,5 +126,57 @@ async fn a_tag_removed_orphan_reattached_by_hand_stays_shared() {
     assert_eq!(link.target_ticket, Some(n), "the same mirror, re-attached");
     still_shared(&w, u, n, "after the share").await;
     assert_eq!(w.sim.tickets("vendor").len(), 2, "no second copy");
+    w.stop();
+}
+
+/// The create's first attempt is answered 429; before its retry, a webhook says the tag
+/// is gone. The retry is withheld, the ticket read again, and its link ends with no
+/// mirror made (without the guard's tag check the retry makes one, then the link ends).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_the_tag_decided_is_withheld_once_the_tag_is_gone() {
+    let w = world(Setup::default()).await;
+    w.sim.set_hold_ticket_creates("vendor", true);
+    let t = w
+        .sim
+        .create_ticket(
+            "acme",
+            AGENT_A,
+            &new_ticket("untagged in flight", "first words", &[TAG]),
+        )
+        .unwrap()
+        .id;
+    w.hints.push("acme", t);
+    common::wait_for(|| w.sim.held_ticket_creates("vendor") == 1).await;
+    // The held attempt is refused (429, retry after 1 s) once let go.
+    w.sim.set_faults(
+        Some("vendor"),
+        FaultSettings {
+            rate: 1.0,
+            kinds: vec![FaultKind::TooManyRequests],
+            latency_ms: 0,
+        },
+    );
+    let faults = w.sim.stats("vendor").faults;
+    retag(&w, t, false);
+    w.hints.push_detail(
+        "acme",
+        t,
+        CarriedTicket {
+            status: Some(Status::Open),
+            tags: vec!["other".into()],
+            brand_id: None,
+        },
+    );
+    w.sim.set_hold_ticket_creates("vendor", false);
+    common::wait_for(|| w.sim.stats("vendor").faults > faults).await;
+    w.sim.set_faults(Some("vendor"), FaultSettings::default());
+    common::wait_for(|| orphan_reason(&w, t).is_some()).await;
+    w.settle().await;
+    assert_eq!(orphan_reason(&w, t).as_deref(), Some("tag_removed"));
+    assert!(
+        w.sim.tickets("vendor").is_empty(),
+        "no mirror: {:?}",
+        w.sim.tickets("vendor")
+    );
     w.stop();
 }
