@@ -279,6 +279,9 @@ pub fn main() -> ExitCode {
 /// Runs one parsed command; returns the exit code.
 pub fn run(cli: Cli) -> u8 {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    if !matches!(cli.command, Command::Run) {
+        crate::output::quiet_on_closed_stdout();
+    }
     match cli.command {
         Command::CheckConfig => check_config(&cli.config),
         Command::Run => run_daemon(&cli.config),

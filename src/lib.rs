@@ -41,6 +41,7 @@ pub mod link;
 pub mod metrics;
 pub mod migrate;
 pub mod orphan;
+pub mod output;
 pub mod plan;
 pub mod preview;
 pub mod privacy;

@@ -1,6 +1,8 @@
-//! `SHAREBRIDGE_CONFIG` from the outside: set but empty (as systemd's
-//! `Environment=SHAREBRIDGE_CONFIG=` or a script may leave it) means unset, with or
-//! without `--config`; a non-empty value is the default path; `--config` wins.
+//! The CLI's surroundings, from the outside. `SHAREBRIDGE_CONFIG`: set but empty (as
+//! systemd's `Environment=SHAREBRIDGE_CONFIG=` or a script may leave it) means unset,
+//! with or without `--config`; a non-empty value is the default path; `--config` wins.
+//! And a reader that closes standard output early (`| head`, `| grep -q`) ends the
+//! command quietly, not with a panic.
 
 use assert_cmd::Command;
 
@@ -82,4 +84,21 @@ fn non_empty_sharebridge_config_is_the_default_and_the_flag_wins() {
     );
     let out = check_config(Some(path.to_str().unwrap()), Some(&missing));
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_closed_standard_output_ends_the_command_quietly() {
+    // The read end is closed before the command starts: its first line meets EPIPE.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("sharebridge"))
+        .args(["chaos", "--features"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
 }
