@@ -568,20 +568,10 @@ async fn a_mirror_created_after_its_unshare_is_marked_an_orphan() {
     // The create is held on the wire: sent before the unshare, landing after it. (A
     // slow vendor alone made this depend on timing: an unshare before the create is
     // sent withholds it, and no mirror comes at all.)
-    w.sim.set_hold_ticket_creates("vendor", true);
-    let t = w
-        .sim
-        .create_ticket(
-            "acme",
-            AGENT_A,
-            &new_ticket("unshared early", "first words", &["vendor_escalation"]),
-        )
-        .unwrap();
-    w.hints.push("acme", t.id);
-    common::wait_for(|| w.sim.held_ticket_creates("vendor") == 1).await;
-    assert_eq!(w.link_of(t.id).target_ticket, None, "the create is held");
+    let t = w.tagged_ticket_with_create_held("unshared early").await;
+    assert_eq!(w.link_of(t).target_ticket, None, "the create is held");
     w.engine()
-        .unshare("acme", t.id, "vendor", "test")
+        .unshare("acme", t, "vendor", "test")
         .await
         .unwrap();
     w.sim.set_hold_ticket_creates("vendor", false);
@@ -591,13 +581,13 @@ async fn a_mirror_created_after_its_unshare_is_marked_an_orphan() {
             .orphans()
             .unwrap()
             .iter()
-            .find(|o| o.source_ticket == t.id)
+            .find(|o| o.source_ticket == t)
             .and_then(|o| o.target_ticket)
     };
     common::wait_for(|| mirror().is_some()).await;
     w.settle().await;
     let m = mirror().unwrap();
-    assert_orphaned(&w, t.id, m, "unshared", true).await;
+    assert_orphaned(&w, t, m, "unshared", true).await;
     w.stop();
 }
 

@@ -135,18 +135,7 @@ async fn a_tag_removed_orphan_reattached_by_hand_stays_shared() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_create_the_tag_decided_is_withheld_once_the_tag_is_gone() {
     let w = world(Setup::default()).await;
-    w.sim.set_hold_ticket_creates("vendor", true);
-    let t = w
-        .sim
-        .create_ticket(
-            "acme",
-            AGENT_A,
-            &new_ticket("untagged in flight", "first words", &[TAG]),
-        )
-        .unwrap()
-        .id;
-    w.hints.push("acme", t);
-    common::wait_for(|| w.sim.held_ticket_creates("vendor") == 1).await;
+    let t = w.tagged_ticket_with_create_held("untagged in flight").await;
     // The held attempt is refused (429, retry after 1 s) once let go.
     w.sim.set_faults(
         Some("vendor"),

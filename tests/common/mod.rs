@@ -315,6 +315,25 @@ impl World {
         (t.id, self.mirror_of(t.id))
     }
 
+    /// Creates an acme ticket tagged for sharing and returns once its mirror's create is
+    /// on the wire, held there (`Simulator::set_hold_ticket_creates`) until the caller
+    /// lets it go.
+    pub async fn tagged_ticket_with_create_held(&self, subject: &str) -> u64 {
+        self.sim.set_hold_ticket_creates("vendor", true);
+        let held = self.sim.held_ticket_creates("vendor");
+        let t = self
+            .sim
+            .create_ticket(
+                "acme",
+                AGENT_A,
+                &new_ticket(subject, "first words", &["vendor_escalation"]),
+            )
+            .unwrap();
+        self.hints.push("acme", t.id);
+        wait_for(|| self.sim.held_ticket_creates("vendor") == held + 1).await;
+        t.id
+    }
+
     pub fn stop(&self) {
         self.stop.cancel();
     }
