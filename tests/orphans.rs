@@ -659,30 +659,28 @@ async fn the_sweep_gives_a_late_mirror_to_the_link_that_ended_before_it() {
 /// time. A write decided meanwhile is left alone: one note.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_settled_meanwhile_does_not_owe_a_second_note() {
-    use sharebridge::sim::FaultSettings;
     let w = world(Setup::default()).await;
     let (t, m) = w.shared_ticket("settled meanwhile").await;
-    w.sim.set_faults(
-        Some("vendor"),
-        FaultSettings {
-            latency_ms: 1500,
-            ..FaultSettings::default()
-        },
-    );
+    // The comment's write is held on the wire, so the link ends while it is on its way
+    // (waiting for its pending record alone left a window: an unshare before its send
+    // withholds it, and nothing crosses).
+    w.sim.set_hold_ticket_updates("vendor", true);
     w.sim.set_lose_ticket_update_answers("vendor", true);
     w.sim
         .add_comment("acme", t, AGENT_A, "on its way", true)
         .unwrap();
     w.hints.push("acme", t);
     let store = w.engine().store();
-    common::wait_for(|| !store.pending_writes().unwrap().is_empty()).await;
+    common::wait_for(|| w.sim.held_ticket_updates("vendor") == 1).await;
+    assert!(!store.pending_writes().unwrap().is_empty());
     let engine = w.engine().clone();
     let unshare = tokio::spawn(async move { engine.unshare("acme", t, "vendor", "test").await });
     common::wait_for(|| !store.orphans().unwrap().is_empty()).await;
-    w.sim.set_lose_ticket_update_answers("vendor", false);
+    // Let go, it lands and its answer is lost: its own settle finds it landed.
+    w.sim.set_hold_ticket_updates("vendor", false);
     unshare.await.unwrap().unwrap();
-    w.sim.set_faults(Some("vendor"), FaultSettings::default());
     common::wait_for(|| store.pending_writes().unwrap().is_empty()).await;
+    w.sim.set_lose_ticket_update_answers("vendor", false);
     // Long enough for a recovery pass to have run.
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     w.settle().await;

@@ -31,7 +31,7 @@ use crate::sim::error::ApiError;
 use crate::sim::http::{Caller, Req, Resp, parse_query};
 use crate::sim::limits::{self, Admit};
 use crate::sim::server::AccountHandle;
-use crate::sim::state::Account;
+use crate::sim::state::{Account, Knobs};
 use crate::sim::{
     catalog, comments, control, export, faults, redaction, search, tickets, uploads, users,
 };
@@ -627,19 +627,32 @@ pub(crate) fn invalid_endpoint() -> ApiError {
     )
 }
 
+/// A held route's knob and count: ticket creates and updates.
+fn hold_knob(k: &mut Knobs, route: Option<Route>) -> Option<(&mut bool, &mut u64)> {
+    match route {
+        Some(Route::TicketsCreate) => {
+            Some((&mut k.hold_ticket_creates, &mut k.held_ticket_creates))
+        }
+        Some(Route::TicketUpdate) => Some((&mut k.hold_ticket_updates, &mut k.held_ticket_updates)),
+        _ => None,
+    }
+}
+
+/// Holds a ticket create or update on the wire while its knob is set (counted first).
+async fn hold(h: &AccountHandle, route: Option<Route>) {
+    match hold_knob(&mut h.lock().knobs, route) {
+        Some((hold, count)) if *hold => *count += 1,
+        _ => return,
+    }
+    while hold_knob(&mut h.lock().knobs, route).is_some_and(|(hold, _)| *hold) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The per-request pipeline for every API route (and the fallback, `resolved = None`).
 async fn pipeline(h: Arc<AccountHandle>, resolved: Option<Resolved>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    if resolved
-        .as_ref()
-        .is_some_and(|r| r.route == Route::TicketsCreate)
-        && h.lock().knobs.hold_ticket_creates
-    {
-        h.lock().knobs.held_ticket_creates += 1;
-        while h.lock().knobs.hold_ticket_creates {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    hold(&h, resolved.as_ref().map(|r| r.route)).await;
     let latency = h.latency_ms.load(Ordering::Relaxed);
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;

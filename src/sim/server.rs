@@ -732,6 +732,16 @@ impl Simulator {
         self.handle_of(account).lock().knobs.held_ticket_creates
     }
 
+    /// While `hold`, the account's ticket updates wait on the wire (then go on as usual).
+    pub fn set_hold_ticket_updates(&self, account: &str, hold: bool) {
+        self.handle_of(account).lock().knobs.hold_ticket_updates = hold;
+    }
+
+    /// How many ticket updates arrived while [`Self::set_hold_ticket_updates`] held them.
+    pub fn held_ticket_updates(&self, account: &str) -> u64 {
+        self.handle_of(account).lock().knobs.held_ticket_updates
+    }
+
     /// While `lose`, the account's ticket updates take effect and their answers are lost.
     pub fn set_lose_ticket_update_answers(&self, account: &str, lose: bool) {
         self.handle_of(account)

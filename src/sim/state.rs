@@ -48,6 +48,10 @@ pub(crate) struct Knobs {
     /// in `held_ticket_creates` as it arrives.
     pub hold_ticket_creates: bool,
     pub held_ticket_creates: u64,
+    /// The same for ticket updates (`PUT /api/v2/tickets/{id}`), before the stall and
+    /// lost-answer knobs act on them.
+    pub hold_ticket_updates: bool,
+    pub held_ticket_updates: u64,
 }
 
 /// One ticket and what hangs off it.
@@ -444,6 +448,8 @@ impl Account {
                 lose_ticket_update_answers: false,
                 hold_ticket_creates: false,
                 held_ticket_creates: 0,
+                hold_ticket_updates: false,
+                held_ticket_updates: 0,
             },
             stats: Stats::default(),
             rng: fastrand::Rng::with_seed(seed),
