@@ -29,6 +29,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::link::{Direction, Flow};
 use crate::store::{Link, LinkState};
+use crate::zendesk::client::ZendeskError;
 
 use super::{Engine, EngineError};
 
@@ -131,7 +132,27 @@ impl Engine {
                 let after = mark.last_source_comment.unwrap_or(0);
                 let sender = self.account(&s.target_account)?;
                 let bridge = sender.bridge_user().await?;
-                for c in sender.client.comments_after(mirror, after).await? {
+                let replies = match sender.client.comments_after(mirror, after).await {
+                    Ok(replies) => replies,
+                    // A sibling mirror that is gone has no reply left to cross: it holds
+                    // nothing back, and its own run ends its link (found by the
+                    // deterministic simulation, seed 36938: extra's mirror was deleted
+                    // while this read of it took 32 s, and the 404 put the vendor link,
+                    // which nothing had ended, in error).
+                    Err(ZendeskError::NotFound { .. }) => {
+                        tracing::debug!(
+                            link = link.id,
+                            sibling = s.id,
+                            account = %s.target_account,
+                            ticket = mirror,
+                            "a sibling's mirror is gone: its replies hold nothing back"
+                        );
+                        self.shared.hints.push(&s.target_account, mirror);
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                for c in replies {
                     if c.author_id == bridge
                         || now >= c.created_at + PATIENCE
                         || first.is_some_and(|f| f <= c.created_at)
