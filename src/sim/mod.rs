@@ -51,6 +51,7 @@ mod routes;
 mod search;
 mod server;
 mod state;
+mod ticket_write;
 mod tickets;
 mod uploads;
 mod users;
