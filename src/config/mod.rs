@@ -10,6 +10,7 @@
 //! it never writes, never creates the state directory and never contacts Zendesk. Secrets
 //! leave it only inside [`secrecy::SecretString`].
 
+mod agreements;
 mod load;
 mod raw;
 mod secrets;
