@@ -22,6 +22,7 @@
 //! deterministic are listed in ARCHITECTURE.md ("Deterministic simulation").
 
 pub mod command;
+mod config_state;
 pub mod disk;
 mod model;
 mod network;
