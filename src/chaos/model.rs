@@ -94,6 +94,9 @@ pub struct Log {
     pub configs: Vec<(u64, u64)>,
     /// Configuration versions as the daemon applied them (start or reload).
     pub applied: Vec<Applied>,
+    /// Versions a start or reload died, panicked or failed during: what it recorded
+    /// before it stopped (an agreement's transition, say) may have stayed in the store.
+    pub maybe_applied: Vec<Applied>,
 }
 
 /// Where a token was found.
@@ -175,9 +178,33 @@ impl Checker<'_> {
         }
     }
 
+    /// The configuration a start or reload may have applied in part by `ms` (it died,
+    /// panicked or failed during it), until the daemon applied another: the daemon's view
+    /// of consent is then either (found by seed 97823: a withdrawal whose reload died at a
+    /// store sync had recorded its transition, and the restart on the re-acceptance
+    /// started replies from then).
+    fn maybe_applied_at(&self, ms: u64) -> Option<&ConfigState> {
+        let m = self
+            .log
+            .maybe_applied
+            .iter()
+            .take_while(|a| a.ms <= ms)
+            .last()?;
+        let superseded = self
+            .log
+            .applied
+            .iter()
+            .any(|a| a.ms <= ms && (a.ms, a.order) > (m.ms, m.order));
+        (!superseded).then(|| &self.versions[m.version as usize])
+    }
+
     /// Accepted at `ms` in the world's configuration and in the daemon's.
     fn surely_accepted(&self, agreement: &str, ms: u64) -> bool {
-        self.world_at(ms).is_accepted(agreement) && self.applied_at(ms).is_accepted(agreement)
+        self.world_at(ms).is_accepted(agreement)
+            && self.applied_at(ms).is_accepted(agreement)
+            && self
+                .maybe_applied_at(ms)
+                .is_none_or(|c| c.is_accepted(agreement))
     }
 
     /// Whether the daemon applied a configuration accepting `agreement` (after one that
@@ -198,7 +225,11 @@ impl Checker<'_> {
     }
 
     fn surely_not_accepted(&self, agreement: &str, ms: u64) -> bool {
-        !self.world_at(ms).is_accepted(agreement) && !self.applied_at(ms).is_accepted(agreement)
+        !self.world_at(ms).is_accepted(agreement)
+            && !self.applied_at(ms).is_accepted(agreement)
+            && self
+                .maybe_applied_at(ms)
+                .is_none_or(|c| !c.is_accepted(agreement))
     }
 
     /// Not accepted in the world's configuration when `w` was sent, nor in the one the
@@ -206,6 +237,9 @@ impl Checker<'_> {
     fn surely_not_accepted_when_sent(&self, agreement: &str, w: &SentWrite) -> bool {
         !self.world_at(w.sent_ms).is_accepted(agreement)
             && !self.applied_when_sent(w).is_accepted(agreement)
+            && self
+                .maybe_applied_at(w.sent_ms)
+                .is_none_or(|c| !c.is_accepted(agreement))
     }
 
     /// Accepted from `ms` to the end, in every configuration the world wrote since.

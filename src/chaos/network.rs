@@ -351,10 +351,18 @@ impl Network {
     }
 
     /// Delivers one request to the simulator and reads its answer (the wire's work).
-    async fn serve(&self, n: u64, account: &str, req: Outgoing) -> Result<Incoming, Failure> {
+    /// `travelled`: how long it was on the wire (a late-apply fault counts from the send).
+    async fn serve(
+        &self,
+        n: u64,
+        account: &str,
+        req: Outgoing,
+        travelled: Duration,
+    ) -> Result<Incoming, Failure> {
         let mut builder = axum::http::Request::builder()
             .method(req.method)
-            .uri(req.url.as_str());
+            .uri(req.url.as_str())
+            .extension(crate::sim::faults::Travelled(travelled));
         for (k, v) in &req.headers {
             builder = builder.header(k, v);
         }
@@ -532,7 +540,7 @@ impl Transport for SimTransport {
             // applied if the daemon dies meanwhile.
             tokio::spawn(async move {
                 tokio::time::sleep(there).await;
-                let answer = net.serve(n, &account, request).await;
+                let answer = net.serve(n, &account, request, there).await;
                 tokio::time::sleep(back).await;
                 net.done();
                 let _ = tx.send(answer);

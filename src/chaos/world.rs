@@ -74,6 +74,8 @@ struct Shared {
     errors: Vec<String>,
     /// Configuration versions applied (start or reload).
     applied: Vec<Applied>,
+    /// Versions a start or reload died, panicked or failed during: applied in part, maybe.
+    maybe_applied: Vec<Applied>,
     /// Operator commands answered: (index in the log's ops, done).
     answered: Vec<(usize, bool)>,
 }
@@ -333,6 +335,7 @@ impl World {
             return v;
         };
         self.log.applied = lock(&self.shared).applied.clone();
+        self.log.maybe_applied = lock(&self.shared).maybe_applied.clone();
         for (i, ok) in lock(&self.shared).answered.clone() {
             self.log.ops[i].ok = Some(ok);
         }
@@ -457,6 +460,9 @@ impl World {
                         );
                         own_life.kill("panic while starting");
                     }
+                    lock(&shared)
+                        .maybe_applied
+                        .push(Applied::now(&trace, version));
                     return;
                 }
             };
@@ -474,6 +480,9 @@ impl World {
             // starting or reloading may have lost what it recorded of the configuration.
             let alive = own_life.clone();
             if !alive.is_alive() {
+                lock(&shared)
+                    .maybe_applied
+                    .push(Applied::now(&trace, version));
                 return;
             }
             trace!(trace, "daemon #{n} ready with configuration v{version}");
@@ -499,17 +508,26 @@ impl World {
                                     );
                                     alive.kill("panic while reloading");
                                 }
+                                lock(&shared)
+                                    .maybe_applied
+                                    .push(Applied::now(&trace, version));
                                 return;
                             }
                             Ok(Ok(())) if !alive.is_alive() => {
-                                trace!(trace, "daemon #{n} died while reloading v{version}")
+                                trace!(trace, "daemon #{n} died while reloading v{version}");
+                                lock(&shared)
+                                    .maybe_applied
+                                    .push(Applied::now(&trace, version));
                             }
                             Ok(Ok(())) => {
                                 trace!(trace, "daemon #{n} reloaded configuration v{version}");
                                 lock(&shared).applied.push(Applied::now(&trace, version));
                             }
                             Ok(Err(e)) => {
-                                trace!(trace, "daemon #{n} reload v{version} failed in part: {e}")
+                                trace!(trace, "daemon #{n} reload v{version} failed in part: {e}");
+                                lock(&shared)
+                                    .maybe_applied
+                                    .push(Applied::now(&trace, version));
                             }
                         }
                     }

@@ -769,7 +769,10 @@ async fn pipeline(h: Arc<AccountHandle>, resolved: Option<Resolved>, request: Re
     if fault == Some(FaultKind::LateApply) {
         // No answer; a write lands later, under its own time, with its webhooks.
         if parts.method != Method::GET && parts.method != Method::HEAD {
-            let delay = a.knobs.late_apply_ms;
+            let delay = faults::late_apply_delay(
+                a.knobs.late_apply_ms,
+                parts.extensions.get::<faults::Travelled>().copied(),
+            );
             let late = h.clone();
             let authz = authz.map(str::to_owned);
             let route = r.route;
