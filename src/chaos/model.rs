@@ -90,6 +90,8 @@ pub struct Log {
     pub ops: Vec<Op>,
     /// Mirrors closed or deleted by their agents: (ticket, account, ms).
     pub mirror_ended: Vec<(u32, &'static str, u64)>,
+    /// Statuses origin agents set: (ticket, status, ms).
+    pub statuses: Vec<(u32, crate::zendesk::models::Status, u64)>,
     /// Configuration versions as the world wrote them: (ms, version).
     pub configs: Vec<(u64, u64)>,
     /// Configuration versions as the daemon applied them (start or reload).
@@ -746,6 +748,7 @@ pub fn check(
     c.tokens();
     c.writes(writes);
     c.mirrors();
+    c.statuses();
     c.links(store);
     c.v
 }

@@ -748,11 +748,12 @@ impl World {
                     status: Some(status),
                     ..Default::default()
                 };
-                if let Err(e) = self
+                match self
                     .sim
                     .update_ticket(account, id, &email(account, 0), &write)
                 {
-                    self.skip(&format!("status refused: {}", e.status));
+                    Ok(_) => self.log.statuses.push((*ticket, status, now)),
+                    Err(e) => self.skip(&format!("status refused: {}", e.status)),
                 }
             }
             Action::Tag { ticket, side, tag } => {

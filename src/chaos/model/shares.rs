@@ -1,12 +1,41 @@
 //! The model's checks of what the shares left behind: one mirror per share and no mirror
-//! of a mirror (and the shares that should have happened), and every link that ended
-//! orphaned, tagged once, noted once and reported.
+//! of a mirror (and the shares that should have happened), no status echoed back to the
+//! ticket it came from, and every link that ended orphaned, tagged once, noted once and
+//! reported.
 //!
 //! Must not: depend on timing details the DESIGN leaves open (as `model.rs`).
 
 use super::*;
 
 impl Checker<'_> {
+    /// Only agents of the origin set statuses, so the origin keeps the last one its agent
+    /// set (`open` at creation): the bridge never writes back a status it sent (`hold`
+    /// crosses as `open`; `open` coming back over `hold` is the echo). A mirror closed
+    /// or deleted by its agent is a partner's change, which may cross.
+    pub(super) fn statuses(&mut self) {
+        use crate::zendesk::models::Status;
+        for (n, rec) in &self.log.tickets {
+            if self.log.mirror_ended.iter().any(|(t, _, _)| t == n) {
+                continue;
+            }
+            let Some(now) = self.sim.ticket(rec.origin, rec.id) else {
+                continue;
+            };
+            let set = self
+                .log
+                .statuses
+                .iter()
+                .rfind(|(t, _, _)| t == n)
+                .map_or(Status::Open, |(_, s, _)| *s);
+            if now.status != set && now.status != Status::Deleted {
+                self.v.push(format!(
+                    "{}#{} (ticket #{n}) is {:?}, its agent set {set:?} last: a status came back from a mirror",
+                    rec.origin, rec.id, now.status
+                ));
+            }
+        }
+    }
+
     /// One mirror per share; no mirror of a mirror; shares that should have happened.
     pub(super) fn mirrors(&mut self) {
         for account in schedule::ACCOUNTS {
