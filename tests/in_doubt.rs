@@ -123,6 +123,7 @@ async fn two_links_writing_to_one_ticket_never_claim_each_others_writes() {
                     created_at: at,
                     ahead: false,
                     note: false,
+                    changes: None,
                 })
                 .unwrap();
         }
@@ -187,6 +188,7 @@ async fn a_late_write_is_never_taken_for_a_later_one_so_nothing_after_it_is_lost
                 created_at: at,
                 ahead: false,
                 note: false,
+                changes: None,
             })
             .unwrap();
     })
@@ -291,6 +293,7 @@ async fn a_status_change_whose_write_did_not_land_still_crosses_after_a_restart(
                 created_at: jiff::Timestamp::now(),
                 ahead: false,
                 note: false,
+                changes: None,
             })
             .unwrap();
     })
@@ -426,5 +429,101 @@ async fn a_create_refused_for_its_reused_key_adopts_the_mirror_the_earlier_one_m
     w.poke("acme", t).await;
     let bodies = w.bodies("vendor", made);
     assert_eq!(count(&bodies, "after the adoption"), 1, "{bodies:?}");
+    w.stop();
+}
+
+fn set_status(w: &common::World, t: u64, status: sharebridge::zendesk::models::Status) {
+    w.sim
+        .update_ticket(
+            "acme",
+            t,
+            AGENT_A,
+            &TicketWrite {
+                status: Some(status),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+}
+
+/// A status write to the mirror that landed but lost its answer is the bridge's own
+/// change there: the mirror's next full read must not take it for the partner's and send
+/// it back (found by tests/chaos.rs, seed 2 on a loaded CI machine: acme set `hold`, the
+/// mirror got `open`, and `open` came back over acme's `hold`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_write_that_lost_its_answer_is_not_echoed_back() {
+    use sharebridge::zendesk::models::Status;
+    let w = world(Setup::default()).await;
+    let (t, m) = w.shared_ticket("status echo").await;
+    set_status(&w, t, Status::Pending);
+    w.poke("acme", t).await;
+    assert_eq!(w.sim.ticket("vendor", m).unwrap().status, Status::Pending);
+    // acme sets `hold`; the update to the mirror (`open`) lands, its answer is lost.
+    set_status(&w, t, Status::Hold);
+    w.sim.reset_stats("vendor");
+    w.sim.set_faults(
+        Some("vendor"),
+        FaultSettings {
+            rate: 1.0,
+            kinds: vec![FaultKind::DropAfterCommit],
+            latency_ms: 0,
+        },
+    );
+    w.hints.push("acme", t);
+    common::wait_for(|| common::requests_to(&w.sim, "vendor", "PUT /api/v2/tickets/{id}") > 0)
+        .await;
+    w.sim.set_faults(Some("vendor"), FaultSettings::default());
+    common::wait_for(|| w.sim.ticket("vendor", m).unwrap().status == Status::Open).await;
+    // The mirror's webhook for that change, read whole, before the step is retried.
+    w.hints.push("vendor", m);
+    w.settle().await;
+    assert_eq!(
+        w.sim.ticket("acme", t).unwrap().status,
+        Status::Hold,
+        "the bridge's own `open` on the mirror came back over acme's `hold`"
+    );
+    assert_eq!(w.sim.ticket("vendor", m).unwrap().status, Status::Open);
+    w.stop();
+}
+
+/// The same across a crash: the status write was on its way when the daemon stopped,
+/// and landed after; the next start reads the mirror whole before acme's ticket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_write_that_landed_across_a_crash_is_not_echoed_back() {
+    use sharebridge::zendesk::models::Status;
+    let mut w = world(Setup::default()).await;
+    let (t, m) = w.shared_ticket("status crash").await;
+    set_status(&w, t, Status::Pending);
+    w.poke("acme", t).await;
+    assert_eq!(w.sim.ticket("vendor", m).unwrap().status, Status::Pending);
+    set_status(&w, t, Status::Hold);
+    // Every write to vendor lands 1.5 s after its answer was lost; the daemon stops while
+    // the first is on its way.
+    w.sim.set_late_apply_ms(1500);
+    w.sim.reset_stats("vendor");
+    w.sim.set_faults(
+        Some("vendor"),
+        FaultSettings {
+            rate: 1.0,
+            kinds: vec![FaultKind::LateApply],
+            latency_ms: 0,
+        },
+    );
+    w.hints.push("acme", t);
+    common::wait_for(|| common::requests_to(&w.sim, "vendor", "PUT /api/v2/tickets/{id}") > 0)
+        .await;
+    w.restart_with(|_| {}).await;
+    w.sim.set_faults(Some("vendor"), FaultSettings::default());
+    common::wait_for(|| w.sim.ticket("vendor", m).unwrap().status == Status::Open).await;
+    w.hints.push("vendor", m);
+    w.settle().await;
+    w.hints.push("acme", t);
+    w.settle().await;
+    assert_eq!(
+        w.sim.ticket("acme", t).unwrap().status,
+        Status::Hold,
+        "the bridge's own `open` on the mirror came back over acme's `hold`"
+    );
+    assert_eq!(w.sim.ticket("vendor", m).unwrap().status, Status::Open);
     w.stop();
 }

@@ -422,6 +422,7 @@ async fn an_owed_orphan_note_is_written_once_after_a_crash() {
                         created_at: at,
                         ahead: false,
                         note: false,
+                        changes: None,
                     })
                 })
                 .unwrap();
@@ -474,6 +475,7 @@ async fn orphaned_during_a_write_in_doubt_gets_its_note_after_the_crash() {
                     created_at: at,
                     ahead: false,
                     note: false,
+                    changes: None,
                 })?;
                 tx.orphan_link(link, "agreement_inactive", "", at).map(drop)
             })

@@ -34,6 +34,7 @@ async fn a_status_change_taken_by_a_failed_run_crosses_on_the_retry_despite_newe
                 created_at: jiff::Timestamp::now(),
                 ahead: false,
                 note: false,
+                changes: None,
             })
             .unwrap();
     })

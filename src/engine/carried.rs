@@ -192,7 +192,7 @@ impl Engine {
         let receiver = self.account(&ends.receiver_account)?;
         for write in &plan.writes {
             let result = self
-                .write_one(link, flow, &ends, &receiver, write, &[], true)
+                .write_one(link, flow, &ends, &receiver, write, &[], true, None)
                 .await;
             if !self.after_write(link, flow, result).await? {
                 return Ok(true);

@@ -290,6 +290,7 @@ impl Engine {
                 created_at: at,
                 ahead: false,
                 note: true,
+                changes: None,
             };
             self.store().transaction(|tx| {
                 note.marker = marker(link.id, Flow::SourceToTarget, tx.next_write_id()?, at);

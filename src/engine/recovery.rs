@@ -279,24 +279,8 @@ impl Engine {
                 .remove(&(link.id, pending.flow, pending.marker.clone()));
         }
         match verdict {
-            Settled::Landed(id) if pending.source_comments.is_empty() => {
-                // A comment that mirrors nothing: an orphan note, now written.
-                self.store().transaction(|tx| {
-                    tx.record_bridge_comment(&ends.receiver_account, id, link.id, pending.flow)?;
-                    tx.clear_pending_write(link.id, pending.flow)?;
-                    if pending.is_note() {
-                        tx.set_orphan_note_owed(link.id, false)?;
-                    }
-                    Ok(())
-                })?;
-            }
-            Settled::Landed(id) => {
-                self.store().commit_mirrored(
-                    link.id,
-                    pending.flow,
-                    &pending.source_comments,
-                    id,
-                )?;
+            Settled::Landed(comment) => {
+                self.commit_landed(link, pending, &ends.receiver_account, comment)?;
             }
             Settled::NotLanded => {
                 self.store().transaction(|tx| {
@@ -334,16 +318,17 @@ impl Engine {
         super::write::sent_by(pending.created_at, self.shared.started_at, first_settle)
     }
 
-    /// The comment a pending write created, if the receiving ticket shows it: the audit
-    /// whose `metadata.custom` carries exactly this write's marker (one read of the
-    /// ticket's recent audits). A pending write of an older store, without a marker, is
-    /// matched as before: the newest comment by the bridge's user, created after it
-    /// began, that the store does not know.
+    /// Whether the receiving ticket shows a pending write, and the comment it created
+    /// (`Some(None)`: a ticket change that carried none): the audit whose
+    /// `metadata.custom` carries exactly this write's marker (one read of the ticket's
+    /// recent audits). A pending write of an older store, without a marker, is matched as
+    /// before: the newest comment by the bridge's user, created after it began, that the
+    /// store does not know.
     async fn find_write(
         &self,
         ends: &Ends,
         pending: &PendingWrite,
-    ) -> Result<Option<u64>, EngineError> {
+    ) -> Result<Option<Option<u64>>, EngineError> {
         let receiver = self.account(&ends.receiver_account)?;
         let since = pending.created_at - SKEW;
         if pending.marker.starts_with(MARKER_PREFIX) {
@@ -351,10 +336,16 @@ impl Engine {
                 .client
                 .audits_since(ends.receiver_ticket, since)
                 .await?;
-            return Ok(audits
+            let audit = audits
                 .iter()
-                .find(|a| a.custom(MARKER_KEY) == Some(pending.marker.as_str()))
-                .and_then(|a| a.comment_id()));
+                .find(|a| a.custom(MARKER_KEY) == Some(pending.marker.as_str()));
+            return Ok(match audit {
+                Some(a) if pending.source_comments.is_empty() && !pending.is_note() => {
+                    Some(a.comment_id())
+                }
+                Some(a) => a.comment_id().map(Some),
+                None => None,
+            });
         }
         let bridge = receiver.bridge_user().await?;
         let comments = receiver.client.list_comments(ends.receiver_ticket).await?;
@@ -366,7 +357,7 @@ impl Engine {
                 .store()
                 .is_bridge_comment(&ends.receiver_account, c.id)?
             {
-                return Ok(Some(c.id));
+                return Ok(Some(Some(c.id)));
             }
         }
         Ok(None)

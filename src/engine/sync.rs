@@ -15,7 +15,7 @@ use crate::config::AgreementConfig;
 use crate::link::Flow;
 use crate::metrics::AgreementLabels;
 use crate::plan::{self, Baseline, CommentNow, Plan, SideNow, Write};
-use crate::store::{Link, LinkState, Watermark};
+use crate::store::{Link, LinkState, Snapshots, Watermark};
 use std::collections::BTreeMap;
 
 use crate::zendesk::models::{Attachment, Ticket};
@@ -61,7 +61,7 @@ fn ends_of(link: &Link, flow: Flow, directions: u64) -> Option<Ends> {
 /// step holds the link's turn (found by the deterministic simulation, seed 2486: a step
 /// held by a partition committed after the upgrade and erased its start, and replies
 /// written while the link was one-way crossed).
-fn keep_upgrade(stored: &Watermark, after: &Baseline) -> Baseline {
+pub(super) fn keep_upgrade(stored: &Watermark, after: &Baseline) -> Baseline {
     let now = Engine::baseline(stored);
     Baseline {
         not_before: now.not_before,
@@ -70,7 +70,15 @@ fn keep_upgrade(stored: &Watermark, after: &Baseline) -> Baseline {
     }
 }
 
-fn reverse(flow: Flow) -> Flow {
+/// What a landed ticket change leaves: the sender's new baseline and the receiver's.
+fn snapshots(sender: &Baseline, receiver: &Baseline) -> Option<Snapshots> {
+    Some(Snapshots {
+        sender: serde_json::to_value(sender).ok()?,
+        receiver: serde_json::to_value(receiver).ok()?,
+    })
+}
+
+pub(super) fn reverse(flow: Flow) -> Flow {
     match flow {
         Flow::SourceToTarget => Flow::TargetToSource,
         Flow::TargetToSource => Flow::SourceToTarget,
@@ -296,6 +304,19 @@ impl Engine {
                 until,
             });
         }
+        // A ticket change the reverse flow left in doubt was written to this flow's
+        // sending ticket: until it is settled (and, landed, taken into this flow's
+        // baseline), the bridge's own change there would look like the partner's.
+        if let Some(pending) = self.store().pending_write(link.id, reverse(flow))?
+            && pending.changes.is_some()
+            && let Settled::Undecided { until } = self.settle_pending(link, &pending).await?
+        {
+            return Err(EngineError::Undecided {
+                account: ends.sender_account.clone(),
+                ticket: ends.sender_ticket,
+                until,
+            });
+        }
         let first_look = self
             .shared
             .verified
@@ -426,6 +447,15 @@ impl Engine {
         let mut receiver_baseline =
             Self::baseline(&self.store().watermark(link.id, reverse(flow))?);
         for (i, write) in plan.writes.iter().enumerate() {
+            let after = plan::receiver_after(receiver_baseline.clone(), write);
+            // The status/tag/field changes ride in the first write: the moment it lands,
+            // both baselines take it in (`commit_landed`, with its comments), so neither a
+            // later write failing nor a crash or lost answer before the commit lets the
+            // reverse flow echo those changes back, or loses a sender change reverted
+            // before the next step (found by tests/plan_props.rs and tests/chaos.rs).
+            let changes = (i == 0 && write.changes_ticket())
+                .then(|| snapshots(new_baseline, &after))
+                .flatten();
             let result = self
                 .write_one(
                     link,
@@ -435,28 +465,14 @@ impl Engine {
                     write,
                     &read.files_of(write),
                     false,
+                    changes,
                 )
                 .await;
             if !self.after_write(link, flow, result).await? {
                 return Ok(None);
             }
             self.count_mirrored(labels, write, &read.comments);
-            receiver_baseline = plan::receiver_after(receiver_baseline, write);
-            // The status/tag/field changes ride in the first write: once it landed, both
-            // baselines take it in before the next write, so a later write failing neither
-            // lets the reverse flow echo those changes back nor loses a sender change
-            // reverted before the next step (found by tests/plan_props.rs).
-            if i == 0 && write.changes_ticket() && plan.writes.len() > 1 {
-                self.store().transaction(|tx| {
-                    let mut m = tx.view().watermark(link.id, flow)?;
-                    m.snapshot = serde_json::to_value(new_baseline).ok();
-                    tx.set_watermark(link.id, flow, &m)?;
-                    let mut r = tx.view().watermark(link.id, reverse(flow))?;
-                    r.snapshot = serde_json::to_value(keep_upgrade(&r, &receiver_baseline)).ok();
-                    tx.set_watermark(link.id, reverse(flow), &r)?;
-                    Ok(())
-                })?;
-            }
+            receiver_baseline = after;
         }
         Ok(Some(receiver_baseline))
     }

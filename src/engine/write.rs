@@ -1,12 +1,16 @@
 //! One write to a receiving ticket, recorded exactly once (ARCHITECTURE.md, the write
 //! protocol):
-//! 1. under the receiving ticket's lock, record a `PendingWrite` (link, flow, source ids);
-//! 2. send the update (the client never replays an update that carries a comment);
-//! 3. record what it created (`commit_mirrored`: mappings, bridge-comment mark, watermark,
-//!    pending write cleared, in one transaction) before anything else is written there.
+//! 1. under the receiving ticket's lock, record a `PendingWrite` (link, flow, source ids,
+//!    and for a status/tag/field change both flows' baselines as it leaves them);
+//! 2. send the update, naming the write in its audit (the client never replays an update
+//!    that carries a comment);
+//! 3. record what it did (`commit_landed`: mappings, bridge-comment mark, watermark, the
+//!    baselines, pending write cleared, in one transaction) before anything else is
+//!    written there.
 //!
-//! A lost answer (`InDoubt`) is settled by `recovery` before anything else is sent on that
-//! link and flow: found → committed, not found → cleared and planned again.
+//! A lost answer is settled by `recovery` before anything else is sent on that link and
+//! flow (and, for a ticket change, before the reverse flow compares that ticket with its
+//! baseline): found → committed, not found → cleared and planned again.
 
 use jiff::Timestamp;
 
@@ -14,7 +18,7 @@ use crate::coalesce::Batch;
 use crate::link::Flow;
 use crate::orphan::Reason;
 use crate::plan::Write;
-use crate::store::{Link, LinkState, PendingWrite};
+use crate::store::{Link, LinkState, PendingWrite, Snapshots, StoreError};
 use crate::zendesk::client::ZendeskError;
 use crate::zendesk::models::{Attachment, NewComment, TicketWrite};
 
@@ -35,6 +39,7 @@ impl Engine {
         write: &Write,
         files: &[Attachment],
         ahead: bool,
+        changes: Option<Snapshots>,
     ) -> Result<(), WriteFailure> {
         let _guard = self
             .lock_ticket(&ends.receiver_account, ends.receiver_ticket)
@@ -86,14 +91,18 @@ impl Engine {
             return Err(replan(ends, NEWS));
         }
         let started = crate::clock::now();
-        let mut pending = write.comment.as_ref().map(|b| PendingWrite {
+        // Every write that adds a comment or changes the ticket is recorded before it is
+        // sent and names itself in its audit: a lost answer or a crash is settled by what
+        // the receiving ticket shows (`recovery.rs`).
+        let mut pending = (write.comment.is_some() || changes.is_some()).then(|| PendingWrite {
             link: link.id,
             flow,
-            source_comments: b.source_comment_ids.clone(),
+            source_comments: sources.clone(),
             marker: String::new(),
             created_at: started,
             ahead,
             note: false,
+            changes,
         });
         if let Some(p) = pending.as_mut() {
             self.store()
@@ -142,6 +151,49 @@ impl Engine {
             self.count_files(&rules.name, &prepared);
         }
         outcome
+    }
+
+    /// Records a write that landed, in one transaction: the comment it added (`comment`)
+    /// as mirroring its source comments, or as an orphan's note; for a write that changed
+    /// the ticket, both flows' baselines as its step leaves them, so that no crash or lost
+    /// answer before the step's commit lets the reverse flow take the bridge's own change
+    /// for the partner's (found by tests/chaos.rs: acme's `hold` crossed as `open`, the
+    /// daemon was killed before its commit, and `open` came back over `hold`); and its
+    /// pending write cleared.
+    pub(crate) fn commit_landed(
+        &self,
+        link: &Link,
+        pending: &PendingWrite,
+        receiver_account: &str,
+        comment: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let flow = pending.flow;
+        self.store().transaction(|tx| {
+            match comment {
+                Some(id) if pending.source_comments.is_empty() => {
+                    tx.record_bridge_comment(receiver_account, id, link.id, flow)?;
+                    tx.clear_pending_write(link.id, flow)?;
+                }
+                Some(id) => tx.commit_mirrored(link.id, flow, &pending.source_comments, id)?,
+                None => {
+                    tx.clear_pending_write(link.id, flow)?;
+                }
+            }
+            if pending.is_note() {
+                tx.set_orphan_note_owed(link.id, false)?;
+            }
+            if let Some(changes) = &pending.changes {
+                let mut m = tx.view().watermark(link.id, flow)?;
+                m.snapshot = Some(changes.sender.clone());
+                tx.set_watermark(link.id, flow, &m)?;
+                let back = super::sync::reverse(flow);
+                let mut r = tx.view().watermark(link.id, back)?;
+                let after = serde_json::from_value(changes.receiver.clone()).unwrap_or_default();
+                r.snapshot = serde_json::to_value(super::sync::keep_upgrade(&r, &after)).ok();
+                tx.set_watermark(link.id, back, &r)?;
+            }
+            Ok(())
+        })
     }
 
     /// What a write on `link` and `flow` asks right before each attempt it sends: its
@@ -232,17 +284,31 @@ impl Engine {
         >,
         pending: Option<PendingWrite>,
     ) -> Result<(), WriteFailure> {
+        let comment = match &result {
+            Ok((_, audit)) => audit.as_ref().and_then(|a| a.comment_id()),
+            Err(_) => None,
+        };
         match (result, pending) {
             (Ok(_), None) => Ok(()),
-            (Ok((_, Some(audit))), Some(p)) if audit.comment_id().is_some() => {
-                // The answer names the comment it added: record it, no read needed.
-                let id = audit.comment_id().unwrap_or_default();
-                self.store()
-                    .commit_mirrored(link.id, flow, &p.source_comments, id)
+            // The answer names the comment it added, or the write added none: it landed,
+            // and is recorded with no read.
+            (Ok(_), Some(p)) if comment.is_some() || p.source_comments.is_empty() => {
+                self.commit_landed(link, &p, &ends.receiver_account, comment)
                     .map_err(EngineError::from)?;
                 Ok(())
             }
-            (Ok(_), Some(p)) | (Err(ZendeskError::InDoubt { .. }), Some(p)) => {
+            // A ticket change is safe to repeat, so the client retried it; still failing,
+            // any attempt may have landed or may still land: it is in doubt like the rest.
+            (Ok(_), Some(p))
+            | (Err(ZendeskError::InDoubt { .. }), Some(p))
+            | (
+                Err(ZendeskError::Transient { .. }),
+                Some(
+                    p @ PendingWrite {
+                        changes: Some(_), ..
+                    },
+                ),
+            ) => {
                 match self
                     .settle_locked(link, &p)
                     .await
@@ -343,8 +409,8 @@ pub(crate) fn metadata(p: &PendingWrite) -> serde_json::Value {
 /// What a look at the receiving ticket says about a write in doubt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Settled {
-    /// Its audit was found: it landed, as this comment.
-    Landed(u64),
+    /// Its audit was found: it landed, as this comment (`None`: it added none).
+    Landed(Option<u64>),
     /// Not found, and too long ago to land still: it did not land.
     NotLanded,
     /// Not found yet, but it may still land until `until`.
@@ -355,13 +421,13 @@ pub(crate) enum Settled {
 /// only once `wait` has passed since it was sent (Zendesk may still be applying a write
 /// whose answer was lost), else undecided. Pure.
 pub(crate) fn judge(
-    found: Option<u64>,
+    found: Option<Option<u64>>,
     sent_at: Timestamp,
     now: Timestamp,
     wait: jiff::SignedDuration,
 ) -> Settled {
     match found {
-        Some(id) => Settled::Landed(id),
+        Some(comment) => Settled::Landed(comment),
         None if now >= sent_at + wait => Settled::NotLanded,
         None => Settled::Undecided {
             until: sent_at + wait,
@@ -555,8 +621,14 @@ mod tests {
         let sent: Timestamp = "2026-11-23T10:00:00Z".parse().unwrap();
         let wait = jiff::SignedDuration::from_secs(60);
         let later = |s| sent + jiff::SignedDuration::from_secs(s);
-        assert_eq!(judge(Some(7), sent, later(1), wait), Settled::Landed(7));
-        assert_eq!(judge(Some(7), sent, later(600), wait), Settled::Landed(7));
+        assert_eq!(
+            judge(Some(Some(7)), sent, later(1), wait),
+            Settled::Landed(Some(7))
+        );
+        assert_eq!(
+            judge(Some(None), sent, later(600), wait),
+            Settled::Landed(None)
+        );
         assert_eq!(
             judge(None, sent, later(1), wait),
             Settled::Undecided { until: later(60) }
@@ -578,7 +650,10 @@ mod tests {
             Settled::Undecided { until: at(110) }
         );
         assert_eq!(judge(None, sent, at(110), wait), Settled::NotLanded);
-        assert_eq!(judge(Some(9), sent, at(61), wait), Settled::Landed(9));
+        assert_eq!(
+            judge(Some(Some(9)), sent, at(61), wait),
+            Settled::Landed(Some(9))
+        );
         // Left by an earlier run (recorded at 0, this run started at 30): sent by 30.
         assert_eq!(sent_by(at(0), at(30), at(31)), at(30));
         // Never before it was recorded.

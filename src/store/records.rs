@@ -170,6 +170,20 @@ pub struct PendingWrite {
     /// An orphan's note (mirrors no source comment).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub note: bool,
+    /// For a write that changes the ticket (status, tags, fields): what both flows'
+    /// baselines become once it landed, so that a crash or a lost answer never leaves the
+    /// reverse flow taking the bridge's own change for the partner's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Snapshots>,
+}
+
+/// The baselines a landed write leaves (opaque here, as [`Watermark::snapshot`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshots {
+    /// The sending side's, for the write's own flow.
+    pub sender: serde_json::Value,
+    /// The receiving side's, for the reverse flow.
+    pub receiver: serde_json::Value,
 }
 
 impl PendingWrite {

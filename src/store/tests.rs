@@ -268,6 +268,7 @@ fn data_persists_across_reopen() {
                 created_at: ts(1),
                 ahead: false,
                 note: false,
+                changes: None,
             })
             .unwrap();
         store.append_audit(audit(1)).unwrap();
@@ -307,6 +308,7 @@ fn comment_map_coalesces_and_suppresses_echoes() {
         created_at: ts(1),
         ahead: false,
         note: false,
+        changes: None,
     };
     store.record_pending_write(&write).unwrap();
     store.record_pending_write(&write).unwrap(); // the same again: no-op
@@ -664,6 +666,7 @@ fn a_write_ahead_of_the_watermark_is_recorded_but_does_not_move_it() {
         created_at: ts(1),
         ahead,
         note: false,
+        changes: None,
     };
     store.record_pending_write(&write(vec![30], true)).unwrap();
     store

@@ -64,6 +64,7 @@ fn fill(store: &Store) -> Vec<u64> {
         created_at: ts(1),
         ahead: false,
         note: false,
+        changes: None,
     };
     store.record_pending_write(&write).unwrap();
     store

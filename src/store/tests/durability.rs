@@ -431,6 +431,7 @@ fn crash_child() {
             created_at: ts(0),
             ahead: false,
             note: false,
+            changes: None,
         };
         store.record_pending_write(&write).unwrap();
         store
@@ -446,6 +447,7 @@ fn crash_child() {
         created_at: ts(0),
         ahead: false,
         note: false,
+        changes: None,
     };
     store.record_pending_write(&last).unwrap();
     writeln!(out, "pending {}", CRASH_AFTER + 1).unwrap();
