@@ -31,11 +31,12 @@ use sharebridge::chaos::{self, Features, Options, Outcome};
 /// put a link nothing had ended in error; 92557, 92950, 94489, 95644, 97644: the harness
 /// let a write land later than the stated wait (network delay plus the simulator's late
 /// apply); 97823: a model case (a reload that died at a store sync may have recorded its
-/// withdrawal).
+/// withdrawal); 7223, 20567, 25757, 28093: a status write whose answer timed out was
+/// replayed, then applied late over the newer status sent after it, which crossed back.
 const REGRESSIONS: &[u64] = &[
     395, 449, 599, 813, 887, 894, 1204, 1402, 1499, 1633, 1689, 1795, 2155, 2313, 2486, 3495, 4458,
     4468, 4737, 4007, 8173, 9286, 12773, 13930, 14950, 14994, 21436, 35051, 36938, 39856, 46242,
-    92557, 92950, 94489, 95644, 97644, 97823,
+    92557, 92950, 94489, 95644, 97644, 97823, 7223, 20567, 25757, 28093,
 ];
 
 fn seeds() -> u64 {

@@ -15,7 +15,7 @@ use super::error::{RequestContext, ZendeskError};
 /// Whether a request may be replayed after it may have reached Zendesk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Replay {
-    /// Idempotent (GET, PUT without a comment, DELETE, tag writes): replay freely.
+    /// Idempotent (GET, PUT without a comment or marker, DELETE, tag writes): replay freely.
     Safe,
     /// Ticket create carrying an `Idempotency-Key`: Zendesk answers a replay with the
     /// original result, so replay is safe.

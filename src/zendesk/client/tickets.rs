@@ -45,9 +45,14 @@ fn audit_of(body: &[u8]) -> Option<Audit> {
         .and_then(|v| serde_json::from_value::<Audit>(v).ok())
 }
 
-/// The replay policy of a ticket update: a comment makes it non-idempotent.
+/// The replay policy of a ticket update: a comment makes it non-idempotent, and so does a
+/// marker (`metadata`): its caller settles a lost answer itself, by the marker, and must
+/// send nothing newer to the ticket meanwhile. A replay of a status or field change is
+/// idempotent on its own, but the first attempt may still be applied late, after a newer
+/// write, and undo it (found by the deterministic simulation, seed 7223: a `pending` the
+/// bridge sent applied 53 s late over the `solved` sent after it, and crossed back).
 pub fn update_replay(write: &TicketWrite) -> Replay {
-    if write.comment.is_some() {
+    if write.comment.is_some() || write.metadata.is_some() {
         Replay::Unsafe
     } else {
         Replay::Safe
@@ -404,5 +409,11 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(update_replay(&with_comment), Replay::Unsafe);
+        let marked = TicketWrite {
+            status: Some(crate::zendesk::models::Status::Pending),
+            metadata: Some(serde_json::json!({"custom": {"sharebridge": "w"}})),
+            ..Default::default()
+        };
+        assert_eq!(update_replay(&marked), Replay::Unsafe);
     }
 }
