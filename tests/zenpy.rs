@@ -313,3 +313,29 @@ async fn zenpy_agents_find_the_promise_kept() {
     running.stop().await.unwrap();
     sim.shutdown().await;
 }
+
+/// Issue #12's cases driven from outside (`tests/clients/zenpy_outside/`): the real
+/// `sharebridge sim` and `sharebridge run` as processes, zenpy agents, SIGKILL and SIGHUP,
+/// the CLI and the HTTP API — three agents' burst with four SIGKILLs and every kind of
+/// fault, a reload that adds, changes and removes accounts (a revoked token stops), a
+/// link ended mid-burst and shared again, a decline just before a SIGKILL, an agreement
+/// without public comments, consent one file cannot give for another account, and a
+/// busy account that slows no other. `SHAREBRIDGE_OUTSIDE_SEED` picks the burst's
+/// faults and kill points.
+#[test]
+fn zenpy_agents_drive_the_real_binaries_from_outside() {
+    let python = venv_python();
+    let dir = suite("zenpy_outside");
+    let mut cmd = pytest(
+        &python,
+        &dir,
+        &dir,
+        &[(
+            "SHAREBRIDGE_BIN",
+            env!("CARGO_BIN_EXE_sharebridge").to_owned(),
+        )],
+    );
+    let (code, text) = printed(&cmd.output().expect("python runs"));
+    assert_eq!(code, Some(0), "zenpy outside suite failed:\n{text}");
+    assert!(text.contains("7 passed"), "{text}");
+}
