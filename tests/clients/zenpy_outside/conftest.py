@@ -183,7 +183,8 @@ def bridge(request):
     yield make
     for b in made:
         b.stop()
-    if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+    call = getattr(request.node, "rep_call", None)
+    if call is not None and call.failed:
         for b in made:
             print("---- daemon log (tail) ----\n" + b.log()[-6000:])
     tmp.cleanup()
